@@ -1,0 +1,90 @@
+/**
+ * Protobuf bytes <-> canonical JSON (the proto3 JSON mapping, as protobufjs produces it).
+ * Pure functions; every failure is a coded StafettError.
+ */
+import { stafett } from "./gen/stafett.js";
+import { StafettError } from "./errors.js";
+import type { EventJson } from "./types.js";
+
+const { Event, SignedEvent } = stafett.v1;
+
+/** proto3 JSON mapping: enums by name, bytes as standard base64, 64-bit ints as strings. */
+const JSON_OPTIONS = { enums: String, bytes: String, longs: String, json: true } as const;
+
+export interface SignedEventParts {
+  /** The exact protobuf bytes of the Event; every signature covers these bytes. */
+  event: Uint8Array;
+  /** Detached compact JWS, the issuer's first. */
+  signatures: string[];
+}
+
+export function encodeEvent(json: EventJson): Uint8Array {
+  let message: stafett.v1.Event;
+  try {
+    message = Event.fromObject(json);
+  } catch (cause) {
+    throw new StafettError("ERR_MALFORMED", "event JSON does not map to the protobuf Event", {
+      reason: "not_encodable",
+      cause,
+    });
+  }
+  return Event.encode(message).finish();
+}
+
+export function decodeEvent(bytes: Uint8Array): EventJson {
+  let message: stafett.v1.Event;
+  try {
+    message = Event.decode(bytes);
+  } catch (cause) {
+    throw new StafettError("ERR_MALFORMED", "event bytes are not a protobuf Event", {
+      reason: "not_decodable",
+      field: "event",
+      cause,
+    });
+  }
+  rejectUnknownFields(message, "event");
+  return Event.toObject(message, JSON_OPTIONS) as EventJson;
+}
+
+export function encodeSignedEvent(parts: SignedEventParts): Uint8Array {
+  return SignedEvent.encode({ event: parts.event, signatures: parts.signatures }).finish();
+}
+
+export function decodeSignedEvent(bytes: Uint8Array): SignedEventParts {
+  let message: stafett.v1.SignedEvent;
+  try {
+    message = SignedEvent.decode(bytes);
+  } catch (cause) {
+    throw new StafettError("ERR_MALFORMED", "message body is not a protobuf SignedEvent", {
+      reason: "not_decodable",
+      cause,
+    });
+  }
+  rejectUnknownFields(message, "signedEvent");
+  if (message.event.length === 0) {
+    throw new StafettError("ERR_MALFORMED", "SignedEvent has no event bytes", {
+      reason: "missing",
+      field: "event",
+    });
+  }
+  return { event: message.event, signatures: message.signatures };
+}
+
+/**
+ * Unknown fields are invisible in the canonical JSON that readers validate, so a sender could
+ * hide data in them; what is not in the contract is refused.
+ */
+function rejectUnknownFields(message: object, field: string): void {
+  const stack: unknown[] = [message];
+  while (stack.length > 0) {
+    const m = stack.pop();
+    if (m === null || typeof m !== "object" || m instanceof Uint8Array) continue;
+    if ("$unknowns" in m && Array.isArray(m.$unknowns) && m.$unknowns.length > 0) {
+      throw new StafettError("ERR_MALFORMED", "message has fields that the contract does not define", {
+        reason: "unknown_field",
+        field,
+      });
+    }
+    for (const v of Object.values(m)) if (typeof v === "object") stack.push(v);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * An in-memory country with freshly generated keys: every organisation's identity, the anchor,
+ * and the signed trust list. The demo, the benchmarks and the tests use it; production keys come
+ * from `stafett keys generate` and files.
+ */
+import { generateSigningKey, importSigningKey, type KeyHandle, type PublicJwk } from "./keys.js";
+import {
+  buildTrustList,
+  countryOrganisationIds,
+  describeOrganisation,
+  generateOrganisationKeys,
+  identityFromJwks,
+  type OrganisationKeys,
+} from "./organisations.js";
+import type { Identity } from "./pipeline.js";
+import { signTrustList, TrustStore, type PolicyRule, type TrustList } from "./trust.js";
+
+export interface Country {
+  code: string;
+  anchor: KeyHandle;
+  anchorPublicJwk: PublicJwk;
+  trustList: TrustList;
+  /** The trust list as the anchor signed it (compact JWS). */
+  trustListJws: string;
+  identities: ReadonlyMap<string, Identity>;
+  keys: ReadonlyMap<string, OrganisationKeys>;
+  /** A trust store of this country's list (plus `partners`' lists, when given). */
+  trust: TrustStore;
+  identity(id: string): Identity;
+}
+
+export interface CountryOptions {
+  code: string;
+  municipalities: readonly string[];
+  /** Hubs of regions with no listed municipality. */
+  regions?: readonly string[];
+  version?: number;
+  policy?: readonly PolicyRule[];
+  partners?: readonly TrustList[];
+  now?: Date;
+}
+
+export async function createCountry(options: CountryOptions): Promise<Country> {
+  const ids = countryOrganisationIds(options.code, options.municipalities, options.regions);
+  const anchorPair = await generateSigningKey();
+  const anchor = await importSigningKey(anchorPair.privateJwk);
+  const keys = new Map<string, OrganisationKeys>();
+  const identities = new Map<string, Identity>();
+  await Promise.all(
+    ids.map(async (id) => {
+      const k = await generateOrganisationKeys();
+      keys.set(id, k);
+      identities.set(id, await identityFromJwks(id, k.signing.privateJwk, k.encryption.privateJwk));
+    }),
+  );
+  const now = options.now ?? new Date();
+  const notBefore = new Date(now.getTime() - 24 * 3_600_000).toISOString();
+  const organisations = ids.map((id) => {
+    const k = keys.get(id);
+    if (k === undefined) throw new Error("key generation out of step");
+    return describeOrganisation(
+      { id, signingKeys: [k.signing.publicJwk], encryptionKeys: [k.encryption.publicJwk], notBefore },
+      now,
+    );
+  });
+  const listInput = { country: options.code, version: options.version ?? 1, organisations, issuedAt: now };
+  const trustList = buildTrustList(options.policy === undefined ? listInput : { ...listInput, policy: options.policy });
+  const trustListJws = await signTrustList(trustList, anchor);
+  return {
+    code: options.code,
+    anchor,
+    anchorPublicJwk: anchorPair.publicJwk,
+    trustList,
+    trustListJws,
+    identities,
+    keys,
+    trust: new TrustStore([trustList, ...(options.partners ?? [])]),
+    identity(id: string): Identity {
+      const identity = identities.get(id);
+      if (identity === undefined) throw new Error(`no identity ${id} in this country`);
+      return identity;
+    },
+  };
+}
