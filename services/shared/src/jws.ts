@@ -24,10 +24,20 @@ export async function signDetached(payload: Uint8Array, signer: KeyHandle, typ =
   return `${jws.protected ?? ""}..${jws.signature}`;
 }
 
+/**
+ * Base64url decoders ignore stray characters and the unused low bits of the last character, so
+ * several strings decode to the same signature. Only the one canonical spelling is accepted:
+ * a changed character in a message must never leave it valid.
+ */
+function isCanonicalBase64Url(segment: string | undefined): segment is string {
+  if (segment === undefined || segment.length === 0 || !/^[A-Za-z0-9_-]+$/.test(segment)) return false;
+  return Buffer.from(segment, "base64url").toString("base64url") === segment;
+}
+
 /** Reads the protected header without verifying; refuses anything that is not our JWS form. */
 export function readJwsHeader(jws: string): JwsHeader {
   const parts = jws.split(".");
-  if (parts.length !== 3 || parts[1] !== "" || !parts[0] || !parts[2]) {
+  if (parts.length !== 3 || parts[1] !== "" || !isCanonicalBase64Url(parts[0]) || !isCanonicalBase64Url(parts[2])) {
     throw new StafettError("ERR_SIGNATURE_INVALID", "signature is not a detached compact JWS", {
       reason: "format",
       field: "signatures",

@@ -15,3 +15,6 @@ export * from "./config.js";
 export * from "./organisations.js";
 export * from "./country.js";
 export * from "./samples.js";
+export * from "./bus.js";
+export * from "./provision.js";
+export * from "./trust-watch.js";

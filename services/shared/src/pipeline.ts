@@ -62,8 +62,16 @@ export interface IssuedEvent {
   headers: Record<string, string>;
 }
 
+/** What issuing needs of an identity: who it is and its signing key. */
+export type Signer = Pick<Identity, "id" | "signing">;
+/** What receiving needs: who reads, and its decryption key when it is to open personal parts. */
+export interface Reader {
+  id: string;
+  encryption?: KeyHandle;
+}
+
 export interface IssueContext {
-  identity: Identity;
+  identity: Signer;
   trust: TrustStore;
 }
 
@@ -132,7 +140,7 @@ export function digestOf(bytes: Uint8Array): string {
 }
 
 export interface ReceiveContext {
-  identity: Identity;
+  identity: Reader;
   trust: TrustStore;
   now?: Date;
   /** The subject the message arrived on; checked against the event's addressee and type. */
@@ -310,7 +318,8 @@ async function verify(
     sealed = event.opened?.personal ?? event.updated?.personal;
   }
   if (mode === "addressee" && depth === 0 && sealed !== undefined) {
-    if (!recipientKids(sealed).includes(identity.encryption.kid)) {
+    const reader = identity.encryption;
+    if (reader === undefined || !recipientKids(sealed).includes(reader.kid)) {
       if (type === "opened" || type === "forwarded") {
         throw new StafettError("ERR_NOT_RECIPIENT", "the referral's personal part is not sealed to its addressee", {
           reason: "not_recipient",
@@ -318,7 +327,7 @@ async function verify(
         });
       }
     } else {
-      const personal = await open(sealed, identity.encryption, event.referralId);
+      const personal = await open(sealed, reader, event.referralId);
       validatePersonal(personal);
       verified.personal = personal;
     }

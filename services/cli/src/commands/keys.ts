@@ -1,0 +1,31 @@
+import { join } from "node:path";
+import { generateOrganisationKeys, generateSigningKey, parseOrgId } from "@stafett/shared";
+import { writeFile } from "../files.js";
+import type { Io } from "../io.js";
+
+/** File stem for an organisation: "se:municipality:0180" -> "se-municipality-0180". */
+export const fileStem = (orgId: string): string => orgId.replaceAll(":", "-");
+
+export async function keysGenerate(args: { org?: string; anchor?: boolean; out: string }, io: Io): Promise<number> {
+  if (args.anchor === true) {
+    const anchor = await generateSigningKey();
+    const stem = join(args.out, "anchor");
+    writeFile(`${stem}.jwk.json`, JSON.stringify(anchor.privateJwk, null, 2), true);
+    writeFile(`${stem}.pub.jwk.json`, JSON.stringify(anchor.publicJwk, null, 2));
+    io.out(`anchor key ${anchor.publicJwk.kid}\n  private ${stem}.jwk.json (0600)\n  public  ${stem}.pub.jwk.json\n`);
+    return 0;
+  }
+  if (args.org === undefined) return io.usage("keys generate needs --org <id>");
+  parseOrgId(args.org);
+  const keys = await generateOrganisationKeys();
+  const stem = join(args.out, fileStem(args.org));
+  writeFile(`${stem}.sig.jwk.json`, JSON.stringify(keys.signing.privateJwk, null, 2), true);
+  writeFile(`${stem}.sig.pub.jwk.json`, JSON.stringify(keys.signing.publicJwk, null, 2));
+  writeFile(`${stem}.enc.jwk.json`, JSON.stringify(keys.encryption.privateJwk, null, 2), true);
+  writeFile(`${stem}.enc.pub.jwk.json`, JSON.stringify(keys.encryption.publicJwk, null, 2));
+  io.out(
+    `${args.org}\n  signing    ${keys.signing.publicJwk.kid}  ${stem}.sig.jwk.json (0600), ${stem}.sig.pub.jwk.json\n` +
+      `  encryption ${keys.encryption.publicJwk.kid}  ${stem}.enc.jwk.json (0600), ${stem}.enc.pub.jwk.json\n`,
+  );
+  return 0;
+}

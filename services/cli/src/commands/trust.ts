@@ -1,0 +1,71 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import {
+  buildTrustList,
+  describeOrganisation,
+  importSigningKey,
+  signTrustList,
+  verifyTrustList,
+  type PolicyRule,
+} from "@stafett/shared";
+import { readAnchors, readJson, readPrivateJwk, readPublicJwk, writeFile } from "../files.js";
+import type { Io } from "../io.js";
+
+/**
+ * One organisation in `trust sign --orgs FILE` (a JSON array). Key paths are relative to FILE.
+ *   { "id": "se:municipality:0180", "name": "Stockholm socialtjänst",
+ *     "signing": ["keys/se-municipality-0180.sig.pub.jwk.json"],
+ *     "encryption": ["keys/se-municipality-0180.enc.pub.jwk.json"],
+ *     "notBefore": "2026-01-01T00:00:00Z", "notAfter": "2027-01-01T00:00:00Z",
+ *     "revoked": { "<kid>": "2026-06-01T00:00:00Z" } }
+ */
+interface OrgFileEntry {
+  id: string;
+  name?: string;
+  signing: string[];
+  encryption: string[];
+  notBefore?: string;
+  notAfter?: string;
+  revoked?: Record<string, string>;
+}
+
+export async function trustSign(
+  args: { orgs: string; anchor: string; country: string; version: number; out: string; policy?: string },
+  io: Io,
+): Promise<number> {
+  const base = dirname(resolve(args.orgs));
+  const entries = readJson(args.orgs) as OrgFileEntry[];
+  const organisations = entries.map((e) => {
+    const desc = {
+      id: e.id,
+      signingKeys: e.signing.map((p) => readPublicJwk(resolve(base, p))),
+      encryptionKeys: e.encryption.map((p) => readPublicJwk(resolve(base, p))),
+      ...(e.name === undefined ? {} : { name: e.name }),
+      ...(e.notBefore === undefined ? {} : { notBefore: e.notBefore }),
+      ...(e.notAfter === undefined ? {} : { notAfter: e.notAfter }),
+    };
+    const org = describeOrganisation(desc);
+    for (const key of org.keys) {
+      const revokedAt = e.revoked?.[key.kid];
+      if (revokedAt !== undefined) key.revokedAt = revokedAt;
+    }
+    return org;
+  });
+  const policy = args.policy === undefined ? undefined : (readJson(args.policy) as PolicyRule[]);
+  const list = buildTrustList({ country: args.country, version: args.version, organisations, ...(policy === undefined ? {} : { policy }) });
+  const anchor = await importSigningKey(readPrivateJwk(args.anchor));
+  const jws = await signTrustList(list, anchor);
+  writeFile(args.out, jws);
+  io.out(`trust list ${list.country} v${list.version}: ${organisations.length} organisations, signed by ${anchor.kid} -> ${args.out}\n`);
+  return 0;
+}
+
+export async function trustVerify(args: { file: string; anchor: string }, io: Io): Promise<number> {
+  const list = await verifyTrustList(readFileSync(args.file, "utf8").trim(), await readAnchors(args.anchor));
+  io.out(`trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}: signature and schema OK\n`);
+  for (const org of list.organisations) {
+    const keys = org.keys.map((k) => `${k.use}:${k.kid.slice(0, 8)}${k.revokedAt === undefined ? "" : " REVOKED"}`).join(" ");
+    io.out(`  ${org.id.padEnd(26)} ${org.role.padEnd(12)} ${keys}\n`);
+  }
+  return 0;
+}

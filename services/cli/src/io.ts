@@ -1,0 +1,27 @@
+/** The CLI's only way to talk to the terminal, so commands are testable in-process. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Prints a usage problem and returns the exit code 2. */
+  usage(text: string): number;
+  /** Binary standard input, when a command reads `-`. */
+  stdin(): Promise<Uint8Array>;
+  stdoutBytes(bytes: Uint8Array): void;
+}
+
+export function processIo(): Io {
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    usage(t) {
+      process.stderr.write(`stafett: ${t}\n`);
+      return 2;
+    },
+    async stdin() {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return new Uint8Array(Buffer.concat(chunks));
+    },
+    stdoutBytes: (b) => process.stdout.write(b),
+  };
+}

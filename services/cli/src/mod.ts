@@ -1,0 +1,2 @@
+export { runCli, USAGE } from "./cli.js";
+export type { Io } from "./io.js";

@@ -1,0 +1,210 @@
+/**
+ * The one adapter between Stafett and NATS: connect, publish with de-duplication and retries,
+ * and consume a durable pull consumer with explicit acks. No other module talks to NATS.
+ */
+import { connect, headers as natsHeaders, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type PubAck,
+} from "@nats-io/jetstream";
+import type { Logger } from "./logger.js";
+
+export interface BusConfig {
+  servers: string | string[];
+  /** Client name shown in the server's monitoring, e.g. "stafett-hub-vast". */
+  name: string;
+  /** Extra connection options: credentials, TLS. */
+  connection?: Partial<ConnectionOptions>;
+  /** JetStream domain of the country's server, when publishing or consuming from a leafnode. */
+  domain?: string;
+}
+
+export interface OutgoingMessage {
+  subject: string;
+  bytes: Uint8Array;
+  headers: Record<string, string>;
+}
+
+export interface Delivery {
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** Stream sequence, for logs and the quarantine copy. */
+  seq: number;
+  /** How many times this message has been delivered, starting at 1. */
+  deliveryCount: number;
+}
+
+/** What a handler decided: done (ack), or try again later (nak with a delay). */
+export type Outcome = { ack: true } | { ack: false; retryInMs: number };
+
+export interface ConsumeOptions {
+  stream: string;
+  durable: string;
+  /** Messages handled at once; 1 keeps the stream's order. */
+  concurrency?: number;
+}
+
+export interface Consumption {
+  /** Stops pulling and waits for messages being handled to finish. */
+  stop(): Promise<void>;
+  readonly done: Promise<void>;
+}
+
+const RETRYABLE_PUBLISH = /timeout|JetStreamNotEnabled|no responders|503|not enabled|no suitable peers|leader/i;
+
+export class Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  private readonly log: Logger;
+  private jsmPromise: Promise<JetStreamManager> | undefined;
+
+  private constructor(nc: NatsConnection, js: JetStreamClient, log: Logger) {
+    this.nc = nc;
+    this.js = js;
+    this.log = log;
+  }
+
+  static async connect(config: BusConfig, log: Logger): Promise<Bus> {
+    const nc = await connect({
+      servers: config.servers,
+      name: config.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...config.connection,
+    });
+    const js = jetstream(nc, config.domain === undefined ? {} : { domain: config.domain });
+    const busLog = log.child({ component: "bus" });
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") busLog.info({ status: s.type }, "nats connection status");
+      }
+    })();
+    return new Bus(nc, js, busLog);
+  }
+
+  manager(): Promise<JetStreamManager> {
+    this.jsmPromise ??= jetstreamManager(this.nc);
+    return this.jsmPromise;
+  }
+
+  /**
+   * Publishes to JetStream with the event id as message id, so a retry after a lost ack (or
+   * during a leader election) is de-duplicated by the stream. Retries transient failures with
+   * the same id until `deadlineMs`.
+   */
+  async publish(msg: OutgoingMessage, options: { deadlineMs?: number; expectStream?: string } = {}): Promise<PubAck> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(msg.headers)) h.set(k, v);
+    const msgID = msg.headers["Nats-Msg-Id"];
+    const deadline = Date.now() + (options.deadlineMs ?? 10_000);
+    let attempt = 0;
+    for (;;) {
+      try {
+        return await this.js.publish(msg.subject, msg.bytes, {
+          headers: h,
+          ...(msgID === undefined ? {} : { msgID }),
+          ...(options.expectStream === undefined ? {} : { expect: { streamName: options.expectStream } }),
+          timeout: 2_000,
+        });
+      } catch (err) {
+        attempt += 1;
+        const retryable = isRetryablePublishError(err);
+        if (!retryable || Date.now() >= deadline) throw err;
+        this.log.warn({ subject: msg.subject, attempt }, "publish failed, retrying with the same message id");
+        await sleep(Math.min(1_000, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Core NATS publish, for advisories and tests; not stored unless a stream captures it. */
+  publishCore(subject: string, data: Uint8Array, headers?: Record<string, string>): void {
+    if (headers === undefined) {
+      this.nc.publish(subject, data);
+      return;
+    }
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    this.nc.publish(subject, data, { headers: h });
+  }
+
+  /**
+   * Pulls from a durable consumer and hands each message to `handler`. The message is acked
+   * only after the handler resolved with `ack`; a handler that throws gets the message back
+   * later (nak with a delay), up to the consumer's max_deliver.
+   */
+  async consume(options: ConsumeOptions, handler: (d: Delivery) => Promise<Outcome>): Promise<Consumption> {
+    const consumer = await this.js.consumers.get(options.stream, options.durable);
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(16, (options.concurrency ?? 1) * 4) });
+    const concurrency = Math.max(1, options.concurrency ?? 1);
+    const inFlight = new Set<Promise<void>>();
+    const log = this.log;
+    const handle = async (m: JsMsg): Promise<void> => {
+      const delivery: Delivery = {
+        subject: m.subject,
+        data: m.data,
+        headers: headersOf(m),
+        seq: m.info.streamSequence,
+        deliveryCount: m.info.deliveryCount,
+      };
+      let outcome: Outcome;
+      try {
+        outcome = await handler(delivery);
+      } catch (err) {
+        log.error({ subject: m.subject, seq: delivery.seq, err }, "handler failed; message will be redelivered");
+        outcome = { ack: false, retryInMs: 1_000 };
+      }
+      if (outcome.ack) {
+        // Wait for the server to confirm the ack: only then is the message gone for good.
+        await m.ackAck().catch((err: unknown) => log.warn({ seq: delivery.seq, err }, "ack not confirmed; redelivery will be de-duplicated"));
+      } else {
+        m.nak(outcome.retryInMs);
+      }
+    };
+    const done = (async () => {
+      for await (const m of messages) {
+        const p = handle(m).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    })();
+    return {
+      done,
+      async stop() {
+        await messages.close();
+        await done;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+export function headersOf(m: { headers?: { keys(): string[]; get(k: string): string } | undefined }): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (m.headers === undefined) return out;
+  for (const k of m.headers.keys()) out[k] = m.headers.get(k);
+  return out;
+}
+
+export function isRetryablePublishError(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 10039 || err.status === 503;
+  if (!(err instanceof Error)) return false;
+  return RETRYABLE_PUBLISH.test(`${err.name} ${err.message}`);
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === 10059 || err.code === 10014);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
