@@ -17,7 +17,23 @@ function generate(dir) {
   mkdirSync(dir, { recursive: true });
   const js = join(dir, "stafett.js");
   const dts = join(dir, "stafett.d.ts");
-  execFileSync(bin("pbjs"), ["-t", "static-module", "-w", "es6", "--force-number", "--no-beautify", "--no-delimited", "--no-service", "-o", js, proto], { stdio: "inherit" });
+  execFileSync(
+    bin("pbjs"),
+    [
+      "-t",
+      "static-module",
+      "-w",
+      "es6",
+      "--force-number",
+      "--no-beautify",
+      "--no-delimited",
+      "--no-service",
+      "-o",
+      js,
+      proto,
+    ],
+    { stdio: "inherit" },
+  );
   execFileSync(bin("pbts"), ["--no-comments", "-o", dts, js], { stdio: "inherit" });
   for (const f of [js, dts]) writeFileSync(f, header + readFileSync(f, "utf8"));
   return [js, dts];
@@ -31,7 +47,9 @@ if (process.argv.includes("--check")) {
       return !existsSync(committed) || readFileSync(committed, "utf8") !== readFileSync(f, "utf8");
     });
     if (stale.length > 0) {
-      process.stderr.write(`generated code is stale: ${stale.map((f) => f.slice(tmp.length + 1)).join(", ")}; run npm run gen\n`);
+      process.stderr.write(
+        `generated code is stale: ${stale.map((f) => f.slice(tmp.length + 1)).join(", ")}; run npm run gen\n`,
+      );
       process.exitCode = 1;
     }
   } finally {

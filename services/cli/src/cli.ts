@@ -46,7 +46,9 @@ const OPTIONS = {
 } as const;
 
 type Commands = Record<string, (v: Values, positionals: string[], io: Io) => Promise<number>>;
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+type Values = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
+>["values"];
 
 function need(v: Values, name: keyof Values, io: Io): string | undefined {
   const value = v[name];
@@ -78,7 +80,8 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     return 0;
   }
   const all: Commands = {
-    "keys generate": async () => keysGenerate({ ...(v.org === undefined ? {} : { org: v.org }), out: v.out ?? "." }, io),
+    "keys generate": async () =>
+      keysGenerate({ ...(v.org === undefined ? {} : { org: v.org }), out: v.out ?? "." }, io),
     "keys anchor": async () => keysGenerate({ anchor: true, out: v.out ?? "." }, io),
     "trust sign": async () => {
       const orgs = need(v, "orgs", io);
@@ -86,7 +89,17 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
       const country = need(v, "country", io);
       const version = need(v, "version", io);
       if (!orgs || !anchor || !country || !version) return 2;
-      return trustSign({ orgs, anchor, country, version: Number(version), out: v.out ?? "trust-list.jws", ...(v.policy === undefined ? {} : { policy: v.policy }) }, io);
+      return trustSign(
+        {
+          orgs,
+          anchor,
+          country,
+          version: Number(version),
+          out: v.out ?? "trust-list.jws",
+          ...(v.policy === undefined ? {} : { policy: v.policy }),
+        },
+        io,
+      );
     },
     "trust verify": async () => {
       const anchor = need(v, "anchor", io);
@@ -132,12 +145,15 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     ...commands,
   };
   const command = all[`${group} ${action}`] ?? all[group];
-  if (command === undefined) return io.usage(`unknown command "${[group, action].join(" ").trim()}"; see stafett --help`);
+  if (command === undefined)
+    return io.usage(`unknown command "${[group, action].join(" ").trim()}"; see stafett --help`);
   try {
     return await command(v, positionals, io);
   } catch (err) {
     if (isStafettError(err)) {
-      io.err(`stafett: ${err.code} (${err.reason})${err.field === undefined ? "" : ` at ${err.field}`}: ${err.message}\n`);
+      io.err(
+        `stafett: ${err.code} (${err.reason})${err.field === undefined ? "" : ` at ${err.field}`}: ${err.message}\n`,
+      );
       for (const issue of err.issues ?? []) io.err(`  ${issue.field}: ${issue.reason}\n`);
       return 1;
     }

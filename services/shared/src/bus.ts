@@ -2,7 +2,12 @@
  * The one adapter between Stafett and NATS: connect, publish with de-duplication and retries,
  * and consume a durable pull consumer with explicit acks. No other module talks to NATS.
  */
-import { connect, headers as natsHeaders, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
+import {
+  connect,
+  headers as natsHeaders,
+  type NatsConnection,
+  type ConnectionOptions,
+} from "@nats-io/transport-node";
 import {
   jetstream,
   jetstreamManager,
@@ -57,7 +62,8 @@ export interface Consumption {
   readonly done: Promise<void>;
 }
 
-const RETRYABLE_PUBLISH = /timeout|JetStreamNotEnabled|no responders|503|not enabled|no suitable peers|leader/i;
+const RETRYABLE_PUBLISH =
+  /timeout|JetStreamNotEnabled|no responders|503|not enabled|no suitable peers|leader/i;
 
 export class Bus {
   readonly nc: NatsConnection;
@@ -83,7 +89,8 @@ export class Bus {
     const busLog = log.child({ component: "bus" });
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") busLog.info({ status: s.type }, "nats connection status");
+        if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error")
+          busLog.info({ status: s.type }, "nats connection status");
       }
     })();
     return new Bus(nc, js, busLog);
@@ -99,7 +106,10 @@ export class Bus {
    * during a leader election) is de-duplicated by the stream. Retries transient failures with
    * the same id until `deadlineMs`.
    */
-  async publish(msg: OutgoingMessage, options: { deadlineMs?: number; expectStream?: string } = {}): Promise<PubAck> {
+  async publish(
+    msg: OutgoingMessage,
+    options: { deadlineMs?: number; expectStream?: string } = {},
+  ): Promise<PubAck> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(msg.headers)) h.set(k, v);
     const msgID = msg.headers["Nats-Msg-Id"];
@@ -110,14 +120,19 @@ export class Bus {
         return await this.js.publish(msg.subject, msg.bytes, {
           headers: h,
           ...(msgID === undefined ? {} : { msgID }),
-          ...(options.expectStream === undefined ? {} : { expect: { streamName: options.expectStream } }),
+          ...(options.expectStream === undefined
+            ? {}
+            : { expect: { streamName: options.expectStream } }),
           timeout: 2_000,
         });
       } catch (err) {
         attempt += 1;
         const retryable = isRetryablePublishError(err);
         if (!retryable || Date.now() >= deadline) throw err;
-        this.log.warn({ subject: msg.subject, attempt }, "publish failed, retrying with the same message id");
+        this.log.warn(
+          { subject: msg.subject, attempt },
+          "publish failed, retrying with the same message id",
+        );
         await sleep(Math.min(1_000, 50 * 2 ** attempt));
       }
     }
@@ -139,9 +154,14 @@ export class Bus {
    * only after the handler resolved with `ack`; a handler that throws gets the message back
    * later (nak with a delay), up to the consumer's max_deliver.
    */
-  async consume(options: ConsumeOptions, handler: (d: Delivery) => Promise<Outcome>): Promise<Consumption> {
+  async consume(
+    options: ConsumeOptions,
+    handler: (d: Delivery) => Promise<Outcome>,
+  ): Promise<Consumption> {
     const consumer = await this.js.consumers.get(options.stream, options.durable);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(16, (options.concurrency ?? 1) * 4) });
+    const messages: ConsumerMessages = await consumer.consume({
+      max_messages: Math.max(16, (options.concurrency ?? 1) * 4),
+    });
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();
     const log = this.log;
@@ -157,12 +177,22 @@ export class Bus {
       try {
         outcome = await handler(delivery);
       } catch (err) {
-        log.error({ subject: m.subject, seq: delivery.seq, err }, "handler failed; message will be redelivered");
+        log.error(
+          { subject: m.subject, seq: delivery.seq, err },
+          "handler failed; message will be redelivered",
+        );
         outcome = { ack: false, retryInMs: 1_000 };
       }
       if (outcome.ack) {
         // Wait for the server to confirm the ack: only then is the message gone for good.
-        await m.ackAck().catch((err: unknown) => log.warn({ seq: delivery.seq, err }, "ack not confirmed; redelivery will be de-duplicated"));
+        await m
+          .ackAck()
+          .catch((err: unknown) =>
+            log.warn(
+              { seq: delivery.seq, err },
+              "ack not confirmed; redelivery will be de-duplicated",
+            ),
+          );
       } else {
         m.nak(outcome.retryInMs);
       }
@@ -190,7 +220,9 @@ export class Bus {
   }
 }
 
-export function headersOf(m: { headers?: { keys(): string[]; get(k: string): string } | undefined }): Record<string, string> {
+export function headersOf(m: {
+  headers?: { keys(): string[]; get(k: string): string } | undefined;
+}): Record<string, string> {
   const out: Record<string, string> = {};
   if (m.headers === undefined) return out;
   for (const k of m.headers.keys()) out[k] = m.headers.get(k);

@@ -80,10 +80,14 @@ function rejectUnknownFields(message: object, field: string): void {
     const m = stack.pop();
     if (m === null || typeof m !== "object" || m instanceof Uint8Array) continue;
     if ("$unknowns" in m && Array.isArray(m.$unknowns) && m.$unknowns.length > 0) {
-      throw new StafettError("ERR_MALFORMED", "message has fields that the contract does not define", {
-        reason: "unknown_field",
-        field,
-      });
+      throw new StafettError(
+        "ERR_MALFORMED",
+        "message has fields that the contract does not define",
+        {
+          reason: "unknown_field",
+          field,
+        },
+      );
     }
     for (const v of Object.values(m)) if (typeof v === "object") stack.push(v);
   }

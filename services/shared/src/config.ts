@@ -72,10 +72,18 @@ export class ConfigReader {
   /** Throws one error naming every problem; otherwise freezes and returns the config. */
   done<T extends object>(config: T): Readonly<T> {
     if (this.problems.length > 0) {
-      throw new StafettError("ERR_CONFIG_INVALID", `configuration is invalid: ${this.problems.join("; ")}`, {
-        reason: "invalid",
-        issues: this.problems.map((message) => ({ field: message.split(" ")[0] ?? "", reason: "invalid", message })),
-      });
+      throw new StafettError(
+        "ERR_CONFIG_INVALID",
+        `configuration is invalid: ${this.problems.join("; ")}`,
+        {
+          reason: "invalid",
+          issues: this.problems.map((message) => ({
+            field: message.split(" ")[0] ?? "",
+            reason: "invalid",
+            message,
+          })),
+        },
+      );
     }
     return Object.freeze(config);
   }
@@ -84,6 +92,8 @@ export class ConfigReader {
 export function parseDuration(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
   if (m === null) return undefined;
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
   return Number(m[1]) * unit;
 }

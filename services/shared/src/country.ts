@@ -59,12 +59,24 @@ export async function createCountry(options: CountryOptions): Promise<Country> {
     const k = keys.get(id);
     if (k === undefined) throw new Error("key generation out of step");
     return describeOrganisation(
-      { id, signingKeys: [k.signing.publicJwk], encryptionKeys: [k.encryption.publicJwk], notBefore },
+      {
+        id,
+        signingKeys: [k.signing.publicJwk],
+        encryptionKeys: [k.encryption.publicJwk],
+        notBefore,
+      },
       now,
     );
   });
-  const listInput = { country: options.code, version: options.version ?? 1, organisations, issuedAt: now };
-  const trustList = buildTrustList(options.policy === undefined ? listInput : { ...listInput, policy: options.policy });
+  const listInput = {
+    country: options.code,
+    version: options.version ?? 1,
+    organisations,
+    issuedAt: now,
+  };
+  const trustList = buildTrustList(
+    options.policy === undefined ? listInput : { ...listInput, policy: options.policy },
+  );
   const trustListJws = await signTrustList(trustList, anchor);
   return {
     code: options.code,

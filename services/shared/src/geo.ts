@@ -38,7 +38,9 @@ interface Geo {
 let geo: Geo | undefined;
 
 function rows(file: string): string[][] {
-  const lines = readFileSync(repoPath(`data/${file}`), "utf8").split("\n").filter((l) => l.length > 0);
+  const lines = readFileSync(repoPath(`data/${file}`), "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0);
   // These files have no quoted fields (see data/SOURCES.md); a plain split is exact.
   return lines.slice(1).map((l) => l.split(","));
 }
@@ -46,7 +48,9 @@ function rows(file: string): string[][] {
 function load(): Geo {
   if (geo !== undefined) return geo;
   const municipalities = new Map<string, Municipality>();
-  for (const [code = "", name = "", countyCode = "", countyName = "", region = ""] of rows("se-municipalities.csv")) {
+  for (const [code = "", name = "", countyCode = "", countyName = "", region = ""] of rows(
+    "se-municipalities.csv",
+  )) {
     municipalities.set(code, { code, name, countyCode, countyName, region });
   }
   const regions = new Map<string, Region>();
@@ -55,7 +59,13 @@ function load(): Geo {
   }
   const countries = new Map<string, CountryInfo>();
   for (const [code = "", name = "", eu, eea, schengen] of rows("eu-countries.csv")) {
-    countries.set(code.toLowerCase(), { code: code.toLowerCase(), name, eu: eu === "true", eea: eea === "true", schengen: schengen === "true" });
+    countries.set(code.toLowerCase(), {
+      code: code.toLowerCase(),
+      name,
+      eu: eu === "true",
+      eea: eea === "true",
+      schengen: schengen === "true",
+    });
   }
   geo = { municipalities, regions, countries };
   return geo;
@@ -84,7 +94,10 @@ export function regionOfMunicipality(code: string): string {
 export function region(slug: string): Region {
   const r = load().regions.get(slug);
   if (r === undefined) {
-    throw new StafettError("ERR_ADDRESS_INVALID", "not a region", { reason: "unknown_region", field: "region" });
+    throw new StafettError("ERR_ADDRESS_INVALID", "not a region", {
+      reason: "unknown_region",
+      field: "region",
+    });
   }
   return r;
 }

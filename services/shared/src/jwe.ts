@@ -32,17 +32,27 @@ export async function seal(
 
 /** The kids that a sealed part is addressed to, read from its per-recipient headers. */
 export function recipientKids(sealed: string): string[] {
-  return parseGeneralJwe(sealed).recipients.map((r) => (typeof r.header?.kid === "string" ? r.header.kid : ""));
+  return parseGeneralJwe(sealed).recipients.map((r) =>
+    typeof r.header?.kid === "string" ? r.header.kid : "",
+  );
 }
 
-export async function open(sealed: string, reader: KeyHandle, referralId: string): Promise<unknown> {
+export async function open(
+  sealed: string,
+  reader: KeyHandle,
+  referralId: string,
+): Promise<unknown> {
   const jwe = parseGeneralJwe(sealed);
   const recipient = jwe.recipients.find((r) => r.header?.kid === reader.kid);
   if (recipient === undefined) {
-    throw new StafettError("ERR_NOT_RECIPIENT", "the reader is not a recipient of the sealed part", {
-      reason: "not_recipient",
-      field: "personal",
-    });
+    throw new StafettError(
+      "ERR_NOT_RECIPIENT",
+      "the reader is not a recipient of the sealed part",
+      {
+        reason: "not_recipient",
+        field: "personal",
+      },
+    );
   }
   if (jwe.aad !== toBase64Url(encoder.encode(referralId))) {
     throw new StafettError("ERR_DECRYPT_FAILED", "sealed part belongs to another referral", {

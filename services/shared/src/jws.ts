@@ -17,7 +17,11 @@ export interface JwsHeader {
   typ?: string;
 }
 
-export async function signDetached(payload: Uint8Array, signer: KeyHandle, typ = EVENT_JWS_TYP): Promise<string> {
+export async function signDetached(
+  payload: Uint8Array,
+  signer: KeyHandle,
+  typ = EVENT_JWS_TYP,
+): Promise<string> {
   const jws = await new FlattenedSign(payload)
     .setProtectedHeader({ alg: SIGNING_ALG, kid: signer.kid, typ })
     .sign(signer.key);
@@ -30,14 +34,20 @@ export async function signDetached(payload: Uint8Array, signer: KeyHandle, typ =
  * a changed character in a message must never leave it valid.
  */
 function isCanonicalBase64Url(segment: string | undefined): segment is string {
-  if (segment === undefined || segment.length === 0 || !/^[A-Za-z0-9_-]+$/.test(segment)) return false;
+  if (segment === undefined || segment.length === 0 || !/^[A-Za-z0-9_-]+$/.test(segment))
+    return false;
   return Buffer.from(segment, "base64url").toString("base64url") === segment;
 }
 
 /** Reads the protected header without verifying; refuses anything that is not our JWS form. */
 export function readJwsHeader(jws: string): JwsHeader {
   const parts = jws.split(".");
-  if (parts.length !== 3 || parts[1] !== "" || !isCanonicalBase64Url(parts[0]) || !isCanonicalBase64Url(parts[2])) {
+  if (
+    parts.length !== 3 ||
+    parts[1] !== "" ||
+    !isCanonicalBase64Url(parts[0]) ||
+    !isCanonicalBase64Url(parts[2])
+  ) {
     throw new StafettError("ERR_SIGNATURE_INVALID", "signature is not a detached compact JWS", {
       reason: "format",
       field: "signatures",
@@ -60,7 +70,10 @@ export function readJwsHeader(jws: string): JwsHeader {
     });
   }
   if (typeof header.kid !== "string" || header.kid.length === 0) {
-    throw new StafettError("ERR_UNKNOWN_KEY", "JWS has no kid", { reason: "missing", field: "kid" });
+    throw new StafettError("ERR_UNKNOWN_KEY", "JWS has no kid", {
+      reason: "missing",
+      field: "kid",
+    });
   }
   if (header.crit !== undefined) {
     throw new StafettError("ERR_SIGNATURE_INVALID", "JWS crit parameters are not supported", {
@@ -73,7 +86,11 @@ export function readJwsHeader(jws: string): JwsHeader {
   return out;
 }
 
-export async function verifyDetached(jws: string, payload: Uint8Array, key: KeyHandle): Promise<void> {
+export async function verifyDetached(
+  jws: string,
+  payload: Uint8Array,
+  key: KeyHandle,
+): Promise<void> {
   const [protectedHeader = "", , signature = ""] = jws.split(".");
   try {
     await flattenedVerify(

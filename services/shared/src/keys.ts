@@ -3,7 +3,14 @@
  * is the RFC 7638 thumbprint. Public keys travel in the trust list; private keys stay in files
  * that only their owner can read.
  */
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+} from "jose";
 import { StafettError } from "./errors.js";
 
 export const SIGNING_ALG = "EdDSA";

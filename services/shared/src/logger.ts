@@ -48,7 +48,12 @@ export function createLogger(config: LoggerConfig, destination?: DestinationStre
 }
 
 function serializeError(err: unknown): unknown {
-  if (err !== null && typeof err === "object" && "toJSON" in err && typeof err.toJSON === "function") {
+  if (
+    err !== null &&
+    typeof err === "object" &&
+    "toJSON" in err &&
+    typeof err.toJSON === "function"
+  ) {
     return (err as { toJSON(): unknown }).toJSON();
   }
   if (err instanceof Error) return { name: err.name };

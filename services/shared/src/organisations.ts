@@ -26,8 +26,16 @@ import { region as regionOf } from "./geo.js";
  * escalate; liaisons relay across the border; anyone may answer with a receipt or a rejection.
  */
 export const DEFAULT_POLICY: readonly PolicyRule[] = [
-  { from: "municipality", to: "hub", types: ["opened", "updated", "withdrawn", "closed", "accepted", "declined"] },
-  { from: "municipality", to: "liaison", types: ["opened", "updated", "withdrawn", "closed", "accepted", "declined"] },
+  {
+    from: "municipality",
+    to: "hub",
+    types: ["opened", "updated", "withdrawn", "closed", "accepted", "declined"],
+  },
+  {
+    from: "municipality",
+    to: "liaison",
+    types: ["opened", "updated", "withdrawn", "closed", "accepted", "declined"],
+  },
   { from: "hub", to: "municipality", types: ["forwarded"] },
   { from: "hub", to: "hub", types: ["forwarded"] },
   { from: "hub", to: "liaison", types: ["forwarded"] },
@@ -39,9 +47,11 @@ export const DEFAULT_POLICY: readonly PolicyRule[] = [
   { from: "coordinator", to: "hub", types: ["forwarded"] },
   { from: "coordinator", to: "municipality", types: ["forwarded"] },
   ...(["municipality", "hub", "liaison", "coordinator"] as const).flatMap((from) =>
-    (["municipality", "hub", "liaison", "coordinator"] as const).map(
-      (to): PolicyRule => ({ from, to, types: ["received", "rejected"] }),
-    ),
+    (["municipality", "hub", "liaison", "coordinator"] as const).map((to): PolicyRule => ({
+      from,
+      to,
+      types: ["received", "rejected"],
+    })),
   ),
 ];
 
@@ -57,7 +67,10 @@ export interface OrganisationDescription {
 
 const YEAR_MS = 365 * 24 * 3_600_000;
 
-export function describeOrganisation(desc: OrganisationDescription, now = new Date()): Organisation {
+export function describeOrganisation(
+  desc: OrganisationDescription,
+  now = new Date(),
+): Organisation {
   const address = parseOrgId(desc.id);
   const notBefore = desc.notBefore ?? now.toISOString();
   const notAfter = desc.notAfter ?? new Date(Date.parse(notBefore) + YEAR_MS).toISOString();
@@ -80,7 +93,12 @@ export function describeOrganisation(desc: OrganisationDescription, now = new Da
   return org;
 }
 
-function trustKey(use: "sig" | "enc", jwk: PublicJwk, notBefore: string, notAfter: string): TrustKey {
+function trustKey(
+  use: "sig" | "enc",
+  jwk: PublicJwk,
+  notBefore: string,
+  notAfter: string,
+): TrustKey {
   const pub = publicJwkOf(jwk);
   return { use, kid: pub.kid, jwk: pub, notBefore, notAfter };
 }
@@ -89,9 +107,13 @@ function defaultName(id: string): string {
   const a = parseOrgId(id);
   switch (a.role) {
     case "municipality":
-      return a.country === "se" ? `${municipalityOf(a.code).name} socialtjänst` : `Municipality ${a.code}`;
+      return a.country === "se"
+        ? `${municipalityOf(a.code).name} socialtjänst`
+        : `Municipality ${a.code}`;
     case "hub":
-      return a.country === "se" ? `Regionkoordinator ${regionOf(a.region).name}` : `Regional hub ${a.region}`;
+      return a.country === "se"
+        ? `Regionkoordinator ${regionOf(a.region).name}`
+        : `Regional hub ${a.region}`;
     case "liaison":
       return `National liaison (${a.country.toUpperCase()})`;
     case "coordinator":
@@ -128,17 +150,27 @@ export async function generateOrganisationKeys(): Promise<OrganisationKeys> {
   return { signing, encryption };
 }
 
-export async function identityFromJwks(id: string, signing: PrivateJwk, encryption: PrivateJwk): Promise<Identity> {
+export async function identityFromJwks(
+  id: string,
+  signing: PrivateJwk,
+  encryption: PrivateJwk,
+): Promise<Identity> {
   parseOrgId(id);
   if (typeof signing.d !== "string" || typeof encryption.d !== "string") {
-    throw new StafettError("ERR_KEY_INVALID", "an identity needs private keys", { reason: "not_private" });
+    throw new StafettError("ERR_KEY_INVALID", "an identity needs private keys", {
+      reason: "not_private",
+    });
   }
   const [s, e] = await Promise.all([importSigningKey(signing), importEncryptionKey(encryption)]);
   return { id, signing: s, encryption: e };
 }
 
 /** The organisation ids of a country layout: its hubs follow from the municipalities' regions. */
-export function countryOrganisationIds(country: string, municipalityCodes: readonly string[], regions?: readonly string[]): string[] {
+export function countryOrganisationIds(
+  country: string,
+  municipalityCodes: readonly string[],
+  regions?: readonly string[],
+): string[] {
   const hubs = new Set(regions ?? []);
   if (country === "se") for (const code of municipalityCodes) hubs.add(municipalityOf(code).region);
   return [

@@ -41,7 +41,9 @@ function openedInput(overrides: Partial<IssueInput> = {}): IssueInput {
 }
 
 async function openedBytes(overrides: Partial<IssueInput> = {}): Promise<Uint8Array> {
-  return (await issue(openedInput(overrides), { identity: se.identity(STOCKHOLM), trust: se.trust })).bytes;
+  return (
+    await issue(openedInput(overrides), { identity: se.identity(STOCKHOLM), trust: se.trust })
+  ).bytes;
 }
 
 function expectRejected(result: ReceiveResult, code: ErrorCode): void {
@@ -74,7 +76,11 @@ describe("issue and receive", () => {
     expect(issued.subject).toBe("stafett.se.vast.hub.opened");
     expect(issued.headers["Nats-Msg-Id"]).toBe(issued.id);
     expect(issued.headers["ce-source"]).toBe(STOCKHOLM);
-    const result = await receive(issued.bytes, { identity: se.identity(HUB_VAST), trust: se.trust, subject: issued.subject });
+    const result = await receive(issued.bytes, {
+      identity: se.identity(HUB_VAST),
+      trust: se.trust,
+      subject: issued.subject,
+    });
     if (!result.ok) throw result.error;
     expect(result.event.id).toBe(issued.id);
     expect(result.issuer.id).toBe(STOCKHOLM);
@@ -94,11 +100,20 @@ describe("issue and receive", () => {
     const hub = await receive(original, { identity: se.identity(HUB_VAST), trust: se.trust });
     if (!hub.ok) throw hub.error;
     const fwd = await issue(
-      { type: "forwarded", addressee: GOTEBORG, referralId: hub.event.referralId, body: { original: toBase64(original) } },
+      {
+        type: "forwarded",
+        addressee: GOTEBORG,
+        referralId: hub.event.referralId,
+        body: { original: toBase64(original) },
+      },
       { identity: se.identity(HUB_VAST), trust: se.trust },
     );
     expect(fwd.subject).toBe("stafett.se.vast.1480.forwarded");
-    const dest = await receive(fwd.bytes, { identity: se.identity(GOTEBORG), trust: se.trust, subject: fwd.subject });
+    const dest = await receive(fwd.bytes, {
+      identity: se.identity(GOTEBORG),
+      trust: se.trust,
+      subject: fwd.subject,
+    });
     if (!dest.ok) throw dest.error;
     expect(dest.original?.issuer.id).toBe(STOCKHOLM);
     expect(dest.personal).toEqual(hub.personal);
@@ -107,15 +122,25 @@ describe("issue and receive", () => {
   it("refuses a forwarded referral to a party the personal part is not sealed to", async () => {
     const original = await openedBytes({ sealTo: [HUB_VAST] });
     const fwd = await issue(
-      { type: "forwarded", addressee: GOTEBORG, referralId: decodeReferralId(original), body: { original: toBase64(original) } },
+      {
+        type: "forwarded",
+        addressee: GOTEBORG,
+        referralId: decodeReferralId(original),
+        body: { original: toBase64(original) },
+      },
       { identity: se.identity(HUB_VAST), trust: se.trust },
     );
-    expectRejected(await receive(fwd.bytes, { identity: se.identity(GOTEBORG), trust: se.trust }), "ERR_NOT_RECIPIENT");
+    expectRejected(
+      await receive(fwd.bytes, { identity: se.identity(GOTEBORG), trust: se.trust }),
+      "ERR_NOT_RECIPIENT",
+    );
   });
 
   it("refuses to issue a personal part that violates its schema, naming the field", async () => {
     const personal = { ...samplePersonal(), legalBasis: undefined, extra: "x" };
-    await expect(issue(openedInput({ personal }), { identity: se.identity(STOCKHOLM), trust: se.trust })).rejects.toMatchObject({
+    await expect(
+      issue(openedInput({ personal }), { identity: se.identity(STOCKHOLM), trust: se.trust }),
+    ).rejects.toMatchObject({
       code: "ERR_PERSONAL_INVALID",
     });
   });
@@ -123,7 +148,12 @@ describe("issue and receive", () => {
   it("refuses to issue what the policy forbids", async () => {
     await expect(
       issue(
-        { type: "forwarded", addressee: GOTEBORG, referralId: randomUUID(), body: { original: "AA==" } },
+        {
+          type: "forwarded",
+          addressee: GOTEBORG,
+          referralId: randomUUID(),
+          body: { original: "AA==" },
+        },
         { identity: se.identity(STOCKHOLM), trust: se.trust },
       ),
     ).rejects.toMatchObject({ code: "ERR_NOT_AUTHORISED" });
@@ -137,7 +167,10 @@ describe("receive refuses, with a code", () => {
     const signed = decodeSignedEvent(await openedBytes());
     const event = Uint8Array.from(signed.event);
     event[20] = (event[20] ?? 0) ^ 0x01;
-    const result = await receive(encodeSignedEvent({ event, signatures: signed.signatures }), reader());
+    const result = await receive(
+      encodeSignedEvent({ event, signatures: signed.signatures }),
+      reader(),
+    );
     expectRejected(result, "ERR_SIGNATURE_INVALID");
   });
 
@@ -146,47 +179,73 @@ describe("receive refuses, with a code", () => {
     const sig = signed.signatures[0] ?? "";
     const last = sig.at(-2) === "A" ? "B" : "A";
     const tampered = `${sig.slice(0, -2)}${last}${sig.slice(-1)}`;
-    const result = await receive(encodeSignedEvent({ event: signed.event, signatures: [tampered] }), reader());
+    const result = await receive(
+      encodeSignedEvent({ event: signed.event, signatures: [tampered] }),
+      reader(),
+    );
     expectRejected(result, "ERR_SIGNATURE_INVALID");
   });
 
   it("a signature by the wrong key under the issuer's kid", async () => {
     const signed = decodeSignedEvent(await openedBytes());
     const wrong = await importSigningKey((await generateSigningKey()).privateJwk);
-    const sig = await signDetached(signed.event, { kid: se.identity(STOCKHOLM).signing.kid, key: wrong.key });
-    expectRejected(await receive(encodeSignedEvent({ event: signed.event, signatures: [sig] }), reader()), "ERR_SIGNATURE_INVALID");
+    const sig = await signDetached(signed.event, {
+      kid: se.identity(STOCKHOLM).signing.kid,
+      key: wrong.key,
+    });
+    expectRejected(
+      await receive(encodeSignedEvent({ event: signed.event, signatures: [sig] }), reader()),
+      "ERR_SIGNATURE_INVALID",
+    );
   });
 
   it("an unknown kid", async () => {
     const stranger = await importSigningKey((await generateSigningKey()).privateJwk);
     const signed = decodeSignedEvent(await openedBytes());
     const sig = await signDetached(signed.event, stranger);
-    const result = await receive(encodeSignedEvent({ event: signed.event, signatures: [sig] }), reader());
+    const result = await receive(
+      encodeSignedEvent({ event: signed.event, signatures: [sig] }),
+      reader(),
+    );
     expectRejected(result, "ERR_UNKNOWN_KEY");
     if (!result.ok) expect(result.sender).toBeUndefined();
   });
 
   it("a missing signature", async () => {
     const signed = decodeSignedEvent(await openedBytes());
-    expectRejected(await receive(encodeSignedEvent({ event: signed.event, signatures: [] }), reader()), "ERR_SIGNATURE_MISSING");
+    expectRejected(
+      await receive(encodeSignedEvent({ event: signed.event, signatures: [] }), reader()),
+      "ERR_SIGNATURE_MISSING",
+    );
   });
 
   it("a revoked key, whatever time the event claims", async () => {
     const bytes = await openedBytes();
     const kid = se.identity(STOCKHOLM).signing.kid;
     const revoked = withKey(se.trustList, kid, { revokedAt: new Date().toISOString() });
-    expectRejected(await receive(bytes, { ...reader(), trust: new TrustStore([revoked]) }), "ERR_KEY_REVOKED");
+    expectRejected(
+      await receive(bytes, { ...reader(), trust: new TrustStore([revoked]) }),
+      "ERR_KEY_REVOKED",
+    );
   });
 
   it("a key used outside its validity", async () => {
     const bytes = await openedBytes();
     const kid = se.identity(STOCKHOLM).signing.kid;
-    const expired = withKey(se.trustList, kid, { notAfter: new Date(Date.now() - 60_000).toISOString() });
-    expectRejected(await receive(bytes, { ...reader(), trust: new TrustStore([expired]) }), "ERR_KEY_NOT_VALID");
+    const expired = withKey(se.trustList, kid, {
+      notAfter: new Date(Date.now() - 60_000).toISOString(),
+    });
+    expectRejected(
+      await receive(bytes, { ...reader(), trust: new TrustStore([expired]) }),
+      "ERR_KEY_NOT_VALID",
+    );
   });
 
   it("a role that may not send this type to this addressee", async () => {
-    const event = { ...baseEvent("forwarded", STOCKHOLM, GOTEBORG), forwarded: { original: "AAAA" } };
+    const event = {
+      ...baseEvent("forwarded", STOCKHOLM, GOTEBORG),
+      forwarded: { original: "AAAA" },
+    };
     const bytes = await forge(event, se.identity(STOCKHOLM).signing);
     const result = await receive(bytes, { identity: se.identity(GOTEBORG), trust: se.trust });
     expectRejected(result, "ERR_NOT_AUTHORISED");
@@ -202,14 +261,37 @@ describe("receive refuses, with a code", () => {
   });
 
   it.each([
-    ["a missing deadline", (e: EventJson) => ({ ...e, opened: { ...e.opened, deadline: undefined } }), "/opened/deadline"],
-    ["an unknown urgency", (e: EventJson) => ({ ...e, opened: { ...e.opened, urgency: 7 } }), "/opened/urgency"],
+    [
+      "a missing deadline",
+      (e: EventJson) => ({ ...e, opened: { ...e.opened, deadline: undefined } }),
+      "/opened/deadline",
+    ],
+    [
+      "an unknown urgency",
+      (e: EventJson) => ({ ...e, opened: { ...e.opened, urgency: 7 } }),
+      "/opened/urgency",
+    ],
     ["a non-UUID id", (e: EventJson) => ({ ...e, id: "not-a-uuid" }), "/id"],
-    ["a local (non-UTC) time", (e: EventJson) => ({ ...e, time: "2026-11-28T10:00:00+01:00" }), "/time"],
-    ["a wrong dataschema", (e: EventJson) => ({ ...e, dataschema: dataschemaFor("closed") }), "/dataschema"],
-    ["a body that does not match the type", (e: EventJson) => ({ ...e, type: "updated", dataschema: dataschemaFor("updated") }), "/updated"],
+    [
+      "a local (non-UTC) time",
+      (e: EventJson) => ({ ...e, time: "2026-11-28T10:00:00+01:00" }),
+      "/time",
+    ],
+    [
+      "a wrong dataschema",
+      (e: EventJson) => ({ ...e, dataschema: dataschemaFor("closed") }),
+      "/dataschema",
+    ],
+    [
+      "a body that does not match the type",
+      (e: EventJson) => ({ ...e, type: "updated", dataschema: dataschemaFor("updated") }),
+      "/updated",
+    ],
   ])("a schema violation: %s", async (_name, mutate, field) => {
-    const issued = await issue(openedInput(), { identity: se.identity(STOCKHOLM), trust: se.trust });
+    const issued = await issue(openedInput(), {
+      identity: se.identity(STOCKHOLM),
+      trust: se.trust,
+    });
     const event = mutate(issued.event) as EventJson;
     const result = await receive(await forge(event, se.identity(STOCKHOLM).signing), reader());
     expectRejected(result, "ERR_SCHEMA_INVALID");
@@ -217,21 +299,33 @@ describe("receive refuses, with a code", () => {
   });
 
   it("malformed protobuf", async () => {
-    expectRejected(await receive(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]), reader()), "ERR_MALFORMED");
+    expectRejected(
+      await receive(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]), reader()),
+      "ERR_MALFORMED",
+    );
     expectRejected(await receive(new Uint8Array(0), reader()), "ERR_MALFORMED");
   });
 
   it("oversize input", async () => {
     expectRejected(await receive(new Uint8Array(300 * 1024), reader()), "ERR_OVERSIZE");
-    expectRejected(await receive(await openedBytes(), { ...reader(), maxBytes: 100 }), "ERR_OVERSIZE");
+    expectRejected(
+      await receive(await openedBytes(), { ...reader(), maxBytes: 100 }),
+      "ERR_OVERSIZE",
+    );
   });
 
   it("an event for another addressee", async () => {
-    expectRejected(await receive(await openedBytes(), { identity: se.identity(HUB_STHLM), trust: se.trust }), "ERR_NOT_ADDRESSEE");
+    expectRejected(
+      await receive(await openedBytes(), { identity: se.identity(HUB_STHLM), trust: se.trust }),
+      "ERR_NOT_ADDRESSEE",
+    );
   });
 
   it("an event that arrived on another party's subject", async () => {
-    const result = await receive(await openedBytes(), { ...reader(), subject: "stafett.se.syd.hub.opened" });
+    const result = await receive(await openedBytes(), {
+      ...reader(),
+      subject: "stafett.se.syd.hub.opened",
+    });
     expectRejected(result, "ERR_SUBJECT_MISMATCH");
   });
 
@@ -247,14 +341,29 @@ describe("receive refuses, with a code", () => {
 
   it("a personal part moved in from another referral", async () => {
     const donor = await issue(openedInput(), { identity: se.identity(STOCKHOLM), trust: se.trust });
-    const issued = await issue(openedInput(), { identity: se.identity(STOCKHOLM), trust: se.trust });
-    const event = { ...issued.event, opened: { ...issued.event.opened!, personal: donor.event.opened!.personal } };
-    expectRejected(await receive(await forge(event, se.identity(STOCKHOLM).signing), reader()), "ERR_DECRYPT_FAILED");
+    const issued = await issue(openedInput(), {
+      identity: se.identity(STOCKHOLM),
+      trust: se.trust,
+    });
+    const event = {
+      ...issued.event,
+      opened: { ...issued.event.opened!, personal: donor.event.opened!.personal },
+    };
+    expectRejected(
+      await receive(await forge(event, se.identity(STOCKHOLM).signing), reader()),
+      "ERR_DECRYPT_FAILED",
+    );
   });
 
   it("never carries the child's data in a rejection", async () => {
-    const personal = { ...samplePersonal(3), child: { ...(samplePersonal(3).child as object), sex: "Unique-Secret-Name" } };
-    const error = await issue(openedInput({ personal }), { identity: se.identity(STOCKHOLM), trust: se.trust }).catch((e: unknown) => e);
+    const personal = {
+      ...samplePersonal(3),
+      child: { ...(samplePersonal(3).child as object), sex: "Unique-Secret-Name" },
+    };
+    const error = await issue(openedInput({ personal }), {
+      identity: se.identity(STOCKHOLM),
+      trust: se.trust,
+    }).catch((e: unknown) => e);
     expect(JSON.stringify(error)).not.toContain("Unique-Secret-Name");
     expect(JSON.stringify(error)).toContain("ERR_PERSONAL_INVALID");
   });
@@ -282,26 +391,48 @@ describe("countersignatures", () => {
     const bytes = await openedBytes();
     const parts = decodeSignedEvent(bytes);
     const forger = await importSigningKey((await generateSigningKey()).privateJwk);
-    const sig = await signDetached(parts.event, { kid: se.identity("se:liaison").signing.kid, key: forger.key });
-    const result = await receive(encodeSignedEvent({ event: parts.event, signatures: [...parts.signatures, sig] }), {
-      identity: se.identity(HUB_VAST),
-      trust: se.trust,
+    const sig = await signDetached(parts.event, {
+      kid: se.identity("se:liaison").signing.kid,
+      key: forger.key,
     });
+    const result = await receive(
+      encodeSignedEvent({ event: parts.event, signatures: [...parts.signatures, sig] }),
+      {
+        identity: se.identity(HUB_VAST),
+        trust: se.trust,
+      },
+    );
     expectRejected(result, "ERR_COUNTERSIGNATURE_INVALID");
   });
 
   it("requires the issuer's liaison's countersignature on an event from abroad", async () => {
-    const no = await createCountry({ code: "no", municipalities: [], regions: ["ost"], partners: [se.trustList] });
+    const no = await createCountry({
+      code: "no",
+      municipalities: [],
+      regions: ["ost"],
+      partners: [se.trustList],
+    });
     const seWithNo = new TrustStore([se.trustList, no.trustList]);
     const issued = await issue(
-      openedInput({ addressee: "no:liaison", sealTo: ["no:liaison"], body: { ...openedInput().body, destination: { country: "no" } } }),
+      openedInput({
+        addressee: "no:liaison",
+        sealTo: ["no:liaison"],
+        body: { ...openedInput().body, destination: { country: "no" } },
+      }),
       { identity: se.identity(MALMO), trust: seWithNo },
     );
     expect(issued.subject).toBe("stafett.se.out.no.opened");
-    const bare = await receive(issued.bytes, { identity: no.identity("no:liaison"), trust: no.trust });
+    const bare = await receive(issued.bytes, {
+      identity: no.identity("no:liaison"),
+      trust: no.trust,
+    });
     expectRejected(bare, "ERR_COUNTERSIGNATURE_MISSING");
     const signed = await countersign(issued.bytes, se.identity("se:liaison").signing);
-    const ok = await receive(signed, { identity: no.identity("no:liaison"), trust: no.trust, subject: "stafett.no.in.se.opened" });
+    const ok = await receive(signed, {
+      identity: no.identity("no:liaison"),
+      trust: no.trust,
+      subject: "stafett.no.in.se.opened",
+    });
     if (!ok.ok) throw ok.error;
     expect(ok.personal).toEqual(samplePersonal(1));
   });

@@ -21,7 +21,7 @@ import {
   type PersonalJson,
 } from "./types.js";
 import { validateEvent, validatePersonal } from "./validate.js";
-import { fromBase64, toBase64, toBase64Url } from "./base64url.js";
+import { fromBase64, toBase64Url } from "./base64url.js";
 
 /** Who is acting: an organisation with its private signing and encryption keys. */
 export interface Identity {
@@ -80,10 +80,14 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
   const time = input.time ?? new Date();
   const source = identity.id;
   if (!trust.mayEmit(roleOf(source), input.type, roleOf(input.addressee))) {
-    throw new StafettError("ERR_NOT_AUTHORISED", `a ${roleOf(source)} may not send ${input.type} to a ${roleOf(input.addressee)}`, {
-      reason: "policy",
-      field: "type",
-    });
+    throw new StafettError(
+      "ERR_NOT_AUTHORISED",
+      `a ${roleOf(source)} may not send ${input.type} to a ${roleOf(input.addressee)}`,
+      {
+        reason: "policy",
+        field: "type",
+      },
+    );
   }
   const body: Record<string, unknown> = { ...input.body };
   if (input.personal !== undefined) {
@@ -106,7 +110,11 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
   const signature = await signDetached(eventBytes, identity.signing);
   const bytes = encodeSignedEvent({ event: eventBytes, signatures: [signature] });
   const subjectInput = { type: input.type, source, addressee: input.addressee };
-  const subject = subjectFor(input.partnerCountry === undefined ? subjectInput : { ...subjectInput, partnerCountry: input.partnerCountry });
+  const subject = subjectFor(
+    input.partnerCountry === undefined
+      ? subjectInput
+      : { ...subjectInput, partnerCountry: input.partnerCountry },
+  );
   return { id: event.id, subject, bytes, event, headers: eventHeaders(event) };
 }
 
@@ -202,12 +210,17 @@ async function verify(
   const now = ctx.now ?? new Date();
   const maxBytes = ctx.maxBytes ?? DEFAULT_MAX_BYTES;
   if (bytes.byteLength > maxBytes) {
-    throw new StafettError("ERR_OVERSIZE", `message is larger than ${maxBytes} bytes`, { reason: "too_large" });
+    throw new StafettError("ERR_OVERSIZE", `message is larger than ${maxBytes} bytes`, {
+      reason: "too_large",
+    });
   }
   const signed = decodeSignedEvent(bytes);
   const [issuerJws, ...counterJws] = signed.signatures;
   if (issuerJws === undefined) {
-    throw new StafettError("ERR_SIGNATURE_MISSING", "event is not signed", { reason: "missing", field: "signatures" });
+    throw new StafettError("ERR_SIGNATURE_MISSING", "event is not signed", {
+      reason: "missing",
+      field: "signatures",
+    });
   }
 
   // 1. The signature, over the exact bytes, before anything in them is believed.
@@ -224,14 +237,20 @@ async function verify(
   }
   const type = typeof event.type === "string" && isEventType(event.type) ? event.type : undefined;
   if (type === undefined) {
-    throw new StafettError("ERR_SCHEMA_INVALID", "event type is not one of the ten", { reason: "enum", field: "/type" });
+    throw new StafettError("ERR_SCHEMA_INVALID", "event type is not one of the ten", {
+      reason: "enum",
+      field: "/type",
+    });
   }
   validateEvent(type, event);
 
   // 3. Trust: key valid at the event's time, issuer is the key's owner, role may send this.
   const time = new Date(event.time);
   if (time.getTime() > now.getTime() + (ctx.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS)) {
-    throw new StafettError("ERR_STALE", "event time is in the future", { reason: "future", field: "/time" });
+    throw new StafettError("ERR_STALE", "event time is in the future", {
+      reason: "future",
+      field: "/time",
+    });
   }
   if (time.getTime() < now.getTime() - (ctx.maxAgeMs ?? DEFAULT_MAX_AGE_MS)) {
     throw new StafettError("ERR_STALE", "event is too old", { reason: "too_old", field: "/time" });
@@ -245,10 +264,14 @@ async function verify(
   }
   const addresseeRole = roleOf(event.addressee);
   if (!trust.mayEmit(signer.org.role, type, addresseeRole)) {
-    throw new StafettError("ERR_NOT_AUTHORISED", `a ${signer.org.role} may not send ${type} to a ${addresseeRole}`, {
-      reason: "policy",
-      field: "/type",
-    });
+    throw new StafettError(
+      "ERR_NOT_AUTHORISED",
+      `a ${signer.org.role} may not send ${type} to a ${addresseeRole}`,
+      {
+        reason: "policy",
+        field: "/type",
+      },
+    );
   }
 
   // 4. Countersignatures: only liaisons countersign; one from the issuer's own liaison is
@@ -268,20 +291,28 @@ async function verify(
       });
     }
     if (counter.org.role !== "liaison") {
-      throw new StafettError("ERR_COUNTERSIGNATURE_INVALID", "only a national liaison may countersign", {
-        reason: "not_liaison",
-        field: "signatures",
-      });
+      throw new StafettError(
+        "ERR_COUNTERSIGNATURE_INVALID",
+        "only a national liaison may countersign",
+        {
+          reason: "not_liaison",
+          field: "signatures",
+        },
+      );
     }
     countersigners.push(counter.org);
   }
   const issuerCountry = parseOrgId(event.source).country;
   if (depth === 0 && issuerCountry !== trust.country && signer.org.role !== "liaison") {
     if (!countersigners.some((c) => c.country === issuerCountry)) {
-      throw new StafettError("ERR_COUNTERSIGNATURE_MISSING", "an event from abroad needs its country's liaison's countersignature", {
-        reason: "missing",
-        field: "signatures",
-      });
+      throw new StafettError(
+        "ERR_COUNTERSIGNATURE_MISSING",
+        "an event from abroad needs its country's liaison's countersignature",
+        {
+          reason: "missing",
+          field: "signatures",
+        },
+      );
     }
   }
 
@@ -296,7 +327,12 @@ async function verify(
   if (depth === 0 && ctx.subject !== undefined) checkSubject(ctx.subject, event);
 
   // 6. A relayed event is verified in full too; the personal part is opened for the reader.
-  const verified: VerifiedEvent = { event, issuer: signer.org, countersigners, digest: digestOf(bytes) };
+  const verified: VerifiedEvent = {
+    event,
+    issuer: signer.org,
+    countersigners,
+    digest: digestOf(bytes),
+  };
   let sealed: string | undefined;
   if (event.forwarded !== undefined) {
     if (depth > 0) {
@@ -313,7 +349,10 @@ async function verify(
       });
     }
     verified.original = original;
-    sealed = event.forwarded.personal ?? original.event.opened?.personal ?? original.event.updated?.personal;
+    sealed =
+      event.forwarded.personal ??
+      original.event.opened?.personal ??
+      original.event.updated?.personal;
   } else {
     sealed = event.opened?.personal ?? event.updated?.personal;
   }
@@ -321,10 +360,14 @@ async function verify(
     const reader = identity.encryption;
     if (reader === undefined || !recipientKids(sealed).includes(reader.kid)) {
       if (type === "opened" || type === "forwarded") {
-        throw new StafettError("ERR_NOT_RECIPIENT", "the referral's personal part is not sealed to its addressee", {
-          reason: "not_recipient",
-          field: "personal",
-        });
+        throw new StafettError(
+          "ERR_NOT_RECIPIENT",
+          "the referral's personal part is not sealed to its addressee",
+          {
+            reason: "not_recipient",
+            field: "personal",
+          },
+        );
       }
     } else {
       const personal = await open(sealed, reader, event.referralId);
@@ -340,13 +383,21 @@ function checkSubject(subject: string, event: EventJson): void {
   try {
     parts = parseSubject(subject);
   } catch (cause) {
-    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject is not a Stafett subject", { reason: "format", field: "subject", cause });
+    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject is not a Stafett subject", {
+      reason: "format",
+      field: "subject",
+      cause,
+    });
   }
   if (parts.type !== event.type || parts.addressee !== addresseeOnSubject(event, parts.country)) {
-    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject does not match the event's addressee and type", {
-      reason: "mismatch",
-      field: "subject",
-    });
+    throw new StafettError(
+      "ERR_SUBJECT_MISMATCH",
+      "subject does not match the event's addressee and type",
+      {
+        reason: "mismatch",
+        field: "subject",
+      },
+    );
   }
 }
 
@@ -355,4 +406,3 @@ function addresseeOnSubject(event: EventJson, cc: string): string {
   const to = parseOrgId(event.addressee);
   return to.country === cc ? event.addressee : `${cc}:liaison`;
 }
-

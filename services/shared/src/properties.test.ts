@@ -55,24 +55,60 @@ describe("no altered byte goes unnoticed", () => {
 describe("properties", () => {
   const text = fc.string({ minLength: 1, maxLength: 40 });
   const iso = fc
-    .date({ min: new Date("2020-01-01T00:00:00Z"), max: new Date("2035-01-01T00:00:00Z"), noInvalidDate: true })
+    .date({
+      min: new Date("2020-01-01T00:00:00Z"),
+      max: new Date("2035-01-01T00:00:00Z"),
+      noInvalidDate: true,
+    })
     .map((d) => d.toISOString());
   const urgency = fc.constantFrom("URGENCY_IMMEDIATE", "URGENCY_HIGH", "URGENCY_NORMAL");
   const destination = fc.record(
-    { country: fc.constantFrom("se", "no", "fi"), region: fc.constantFrom("vast", "syd"), municipality: fc.constantFrom("1480", "0180") },
+    {
+      country: fc.constantFrom("se", "no", "fi"),
+      region: fc.constantFrom("vast", "syd"),
+      municipality: fc.constantFrom("1480", "0180"),
+    },
     { requiredKeys: ["country"] },
   );
   const bodies = {
-    opened: fc.record({ urgency, reason: fc.constant("REASON_CATEGORY_OTHER"), destination, deadline: iso, personal: text }),
+    opened: fc.record({
+      urgency,
+      reason: fc.constant("REASON_CATEGORY_OTHER"),
+      destination,
+      deadline: iso,
+      personal: text,
+    }),
     received: fc.record({ ofEventId: fc.uuid(), digest: text }),
-    rejected: fc.record({ ofEventId: fc.uuid(), code: text, reason: text, field: text }, { requiredKeys: ["code", "reason"] }),
-    forwarded: fc.record({ original: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b).toString("base64")), personal: text, destination, deadline: iso }, { requiredKeys: ["original"] }),
+    rejected: fc.record(
+      { ofEventId: fc.uuid(), code: text, reason: text, field: text },
+      { requiredKeys: ["code", "reason"] },
+    ),
+    forwarded: fc.record(
+      {
+        original: fc
+          .uint8Array({ minLength: 1, maxLength: 64 })
+          .map((b) => Buffer.from(b).toString("base64")),
+        personal: text,
+        destination,
+        deadline: iso,
+      },
+      { requiredKeys: ["original"] },
+    ),
     accepted: fc.record({ ofEventId: fc.uuid() }),
-    declined: fc.record({ ofEventId: fc.uuid(), reason: fc.constant("DECLINE_REASON_OTHER"), suggested: destination }, { requiredKeys: ["ofEventId", "reason"] }),
+    declined: fc.record(
+      { ofEventId: fc.uuid(), reason: fc.constant("DECLINE_REASON_OTHER"), suggested: destination },
+      { requiredKeys: ["ofEventId", "reason"] },
+    ),
     updated: fc.record({ urgency, personal: text, deadline: iso }, { requiredKeys: [] }),
     withdrawn: fc.record({ reason: fc.constant("WITHDRAW_REASON_CHILD_FOUND") }),
-    escalated: fc.record({ deadline: iso, urgency, holder: text, destination }, { requiredKeys: ["deadline", "holder"] }),
-    closed: fc.record({ outcome: fc.constant("CLOSE_OUTCOME_ACCEPTED"), holder: text }, { requiredKeys: ["outcome"] }),
+    escalated: fc.record(
+      { deadline: iso, urgency, holder: text, destination },
+      { requiredKeys: ["deadline", "holder"] },
+    ),
+    closed: fc.record(
+      { outcome: fc.constant("CLOSE_OUTCOME_ACCEPTED"), holder: text },
+      { requiredKeys: ["outcome"] },
+    ),
   };
   const event = fc.constantFrom(...EVENT_TYPES).chain((type) =>
     fc.record({
@@ -97,15 +133,29 @@ describe("properties", () => {
   });
 
   it("seal/open: any JSON to any number of recipients opens to the same value for each", async () => {
-    const recipients = ["se:hub:vast", "se:municipality:0180", "se:municipality:1480", "se:liaison"];
+    const recipients = [
+      "se:hub:vast",
+      "se:municipality:0180",
+      "se:municipality:1480",
+      "se:liaison",
+    ];
     await fc.assert(
-      fc.asyncProperty(fc.json().map((j) => JSON.parse(j) as unknown), fc.integer({ min: 1, max: 4 }), fc.uuid(), async (value, n, referralId) => {
-        const ids = recipients.slice(0, n);
-        const sealed = await seal(value, await se.trust.encryptionKeys(ids, new Date()), referralId);
-        for (const id of ids) {
-          expect(await open(sealed, se.identity(id).encryption, referralId)).toEqual(value);
-        }
-      }),
+      fc.asyncProperty(
+        fc.json().map((j) => JSON.parse(j) as unknown),
+        fc.integer({ min: 1, max: 4 }),
+        fc.uuid(),
+        async (value, n, referralId) => {
+          const ids = recipients.slice(0, n);
+          const sealed = await seal(
+            value,
+            await se.trust.encryptionKeys(ids, new Date()),
+            referralId,
+          );
+          for (const id of ids) {
+            expect(await open(sealed, se.identity(id).encryption, referralId)).toEqual(value);
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });

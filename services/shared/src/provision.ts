@@ -30,8 +30,11 @@ export interface ProvisionOptions {
   /** Stream limits; when full, publishes are refused (discard new) rather than losing old ones. */
   maxMsgs?: number;
   maxBytes?: number;
-  ackWaitMs?: number;
   maxDeliver?: number;
+  /**
+   * Redelivery delays after an unacked delivery; the first is the ack wait (nats-server sets
+   * ack_wait to backoff[0]). A handler that fails naks with its own, shorter delay.
+   */
   backoffMs?: number[];
   quarantineMaxAgeMs?: number;
 }
@@ -42,9 +45,8 @@ export const PROVISION_DEFAULTS = {
   replicas: 1,
   maxMsgs: -1,
   maxBytes: -1,
-  ackWaitMs: 30_000,
   maxDeliver: 6,
-  backoffMs: [1_000, 5_000, 15_000, 30_000, 60_000],
+  backoffMs: [30_000, 60_000, 120_000, 300_000, 600_000],
   quarantineMaxAgeMs: 90 * 24 * 3_600_000,
 } as const;
 
@@ -59,7 +61,10 @@ export interface ProvisionReport {
 
 const ms = (n: number): number => n * 1_000_000;
 
-export function streamConfig(country: string, o: Required<ProvisionOptions>): Partial<StreamConfig> & { name: string } {
+export function streamConfig(
+  country: string,
+  o: Required<ProvisionOptions>,
+): Partial<StreamConfig> & { name: string } {
   return {
     name: streamName(country),
     subjects: [countrySubjects(country)],
@@ -77,7 +82,10 @@ export function streamConfig(country: string, o: Required<ProvisionOptions>): Pa
   };
 }
 
-export function quarantineStreamConfig(country: string, o: Required<ProvisionOptions>): Partial<StreamConfig> & { name: string } {
+export function quarantineStreamConfig(
+  country: string,
+  o: Required<ProvisionOptions>,
+): Partial<StreamConfig> & { name: string } {
   return {
     name: quarantineStreamName(country),
     subjects: [`stafett-quarantine.${country}.>`],
@@ -91,13 +99,17 @@ export function quarantineStreamConfig(country: string, o: Required<ProvisionOpt
   };
 }
 
-export function consumerConfig(durable: string, filter: string, o: Required<ProvisionOptions>): Partial<ConsumerConfig> & { durable_name: string } {
+export function consumerConfig(
+  durable: string,
+  filter: string,
+  o: Required<ProvisionOptions>,
+): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: durable,
     filter_subject: filter,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: ms(o.ackWaitMs),
+    ack_wait: ms(o.backoffMs[0] ?? 30_000),
     max_deliver: o.maxDeliver,
     backoff: o.backoffMs.map(ms),
     max_ack_pending: 1_000,
@@ -111,7 +123,11 @@ export async function provisionCountry(
   trustListJws: string,
   options: ProvisionOptions = {},
 ): Promise<ProvisionReport> {
-  const o: Required<ProvisionOptions> = { ...PROVISION_DEFAULTS, ...options, backoffMs: [...(options.backoffMs ?? PROVISION_DEFAULTS.backoffMs)] };
+  const o: Required<ProvisionOptions> = {
+    ...PROVISION_DEFAULTS,
+    ...options,
+    backoffMs: [...(options.backoffMs ?? PROVISION_DEFAULTS.backoffMs)],
+  };
   const country = trustList.country;
   const stream = streamConfig(country, o);
   const streamChanged = await ensureStream(jsm, stream);
@@ -119,7 +135,8 @@ export async function provisionCountry(
 
   const wanted = new Map<string, Partial<ConsumerConfig> & { durable_name: string }>();
   for (const org of trustList.organisations) {
-    for (const c of consumersOf(org.id)) wanted.set(c.durable, consumerConfig(c.durable, c.filter, o));
+    for (const c of consumersOf(org.id))
+      wanted.set(c.durable, consumerConfig(c.durable, c.filter, o));
   }
   const existing = new Map<string, ConsumerConfig>();
   for await (const info of jsm.consumers.list(stream.name)) {
@@ -159,7 +176,10 @@ export async function provisionCountry(
   return report;
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<"created" | "updated" | "unchanged"> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+): Promise<"created" | "updated" | "unchanged"> {
   try {
     const info = await jsm.streams.info(cfg.name);
     if (!differs(cfg, info.config)) return "unchanged";
@@ -178,8 +198,17 @@ function differs(wanted: object, have: object): boolean {
 }
 
 /** Puts the signed trust list in the KV bucket (key = country); unchanged lists are not rewritten. */
-export async function publishTrustList(nc: NatsConnection, country: string, jws: string, replicas = 1): Promise<number> {
-  const kv = await new Kvm(nc).create(TRUST_BUCKET, { history: 10, replicas, storage: StorageType.File });
+export async function publishTrustList(
+  nc: NatsConnection,
+  country: string,
+  jws: string,
+  replicas = 1,
+): Promise<number> {
+  const kv = await new Kvm(nc).create(TRUST_BUCKET, {
+    history: 10,
+    replicas,
+    storage: StorageType.File,
+  });
   const current = await kv.get(country);
   if (current !== null && current.string() === jws) return current.revision;
   return kv.put(country, jws);

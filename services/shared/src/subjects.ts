@@ -57,7 +57,8 @@ export function roleOf(id: string): Role {
 }
 
 export const hubId = (country: string, region: string): string => `${country}:hub:${region}`;
-export const municipalityId = (country: string, code: string): string => `${country}:municipality:${code}`;
+export const municipalityId = (country: string, code: string): string =>
+  `${country}:municipality:${code}`;
 export const liaisonId = (country: string): string => `${country}:liaison`;
 export const coordinatorId = (country: string): string => `${country}:coordinator`;
 
@@ -103,7 +104,8 @@ export function subjectFor(input: SubjectInput): string {
       return `stafett.${cc}.national.coordinator.${input.type}`;
     case "liaison": {
       // A partner's liaison publishes into our inbound subjects over the federation link.
-      if (from.role === "liaison" && from.country !== cc) return `stafett.${cc}.in.${from.country}.${input.type}`;
+      if (from.role === "liaison" && from.country !== cc)
+        return `stafett.${cc}.in.${from.country}.${input.type}`;
       const dest = input.partnerCountry;
       if (dest === undefined || !/^[a-z]{2}$/.test(dest) || dest === cc) {
         throw invalid("partner_country", "partner country");
@@ -133,7 +135,8 @@ export function parseSubject(subject: string): SubjectParts {
     if (!/^[a-z]{2}$/.test(b)) throw invalid("format", "subject");
     return { country: cc, type, addressee: liaisonId(cc), partnerCountry: b, direction: a };
   }
-  if (a === "national" && b === "coordinator") return { country: cc, type, addressee: coordinatorId(cc) };
+  if (a === "national" && b === "coordinator")
+    return { country: cc, type, addressee: coordinatorId(cc) };
   if (!/^[a-z]+$/.test(a) || RESERVED_REGION_TOKENS.has(a)) throw invalid("format", "subject");
   if (b === "hub") return { country: cc, type, addressee: hubId(cc, a) };
   if (/^[0-9]{4}$/.test(b)) return { country: cc, type, addressee: municipalityId(cc, b) };
@@ -143,8 +146,10 @@ export function parseSubject(subject: string): SubjectParts {
 /** Everything a country's stream captures. */
 export const countrySubjects = (cc: string): string => `stafett.${cc}.>`;
 export const streamName = (cc: string): string => `STAFETT_${cc.toUpperCase()}`;
-export const quarantineStreamName = (cc: string): string => `STAFETT_QUARANTINE_${cc.toUpperCase()}`;
-export const quarantineSubject = (cc: string, code: string): string => `stafett-quarantine.${cc}.${code}`;
+export const quarantineStreamName = (cc: string): string =>
+  `STAFETT_QUARANTINE_${cc.toUpperCase()}`;
+export const quarantineSubject = (cc: string, code: string): string =>
+  `stafett-quarantine.${cc}.${code}`;
 
 export interface ConsumerSpec {
   durable: string;
@@ -157,7 +162,12 @@ export function consumersOf(id: string): ConsumerSpec[] {
   const cc = a.country;
   switch (a.role) {
     case "municipality":
-      return [{ durable: `${cc}-municipality-${a.code}`, filter: `stafett.${cc}.${regionOf(a)}.${a.code}.>` }];
+      return [
+        {
+          durable: `${cc}-municipality-${a.code}`,
+          filter: `stafett.${cc}.${regionOf(a)}.${a.code}.>`,
+        },
+      ];
     case "hub":
       return [{ durable: `${cc}-hub-${a.region}`, filter: `stafett.${cc}.${a.region}.hub.>` }];
     case "coordinator":

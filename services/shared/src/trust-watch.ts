@@ -39,7 +39,9 @@ export class TrustHolder {
     const old = this.lists.get(list.country);
     if (old !== undefined && list.version < old.version) return false;
     this.lists.set(list.country, list);
-    const ordered = this.order.map((c) => this.lists.get(c)).filter((l): l is TrustList => l !== undefined);
+    const ordered = this.order
+      .map((c) => this.lists.get(c))
+      .filter((l): l is TrustList => l !== undefined);
     this.store = new TrustStore(ordered);
     return true;
   }
@@ -54,7 +56,12 @@ export interface TrustWatch {
  * Reads each country's current list from the bucket (waiting for it up to `timeoutMs`), then
  * watches for new ones.
  */
-export async function watchTrust(nc: NatsConnection, source: TrustSource, log: Logger, timeoutMs = 10_000): Promise<TrustWatch> {
+export async function watchTrust(
+  nc: NatsConnection,
+  source: TrustSource,
+  log: Logger,
+  timeoutMs = 10_000,
+): Promise<TrustWatch> {
   const kv = await new Kvm(nc).create(TRUST_BUCKET, { history: 10, storage: StorageType.File });
   const tlog = log.child({ component: "trust" });
   const initial: TrustList[] = [];
@@ -81,10 +88,18 @@ export async function watchTrust(nc: NatsConnection, source: TrustSource, log: L
       if (anchors === undefined || e.operation !== "PUT") continue;
       try {
         const list = await verifyTrustList(e.string(), anchors);
-        if (holder.replace(list)) tlog.info({ country: list.country, version: list.version }, "trust list updated");
-        else tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
+        if (holder.replace(list))
+          tlog.info({ country: list.country, version: list.version }, "trust list updated");
+        else
+          tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
       } catch (err) {
-        tlog.error({ country: e.key, err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused") }, "trust list refused; the previous one stays in force");
+        tlog.error(
+          {
+            country: e.key,
+            err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused"),
+          },
+          "trust list refused; the previous one stays in force",
+        );
       }
     }
   })();

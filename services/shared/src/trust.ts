@@ -8,7 +8,13 @@
  */
 import { CompactSign, compactVerify, decodeProtectedHeader } from "jose";
 import { StafettError } from "./errors.js";
-import { importEncryptionKey, importSigningKey, SIGNING_ALG, type KeyHandle, type PublicJwk } from "./keys.js";
+import {
+  importEncryptionKey,
+  importSigningKey,
+  SIGNING_ALG,
+  type KeyHandle,
+  type PublicJwk,
+} from "./keys.js";
 import { parseOrgId } from "./subjects.js";
 import { validateTrustList } from "./validate.js";
 import type { EventType, Role } from "./types.js";
@@ -60,19 +66,29 @@ export async function signTrustList(list: TrustList, anchor: KeyHandle): Promise
     .sign(anchor.key);
 }
 
-export async function verifyTrustList(jws: string, anchors: readonly KeyHandle[]): Promise<TrustList> {
+export async function verifyTrustList(
+  jws: string,
+  anchors: readonly KeyHandle[],
+): Promise<TrustList> {
   let kid: unknown;
   try {
     kid = decodeProtectedHeader(jws).kid;
   } catch (cause) {
-    throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list is not a compact JWS", { reason: "format", cause });
+    throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list is not a compact JWS", {
+      reason: "format",
+      cause,
+    });
   }
   const anchor = anchors.find((a) => a.kid === kid);
   if (anchor === undefined) {
-    throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list is not signed by a configured anchor", {
-      reason: "unknown_anchor",
-      field: "kid",
-    });
+    throw new StafettError(
+      "ERR_TRUST_LIST_INVALID",
+      "trust list is not signed by a configured anchor",
+      {
+        reason: "unknown_anchor",
+        field: "kid",
+      },
+    );
   }
   let payload: Uint8Array;
   try {
@@ -87,7 +103,10 @@ export async function verifyTrustList(jws: string, anchors: readonly KeyHandle[]
   try {
     list = JSON.parse(decoder.decode(payload));
   } catch (cause) {
-    throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list payload is not JSON", { reason: "not_json", cause });
+    throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list payload is not JSON", {
+      reason: "not_json",
+      cause,
+    });
   }
   validateTrustList(list);
   const trusted = list as TrustList;
@@ -116,7 +135,8 @@ function checkConsistency(list: TrustList): void {
     if (address.country !== org.country || org.country !== list.country) {
       fail("country", "organisation is not of the trust list's country");
     }
-    if (address.role === "hub" && org.region !== address.region) fail("region", "hub region does not match its id");
+    if (address.role === "hub" && org.region !== address.region)
+      fail("region", "hub region does not match its id");
     if (address.role === "municipality" && org.municipality !== address.code) {
       fail("municipality", "municipality code does not match its id");
     }
@@ -147,7 +167,8 @@ export class TrustStore {
   private readonly allowed = new Set<string>();
 
   constructor(lists: readonly TrustList[]) {
-    if (lists.length === 0) throw new StafettError("ERR_TRUST_LIST_INVALID", "no trust list", { reason: "missing" });
+    if (lists.length === 0)
+      throw new StafettError("ERR_TRUST_LIST_INVALID", "no trust list", { reason: "missing" });
     this.lists = lists;
     for (const list of lists) {
       for (const org of list.organisations) {
@@ -193,7 +214,10 @@ export class TrustStore {
   async signingKey(kid: string): Promise<{ org: Organisation; key: TrustKey; handle: KeyHandle }> {
     const entry = this.keys.get(kid);
     if (entry === undefined || entry.key.use !== "sig") {
-      throw new StafettError("ERR_UNKNOWN_KEY", "signing key is not in the trust list", { reason: "unknown", field: "kid" });
+      throw new StafettError("ERR_UNKNOWN_KEY", "signing key is not in the trust list", {
+        reason: "unknown",
+        field: "kid",
+      });
     }
     entry.handle ??= importSigningKey(entry.key.jwk);
     return { org: entry.org, key: entry.key, handle: await entry.handle };
@@ -230,14 +254,19 @@ export class TrustStore {
 
 function usable(key: TrustKey, at: Date): boolean {
   const t = at.getTime();
-  return key.revokedAt === undefined && Date.parse(key.notBefore) <= t && t <= Date.parse(key.notAfter);
+  return (
+    key.revokedAt === undefined && Date.parse(key.notBefore) <= t && t <= Date.parse(key.notAfter)
+  );
 }
 
 /** Refuses a revoked key, or one used outside its validity. */
 export function checkKeyUsable(key: TrustKey, at: Date): void {
   // A revoked key is refused whatever time the event claims: a thief can backdate an event.
   if (key.revokedAt !== undefined) {
-    throw new StafettError("ERR_KEY_REVOKED", "key has been revoked", { reason: "revoked", field: "kid" });
+    throw new StafettError("ERR_KEY_REVOKED", "key has been revoked", {
+      reason: "revoked",
+      field: "kid",
+    });
   }
   const t = at.getTime();
   if (!(Date.parse(key.notBefore) <= t && t <= Date.parse(key.notAfter))) {

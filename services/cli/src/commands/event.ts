@@ -24,14 +24,23 @@ export interface TrustArgs {
 }
 
 export async function loadTrust(args: TrustArgs): Promise<TrustStore> {
-  const lists: TrustList[] = [await verifyTrustList(readFileSync(args.trust, "utf8").trim(), await readAnchors(args.anchor))];
+  const lists: TrustList[] = [
+    await verifyTrustList(readFileSync(args.trust, "utf8").trim(), await readAnchors(args.anchor)),
+  ];
   const partnerLists = args.partnerTrust?.split(",").filter(Boolean) ?? [];
   const partnerAnchors = args.partnerAnchor?.split(",").filter(Boolean) ?? [];
   if (partnerLists.length !== partnerAnchors.length) {
-    throw new StafettError("ERR_CONFIG_INVALID", "give one --partner-anchor per --partner-trust", { reason: "pairing" });
+    throw new StafettError("ERR_CONFIG_INVALID", "give one --partner-anchor per --partner-trust", {
+      reason: "pairing",
+    });
   }
   for (const [i, file] of partnerLists.entries()) {
-    lists.push(await verifyTrustList(readFileSync(file, "utf8").trim(), await readAnchors(partnerAnchors[i] ?? "")));
+    lists.push(
+      await verifyTrustList(
+        readFileSync(file, "utf8").trim(),
+        await readAnchors(partnerAnchors[i] ?? ""),
+      ),
+    );
   }
   return new TrustStore(lists);
 }
@@ -41,13 +50,25 @@ export async function loadTrust(args: TrustArgs): Promise<TrustStore> {
  * the body's `personal`) -> validated, sealed, encoded and signed SignedEvent bytes.
  */
 export async function eventSeal(
-  args: TrustArgs & { in: string; key: string; org: string; out?: string; sealTo?: string; partnerCountry?: string },
+  args: TrustArgs & {
+    in: string;
+    key: string;
+    org: string;
+    out?: string;
+    sealTo?: string;
+    partnerCountry?: string;
+  },
   io: Io,
 ): Promise<number> {
-  const draft = (args.in === "-" ? JSON.parse(new TextDecoder().decode(await io.stdin())) : readJson(args.in)) as Record<string, unknown>;
+  const draft = (
+    args.in === "-" ? JSON.parse(new TextDecoder().decode(await io.stdin())) : readJson(args.in)
+  ) as Record<string, unknown>;
   const type = draft.type;
   if (typeof type !== "string" || !isEventType(type)) {
-    throw new StafettError("ERR_SCHEMA_INVALID", "draft has no valid type", { reason: "enum", field: "/type" });
+    throw new StafettError("ERR_SCHEMA_INVALID", "draft has no valid type", {
+      reason: "enum",
+      field: "/type",
+    });
   }
   const body = { ...(draft[type] as Record<string, unknown> | undefined) };
   const personal = body.personal;
@@ -70,7 +91,9 @@ export async function eventSeal(
   );
   if (args.out === undefined || args.out === "-") io.stdoutBytes(issued.bytes);
   else writeFile(args.out, issued.bytes);
-  io.err(`sealed ${issued.event.type} ${issued.id} (${issued.bytes.byteLength} bytes) for subject ${issued.subject}\n`);
+  io.err(
+    `sealed ${issued.event.type} ${issued.id} (${issued.bytes.byteLength} bytes) for subject ${issued.subject}\n`,
+  );
   return 0;
 }
 
@@ -80,7 +103,14 @@ export async function eventSeal(
  * opened and written to that file (0600), never printed.
  */
 export async function eventOpen(
-  args: TrustArgs & { in: string; as?: string; encKey?: string; decryptTo?: string; subject?: string; now?: string },
+  args: TrustArgs & {
+    in: string;
+    as?: string;
+    encKey?: string;
+    decryptTo?: string;
+    subject?: string;
+    now?: string;
+  },
   io: Io,
 ): Promise<number> {
   const bytes = args.in === "-" ? await io.stdin() : new Uint8Array(readFileSync(args.in));
@@ -88,7 +118,12 @@ export async function eventOpen(
   const reader: Reader =
     args.as === undefined
       ? { id: "" }
-      : { id: args.as, ...(args.encKey === undefined ? {} : { encryption: await importEncryptionKey(readPrivateJwk(args.encKey)) }) };
+      : {
+          id: args.as,
+          ...(args.encKey === undefined
+            ? {}
+            : { encryption: await importEncryptionKey(readPrivateJwk(args.encKey)) }),
+        };
   const result = await receive(bytes, {
     identity: reader,
     trust,
@@ -98,13 +133,17 @@ export async function eventOpen(
   });
   if (!result.ok) {
     const e = result.error;
-    io.err(`rejected: ${e.code} (${e.reason})${e.field === undefined ? "" : ` at ${e.field}`}: ${e.message}\n`);
+    io.err(
+      `rejected: ${e.code} (${e.reason})${e.field === undefined ? "" : ` at ${e.field}`}: ${e.message}\n`,
+    );
     for (const issue of e.issues ?? []) io.err(`  ${issue.field}: ${issue.reason}\n`);
     return 1;
   }
   if (args.decryptTo !== undefined) {
     if (result.personal === undefined) {
-      io.err("rejected: ERR_NOT_RECIPIENT (not_recipient): this reader cannot open the personal part\n");
+      io.err(
+        "rejected: ERR_NOT_RECIPIENT (not_recipient): this reader cannot open the personal part\n",
+      );
       return 1;
     }
     writeFile(args.decryptTo, JSON.stringify(result.personal, null, 2), true);
@@ -114,7 +153,15 @@ export async function eventOpen(
     issuer: result.issuer.id,
     countersigners: result.countersigners.map((o) => o.id),
     digest: result.digest,
-    ...(result.original === undefined ? {} : { original: { issuer: result.original.issuer.id, id: result.original.event.id, type: result.original.event.type } }),
+    ...(result.original === undefined
+      ? {}
+      : {
+          original: {
+            issuer: result.original.issuer.id,
+            id: result.original.event.id,
+            type: result.original.event.type,
+          },
+        }),
     event: result.event,
   };
   io.out(`${JSON.stringify(summary, null, 2)}\n`);

@@ -6,13 +6,18 @@ import type { Io } from "../io.js";
 /** File stem for an organisation: "se:municipality:0180" -> "se-municipality-0180". */
 export const fileStem = (orgId: string): string => orgId.replaceAll(":", "-");
 
-export async function keysGenerate(args: { org?: string; anchor?: boolean; out: string }, io: Io): Promise<number> {
+export async function keysGenerate(
+  args: { org?: string; anchor?: boolean; out: string },
+  io: Io,
+): Promise<number> {
   if (args.anchor === true) {
     const anchor = await generateSigningKey();
     const stem = join(args.out, "anchor");
     writeFile(`${stem}.jwk.json`, JSON.stringify(anchor.privateJwk, null, 2), true);
     writeFile(`${stem}.pub.jwk.json`, JSON.stringify(anchor.publicJwk, null, 2));
-    io.out(`anchor key ${anchor.publicJwk.kid}\n  private ${stem}.jwk.json (0600)\n  public  ${stem}.pub.jwk.json\n`);
+    io.out(
+      `anchor key ${anchor.publicJwk.kid}\n  private ${stem}.jwk.json (0600)\n  public  ${stem}.pub.jwk.json\n`,
+    );
     return 0;
   }
   if (args.org === undefined) return io.usage("keys generate needs --org <id>");

@@ -30,7 +30,14 @@ interface OrgFileEntry {
 }
 
 export async function trustSign(
-  args: { orgs: string; anchor: string; country: string; version: number; out: string; policy?: string },
+  args: {
+    orgs: string;
+    anchor: string;
+    country: string;
+    version: number;
+    out: string;
+    policy?: string;
+  },
   io: Io,
 ): Promise<number> {
   const base = dirname(resolve(args.orgs));
@@ -52,19 +59,33 @@ export async function trustSign(
     return org;
   });
   const policy = args.policy === undefined ? undefined : (readJson(args.policy) as PolicyRule[]);
-  const list = buildTrustList({ country: args.country, version: args.version, organisations, ...(policy === undefined ? {} : { policy }) });
+  const list = buildTrustList({
+    country: args.country,
+    version: args.version,
+    organisations,
+    ...(policy === undefined ? {} : { policy }),
+  });
   const anchor = await importSigningKey(readPrivateJwk(args.anchor));
   const jws = await signTrustList(list, anchor);
   writeFile(args.out, jws);
-  io.out(`trust list ${list.country} v${list.version}: ${organisations.length} organisations, signed by ${anchor.kid} -> ${args.out}\n`);
+  io.out(
+    `trust list ${list.country} v${list.version}: ${organisations.length} organisations, signed by ${anchor.kid} -> ${args.out}\n`,
+  );
   return 0;
 }
 
 export async function trustVerify(args: { file: string; anchor: string }, io: Io): Promise<number> {
-  const list = await verifyTrustList(readFileSync(args.file, "utf8").trim(), await readAnchors(args.anchor));
-  io.out(`trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}: signature and schema OK\n`);
+  const list = await verifyTrustList(
+    readFileSync(args.file, "utf8").trim(),
+    await readAnchors(args.anchor),
+  );
+  io.out(
+    `trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}: signature and schema OK\n`,
+  );
   for (const org of list.organisations) {
-    const keys = org.keys.map((k) => `${k.use}:${k.kid.slice(0, 8)}${k.revokedAt === undefined ? "" : " REVOKED"}`).join(" ");
+    const keys = org.keys
+      .map((k) => `${k.use}:${k.kid.slice(0, 8)}${k.revokedAt === undefined ? "" : " REVOKED"}`)
+      .join(" ");
     io.out(`  ${org.id.padEnd(26)} ${org.role.padEnd(12)} ${keys}\n`);
   }
   return 0;
