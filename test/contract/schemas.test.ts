@@ -478,6 +478,29 @@ describe("examples validate", () => {
     expect(check(TRUST_LIST_ID, example("trust-list")).errors).toEqual([]);
   });
 
+  it("every example event is between organisations of the example trust list, as its policy allows", () => {
+    const list = example("trust-list");
+    const roles = new Map<string, string>();
+    for (const o of Array.isArray(list.organisations) ? list.organisations : []) {
+      if (isJsonObject(o) && typeof o.id === "string" && typeof o.role === "string")
+        roles.set(o.id, o.role);
+    }
+    const allowed = new Set<string>();
+    for (const rule of Array.isArray(list.policy) ? list.policy : []) {
+      if (!isJsonObject(rule) || !Array.isArray(rule.types)) continue;
+      for (const t of rule.types)
+        allowed.add(`${String(rule.from)}>${String(rule.to)}:${String(t)}`);
+    }
+    for (const type of EVENT_TYPES) {
+      const e = example(type);
+      const from = roles.get(String(e.source));
+      const to = roles.get(String(e.addressee));
+      expect(from, `${type} source`).toBeDefined();
+      expect(to, `${type} addressee`).toBeDefined();
+      expect(allowed.has(`${from}>${to}:${type}`), `${type}: ${from} to ${to}`).toBe(true);
+    }
+  });
+
   it("no example validates against another type's schema", () => {
     for (const type of EVENT_TYPES) {
       for (const other of EVENT_TYPES.filter((t) => t !== type)) {

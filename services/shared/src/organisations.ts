@@ -36,7 +36,7 @@ export const DEFAULT_POLICY: readonly PolicyRule[] = [
     to: "liaison",
     types: ["opened", "updated", "withdrawn", "closed", "accepted", "declined"],
   },
-  { from: "hub", to: "municipality", types: ["forwarded"] },
+  { from: "hub", to: "municipality", types: ["forwarded", "escalated"] },
   { from: "hub", to: "hub", types: ["forwarded"] },
   { from: "hub", to: "liaison", types: ["forwarded"] },
   { from: "hub", to: "coordinator", types: ["escalated", "forwarded"] },

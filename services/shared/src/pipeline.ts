@@ -184,13 +184,14 @@ export type ReceiveResult =
       /** The event id, when the bytes decoded far enough to find one. */
       eventId?: string;
       referralId?: string;
+      eventType?: string;
       /** The sender, only when its signature verified: the one party that may be answered. */
       sender?: string;
     };
 
 export async function receive(bytes: Uint8Array, ctx: ReceiveContext): Promise<ReceiveResult> {
   const digest = digestOf(bytes);
-  const seen: { eventId?: string; referralId?: string; sender?: string } = {};
+  const seen: { eventId?: string; referralId?: string; eventType?: string; sender?: string } = {};
   try {
     const verified = await verify(bytes, ctx, seen, 0);
     return { ok: true, ...verified };
@@ -203,7 +204,7 @@ export async function receive(bytes: Uint8Array, ctx: ReceiveContext): Promise<R
 async function verify(
   bytes: Uint8Array,
   ctx: ReceiveContext,
-  seen: { eventId?: string; referralId?: string; sender?: string },
+  seen: { eventId?: string; referralId?: string; eventType?: string; sender?: string },
   depth: number,
 ): Promise<VerifiedEvent> {
   const { trust, identity } = ctx;
@@ -234,6 +235,7 @@ async function verify(
   if (depth === 0) {
     if (typeof event.id === "string") seen.eventId = event.id;
     if (typeof event.referralId === "string") seen.referralId = event.referralId;
+    if (typeof event.type === "string") seen.eventType = event.type;
   }
   const type = typeof event.type === "string" && isEventType(event.type) ? event.type : undefined;
   if (type === undefined) {

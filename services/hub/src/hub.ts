@@ -1,0 +1,350 @@
+/**
+ * The regional hub (regionkoordinator): receives every referral addressed into its region,
+ * answers the sender with a signed receipt, forwards it to the destination municipality or
+ * re-routes it to the right region's hub, holds what has no known municipality for triage,
+ * relays acceptances, declines and the sender's updates, and escalates to the national
+ * coordinator when a referral is not accepted by its deadline.
+ */
+import {
+  coordinatorId,
+  decodeEvent,
+  decodeSignedEvent,
+  derivedId,
+  fromBase64,
+  hubId,
+  hubOfMunicipality,
+  isMunicipality,
+  municipalityId,
+  open,
+  Party,
+  parseOrgId,
+  recipientKids,
+  seal,
+  StafettError,
+  toBase64,
+  type Decision,
+  type Delivery,
+  type DestinationJson,
+  type EventJson,
+  type Logger,
+  type ServiceRuntime,
+  type VerifiedEvent,
+} from "@stafett/shared";
+import { HubState, type HubRecord, type HubReferral } from "./state.js";
+
+export interface HubOptions extends ServiceRuntime {
+  /** How often deadlines are checked. */
+  tickMs?: number;
+  concurrency?: number;
+  now?: () => Date;
+}
+
+export class Hub {
+  readonly state = new HubState();
+  readonly region: string;
+  private party!: Party<HubRecord>;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private readonly now: () => Date;
+
+  private constructor(
+    private readonly options: HubOptions,
+    private readonly log: Logger,
+  ) {
+    const address = parseOrgId(options.identity.id);
+    if (address.role !== "hub") throw new StafettError("ERR_CONFIG_INVALID", "a hub's STAFETT_ORG must be a hub id", { reason: "role" });
+    this.region = address.region;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  static async start(options: HubOptions, log: Logger): Promise<Hub> {
+    const hub = new Hub(options, log.child({ component: "hub" }));
+    hub.party = await Party.start<HubRecord>({
+      identity: options.identity,
+      anchors: options.anchors,
+      bus: { servers: options.nats.servers, name: `stafett-${options.identity.id}` },
+      log,
+      stateDir: options.stateDir,
+      apply: (r) => hub.state.apply(r),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    });
+    await hub.party.consume((v, d) => hub.handle(v, d));
+    hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
+    return hub;
+  }
+
+  get id(): string {
+    return this.options.identity.id;
+  }
+
+  private at(): string {
+    return this.now().toISOString();
+  }
+
+  private async handle(v: VerifiedEvent, d: Delivery): Promise<Decision<HubRecord>> {
+    const e = v.event;
+    switch (e.type) {
+      case "opened":
+        return this.take({ opened: toBase64(d.data), openedEvent: e, origin: v.issuer.id, from: v.issuer.id, receiptOf: e.id, digest: v.digest, personal: v.personal });
+      case "forwarded": {
+        const inner = v.original;
+        if (inner?.event.type === "opened") {
+          return this.take({
+            opened: e.forwarded?.original ?? "",
+            openedEvent: inner.event,
+            origin: inner.issuer.id,
+            from: v.issuer.id,
+            receiptOf: e.id,
+            digest: v.digest,
+            personal: v.personal,
+            ...(e.forwarded?.personal === undefined ? {} : { sealed: e.forwarded.personal }),
+            ...(e.forwarded?.destination === undefined ? {} : { destination: e.forwarded.destination }),
+          });
+        }
+        return [{ k: "note", referralId: e.referralId, type: `forwarded:${inner?.event.type ?? "?"}`, eventId: e.id, from: v.issuer.id, at: this.at() }];
+      }
+      case "accepted":
+        return this.fromHolder(v, d, "accepted");
+      case "declined":
+        return this.fromHolder(v, d, "declined");
+      case "updated":
+      case "withdrawn":
+      case "closed":
+        return this.fromOrigin(v, d);
+      default:
+        return [{ k: "note", referralId: e.referralId, type: e.type, eventId: e.id, from: v.issuer.id, at: this.at() }];
+    }
+  }
+
+  /** A referral arrives (from its origin or relayed by another hub): receipt, then route. */
+  private async take(input: {
+    opened: string;
+    openedEvent: EventJson;
+    origin: string;
+    from: string;
+    receiptOf: string;
+    digest: string;
+    personal: unknown;
+    sealed?: string;
+    destination?: DestinationJson;
+  }): Promise<HubRecord[]> {
+    const o = input.openedEvent.opened;
+    if (o === undefined) throw new StafettError("ERR_SCHEMA_INVALID", "relayed event is not a referral", { reason: "type", field: "/forwarded/original" });
+    const referralId = input.openedEvent.referralId;
+    if (this.state.referrals.has(referralId) && this.state.referrals.get(referralId)?.status !== "rerouted") {
+      throw new StafettError("ERR_REPLAY", "this referral is already held here", { reason: "duplicate_referral", field: "/referralId" });
+    }
+    await this.party.send({
+      type: "received",
+      addressee: input.from,
+      referralId,
+      id: derivedId(this.id, "received", input.receiptOf),
+      body: { ofEventId: input.receiptOf, digest: input.digest },
+    });
+    const records: HubRecord[] = [
+      {
+        k: "received",
+        referralId,
+        openedId: input.openedEvent.id,
+        origin: input.origin,
+        opened: input.opened,
+        ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
+        urgency: o.urgency,
+        deadline: o.deadline,
+        destination: input.destination ?? o.destination,
+        from: input.from,
+        at: this.at(),
+      },
+    ];
+    const ref: HubReferral = {
+      referralId,
+      openedId: input.openedEvent.id,
+      origin: input.origin,
+      opened: input.opened,
+      ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
+      urgency: o.urgency,
+      deadline: o.deadline,
+      destination: input.destination ?? o.destination,
+      status: "received",
+      escalated: false,
+      history: [],
+    };
+    records.push(...(await this.route(ref, ref.destination, input.personal)));
+    return records;
+  }
+
+  /** Forward to the municipality, re-route to its region's hub, or hold for triage. */
+  private async route(ref: HubReferral, dest: DestinationJson, personal: unknown): Promise<HubRecord[]> {
+    if (dest.country === this.party.country && dest.municipality !== undefined && isMunicipality(dest.municipality)) {
+      const target = municipalityId(dest.country, dest.municipality);
+      const targetHub = hubOfMunicipality(target);
+      if (targetHub === this.id) return this.forwardTo(ref, target, dest, personal);
+      return this.reroute(ref, targetHub, dest, personal, [targetHub, target]);
+    }
+    if (dest.country === this.party.country && dest.region !== undefined && dest.region !== this.region && dest.municipality === undefined) {
+      const targetHub = hubId(dest.country, dest.region);
+      if (this.party.trust.organisation(targetHub) !== undefined) return this.reroute(ref, targetHub, dest, personal, [targetHub]);
+    }
+    return [{ k: "triage", referralId: ref.referralId, at: this.at() }];
+  }
+
+  /** The personal part sealed to `recipients`, reusing the original JWE when it already is. */
+  private async sealedFor(ref: HubReferral, recipients: string[], personal: unknown): Promise<string | undefined> {
+    const original = this.originalPersonal(ref);
+    const keys = await this.party.trust.encryptionKeys(recipients, this.now());
+    // Already sealed to them: the opened's own JWE (nothing to add) or the one a relay made.
+    if (original !== undefined && keys.every((k) => recipientKids(original).includes(k.kid))) return ref.sealed;
+    const plaintext = personal ?? (original === undefined ? undefined : await open(original, this.options.identity.encryption, ref.referralId));
+    if (plaintext === undefined) {
+      throw new StafettError("ERR_NOT_RECIPIENT", "the hub cannot read the personal part to re-seal it", { reason: "not_recipient", field: "personal" });
+    }
+    return seal(plaintext, keys, ref.referralId);
+  }
+
+  private originalPersonal(ref: HubReferral): string | undefined {
+    if (ref.sealed !== undefined) return ref.sealed;
+    return decodeEvent(decodeSignedEvent(fromBase64(ref.opened)).event).opened?.personal;
+  }
+
+  private async forwardTo(ref: HubReferral, target: string, dest: DestinationJson, personal: unknown): Promise<HubRecord[]> {
+    const resealed = await this.sealedFor(ref, [target], personal);
+    const destination = { ...dest, region: this.region };
+    const fwd = await this.party.send({
+      type: "forwarded",
+      addressee: target,
+      referralId: ref.referralId,
+      id: derivedId(this.id, "forwarded", ref.openedId, target),
+      body: { original: ref.opened, destination, deadline: ref.deadline, ...(resealed === undefined ? {} : { personal: resealed }) },
+    });
+    await this.notifyOrigin(ref, "forwarded", target, destination);
+    return [{ k: "forwarded", referralId: ref.referralId, to: target, eventId: fwd.id, at: this.at() }];
+  }
+
+  private async reroute(ref: HubReferral, targetHub: string, dest: DestinationJson, personal: unknown, recipients: string[]): Promise<HubRecord[]> {
+    const resealed = await this.sealedFor(ref, recipients, personal);
+    const fwd = await this.party.send({
+      type: "forwarded",
+      addressee: targetHub,
+      referralId: ref.referralId,
+      id: derivedId(this.id, "rerouted", ref.openedId, targetHub, dest.municipality ?? ""),
+      body: { original: ref.opened, destination: dest, deadline: ref.deadline, ...(resealed === undefined ? {} : { personal: resealed }) },
+    });
+    await this.notifyOrigin(ref, "rerouted", targetHub, dest);
+    return [{ k: "rerouted", referralId: ref.referralId, to: targetHub, eventId: fwd.id, at: this.at() }];
+  }
+
+  /** Tells the referral's origin where its referral went: a forward of its own opened event. */
+  private async notifyOrigin(ref: HubReferral, what: string, to: string, destination: DestinationJson): Promise<void> {
+    if (parseOrgId(ref.origin).role !== "municipality") return;
+    await this.party.send({
+      type: "forwarded",
+      addressee: ref.origin,
+      referralId: ref.referralId,
+      id: derivedId(this.id, "notify", what, ref.openedId, to),
+      body: { original: ref.opened, destination },
+    });
+  }
+
+  /** accepted or declined: only from the municipality that holds the referral; relayed to its origin. */
+  private async fromHolder(v: VerifiedEvent, d: Delivery, kind: "accepted" | "declined"): Promise<HubRecord[]> {
+    const e = v.event;
+    const ref = this.state.referrals.get(e.referralId);
+    if (ref === undefined || ref.holder !== v.issuer.id || ref.status !== "forwarded") {
+      throw new StafettError("ERR_NOT_AUTHORISED", `only the municipality holding the referral may send ${kind}`, { reason: "not_holder", field: "/source" });
+    }
+    await this.relay(ref, ref.origin, d, e);
+    if (kind === "accepted") return [{ k: "accepted", referralId: ref.referralId, by: v.issuer.id, eventId: e.id, at: this.at() }];
+    const records: HubRecord[] = [{ k: "declined", referralId: ref.referralId, by: v.issuer.id, eventId: e.id, reason: e.declined?.reason ?? "", at: this.at() }];
+    const suggested = e.declined?.suggested;
+    if (suggested !== undefined) records.push(...(await this.route({ ...ref, status: "declined" }, suggested, undefined)));
+    else records.push({ k: "triage", referralId: ref.referralId, at: this.at() });
+    return records;
+  }
+
+  /** updated, withdrawn or closed: only from the origin; relayed to whoever holds the referral. */
+  private async fromOrigin(v: VerifiedEvent, d: Delivery): Promise<HubRecord[]> {
+    const e = v.event;
+    const ref = this.state.referrals.get(e.referralId);
+    if (ref === undefined || ref.origin !== v.issuer.id) {
+      throw new StafettError("ERR_NOT_AUTHORISED", `only the referral's origin may send ${e.type}`, { reason: "not_origin", field: "/source" });
+    }
+    if (ref.holder !== undefined && ref.holder !== ref.origin) await this.relay(ref, ref.holder, d, e, v.personal);
+    const base = { referralId: ref.referralId, eventId: e.id, at: this.at() };
+    if (e.type === "updated") return [{ k: "updated", ...base }];
+    if (e.type === "withdrawn") return [{ k: "withdrawn", ...base }];
+    return [{ k: "closed", ...base }];
+  }
+
+  private async relay(ref: HubReferral, to: string, d: Delivery, e: EventJson, personal?: unknown): Promise<void> {
+    let resealed: string | undefined;
+    const sealed = e.updated?.personal;
+    if (sealed !== undefined && personal !== undefined) {
+      const [key] = await this.party.trust.encryptionKeys([to], this.now());
+      if (key !== undefined && !recipientKids(sealed).includes(key.kid)) resealed = await seal(personal, [key], ref.referralId);
+    }
+    await this.party.send({
+      type: "forwarded",
+      addressee: to,
+      referralId: ref.referralId,
+      id: derivedId(this.id, "relay", e.id, to),
+      body: { original: toBase64(d.data), ...(resealed === undefined ? {} : { personal: resealed }) },
+    });
+  }
+
+  /** Sends `escalated` to the national coordinator (and tells the origin) for every overdue referral. */
+  async escalateOverdue(): Promise<number> {
+    if (this.ticking) return 0;
+    this.ticking = true;
+    let n = 0;
+    try {
+      for (const ref of this.state.overdue(this.now())) {
+        await this.party.locks.run(ref.referralId, async () => {
+          if (ref.escalated) return;
+          const body = { deadline: ref.deadline, urgency: ref.urgency, holder: ref.holder ?? this.id, destination: ref.destination };
+          const esc = await this.party.send({
+            type: "escalated",
+            addressee: coordinatorId(this.party.country),
+            referralId: ref.referralId,
+            id: derivedId(this.id, "escalated", ref.referralId, ref.deadline),
+            body,
+          });
+          if (parseOrgId(ref.origin).role === "municipality") {
+            await this.party.send({
+              type: "escalated",
+              addressee: ref.origin,
+              referralId: ref.referralId,
+              id: derivedId(this.id, "escalated-notify", ref.referralId, ref.deadline),
+              body,
+            });
+          }
+          await this.party.record([{ k: "escalated", referralId: ref.referralId, eventId: esc.id, at: this.at() }]);
+          n += 1;
+        });
+      }
+    } catch (err) {
+      this.log.error({ err }, "escalation failed; will retry on the next tick");
+    } finally {
+      this.ticking = false;
+    }
+    return n;
+  }
+
+  /** Forwards a referral held for triage to a municipality (an officer's decision). */
+  async triageForward(referralId: string, municipality: string): Promise<HubReferral> {
+    return this.party.locks.run(referralId, async () => {
+      const ref = this.state.referrals.get(referralId);
+      if (ref === undefined || ref.status !== "triage") {
+        throw new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", { reason: "not_in_triage", field: "referralId" });
+      }
+      if (!isMunicipality(municipality)) throw new StafettError("ERR_UNKNOWN_MUNICIPALITY", "not a municipality code", { reason: "unknown", field: "municipality" });
+      const records = await this.route(ref, { country: this.party.country, municipality }, undefined);
+      await this.party.record(records);
+      return ref;
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.party.stop();
+  }
+}

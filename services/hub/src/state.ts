@@ -1,0 +1,129 @@
+/**
+ * The hub's own state, rebuilt from its journal: every referral addressed into its region, who
+ * holds it, and its deadline. It keeps the bytes it received (the personal part in them stays
+ * sealed) so it can forward them later, and nothing in clear about the child.
+ */
+import type { DestinationJson, Urgency } from "@stafett/shared";
+
+export type HubStatus = "received" | "forwarded" | "triage" | "rerouted" | "accepted" | "declined" | "withdrawn" | "closed";
+
+export type HubRecord =
+  | {
+      k: "received";
+      referralId: string;
+      openedId: string;
+      origin: string;
+      /** Standard base64 of the opened SignedEvent as it arrived (from the origin or a relay). */
+      opened: string;
+      /** The personal part sealed to this hub when a relay re-sealed it (else the opened's own). */
+      sealed?: string;
+      urgency: Urgency;
+      deadline: string;
+      destination: DestinationJson;
+      from: string;
+      at: string;
+    }
+  | { k: "forwarded"; referralId: string; to: string; eventId: string; at: string }
+  | { k: "rerouted"; referralId: string; to: string; eventId: string; at: string }
+  | { k: "triage"; referralId: string; at: string }
+  | { k: "accepted"; referralId: string; by: string; eventId: string; at: string }
+  | { k: "declined"; referralId: string; by: string; eventId: string; reason: string; at: string }
+  | { k: "updated"; referralId: string; eventId: string; at: string }
+  | { k: "withdrawn"; referralId: string; eventId: string; at: string }
+  | { k: "closed"; referralId: string; eventId: string; at: string }
+  | { k: "escalated"; referralId: string; eventId: string; at: string }
+  | { k: "note"; referralId: string; type: string; eventId: string; from: string; at: string };
+
+export interface HubReferral {
+  referralId: string;
+  openedId: string;
+  origin: string;
+  opened: string;
+  sealed?: string;
+  urgency: Urgency;
+  deadline: string;
+  destination: DestinationJson;
+  status: HubStatus;
+  holder?: string;
+  escalated: boolean;
+  history: { type: string; at: string; by?: string; to?: string; eventId?: string }[];
+}
+
+export class HubState {
+  readonly referrals = new Map<string, HubReferral>();
+
+  apply(r: HubRecord): void {
+    if (r.k === "received") {
+      this.referrals.set(r.referralId, {
+        referralId: r.referralId,
+        openedId: r.openedId,
+        origin: r.origin,
+        opened: r.opened,
+        ...(r.sealed === undefined ? {} : { sealed: r.sealed }),
+        urgency: r.urgency,
+        deadline: r.deadline,
+        destination: r.destination,
+        status: "received",
+        escalated: false,
+        history: [{ type: "received", at: r.at, by: r.from, eventId: r.openedId }],
+      });
+      return;
+    }
+    const ref = this.referrals.get(r.referralId);
+    if (ref === undefined) return;
+    switch (r.k) {
+      case "forwarded":
+        ref.status = "forwarded";
+        ref.holder = r.to;
+        ref.history.push({ type: "forwarded", at: r.at, to: r.to, eventId: r.eventId });
+        break;
+      case "rerouted":
+        ref.status = "rerouted";
+        delete ref.holder;
+        ref.history.push({ type: "rerouted", at: r.at, to: r.to, eventId: r.eventId });
+        break;
+      case "triage":
+        ref.status = "triage";
+        delete ref.holder;
+        ref.history.push({ type: "triage", at: r.at });
+        break;
+      case "accepted":
+        ref.status = "accepted";
+        ref.holder = r.by;
+        ref.history.push({ type: "accepted", at: r.at, by: r.by, eventId: r.eventId });
+        break;
+      case "declined":
+        ref.status = "declined";
+        delete ref.holder;
+        ref.history.push({ type: "declined", at: r.at, by: r.by, eventId: r.eventId });
+        break;
+      case "withdrawn":
+      case "closed":
+        ref.status = r.k;
+        ref.history.push({ type: r.k, at: r.at, eventId: r.eventId });
+        break;
+      case "updated":
+        ref.history.push({ type: "updated", at: r.at, eventId: r.eventId });
+        break;
+      case "escalated":
+        ref.escalated = true;
+        ref.history.push({ type: "escalated", at: r.at, eventId: r.eventId });
+        break;
+      case "note":
+        ref.history.push({ type: r.type, at: r.at, by: r.from, eventId: r.eventId });
+        break;
+    }
+  }
+
+  /** Referrals whose deadline has passed while nobody has accepted them. */
+  overdue(now: Date): HubReferral[] {
+    const t = now.getTime();
+    return [...this.referrals.values()].filter(
+      (r) => !r.escalated && (r.status === "received" || r.status === "forwarded" || r.status === "triage" || r.status === "declined") && Date.parse(r.deadline) <= t,
+    );
+  }
+
+  triage(): HubReferral[] {
+    return [...this.referrals.values()].filter((r) => r.status === "triage");
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Bearer-token authentication for the services' HTTP APIs: a JWT verified with jose against a
+ * configured JWKS (issuer, audience, expiry and signature checked), whose `org` claim must name
+ * the organisation the service acts for. A development mode generates its own key.
+ */
+import {
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWTPayload,
+} from "jose";
+import { StafettError } from "./errors.js";
+
+export interface AuthConfig {
+  jwks: JSONWebKeySet;
+  issuer: string;
+  audience: string;
+}
+
+export interface Principal {
+  /** The organisation the caller acts for, e.g. "se:municipality:0180". */
+  org: string;
+  /** The caller (a case system or an officer's id in it); for audit, not personal data. */
+  subject: string;
+}
+
+export type Authenticator = (authorization: string | undefined) => Promise<Principal>;
+
+export class AuthError extends Error {
+  override readonly name = "AuthError";
+  constructor(
+    readonly status: 401 | 403,
+    readonly code: "ERR_UNAUTHENTICATED" | "ERR_FORBIDDEN",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function createAuthenticator(config: AuthConfig, org: string): Authenticator {
+  const keys = createLocalJWKSet(config.jwks);
+  return async (authorization) => {
+    const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization ?? "")?.[1];
+    if (token === undefined) throw new AuthError(401, "ERR_UNAUTHENTICATED", "a bearer token is required");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, { issuer: config.issuer, audience: config.audience, requiredClaims: ["exp", "sub"] }));
+    } catch {
+      throw new AuthError(401, "ERR_UNAUTHENTICATED", "the bearer token is not valid");
+    }
+    if (payload.org !== org) throw new AuthError(403, "ERR_FORBIDDEN", "the token is not for this organisation");
+    return { org, subject: String(payload.sub) };
+  };
+}
+
+/** A development signer: a fresh key, its JWKS, and a way to mint tokens for the demo and tests. */
+export interface DevTokenIssuer {
+  config: AuthConfig;
+  mint(org: string, subject?: string, ttlSeconds?: number): Promise<string>;
+}
+
+export async function createDevTokenIssuer(issuer = "stafett-dev", audience = "stafett"): Promise<DevTokenIssuer> {
+  const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+  const jwk = { ...(await exportJWK(publicKey)), kid: "dev", alg: "EdDSA", use: "sig" };
+  return {
+    config: { jwks: { keys: [jwk] }, issuer, audience },
+    mint: (org, subject = "case-system", ttlSeconds = 3_600) => mint(privateKey, { org, subject, issuer, audience, ttlSeconds }),
+  };
+}
+
+async function mint(key: CryptoKey, o: { org: string; subject: string; issuer: string; audience: string; ttlSeconds: number }): Promise<string> {
+  return new SignJWT({ org: o.org })
+    .setProtectedHeader({ alg: "EdDSA", kid: "dev" })
+    .setSubject(o.subject)
+    .setIssuer(o.issuer)
+    .setAudience(o.audience)
+    .setIssuedAt()
+    .setExpirationTime(`${o.ttlSeconds}s`)
+    .sign(key);
+}
+
+export function assertAuthConfig(value: unknown): JSONWebKeySet {
+  if (value === null || typeof value !== "object" || !Array.isArray((value as { keys?: unknown }).keys)) {
+    throw new StafettError("ERR_CONFIG_INVALID", "the auth JWKS file is not a JWK set", { reason: "jwks" });
+  }
+  return value as JSONWebKeySet;
+}

@@ -1,0 +1,14 @@
+/**
+ * Event ids. A new event gets a random UUID. An event derived from another (a receipt, a
+ * forward, a rejection, an escalation) gets a name-based UUID (RFC 9562 v5) of what it derives
+ * from, so a service that crashes and does the same work again publishes the same id, and the
+ * stream's de-duplication window drops the second copy: nothing doubled.
+ */
+import { v5 } from "uuid";
+
+/** Namespace of Stafett's derived ids (a fixed random UUID). */
+const NAMESPACE = "6f1c2b1e-4f7a-4a57-9d3e-5b8a0c2e9d41";
+
+export function derivedId(...parts: string[]): string {
+  return v5(parts.join("\u001f"), NAMESPACE);
+}

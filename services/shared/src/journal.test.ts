@@ -1,0 +1,41 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Journal } from "./journal.js";
+
+const dirs: string[] = [];
+const tempFile = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "stafett-journal-"));
+  dirs.push(dir);
+  return join(dir, "state", "journal.jsonl");
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe("Journal", () => {
+  it("replays what was appended, in order, after a reopen", async () => {
+    const path = tempFile();
+    const { journal, records } = Journal.open<{ n: number }>(path);
+    expect(records).toEqual([]);
+    await Promise.all(Array.from({ length: 100 }, (_, n) => journal.append({ n })));
+    journal.close();
+    const again = Journal.open<{ n: number }>(path);
+    expect(again.records.map((r) => r.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
+    again.journal.close();
+  });
+
+  it("drops a torn last record and keeps appending after the good ones", async () => {
+    const path = tempFile();
+    const first = Journal.open<{ n: number }>(path);
+    await first.journal.append({ n: 1 });
+    first.journal.close();
+    appendFileSync(path, '{"n":2'); // a crash mid-write
+    const second = Journal.open<{ n: number }>(path);
+    expect(second.records).toEqual([{ n: 1 }]);
+    await second.journal.append({ n: 3 });
+    second.journal.close();
+    expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":3}\n');
+  });
+});

@@ -1,0 +1,235 @@
+/**
+ * The runtime every Stafett service shares: one organisation's identity on the bus, the trust
+ * lists in force (watched), its own journal, and the receive loop that verifies every message,
+ * quarantines and answers what fails, refuses replays, and hands the rest to the service.
+ *
+ * A service decides (publishing with derived ids, so a repeat is de-duplicated) and returns the
+ * records that describe what it did; the party writes them, with the fact that the message was
+ * handled, to the journal in one durable append, applies them to the service's state, and only
+ * then acks the message. A crash anywhere in between means redelivery and the same decisions
+ * again: nothing lost, nothing doubled.
+ */
+import { join } from "node:path";
+import { Bus, type BusConfig, type Consumption, type Delivery, type OutgoingMessage } from "./bus.js";
+import { StafettError } from "./errors.js";
+import { derivedId } from "./ids.js";
+import { Journal } from "./journal.js";
+import type { KeyHandle } from "./keys.js";
+import type { Logger } from "./logger.js";
+import { KeyedMutex } from "./mutex.js";
+import { issue, receive, type Identity, type IssueInput, type IssuedEvent, type ReceiveContext, type VerifiedEvent } from "./pipeline.js";
+import { consumersOf, parseOrgId, quarantineStreamName, quarantineSubject, streamName } from "./subjects.js";
+import { watchTrust, type TrustWatch } from "./trust-watch.js";
+import type { TrustStore } from "./trust.js";
+
+export interface PartyOptions<R> {
+  identity: Identity;
+  /** The own country's anchors first, then partners' (a liaison's). */
+  anchors: readonly { code: string; anchors: readonly KeyHandle[] }[];
+  bus: BusConfig;
+  log: Logger;
+  /** Directory of this party's own state (its journal). */
+  stateDir: string;
+  /** Applies one journal record to the service's state; called on replay and after each append. */
+  apply: (record: R) => void;
+  receive?: Pick<ReceiveContext, "maxBytes" | "futureSkewMs" | "maxAgeMs">;
+  /** Messages handled at once per consumer. */
+  concurrency?: number;
+}
+
+/** What a service's handler returns: the records of what it did (may be empty). */
+export type Decision<R> = R[];
+
+/** A journal line: either a service record or the fact that a message was handled. */
+type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R };
+
+export class Party<R> {
+  readonly identity: Identity;
+  readonly bus: Bus;
+  readonly log: Logger;
+  readonly country: string;
+  readonly stream: string;
+  private readonly trustWatch: TrustWatch;
+  private readonly journal: Journal<Line<R>>;
+  private readonly seen = new Map<string, number>();
+  private readonly options: PartyOptions<R>;
+  private readonly consumptions: Consumption[] = [];
+  readonly locks = new KeyedMutex();
+
+  private constructor(options: PartyOptions<R>, bus: Bus, trustWatch: TrustWatch, journal: Journal<Line<R>>) {
+    this.options = options;
+    this.identity = options.identity;
+    this.bus = bus;
+    this.trustWatch = trustWatch;
+    this.journal = journal;
+    this.log = options.log;
+    this.country = parseOrgId(options.identity.id).country;
+    this.stream = streamName(this.country);
+  }
+
+  static async start<R>(options: PartyOptions<R>): Promise<Party<R>> {
+    const { journal, records } = Journal.open<Line<R>>(join(options.stateDir, "journal.jsonl"));
+    const bus = await Bus.connect(options.bus, options.log);
+    try {
+      const trustWatch = await watchTrust(bus.nc, { countries: options.anchors }, options.log);
+      const party = new Party(options, bus, trustWatch, journal);
+      for (const line of records) party.replay(line);
+      return party;
+    } catch (err) {
+      await bus.close();
+      journal.close();
+      throw err;
+    }
+  }
+
+  private replay(line: Line<R>): void {
+    if ("seen" in line) this.seen.set(line.seen.id, line.seen.seq);
+    else this.options.apply(line.r);
+  }
+
+  get trust(): TrustStore {
+    return this.trustWatch.holder.current;
+  }
+
+  issue(input: IssueInput): Promise<IssuedEvent> {
+    return issue(input, { identity: this.identity, trust: this.trust });
+  }
+
+  async publish(message: OutgoingMessage): Promise<void> {
+    await this.bus.publish(message);
+  }
+
+  /** Issues and publishes; returns the issued event. */
+  async send(input: IssueInput): Promise<IssuedEvent> {
+    const issued = await this.issue(input);
+    await this.publish(issued);
+    return issued;
+  }
+
+  /** Durably records what the service did, then applies it to the service's state. */
+  async record(records: readonly R[]): Promise<void> {
+    if (records.length === 0) return;
+    await Promise.all(records.map((r) => this.journal.append({ r })));
+    for (const r of records) this.options.apply(r);
+  }
+
+  /**
+   * Consumes this organisation's consumers (a liaison has two). Every message is verified;
+   * a refused one is quarantined and, when its sender is known, answered with a signed
+   * `rejected`; a verified one goes to `handler`, whose records are journaled before the ack.
+   */
+  async consume(handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>, durables?: readonly string[]): Promise<void> {
+    const names = durables ?? consumersOf(this.identity.id).map((c) => c.durable);
+    for (const durable of names) {
+      const consumption = await this.bus.consume(
+        { stream: this.stream, durable, concurrency: this.options.concurrency ?? 8 },
+        async (delivery) => {
+          await this.handle(durable, delivery, handler);
+          return { ack: true };
+        },
+      );
+      this.consumptions.push(consumption);
+    }
+  }
+
+  private async handle(
+    durable: string,
+    delivery: Delivery,
+    handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
+  ): Promise<void> {
+    const log = this.log;
+    const result = await receive(delivery.data, {
+      identity: this.identity,
+      trust: this.trust,
+      subject: delivery.subject,
+      ...this.options.receive,
+    });
+    if (!result.ok) {
+      await this.refuse(durable, delivery, result.error, result);
+      return;
+    }
+    const id = result.event.id;
+    await this.locks.run(result.event.referralId, async () => {
+      const firstSeq = this.seen.get(id);
+      if (firstSeq === delivery.seq) return; // a redelivery of what was already handled
+      if (firstSeq !== undefined) {
+        await this.refuse(durable, delivery, new StafettError("ERR_REPLAY", "this event was already received", { reason: "replay", field: "/id" }), {
+          digest: result.digest,
+          eventId: id,
+          referralId: result.event.referralId,
+          eventType: result.event.type,
+          sender: result.issuer.id,
+        });
+        return;
+      }
+      let records: Decision<R>;
+      try {
+        records = await handler(result, delivery);
+      } catch (err) {
+        // A coded refusal by the service (e.g. an acceptance from a party that does not hold
+        // the referral) is answered like any other; anything else is retried.
+        if (!(err instanceof StafettError)) throw err;
+        await this.refuse(durable, delivery, err, { digest: result.digest, eventId: id, referralId: result.event.referralId, eventType: result.event.type, sender: result.issuer.id });
+        return;
+      }
+      await Promise.all([
+        this.journal.append({ seen: { id, seq: delivery.seq, durable } }),
+        ...records.map((r) => this.journal.append({ r })),
+      ]);
+      this.seen.set(id, delivery.seq);
+      for (const r of records) this.options.apply(r);
+      log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event handled");
+    });
+  }
+
+  /** Quarantines the bytes with the reason, and answers the sender when it is known. */
+  private async refuse(
+    durable: string,
+    delivery: Delivery,
+    error: StafettError,
+    about: { digest: string; eventId?: string; referralId?: string; eventType?: string; sender?: string },
+  ): Promise<void> {
+    this.log.warn({ subject: delivery.subject, seq: delivery.seq, code: error.code, reason: error.reason, field: error.field }, "message refused");
+    await this.bus.publish({
+      subject: quarantineSubject(this.country, error.code),
+      bytes: delivery.data,
+      headers: {
+        "Nats-Msg-Id": `${durable}:${delivery.seq}`,
+        "Stafett-Reject-Code": error.code,
+        "Stafett-Reject-Reason": error.reason,
+        ...(error.field === undefined ? {} : { "Stafett-Reject-Field": error.field }),
+        "Stafett-Subject": delivery.subject,
+        "Stafett-Seq": String(delivery.seq),
+        "Stafett-Consumer": durable,
+        "Stafett-Digest": about.digest,
+        ...(about.eventId === undefined ? {} : { "Stafett-Event-Id": about.eventId }),
+      },
+    }, { expectStream: quarantineStreamName(this.country) });
+    // Never answer a rejection with a rejection: two parties must not ping-pong.
+    if (about.sender === undefined || about.sender === this.identity.id || about.eventType === "rejected") return;
+    try {
+      await this.send({
+        type: "rejected",
+        addressee: about.sender,
+        referralId: about.referralId ?? derivedId("no-referral", about.digest),
+        id: derivedId(this.identity.id, "rejected", about.digest),
+        body: {
+          ...(about.eventId === undefined ? {} : { ofEventId: about.eventId }),
+          code: error.code,
+          reason: error.reason,
+          ...(error.field === undefined ? {} : { field: error.field }),
+          digest: about.digest,
+        },
+      });
+    } catch (err) {
+      this.log.warn({ code: error.code, err }, "could not answer the sender of a refused message");
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.consumptions.map((c) => c.stop()));
+    await this.trustWatch.stop();
+    await this.bus.close();
+    this.journal.close();
+  }
+}

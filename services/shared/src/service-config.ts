@@ -1,0 +1,109 @@
+/**
+ * The configuration every service shares, read from the environment in one place (each
+ * service's loadConfig adds its own variables). Files are named by path; keys are never inline.
+ */
+import type { JSONWebKeySet } from "jose";
+import { ConfigReader, type Env } from "./config.js";
+import { assertAuthConfig, createDevTokenIssuer, type AuthConfig, type DevTokenIssuer } from "./http-auth.js";
+import { loadIdentity, readAnchorKeys, readJsonFile } from "./key-files.js";
+import type { KeyHandle } from "./keys.js";
+import type { Identity } from "./pipeline.js";
+import { parseOrgId } from "./subjects.js";
+
+export interface ServiceEnvConfig {
+  org: string;
+  natsUrl: string[];
+  signingKeyFile: string;
+  encryptionKeyFile: string;
+  /** Own country's anchor public keys (file paths, comma-separated). */
+  anchorsFile: string;
+  /** Partner countries: "no=path/anchor.pub.jwk.json,fi=..." (liaison). */
+  partnerAnchors: Record<string, string>;
+  stateDir: string;
+  httpHost: string;
+  httpPort: number;
+  authJwksFile: string | undefined;
+  authIssuer: string;
+  authAudience: string;
+  authDev: boolean;
+  logLevel: string;
+}
+
+export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }): ServiceEnvConfig {
+  const org = r.string("STAFETT_ORG");
+  if (org !== "") {
+    try {
+      parseOrgId(org);
+    } catch {
+      r.problem("STAFETT_ORG must be an organisation id such as se:municipality:0180");
+    }
+  }
+  const partnerAnchors: Record<string, string> = {};
+  for (const pair of r.list("STAFETT_PARTNER_ANCHORS")) {
+    const [cc, path] = pair.split("=");
+    if (cc === undefined || path === undefined || !/^[a-z]{2}$/.test(cc)) r.problem("STAFETT_PARTNER_ANCHORS must be cc=path pairs");
+    else partnerAnchors[cc] = path;
+  }
+  const authDev = r.oneOf("STAFETT_AUTH_DEV", ["0", "1", "true", "false"], "0");
+  const authJwksFile = r.optional("STAFETT_AUTH_JWKS");
+  const dev = authDev === "1" || authDev === "true";
+  if (!dev && authJwksFile === undefined) r.problem("STAFETT_AUTH_JWKS is required (or STAFETT_AUTH_DEV=1 for development)");
+  return {
+    org,
+    natsUrl: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
+    signingKeyFile: r.string("STAFETT_SIGNING_KEY"),
+    encryptionKeyFile: r.string("STAFETT_ENCRYPTION_KEY"),
+    anchorsFile: r.string("STAFETT_TRUST_ANCHORS"),
+    partnerAnchors,
+    stateDir: r.string("STAFETT_STATE_DIR"),
+    httpHost: r.string("STAFETT_HTTP_HOST", "127.0.0.1"),
+    httpPort: r.integer("STAFETT_HTTP_PORT", defaults.httpPort, 0),
+    authJwksFile,
+    authIssuer: r.string("STAFETT_AUTH_ISSUER", dev ? "stafett-dev" : undefined),
+    authAudience: r.string("STAFETT_AUTH_AUDIENCE", "stafett"),
+    authDev: dev,
+    logLevel: r.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+  };
+}
+
+export function loadServiceConfig(env: Env, defaults: { httpPort: number }): Readonly<ServiceEnvConfig> {
+  const r = new ConfigReader(env);
+  return r.done(readServiceEnv(r, defaults));
+}
+
+/** What a running service needs, with keys loaded: the shape tests and the demo build directly. */
+export interface ServiceRuntime {
+  identity: Identity;
+  anchors: { code: string; anchors: KeyHandle[] }[];
+  nats: { servers: string[] };
+  stateDir: string;
+  http: { host: string; port: number };
+  auth: AuthConfig;
+  /** Set in development mode: mints tokens for the local demo. */
+  devTokens?: DevTokenIssuer;
+}
+
+export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
+  const identity = await loadIdentity(config.org, config.signingKeyFile, config.encryptionKeyFile);
+  const own = parseOrgId(config.org).country;
+  const anchors = [{ code: own, anchors: await readAnchorKeys(config.anchorsFile) }];
+  for (const [code, path] of Object.entries(config.partnerAnchors)) anchors.push({ code, anchors: await readAnchorKeys(path) });
+  let auth: AuthConfig;
+  let devTokens: DevTokenIssuer | undefined;
+  if (config.authDev) {
+    devTokens = await createDevTokenIssuer(config.authIssuer, config.authAudience);
+    auth = devTokens.config;
+  } else {
+    const jwks: JSONWebKeySet = assertAuthConfig(readJsonFile(config.authJwksFile ?? ""));
+    auth = { jwks, issuer: config.authIssuer, audience: config.authAudience };
+  }
+  return {
+    identity,
+    anchors,
+    nats: { servers: config.natsUrl },
+    stateDir: config.stateDir,
+    http: { host: config.httpHost, port: config.httpPort },
+    auth,
+    ...(devTokens === undefined ? {} : { devTokens }),
+  };
+}
