@@ -21,6 +21,7 @@ export * from "./trust-watch.js";
 export * from "./ids.js";
 export * from "./journal.js";
 export * from "./key-files.js";
+export { repoPath } from "./paths.js";
 export * from "./mutex.js";
 export * from "./party.js";
 export * from "./http-auth.js";

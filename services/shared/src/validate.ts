@@ -17,6 +17,7 @@ export const SCHEMA_IDS = {
   personal: `${SCHEMA_BASE}personal.schema.json`,
   trustList: `${SCHEMA_BASE}trust-list.schema.json`,
   event: (type: EventType) => `${SCHEMA_BASE}events/${type}.schema.json`,
+  api: (name: "referral-request" | "decline-request" | "update-request" | "withdraw-request") => `${SCHEMA_BASE}api/${name}.schema.json`,
 } as const;
 
 let ajv: Ajv2020 | undefined;
@@ -24,15 +25,11 @@ const compiled = new Map<string, ValidateFunction>();
 
 function schemaFiles(): string[] {
   const dir = repoPath("schemas/");
-  const events = join(dir, "events");
-  return [
-    ...readdirSync(events)
+  return ["", "events", "api"].flatMap((sub) =>
+    readdirSync(join(dir, sub))
       .filter((f) => f.endsWith(".schema.json"))
-      .map((f) => join(events, f)),
-    ...readdirSync(dir)
-      .filter((f) => f.endsWith(".schema.json"))
-      .map((f) => join(dir, f)),
-  ];
+      .map((f) => join(dir, sub, f)),
+  );
 }
 
 function instance(): Ajv2020 {

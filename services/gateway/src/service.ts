@@ -1,0 +1,28 @@
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "@stafett/shared";
+import { Gateway, type GatewayOptions } from "./gateway.js";
+import { buildGatewayHttp } from "./http.js";
+
+export interface RunningGateway {
+  gateway: Gateway;
+  http: FastifyInstance;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the gateway and its HTTP API; tests and the demo run it in-process. */
+export async function start(options: GatewayOptions, log: Logger): Promise<RunningGateway> {
+  const gateway = await Gateway.start(options, log);
+  const http = await buildGatewayHttp(gateway, options.auth, options.identity.id, log);
+  const url = await http.listen({ host: options.http.host, port: options.http.port });
+  log.info({ component: "http", url }, "gateway ready");
+  return {
+    gateway,
+    http,
+    url,
+    async stop() {
+      await http.close();
+      await gateway.stop();
+    },
+  };
+}
