@@ -1,2 +1,3 @@
 export * from "./nats-server.js";
 export * from "./wait.js";
+export * from "./local-country.js";

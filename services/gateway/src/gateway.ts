@@ -266,9 +266,14 @@ export class Gateway {
     const innerType = inner.event.type;
     if (innerType === "opened" && inner.issuer.id === this.id) {
       // The hub tells us where our referral went.
+      // Handed to a municipality of the notifying hub's own region: forwarded; else re-routed
+      // to the hub that serves the destination.
       const dest = e.forwarded?.destination;
-      const to = dest?.municipality !== undefined ? `${dest.country}:municipality:${dest.municipality}` : dest?.region !== undefined ? hubId(dest.country, dest.region) : v.issuer.id;
-      return mine === undefined ? [] : [this.entry(v, parseOrgId(to).role === "hub" ? "rerouted" : "forwarded", { to })];
+      if (mine === undefined || dest === undefined) return [];
+      const target = dest.municipality !== undefined && isMunicipality(dest.municipality) ? `${dest.country}:municipality:${dest.municipality}` : undefined;
+      const servingHub = target !== undefined ? hubOfMunicipality(target) : dest.region !== undefined ? hubId(dest.country, dest.region) : v.issuer.id;
+      if (target !== undefined && servingHub === v.issuer.id) return [this.entry(v, "forwarded", { to: target })];
+      return [this.entry(v, "rerouted", { to: servingHub })];
     }
     if (innerType === "opened") {
       const o = inner.event.opened;

@@ -67,7 +67,7 @@ function notFound(reply: FastifyReply) {
 export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: string, log: Logger): Promise<FastifyInstance> {
   const app = fastify({ logger: false, bodyLimit: BODY_LIMIT });
   const authenticate = createAuthenticator(auth, org);
-  const openapi = readFileSync(repoPath("schemas/api/openapi.yaml"), "utf8");
+  let openapi: string | undefined;
   const httpLog = log.child({ component: "http" });
 
   app.addHook("onRequest", async (req) => {
@@ -88,7 +88,10 @@ export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: 
   });
 
   app.get("/healthz", async () => ({ ok: true }));
-  app.get("/openapi.yaml", async (_req, reply) => reply.type("application/yaml").send(openapi));
+  app.get("/openapi.yaml", async (_req, reply) => {
+    openapi ??= readFileSync(repoPath("schemas/api/openapi.yaml"), "utf8");
+    return reply.type("application/yaml").send(openapi);
+  });
 
   app.post<{ Body: ReferralRequest; Headers: { "idempotency-key"?: string } }>("/v1/referrals", async (req, reply) => {
     const key = req.headers["idempotency-key"];

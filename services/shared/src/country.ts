@@ -17,7 +17,9 @@ import { signTrustList, TrustStore, type PolicyRule, type TrustList } from "./tr
 
 export interface Country {
   code: string;
+  /** The anchor's private key (signs trust lists) and its public half (what readers trust). */
   anchor: KeyHandle;
+  anchorPublic: KeyHandle;
   anchorPublicJwk: PublicJwk;
   trustList: TrustList;
   /** The trust list as the anchor signed it (compact JWS). */
@@ -81,6 +83,7 @@ export async function createCountry(options: CountryOptions): Promise<Country> {
   return {
     code: options.code,
     anchor,
+    anchorPublic: await importSigningKey(anchorPair.publicJwk),
     anchorPublicJwk: anchorPair.publicJwk,
     trustList,
     trustListJws,

@@ -361,7 +361,10 @@ async function verify(
   if (mode === "addressee" && depth === 0 && sealed !== undefined) {
     const reader = identity.encryption;
     if (reader === undefined || !recipientKids(sealed).includes(reader.kid)) {
-      if (type === "opened" || type === "forwarded") {
+      // A referral handed to the reader must be readable by it; a forward of the reader's own
+      // referral (a hub telling the origin where it went) need not be.
+      const ownReferral = verified.original?.issuer.id === identity.id;
+      if (type === "opened" || (type === "forwarded" && !ownReferral)) {
         throw new StafettError(
           "ERR_NOT_RECIPIENT",
           "the referral's personal part is not sealed to its addressee",

@@ -1,0 +1,2 @@
+export { Coordinator, type Escalation } from "./coordinator.js";
+export { start, type RunningCoordinator } from "./service.js";

@@ -1,0 +1,34 @@
+import { fastify, type FastifyInstance } from "fastify";
+import { AuthError, createAuthenticator, type Logger, type ServiceRuntime } from "@stafett/shared";
+import { Coordinator } from "./coordinator.js";
+
+export interface RunningCoordinator {
+  coordinator: Coordinator;
+  http: FastifyInstance;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function start(options: ServiceRuntime, log: Logger): Promise<RunningCoordinator> {
+  const coordinator = await Coordinator.start(options, log);
+  const http = fastify({ logger: false });
+  const authenticate = createAuthenticator(options.auth, options.identity.id);
+  http.addHook("onRequest", async (req) => {
+    await authenticate(req.headers.authorization);
+  });
+  http.setErrorHandler((err, _req, reply) =>
+    err instanceof AuthError ? reply.code(err.status).send({ code: err.code, message: err.message }) : reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" }),
+  );
+  http.get("/v1/escalations", async () => [...coordinator.escalations.values()]);
+  const url = await http.listen({ host: options.http.host, port: options.http.port });
+  log.info({ component: "http", url }, "coordinator ready");
+  return {
+    coordinator,
+    http,
+    url,
+    async stop() {
+      await http.close();
+      await coordinator.stop();
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * A whole country on one machine: freshly generated keys and trust list, the stream and
+ * consumers provisioned on a (local or given) nats-server, and every service running
+ * in-process: a gateway per municipality, a hub per region, the national coordinator. The demo
+ * (`npm start`), the end-to-end tests and the benchmarks start one of these.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  Bus,
+  coordinatorId,
+  createCountry,
+  createDevTokenIssuer,
+  hubId,
+  municipalityId,
+  parseOrgId,
+  provisionCountry,
+  type Country,
+  type DevTokenIssuer,
+  type Logger,
+  type ProvisionOptions,
+  type ServiceRuntime,
+  type Urgency,
+} from "@stafett/shared";
+import { start as startGateway, type RunningGateway } from "@stafett/gateway";
+import { start as startHub, type RunningHub } from "@stafett/hub";
+import { start as startCoordinator, type RunningCoordinator } from "@stafett/coordinator";
+import { startServer, type NatsServer } from "./nats-server.js";
+
+export interface LocalCountryOptions {
+  code?: string;
+  municipalities: readonly string[];
+  /** Use this NATS instead of starting a local nats-server. */
+  natsUrl?: string;
+  log: Logger;
+  deadlines?: Partial<Record<Urgency, number>>;
+  tickMs?: number;
+  provision?: ProvisionOptions;
+  /** Start no services (tests that start them one by one). */
+  servicesOff?: boolean;
+}
+
+export class LocalCountry {
+  readonly gateways = new Map<string, RunningGateway>();
+  readonly hubs = new Map<string, RunningHub>();
+  coordinator: RunningCoordinator | undefined;
+
+  private constructor(
+    readonly country: Country,
+    readonly natsUrl: string,
+    readonly server: NatsServer | undefined,
+    readonly tokens: DevTokenIssuer,
+    readonly stateRoot: string,
+    private readonly options: LocalCountryOptions,
+  ) {}
+
+  static async start(options: LocalCountryOptions): Promise<LocalCountry> {
+    const code = options.code ?? "se";
+    const server = options.natsUrl === undefined ? await startServer() : undefined;
+    const natsUrl = options.natsUrl ?? server?.url ?? "";
+    const country = await createCountry({ code, municipalities: options.municipalities });
+    const bus = await Bus.connect({ servers: natsUrl, name: "stafett-provision" }, options.log);
+    try {
+      await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, options.provision);
+    } finally {
+      await bus.close();
+    }
+    const tokens = await createDevTokenIssuer();
+    const local = new LocalCountry(country, natsUrl, server, tokens, mkdtempSync(join(tmpdir(), "stafett-state-")), options);
+    if (options.servicesOff !== true) await local.startAll();
+    return local;
+  }
+
+  /** The runtime of one organisation, with its own state directory. */
+  runtime(id: string): ServiceRuntime {
+    return {
+      identity: this.country.identity(id),
+      anchors: [{ code: this.country.code, anchors: [this.country.anchorPublic] }],
+      nats: { servers: [this.natsUrl] },
+      stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
+      http: { host: "127.0.0.1", port: 0 },
+      auth: this.tokens.config,
+    };
+  }
+
+  async startAll(): Promise<void> {
+    const ids = this.country.trustList.organisations.map((o) => o.id);
+    await Promise.all([
+      ...ids.filter((id) => parseOrgId(id).role === "hub").map((id) => this.startHub(id)),
+      ...ids.filter((id) => parseOrgId(id).role === "municipality").map((id) => this.startGateway(id)),
+      this.startCoordinator(),
+    ]);
+  }
+
+  async startGateway(id: string): Promise<RunningGateway> {
+    const running = await startGateway({ ...this.runtime(id), ...(this.options.deadlines === undefined ? {} : { deadlines: this.options.deadlines }) }, this.options.log.child({ org: id }));
+    this.gateways.set(id, running);
+    return running;
+  }
+
+  async startHub(id: string): Promise<RunningHub> {
+    const running = await startHub({ ...this.runtime(id), ...(this.options.tickMs === undefined ? {} : { tickMs: this.options.tickMs }) }, this.options.log.child({ org: id }));
+    this.hubs.set(id, running);
+    return running;
+  }
+
+  async startCoordinator(): Promise<RunningCoordinator> {
+    this.coordinator = await startCoordinator(this.runtime(coordinatorId(this.country.code)), this.options.log.child({ org: "coordinator" }));
+    return this.coordinator;
+  }
+
+  gateway(code: string): RunningGateway {
+    const g = this.gateways.get(municipalityId(this.country.code, code));
+    if (g === undefined) throw new Error(`no gateway for ${code}`);
+    return g;
+  }
+
+  hub(region: string): RunningHub {
+    const h = this.hubs.get(hubId(this.country.code, region));
+    if (h === undefined) throw new Error(`no hub for ${region}`);
+    return h;
+  }
+
+  /** A bearer token for an organisation's HTTP API. */
+  token(id: string): Promise<string> {
+    return this.tokens.mint(id);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.gateways.values(), ...this.hubs.values()].map((s) => s.stop()));
+    await this.coordinator?.stop();
+    this.gateways.clear();
+    this.hubs.clear();
+    await this.server?.stop();
+    rmSync(this.stateRoot, { recursive: true, force: true });
+  }
+}
