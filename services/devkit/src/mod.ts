@@ -1,3 +1,4 @@
 export * from "./nats-server.js";
 export * from "./wait.js";
 export * from "./local-country.js";
+export * from "./service-process.js";

@@ -46,7 +46,7 @@ export const PROVISION_DEFAULTS = {
   maxMsgs: -1,
   maxBytes: -1,
   maxDeliver: 6,
-  backoffMs: [30_000, 60_000, 120_000, 300_000, 600_000],
+  backoffMs: [5_000, 15_000, 30_000, 60_000, 120_000],
   quarantineMaxAgeMs: 90 * 24 * 3_600_000,
 } as const;
 
@@ -109,7 +109,7 @@ export function consumerConfig(
     filter_subject: filter,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: ms(o.backoffMs[0] ?? 30_000),
+    ack_wait: ms(o.backoffMs[0] ?? 5_000),
     max_deliver: o.maxDeliver,
     backoff: o.backoffMs.map(ms),
     max_ack_pending: 1_000,

@@ -1,0 +1,67 @@
+/**
+ * A Stafett service as its own OS process, started from its real entry point with key files and
+ * environment, as in production: for tests that kill a service with SIGKILL mid-flow.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Country } from "@stafett/shared";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** Writes an organisation's private keys (0600) and the anchor's public key; returns the service's environment. */
+export function writeServiceFiles(country: Country, id: string, dir: string, natsUrl: string): Record<string, string> {
+  const keys = country.keys.get(id);
+  if (keys === undefined) throw new Error(`no keys for ${id}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stem = join(dir, id.replaceAll(":", "-"));
+  writeFileSync(`${stem}.sig.jwk.json`, JSON.stringify(keys.signing.privateJwk), { mode: 0o600 });
+  writeFileSync(`${stem}.enc.jwk.json`, JSON.stringify(keys.encryption.privateJwk), { mode: 0o600 });
+  writeFileSync(join(dir, "anchor.pub.jwk.json"), JSON.stringify(country.anchorPublicJwk));
+  return {
+    STAFETT_ORG: id,
+    NATS_URL: natsUrl,
+    STAFETT_SIGNING_KEY: `${stem}.sig.jwk.json`,
+    STAFETT_ENCRYPTION_KEY: `${stem}.enc.jwk.json`,
+    STAFETT_TRUST_ANCHORS: join(dir, "anchor.pub.jwk.json"),
+    STAFETT_STATE_DIR: join(dir, "state"),
+    STAFETT_HTTP_PORT: "0",
+    STAFETT_AUTH_DEV: "1",
+  };
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Resolves when the service logged that it is ready. */
+  ready: Promise<void>;
+  /** SIGKILL, like a crash; resolves when the process is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM; resolves when the process has drained and exited. */
+  stop(): Promise<void>;
+}
+
+export function spawnService(service: "hub" | "gateway" | "coordinator", env: Record<string, string>): ServiceProcess {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", join(root, "node_modules/tsx/dist/esm/index.mjs"), join(root, `services/${service}/src/main.ts`)],
+    { env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes(`${service} ready`)) resolve();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    void exited.then(() => reject(new Error(`${service} exited before it was ready: ${output.slice(-2_000)}`)));
+  });
+  ready.catch(() => undefined);
+  const signal = async (s: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(s);
+    await exited;
+  };
+  return { child, ready, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
+}
