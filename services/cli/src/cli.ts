@@ -4,6 +4,7 @@ import { isStafettError } from "@stafett/shared";
 import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
+import { demo } from "./commands/demo.js";
 import type { Io } from "./io.js";
 
 export const USAGE = `stafett <command>
@@ -17,7 +18,8 @@ export const USAGE = `stafett <command>
                                               canonical JSON draft -> SignedEvent bytes
   event open --in FILE|- --trust FILE --anchor PUB [--as ID --enc-key KEY [--decrypt-to FILE]] [--subject S]
                                               SignedEvent bytes -> verified canonical JSON; exit 1 with a code if refused
-  demo                                        run the local handoff demo (npm start)
+  demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
+                                              nats-server (or URL), the design's scenarios through the real services
 
 Trust options for seal and open: --partner-trust FILES --partner-anchor PUBS (comma-separated, pairwise).
 `;
@@ -42,6 +44,8 @@ const OPTIONS = {
   "decrypt-to": { type: "string" },
   subject: { type: "string" },
   now: { type: "string" },
+  "nats-url": { type: "string" },
+  "keep-running": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -142,6 +146,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         io,
       );
     },
+    demo: async () => demo({ keepRunning: v["keep-running"] === true, ...(v["nats-url"] === undefined ? {} : { natsUrl: v["nats-url"] }) }, io),
     ...commands,
   };
   const command = all[`${group} ${action}`] ?? all[group];

@@ -1,0 +1,171 @@
+/**
+ * `stafett demo` (npm start): a whole country on this machine, and the handoff scenarios of the
+ * design played through the real services and their HTTP APIs, printed as timelines. Personal
+ * data in it is synthetic and is never printed.
+ */
+import { randomUUID } from "node:crypto";
+import { LocalCountry, waitForValue } from "@stafett/devkit";
+import {
+  Bus,
+  createLogger,
+  encodeEvent,
+  encodeSignedEvent,
+  eventHeaders,
+  quarantineStreamName,
+  samplePersonal,
+  signDetached,
+  dataschemaFor,
+  type EventJson,
+} from "@stafett/shared";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { Io } from "../io.js";
+
+interface Timeline {
+  referralId: string;
+  status: string;
+  timeline: { type: string; at: string; by: string; to?: string; code?: string; reason?: string }[];
+}
+
+const MUNICIPALITIES = ["0180", "1480", "1490", "1880", "1280", "0380"];
+
+export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io: Io): Promise<number> {
+  const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
+  io.out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
+  const se = await LocalCountry.start({
+    municipalities: MUNICIPALITIES,
+    log,
+    tickMs: 250,
+    ...(args.natsUrl === undefined ? {} : { natsUrl: args.natsUrl }),
+  });
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await se.stop();
+  };
+  const onSignal = (): void => {
+    io.out("\nstopping every service and the local nats-server...\n");
+    void stop().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const name = (id: string): string => se.country.trust.organisation(id)?.name ?? id;
+    const orgs = se.country.trustList.organisations;
+    io.out(
+      `NATS ${se.natsUrl}${se.server === undefined ? "" : ` (nats-server started in ${se.server.dir})`}\n` +
+        `Trust list se v${se.country.trustList.version}, signed by the coordinator's anchor ${se.country.anchorPublic.kid.slice(0, 12)}…: ` +
+        `${orgs.filter((o) => o.role === "municipality").length} municipalities, ${orgs.filter((o) => o.role === "hub").length} regional hubs, the liaison and the coordinator.\n` +
+        `Every service runs with its own keys and its own journal; each consumes only its own address.\n`,
+    );
+    const api = async (id: string, url: string) => {
+      const token = await se.token(id);
+      return async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+        const res = await fetch(`${url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        return { status: res.status, body: (await res.json()) as T };
+      };
+    };
+    const gw = (code: string) => api(`se:municipality:${code}`, se.gateway(code).url);
+    const stockholm = await gw("0180");
+    const until = (id: string, done: (t: Timeline) => boolean) =>
+      waitForValue(async () => {
+        const r = await stockholm<Timeline>("GET", `/v1/referrals/${id}`);
+        return r.status === 200 && done(r.body) ? r.body : undefined;
+      }, { timeoutMs: 20_000, message: `referral ${id}` });
+    const inbox = async (code: string, id: string) => {
+      const call = await gw(code);
+      await waitForValue(async () => ((await call("GET", `/v1/inbox/${id}`)).status === 200 ? true : undefined), { timeoutMs: 20_000, message: `inbox at ${code}` });
+      return call;
+    };
+    const print = (t: Timeline): void => {
+      const t0 = Date.parse(t.timeline[0]?.at ?? new Date().toISOString());
+      for (const e of t.timeline) {
+        const by = e.by === "self" ? name("se:municipality:0180") : name(e.by);
+        const detail = [e.to === undefined ? "" : `-> ${name(e.to)}`, e.reason ?? "", e.code ?? ""].filter(Boolean).join(" ");
+        io.out(`   +${((Date.parse(e.at) - t0) / 1000).toFixed(3)}s  ${by.padEnd(34)} ${e.type.padEnd(10)} ${detail}\n`);
+      }
+      io.out(`   status: ${t.status}\n`);
+    };
+    const open = async (code: string, extra: Record<string, unknown> = {}) => {
+      const r = await stockholm<{ referralId: string; deadline: string }>("POST", "/v1/referrals", {
+        urgency: "URGENCY_HIGH",
+        reason: "REASON_CATEGORY_MISSING",
+        destination: { country: "se", municipality: code },
+        personal: samplePersonal(Number(code)),
+        ...extra,
+      });
+      if (r.status !== 202) throw new Error(`POST /v1/referrals answered ${r.status}`);
+      return r.body;
+    };
+
+    io.out(`\n1. A missing child is referred from Stockholm (0180) to Göteborg (1480); Göteborg accepts.\n`);
+    const a = await open("1480");
+    const goteborg = await inbox("1480", a.referralId);
+    const item = await goteborg<{ personal: Record<string, unknown> }>("GET", `/v1/inbox/${a.referralId}`);
+    await goteborg("POST", `/v1/inbox/${a.referralId}/accept`);
+    print(await until(a.referralId, (t) => t.status === "closed"));
+    io.out(`   Göteborg opened the sealed details with its own key (fields: ${Object.keys(item.body.personal).join(", ")}); only Väst's hub and Göteborg could.\n`);
+
+    io.out(`\n2. A referral to Borås (1490) is declined with a suggestion, re-routed to Region Bergslagen, and accepted by Örebro (1880).\n`);
+    const b = await open("1490");
+    const boras = await inbox("1490", b.referralId);
+    await boras("POST", `/v1/inbox/${b.referralId}/decline`, { reason: "DECLINE_REASON_WRONG_MUNICIPALITY", suggested: { country: "se", municipality: "1880" } });
+    const orebro = await inbox("1880", b.referralId);
+    await orebro("POST", `/v1/inbox/${b.referralId}/accept`);
+    print(await until(b.referralId, (t) => t.status === "closed"));
+
+    io.out(`\n3. A forged message: signed with Stockholm's key but claiming to come from Göteborg.\n`);
+    const forged = await forge(se);
+    io.out(`   Region Väst's hub refused it: ${forged.code} (quarantined with its reason; a signed "rejected" went back to the key's owner).\n`);
+
+    io.out(`\n4. An immediate referral to Göteborg that nobody accepts in time (a 2-second deadline for the demo).\n`);
+    const c = await open("1480", { urgency: "URGENCY_IMMEDIATE", deadline: new Date(Date.now() + 2_000).toISOString() });
+    print(await until(c.referralId, (t) => t.timeline.some((e) => e.type === "escalated")));
+    const escalations = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter((e) => e.referralId === c.referralId);
+    io.out(`   The national coordinator received ${escalations.length} escalation (holder: ${name(escalations[0]?.holder ?? "")}).\n`);
+
+    io.out(`\nEvery step above was a signed, schema-validated event on JetStream; nothing about a child was printed or logged.\n`);
+    if (args.keepRunning) {
+      io.out(`\nServices keep running (Ctrl-C stops them):\n`);
+      for (const [id, g] of se.gateways) io.out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
+      for (const [id, h] of se.hubs) io.out(`   ${name(id).padEnd(34)} ${h.url}\n`);
+      await new Promise<never>(() => undefined);
+    }
+    return 0;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+    await stop();
+  }
+}
+
+async function forge(se: LocalCountry): Promise<{ code: string }> {
+  const event: EventJson = {
+    id: randomUUID(),
+    type: "closed",
+    source: "se:municipality:1480",
+    addressee: "se:hub:vast",
+    time: new Date().toISOString(),
+    dataschema: dataschemaFor("closed"),
+    referralId: randomUUID(),
+    closed: { outcome: "CLOSE_OUTCOME_OTHER" },
+  };
+  const bytes = encodeEvent(event);
+  const signed = encodeSignedEvent({ event: bytes, signatures: [await signDetached(bytes, se.country.identity("se:municipality:0180").signing)] });
+  const bus = await Bus.connect({ servers: se.natsUrl, name: "stafett-demo-forger" }, createLogger({ service: "demo", level: "silent" }));
+  try {
+    await bus.publish({ subject: "stafett.se.vast.hub.closed", bytes: signed, headers: eventHeaders(event) });
+    const jsm = await jetstreamManager(bus.nc);
+    const msg = await waitForValue(
+      () => jsm.streams.getMessage(quarantineStreamName("se"), { last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH" }).then((m) => m ?? undefined, () => undefined),
+      { timeoutMs: 10_000, message: "the forged message to be quarantined" },
+    );
+    return { code: msg.header.get("Stafett-Reject-Code") };
+  } finally {
+    await bus.close();
+  }
+}
