@@ -21,8 +21,8 @@ import {
   createCountry,
   dataschemaFor,
   decodeEvent,
-  digestOf,
   decodeSignedEvent,
+  digestOf,
   encodeEvent,
   encodeSignedEvent,
   generateSigningKey,
@@ -64,7 +64,10 @@ function findTools(): { python: string; protoc: string } | { missing: string } {
   const tried: string[] = [];
   let python: string | undefined;
   for (const candidate of new Set(candidates)) {
-    const probe = spawnSync(candidate, ["-c", MODULES_PROBE], { encoding: "utf8" });
+    const probe = spawnSync(candidate, ["-c", MODULES_PROBE], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     if (probe.status === 0) {
       python = candidate;
       break;
@@ -81,7 +84,7 @@ function findTools(): { python: string; protoc: string } | { missing: string } {
     };
   }
   const protoc = process.env.PROTOC ?? "protoc";
-  if (spawnSync(protoc, ["--version"], { encoding: "utf8" }).status !== 0) {
+  if (spawnSync(protoc, ["--version"], { encoding: "utf8", timeout: 30_000 }).status !== 0) {
     return { missing: `${protoc} (protobuf-compiler) not found` };
   }
   return { python, protoc };
@@ -130,7 +133,7 @@ function runVerifier(message: Uint8Array, options: VerifyOptions = {}): Promise<
     args.push("--enc-key", writeTemp("enc.jwk.json", JSON.stringify(options.encKey)));
   }
   return new Promise((done) => {
-    execFile(tools.python, args, { encoding: "utf8" }, (error, stdout, stderr) => {
+    execFile(tools.python, args, { encoding: "utf8", timeout: 25_000 }, (error, stdout, stderr) => {
       const status = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
       done({ status, stdout, stderr });
     });
@@ -287,6 +290,7 @@ describe.skipIf(skipReason !== undefined)("a Python partner with stock libraries
       expectVerified(run, fwd.event);
       expect(run.stderr).toContain(`relayed event: signature 0 (issuer) verifies`);
       expect(run.stderr).toContain("top-level keys: child,");
+      expect(await referenceCode(fwd.bytes)).toBe("ok");
     });
 
     it("verifies a liaison's countersignature next to the issuer's", async () => {
@@ -298,6 +302,7 @@ describe.skipIf(skipReason !== undefined)("a Python partner with stock libraries
       const run = await runVerifier(signed);
       expectVerified(run, issued.event);
       expect(run.stderr).toContain(`signature 1 (countersignature) verifies, by ${LIAISON}`);
+      expect(await referenceCode(signed)).toBe("ok");
     });
 
     it("verifies an event from abroad against the partner's trust list, as the reference does", async () => {

@@ -76,7 +76,7 @@ export class LocalCountry {
   runtime(id: string): ServiceRuntime {
     return {
       identity: this.country.identity(id),
-      anchors: [{ code: this.country.code, anchors: [this.country.anchorPublic] }],
+      anchors: [this.country.anchorPublic],
       nats: { servers: [this.natsUrl] },
       stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
       http: { host: "127.0.0.1", port: 0 },

@@ -270,6 +270,7 @@ export class Gateway {
       // to the hub that serves the destination.
       const dest = e.forwarded?.destination;
       if (mine === undefined || dest === undefined) return [];
+      if (dest.country !== this.country) return [this.entry(v, "forwarded", { to: liaisonId(dest.country) })];
       const target = dest.municipality !== undefined && isMunicipality(dest.municipality) ? `${dest.country}:municipality:${dest.municipality}` : undefined;
       const servingHub = target !== undefined ? hubOfMunicipality(target) : dest.region !== undefined ? hubId(dest.country, dest.region) : v.issuer.id;
       if (target !== undefined && servingHub === v.issuer.id) return [this.entry(v, "forwarded", { to: target })];
@@ -293,6 +294,11 @@ export class Gateway {
           at: this.at(),
         },
       ];
+    }
+    if ((innerType === "received" || innerType === "rejected") && mine !== undefined) {
+      // A partner country's receipt or refusal, relayed by our liaison.
+      const r = inner.event.rejected;
+      return [{ k: "timeline", referralId: e.referralId, entry: { type: innerType, at: this.at(), eventId: inner.event.id, by: inner.issuer.id, ...(r === undefined ? {} : { code: r.code, reason: r.reason }) } }];
     }
     if ((innerType === "accepted" || innerType === "declined") && mine !== undefined) {
       const records: GatewayRecord[] = [

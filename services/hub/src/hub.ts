@@ -235,7 +235,9 @@ export class Hub {
 
   /** Tells the referral's origin where its referral went: a forward of its own opened event. */
   private async notifyOrigin(ref: HubReferral, what: string, to: string, destination: DestinationJson): Promise<void> {
-    if (parseOrgId(ref.origin).role !== "municipality") return;
+    const origin = parseOrgId(ref.origin);
+    // A partner country's sender hears from its own contact point, not from our hubs.
+    if (origin.role !== "municipality" || origin.country !== this.party.country) return;
     await this.party.send({
       type: "forwarded",
       addressee: ref.origin,
@@ -308,7 +310,8 @@ export class Hub {
             id: derivedId(this.id, "escalated", ref.referralId, ref.deadline),
             body,
           });
-          if (parseOrgId(ref.origin).role === "municipality") {
+          const origin = parseOrgId(ref.origin);
+          if (origin.role === "municipality" && origin.country === this.party.country) {
             await this.party.send({
               type: "escalated",
               addressee: ref.origin,

@@ -174,6 +174,9 @@ export class Bus {
         deliveryCount: m.info.deliveryCount,
       };
       let outcome: Outcome;
+      // While the handler works (a liaison waiting for a partner's link), tell the server, so the
+      // message is not redelivered to another handler meanwhile.
+      const heartbeat = setInterval(() => m.working(), 2_000);
       try {
         outcome = await handler(delivery);
       } catch (err) {
@@ -182,6 +185,8 @@ export class Bus {
           "handler failed; message will be redelivered",
         );
         outcome = { ack: false, retryInMs: 1_000 };
+      } finally {
+        clearInterval(heartbeat);
       }
       if (outcome.ack) {
         // Wait for the server to confirm the ack: only then is the message gone for good.

@@ -2,6 +2,7 @@
  * Protobuf bytes <-> canonical JSON (the proto3 JSON mapping, as protobufjs produces it).
  * Pure functions; every failure is a coded StafettError.
  */
+import protobuf from "protobufjs/minimal.js";
 import { stafett } from "./gen/stafett.js";
 import { StafettError } from "./errors.js";
 import type { EventJson } from "./types.js";
@@ -34,7 +35,7 @@ export function encodeEvent(json: EventJson): Uint8Array {
 export function decodeEvent(bytes: Uint8Array): EventJson {
   let message: stafett.v1.Event;
   try {
-    message = Event.decode(bytes);
+    message = Event.decode(readerKeepingUnknowns(bytes));
   } catch (cause) {
     throw new StafettError("ERR_MALFORMED", "event bytes are not a protobuf Event", {
       reason: "not_decodable",
@@ -53,7 +54,7 @@ export function encodeSignedEvent(parts: SignedEventParts): Uint8Array {
 export function decodeSignedEvent(bytes: Uint8Array): SignedEventParts {
   let message: stafett.v1.SignedEvent;
   try {
-    message = SignedEvent.decode(bytes);
+    message = SignedEvent.decode(readerKeepingUnknowns(bytes));
   } catch (cause) {
     throw new StafettError("ERR_MALFORMED", "message body is not a protobuf SignedEvent", {
       reason: "not_decodable",
@@ -68,6 +69,13 @@ export function decodeSignedEvent(bytes: Uint8Array): SignedEventParts {
     });
   }
   return { event: message.event, signatures: message.signatures };
+}
+
+/** protobufjs drops unknown fields by default; we keep them, so that they can be refused. */
+function readerKeepingUnknowns(bytes: Uint8Array): protobuf.Reader {
+  const reader = protobuf.Reader.create(bytes);
+  reader.discardUnknown = false;
+  return reader;
 }
 
 /**

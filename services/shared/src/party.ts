@@ -24,8 +24,8 @@ import type { TrustStore } from "./trust.js";
 
 export interface PartyOptions<R> {
   identity: Identity;
-  /** The own country's anchors first, then partners' (a liaison's). */
-  anchors: readonly { code: string; anchors: readonly KeyHandle[] }[];
+  /** The own country's trust anchors (partners' anchors come from the own trust list). */
+  anchors: readonly KeyHandle[];
   bus: BusConfig;
   log: Logger;
   /** Directory of this party's own state (its journal). */
@@ -35,6 +35,14 @@ export interface PartyOptions<R> {
   receive?: Pick<ReceiveContext, "maxBytes" | "futureSkewMs" | "maxAgeMs">;
   /** Messages handled at once per consumer. */
   concurrency?: number;
+}
+
+/** How one consumer is read: its durable, how many at once, and whether the party is the addressee. */
+export interface ConsumerOptions {
+  durable: string;
+  concurrency?: number;
+  /** "relay": events on this consumer are addressed to others (a liaison's border traffic). */
+  mode?: "addressee" | "relay";
 }
 
 /** What a service's handler returns: the records of what it did (may be empty). */
@@ -71,7 +79,8 @@ export class Party<R> {
     const { journal, records } = Journal.open<Line<R>>(join(options.stateDir, "journal.jsonl"));
     const bus = await Bus.connect(options.bus, options.log);
     try {
-      const trustWatch = await watchTrust(bus.nc, { countries: options.anchors }, options.log);
+      const country = parseOrgId(options.identity.id).country;
+      const trustWatch = await watchTrust(bus.nc, { country, anchors: options.anchors }, options.log);
       const party = new Party(options, bus, trustWatch, journal);
       for (const line of records) party.replay(line);
       return party;
@@ -118,13 +127,14 @@ export class Party<R> {
    * a refused one is quarantined and, when its sender is known, answered with a signed
    * `rejected`; a verified one goes to `handler`, whose records are journaled before the ack.
    */
-  async consume(handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>, durables?: readonly string[]): Promise<void> {
-    const names = durables ?? consumersOf(this.identity.id).map((c) => c.durable);
-    for (const durable of names) {
+  async consume(handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>, consumers?: readonly ConsumerOptions[]): Promise<void> {
+    const list: readonly ConsumerOptions[] = consumers ?? consumersOf(this.identity.id).map((c) => ({ durable: c.durable }));
+    for (const c of list) {
+      const durable = c.durable;
       const consumption = await this.bus.consume(
-        { stream: this.stream, durable, concurrency: this.options.concurrency ?? 8 },
+        { stream: this.stream, durable, concurrency: c.concurrency ?? this.options.concurrency ?? 8 },
         async (delivery) => {
-          await this.handle(durable, delivery, handler);
+          await this.handle(durable, delivery, handler, c.mode ?? "addressee");
           return { ack: true };
         },
       );
@@ -136,12 +146,14 @@ export class Party<R> {
     durable: string,
     delivery: Delivery,
     handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
+    mode: "addressee" | "relay",
   ): Promise<void> {
     const log = this.log;
     const result = await receive(delivery.data, {
       identity: this.identity,
       trust: this.trust,
       subject: delivery.subject,
+      mode,
       ...this.options.receive,
     });
     if (!result.ok) {

@@ -326,7 +326,7 @@ async function verify(
       field: "/addressee",
     });
   }
-  if (depth === 0 && ctx.subject !== undefined) checkSubject(ctx.subject, event);
+  if (depth === 0 && ctx.subject !== undefined) checkSubject(ctx.subject, event, countersigners);
 
   // 6. A relayed event is verified in full too; the personal part is opened for the reader.
   const verified: VerifiedEvent = {
@@ -358,13 +358,14 @@ async function verify(
   } else {
     sealed = event.opened?.personal ?? event.updated?.personal;
   }
-  if (mode === "addressee" && depth === 0 && sealed !== undefined) {
+  // A relay opens it only when it is a named recipient (a liaison checking the outbound policy).
+  if (depth === 0 && sealed !== undefined) {
     const reader = identity.encryption;
     if (reader === undefined || !recipientKids(sealed).includes(reader.kid)) {
       // A referral handed to the reader must be readable by it; a forward of the reader's own
       // referral (a hub telling the origin where it went) need not be.
       const ownReferral = verified.original?.issuer.id === identity.id;
-      if (type === "opened" || (type === "forwarded" && !ownReferral)) {
+      if (mode === "addressee" && (type === "opened" || (type === "forwarded" && !ownReferral))) {
         throw new StafettError(
           "ERR_NOT_RECIPIENT",
           "the referral's personal part is not sealed to its addressee",
@@ -383,31 +384,29 @@ async function verify(
   return verified;
 }
 
-function checkSubject(subject: string, event: EventJson): void {
+/**
+ * The subject must be the one the event's addressee and type give (subjectFor), or, for an event
+ * its issuer's liaison countersigned and carried over the border, that country's inbound subject.
+ */
+function checkSubject(subject: string, event: EventJson, countersigners: readonly Organisation[]): void {
   let parts;
   try {
     parts = parseSubject(subject);
   } catch (cause) {
-    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject is not a Stafett subject", {
-      reason: "format",
-      field: "subject",
-      cause,
-    });
+    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject is not a Stafett subject", { reason: "format", field: "subject", cause });
   }
-  if (parts.type !== event.type || parts.addressee !== addresseeOnSubject(event, parts.country)) {
-    throw new StafettError(
-      "ERR_SUBJECT_MISMATCH",
-      "subject does not match the event's addressee and type",
-      {
-        reason: "mismatch",
-        field: "subject",
-      },
-    );
-  }
-}
-
-/** Who consumes the subject for this event in country `cc` (the own liaison for foreign addressees). */
-function addresseeOnSubject(event: EventJson, cc: string): string {
+  const from = parseOrgId(event.source);
   const to = parseOrgId(event.addressee);
-  return to.country === cc ? event.addressee : `${cc}:liaison`;
+  const allowed = new Set<string>();
+  try {
+    allowed.add(subjectFor({ type: event.type, source: event.source, addressee: event.addressee, ...(parts.partnerCountry === undefined ? {} : { partnerCountry: parts.partnerCountry }) }));
+  } catch {
+    // no domestic subject for this pair; only the border form below can match
+  }
+  if (from.country !== to.country && countersigners.some((c) => c.role === "liaison" && c.country === from.country)) {
+    allowed.add(`stafett.${to.country}.in.${from.country}.${event.type}`);
+  }
+  if (!allowed.has(subject)) {
+    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject does not match the event's addressee and type", { reason: "mismatch", field: "subject" });
+  }
 }

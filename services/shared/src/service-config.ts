@@ -17,8 +17,6 @@ export interface ServiceEnvConfig {
   encryptionKeyFile: string;
   /** Own country's anchor public keys (file paths, comma-separated). */
   anchorsFile: string;
-  /** Partner countries: "no=path/anchor.pub.jwk.json,fi=..." (liaison). */
-  partnerAnchors: Record<string, string>;
   stateDir: string;
   httpHost: string;
   httpPort: number;
@@ -38,12 +36,6 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
       r.problem("STAFETT_ORG must be an organisation id such as se:municipality:0180");
     }
   }
-  const partnerAnchors: Record<string, string> = {};
-  for (const pair of r.list("STAFETT_PARTNER_ANCHORS")) {
-    const [cc, path] = pair.split("=");
-    if (cc === undefined || path === undefined || !/^[a-z]{2}$/.test(cc)) r.problem("STAFETT_PARTNER_ANCHORS must be cc=path pairs");
-    else partnerAnchors[cc] = path;
-  }
   const authDev = r.oneOf("STAFETT_AUTH_DEV", ["0", "1", "true", "false"], "0");
   const authJwksFile = r.optional("STAFETT_AUTH_JWKS");
   const dev = authDev === "1" || authDev === "true";
@@ -54,7 +46,6 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
     signingKeyFile: r.string("STAFETT_SIGNING_KEY"),
     encryptionKeyFile: r.string("STAFETT_ENCRYPTION_KEY"),
     anchorsFile: r.string("STAFETT_TRUST_ANCHORS"),
-    partnerAnchors,
     stateDir: r.string("STAFETT_STATE_DIR"),
     httpHost: r.string("STAFETT_HTTP_HOST", "127.0.0.1"),
     httpPort: r.integer("STAFETT_HTTP_PORT", defaults.httpPort, 0),
@@ -74,7 +65,8 @@ export function loadServiceConfig(env: Env, defaults: { httpPort: number }): Rea
 /** What a running service needs, with keys loaded: the shape tests and the demo build directly. */
 export interface ServiceRuntime {
   identity: Identity;
-  anchors: { code: string; anchors: KeyHandle[] }[];
+  /** The own country's trust anchors. */
+  anchors: KeyHandle[];
   nats: { servers: string[] };
   stateDir: string;
   http: { host: string; port: number };
@@ -85,9 +77,7 @@ export interface ServiceRuntime {
 
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
   const identity = await loadIdentity(config.org, config.signingKeyFile, config.encryptionKeyFile);
-  const own = parseOrgId(config.org).country;
-  const anchors = [{ code: own, anchors: await readAnchorKeys(config.anchorsFile) }];
-  for (const [code, path] of Object.entries(config.partnerAnchors)) anchors.push({ code, anchors: await readAnchorKeys(path) });
+  const anchors = await readAnchorKeys(config.anchorsFile);
   let auth: AuthConfig;
   let devTokens: DevTokenIssuer | undefined;
   if (config.authDev) {

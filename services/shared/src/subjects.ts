@@ -90,9 +90,12 @@ export interface SubjectInput {
 export function subjectFor(input: SubjectInput): string {
   const to = parseOrgId(input.addressee);
   const from = parseOrgId(input.source);
-  // A domestic party's event for another country goes to its own liaison, bound for there.
-  if (to.country !== from.country && from.role !== "liaison") {
-    return `stafett.${from.country}.out.${to.country}.${input.type}`;
+  if (to.country !== from.country) {
+    // Across a border, events travel only liaison to liaison: a domestic party's event goes to
+    // its own liaison, bound for there; a liaison publishes into the other country's inbound
+    // subjects (the only ones the federation link lets through), whoever the addressee is there.
+    if (from.role !== "liaison") return `stafett.${from.country}.out.${to.country}.${input.type}`;
+    return `stafett.${to.country}.in.${from.country}.${input.type}`;
   }
   const cc = to.country;
   switch (to.role) {

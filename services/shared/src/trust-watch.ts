@@ -7,43 +7,60 @@
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { StorageType } from "@nats-io/jetstream";
-import type { KeyHandle } from "./keys.js";
+import { importSigningKey, type KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { TRUST_BUCKET } from "./provision.js";
 import { TrustStore, verifyTrustList, type TrustList } from "./trust.js";
-import { toStafettError } from "./errors.js";
+import { StafettError, toStafettError } from "./errors.js";
 
 export interface TrustSource {
-  /** The own country first; its policy applies. */
-  countries: readonly { code: string; anchors: readonly KeyHandle[] }[];
+  /** The own country and the anchor keys its trust list must be signed by. */
+  country: string;
+  anchors: readonly KeyHandle[];
 }
 
-/** Holds the trust store in force; readers call `current` for every message. */
+/**
+ * Holds the trust store in force: the own country's list (whose policy applies) and the lists of
+ * the partner countries it names, each verified with the partner anchors the own list gives.
+ */
 export class TrustHolder {
   private store: TrustStore;
-  private readonly lists = new Map<string, TrustList>();
-  private readonly order: readonly string[];
+  private own: TrustList;
+  private readonly partners = new Map<string, TrustList>();
 
-  constructor(initial: readonly TrustList[]) {
-    this.store = new TrustStore(initial);
-    this.order = initial.map((l) => l.country);
-    for (const l of initial) this.lists.set(l.country, l);
+  constructor(own: TrustList) {
+    this.own = own;
+    this.store = new TrustStore([own]);
   }
 
   get current(): TrustStore {
     return this.store;
   }
 
-  /** Replaces one country's list; returns false when it is older than the one in force. */
-  replace(list: TrustList): boolean {
-    const old = this.lists.get(list.country);
-    if (old !== undefined && list.version < old.version) return false;
-    this.lists.set(list.country, list);
-    const ordered = this.order
-      .map((c) => this.lists.get(c))
-      .filter((l): l is TrustList => l !== undefined);
-    this.store = new TrustStore(ordered);
+  get ownList(): TrustList {
+    return this.own;
+  }
+
+  /** Replaces the own list; returns false when it is older than the one in force. */
+  replaceOwn(list: TrustList): boolean {
+    if (list.version < this.own.version) return false;
+    this.own = list;
+    this.rebuild();
     return true;
+  }
+
+  /** Replaces a partner's list; returns false when it is older than the one in force. */
+  replacePartner(list: TrustList): boolean {
+    const old = this.partners.get(list.country);
+    if (old !== undefined && list.version < old.version) return false;
+    this.partners.set(list.country, list);
+    this.rebuild();
+    return true;
+  }
+
+  private rebuild(): void {
+    const named = new Set((this.own.partners ?? []).map((p) => p.country));
+    this.store = new TrustStore([this.own, ...[...this.partners.values()].filter((l) => named.has(l.country))]);
   }
 }
 
@@ -52,54 +69,64 @@ export interface TrustWatch {
   stop(): Promise<void>;
 }
 
+async function partnerAnchors(list: TrustList): Promise<Map<string, KeyHandle[]>> {
+  const out = new Map<string, KeyHandle[]>();
+  for (const p of list.partners ?? []) out.set(p.country, await Promise.all(p.anchors.map((a) => importSigningKey(a))));
+  return out;
+}
+
 /**
- * Reads each country's current list from the bucket (waiting for it up to `timeoutMs`), then
- * watches for new ones.
+ * Reads the own country's current list from the bucket (waiting for it up to `timeoutMs`) and
+ * the partners' lists it names, then watches for new ones.
  */
-export async function watchTrust(
-  nc: NatsConnection,
-  source: TrustSource,
-  log: Logger,
-  timeoutMs = 10_000,
-): Promise<TrustWatch> {
+export async function watchTrust(nc: NatsConnection, source: TrustSource, log: Logger, timeoutMs = 10_000): Promise<TrustWatch> {
   const kv = await new Kvm(nc).create(TRUST_BUCKET, { history: 10, storage: StorageType.File });
   const tlog = log.child({ component: "trust" });
-  const initial: TrustList[] = [];
-  for (const { code, anchors } of source.countries) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const entry = await kv.get(code);
-      if (entry !== null && entry.operation === "PUT") {
-        initial.push(await verifyTrustList(entry.string(), anchors));
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`no trust list for ${code} in ${TRUST_BUCKET}`);
-      await new Promise((r) => setTimeout(r, 100));
+  const deadline = Date.now() + timeoutMs;
+  let own: TrustList;
+  for (;;) {
+    const entry = await kv.get(source.country);
+    if (entry !== null && entry.operation === "PUT") {
+      own = await verifyTrustList(entry.string(), source.anchors);
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`no trust list for ${source.country} in ${TRUST_BUCKET}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const holder = new TrustHolder(own);
+  let partners = await partnerAnchors(own);
+  const accept = async (key: string, jws: string): Promise<void> => {
+    if (key === source.country) {
+      const list = await verifyTrustList(jws, source.anchors);
+      if (holder.replaceOwn(list)) {
+        partners = await partnerAnchors(list);
+        tlog.info({ country: list.country, version: list.version }, "trust list in force");
+      } else tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
+      return;
+    }
+    const anchors = partners.get(key);
+    if (anchors === undefined) return; // not a partner of ours
+    const list = await verifyTrustList(jws, anchors);
+    if (list.country !== key) throw new StafettError("ERR_TRUST_LIST_INVALID", "partner list under another country's key", { reason: "country" });
+    if (holder.replacePartner(list)) tlog.info({ country: list.country, version: list.version }, "partner trust list in force");
+  };
+  for (const code of partners.keys()) {
+    const entry = await kv.get(code);
+    if (entry !== null && entry.operation === "PUT") {
+      await accept(code, entry.string()).catch((err: unknown) =>
+        tlog.error({ country: code, err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused") }, "partner trust list refused"),
+      );
     }
   }
-  const holder = new TrustHolder(initial);
-  tlog.info({ versions: initial.map((l) => `${l.country}:${l.version}`) }, "trust lists loaded");
-  const anchorsOf = new Map(source.countries.map((c) => [c.code, c.anchors]));
   // The watch starts with the current values, so nothing published since the reads above is missed.
   const watcher = await kv.watch();
   void (async () => {
     for await (const e of watcher) {
-      const anchors = anchorsOf.get(e.key);
-      if (anchors === undefined || e.operation !== "PUT") continue;
+      if (e.operation !== "PUT") continue;
       try {
-        const list = await verifyTrustList(e.string(), anchors);
-        if (holder.replace(list))
-          tlog.info({ country: list.country, version: list.version }, "trust list updated");
-        else
-          tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
+        await accept(e.key, e.string());
       } catch (err) {
-        tlog.error(
-          {
-            country: e.key,
-            err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused"),
-          },
-          "trust list refused; the previous one stays in force",
-        );
+        tlog.error({ country: e.key, err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused") }, "trust list refused; the previous one stays in force");
       }
     }
   })();

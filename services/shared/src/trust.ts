@@ -46,6 +46,12 @@ export interface PolicyRule {
   types: EventType[];
 }
 
+/** A partner country whose trust list this country accepts, and the anchors that sign it. */
+export interface PartnerAnchors {
+  country: string;
+  anchors: PublicJwk[];
+}
+
 export interface TrustList {
   version: number;
   country: string;
@@ -53,6 +59,7 @@ export interface TrustList {
   issuedAt: string;
   organisations: Organisation[];
   policy: PolicyRule[];
+  partners?: PartnerAnchors[];
 }
 
 const encoder = new TextEncoder();
@@ -116,6 +123,14 @@ export async function verifyTrustList(
 
 /** What a schema cannot say: ids agree with roles and addresses, kids with their JWKs. */
 function checkConsistency(list: TrustList): void {
+  for (const p of list.partners ?? []) {
+    if (p.country === list.country) {
+      throw new StafettError("ERR_TRUST_LIST_INVALID", "a country cannot be its own partner", { reason: "partner", field: "/partners" });
+    }
+    if (p.anchors.some((a) => a.crv !== "Ed25519")) {
+      throw new StafettError("ERR_TRUST_LIST_INVALID", "partner anchors are Ed25519 keys", { reason: "crv", field: "/partners" });
+    }
+  }
   const ids = new Set<string>();
   const kids = new Set<string>();
   list.organisations.forEach((org, i) => {

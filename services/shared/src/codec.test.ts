@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { decodeEvent, decodeSignedEvent, encodeEvent, encodeSignedEvent } from "./codec.js";
+import { dataschemaFor, type EventJson } from "./types.js";
+
+const event: EventJson = {
+  id: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
+  type: "accepted",
+  source: "se:municipality:1480",
+  addressee: "se:hub:vast",
+  time: "2026-11-27T09:15:00Z",
+  dataschema: dataschemaFor("accepted"),
+  referralId: "4f0c2b7e-9a41-4c55-8d2e-6b1f3a9c7d10",
+  accepted: { ofEventId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3" },
+};
+
+describe("codec", () => {
+  it("refuses an Event with a field the contract does not define", () => {
+    const bytes = encodeEvent(event);
+    // field 99, wire type 2 (length-delimited), 3 bytes: an unknown top-level field
+    const unknownTop = Uint8Array.from([...bytes, 0x9a, 0x06, 0x03, 0x61, 0x62, 0x63]);
+    expect(() => decodeEvent(unknownTop)).toThrow(expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }));
+    expect(decodeEvent(bytes)).toEqual(event);
+  });
+
+  it("refuses a SignedEvent with an unknown field", () => {
+    const signed = encodeSignedEvent({ event: encodeEvent(event), signatures: ["a..b"] });
+    const withUnknown = Uint8Array.from([...signed, 0x18, 0x01]); // field 3, varint 1
+    expect(() => decodeSignedEvent(withUnknown)).toThrow(expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }));
+  });
+});
