@@ -170,6 +170,10 @@ describe("domestic handoff, end to end through the real services", () => {
     expect(bad.body.issues.map((i) => i.field)).toEqual(expect.arrayContaining(["/urgency", "/reason", "/destination/country", "/personal/child"]));
     const anon = await fetch(`${se.gateway("0180").url}/v1/referrals`);
     expect(anon.status).toBe(401);
+    // A percent-encoded path reaches the same route, and needs the same token.
+    for (const path of ["/%761/referrals", "/%76%31/inbox", "/v1/%69nbox"]) {
+      expect((await fetch(`${se.gateway("0180").url}${path}`)).status).toBe(401);
+    }
     const other = await Api.for(se, GOTEBORG, se.gateway("0180").url);
     expect((await other.get("/v1/referrals")).status).toBe(403);
   });

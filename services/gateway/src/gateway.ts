@@ -190,7 +190,7 @@ export class Gateway {
   async follow(referralId: string, type: "updated" | "withdrawn" | "closed", body: Record<string, unknown>, personal?: PersonalJson): Promise<TimelineEntry> {
     return this.party.locks.run(referralId, async () => {
       const ref = this.state.sent.get(referralId);
-      if (ref === undefined) throw new StafettError("ERR_NOT_AUTHORISED", "no referral sent with this id", { reason: "unknown_referral", field: "referralId" });
+      if (ref === undefined) throw new StafettError("ERR_NOT_FOUND", "no referral sent with this id", { reason: "unknown_referral", field: "referralId" });
       if (ref.status === "closed" || ref.status === "withdrawn") {
         throw new StafettError("ERR_NOT_AUTHORISED", `the referral is ${ref.status}`, { reason: "ended", field: "referralId" });
       }
@@ -224,7 +224,7 @@ export class Gateway {
   async answer(referralId: string, decision: "accepted" | "declined", declined?: { reason: string; suggested?: DestinationJson }): Promise<InboxItem> {
     return this.party.locks.run(referralId, async () => {
       const item = this.state.inbox.get(referralId);
-      if (item === undefined) throw new StafettError("ERR_NOT_AUTHORISED", "no referral in the inbox with this id", { reason: "unknown_referral", field: "referralId" });
+      if (item === undefined) throw new StafettError("ERR_NOT_FOUND", "no referral in the inbox with this id", { reason: "unknown_referral", field: "referralId" });
       if (item.status !== "pending") throw new StafettError("ERR_NOT_AUTHORISED", `the referral is already ${item.status}`, { reason: "not_pending", field: "referralId" });
       const issued = await this.party.send({
         type: decision,

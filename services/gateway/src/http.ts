@@ -31,6 +31,12 @@ const STATUS_OF_CODE: Partial<Record<StafettError["code"], number>> = {
   ERR_ADDRESS_INVALID: 400,
   ERR_NOT_AUTHORISED: 409,
   ERR_REPLAY: 409,
+  ERR_NOT_FOUND: 404,
+  ERR_OUTBOUND_POLICY: 409,
+  ERR_UNKNOWN_ORGANISATION: 400,
+  ERR_KEY_NOT_VALID: 503,
+  ERR_NOT_RECIPIENT: 500,
+  ERR_DECRYPT_FAILED: 500,
 };
 
 function sentView(r: SentReferral) {
@@ -70,8 +76,11 @@ export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: 
   let openapi: string | undefined;
   const httpLog = log.child({ component: "http" });
 
+  // Decide on the matched route, never on the raw URL: the router decodes percent-escapes, so
+  // "/%761/inbox" reaches "/v1/inbox". Everything but the public routes needs a token.
+  const PUBLIC_ROUTES = new Set(["/healthz", "/openapi.yaml"]);
   app.addHook("onRequest", async (req) => {
-    if (req.url.startsWith("/v1/")) await authenticate(req.headers.authorization);
+    if (!PUBLIC_ROUTES.has(req.routeOptions.url ?? "")) await authenticate(req.headers.authorization);
   });
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AuthError) return reply.code(err.status).send({ code: err.code, message: err.message });

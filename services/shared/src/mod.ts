@@ -26,3 +26,4 @@ export * from "./mutex.js";
 export * from "./party.js";
 export * from "./http-auth.js";
 export * from "./service-config.js";
+export * from "./infra.js";
