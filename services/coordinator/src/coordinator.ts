@@ -27,14 +27,7 @@ export class Coordinator {
       throw new StafettError("ERR_CONFIG_INVALID", "the coordinator's STAFETT_ORG must be a coordinator id", { reason: "role" });
     }
     const c = new Coordinator();
-    c.party = await Party.start<CoordinatorRecord>({
-      identity: options.identity,
-      anchors: options.anchors,
-      bus: { servers: options.nats.servers, name: `stafett-${options.identity.id}` },
-      log,
-      stateDir: options.stateDir,
-      apply: (r) => c.escalations.set(r.escalation.eventId, r.escalation),
-    });
+    c.party = await Party.forService<CoordinatorRecord>(options, log, (r) => c.escalations.set(r.escalation.eventId, r.escalation));
     await c.party.consume(async (v) => c.handle(v));
     return c;
   }

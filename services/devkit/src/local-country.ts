@@ -13,7 +13,9 @@ import {
   createCountry,
   createDevTokenIssuer,
   hubId,
+  liaisonId,
   municipalityId,
+  publishTrustList,
   parseOrgId,
   provisionCountry,
   type Country,
@@ -26,13 +28,20 @@ import {
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
 import { start as startHub, type RunningHub } from "@stafett/hub";
 import { start as startCoordinator, type RunningCoordinator } from "@stafett/coordinator";
+import { start as startLiaison, type RunningLiaison } from "@stafett/liaison";
 import { startServer, type NatsServer } from "./nats-server.js";
 
 export interface LocalCountryOptions {
   code?: string;
   municipalities: readonly string[];
+  /** Use this country (keys and trust list) instead of generating one. */
+  country?: Country;
   /** Use this NATS instead of starting a local nats-server. */
   natsUrl?: string;
+  /** Credentials of the account the services use on that NATS. */
+  natsUser?: { user: string; pass: string };
+  /** Partner countries' signed trust lists to put in the trust bucket (key = country). */
+  partnerTrust?: Readonly<Record<string, string>>;
   log: Logger;
   deadlines?: Partial<Record<Urgency, number>>;
   tickMs?: number;
@@ -45,6 +54,7 @@ export class LocalCountry {
   readonly gateways = new Map<string, RunningGateway>();
   readonly hubs = new Map<string, RunningHub>();
   coordinator: RunningCoordinator | undefined;
+  liaison: RunningLiaison | undefined;
 
   private constructor(
     readonly country: Country,
@@ -59,10 +69,12 @@ export class LocalCountry {
     const code = options.code ?? "se";
     const server = options.natsUrl === undefined ? await startServer() : undefined;
     const natsUrl = options.natsUrl ?? server?.url ?? "";
-    const country = await createCountry({ code, municipalities: options.municipalities });
-    const bus = await Bus.connect({ servers: natsUrl, name: "stafett-provision" }, options.log);
+    const country = options.country ?? (await createCountry({ code, municipalities: options.municipalities }));
+    const connection = options.natsUser === undefined ? {} : { connection: options.natsUser };
+    const bus = await Bus.connect({ servers: natsUrl, name: "stafett-provision", ...connection }, options.log);
     try {
       await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, options.provision);
+      for (const [cc, jws] of Object.entries(options.partnerTrust ?? {})) await publishTrustList(bus.nc, cc, jws);
     } finally {
       await bus.close();
     }
@@ -77,7 +89,7 @@ export class LocalCountry {
     return {
       identity: this.country.identity(id),
       anchors: [this.country.anchorPublic],
-      nats: { servers: [this.natsUrl] },
+      nats: { servers: [this.natsUrl], ...(this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }) },
       stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
       http: { host: "127.0.0.1", port: 0 },
       auth: this.tokens.config,
@@ -90,6 +102,7 @@ export class LocalCountry {
       ...ids.filter((id) => parseOrgId(id).role === "hub").map((id) => this.startHub(id)),
       ...ids.filter((id) => parseOrgId(id).role === "municipality").map((id) => this.startGateway(id)),
       this.startCoordinator(),
+      this.startLiaison(),
     ]);
   }
 
@@ -108,6 +121,11 @@ export class LocalCountry {
   async startCoordinator(): Promise<RunningCoordinator> {
     this.coordinator = await startCoordinator(this.runtime(coordinatorId(this.country.code)), this.options.log.child({ org: "coordinator" }));
     return this.coordinator;
+  }
+
+  async startLiaison(): Promise<RunningLiaison> {
+    this.liaison = await startLiaison(this.runtime(liaisonId(this.country.code)), this.options.log.child({ org: "liaison" }));
+    return this.liaison;
   }
 
   gateway(code: string): RunningGateway {
@@ -130,6 +148,7 @@ export class LocalCountry {
   async stop(): Promise<void> {
     await Promise.all([...this.gateways.values(), ...this.hubs.values()].map((s) => s.stop()));
     await this.coordinator?.stop();
+    await this.liaison?.stop();
     this.gateways.clear();
     this.hubs.clear();
     await this.server?.stop();

@@ -2,3 +2,4 @@ export * from "./nats-server.js";
 export * from "./wait.js";
 export * from "./local-country.js";
 export * from "./service-process.js";
+export * from "./federation.js";

@@ -80,15 +80,7 @@ export class Gateway {
 
   static async start(options: GatewayOptions, log: Logger): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.party = await Party.start<GatewayRecord>({
-      identity: options.identity,
-      anchors: options.anchors,
-      bus: { servers: options.nats.servers, name: `stafett-${options.identity.id}` },
-      log,
-      stateDir: options.stateDir,
-      apply: (r) => gw.state.apply(r),
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    });
+    gw.party = await Party.forService<GatewayRecord>(options, log, (r) => gw.state.apply(r), options.concurrency === undefined ? {} : { concurrency: options.concurrency });
     await gw.party.consume((v, d) => gw.handle(v, d));
     return gw;
   }
@@ -109,8 +101,9 @@ export class Gateway {
   private routeOf(dest: DestinationJson): { addressee: string; sealTo: string[]; partnerCountry?: string } {
     if (dest.country !== this.country) {
       // Bound for another country: addressed to the partner's liaison, through our own.
+      // Sealed to the partner's liaison and to our own, which reviews what leaves the country.
       const partner = liaisonId(dest.country);
-      return { addressee: partner, sealTo: [partner], partnerCountry: dest.country };
+      return { addressee: partner, sealTo: [partner, liaisonId(this.country)], partnerCountry: dest.country };
     }
     if (dest.municipality !== undefined) {
       if (!isMunicipality(dest.municipality)) {

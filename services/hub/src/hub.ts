@@ -59,15 +59,7 @@ export class Hub {
 
   static async start(options: HubOptions, log: Logger): Promise<Hub> {
     const hub = new Hub(options, log.child({ component: "hub" }));
-    hub.party = await Party.start<HubRecord>({
-      identity: options.identity,
-      anchors: options.anchors,
-      bus: { servers: options.nats.servers, name: `stafett-${options.identity.id}` },
-      log,
-      stateDir: options.stateDir,
-      apply: (r) => hub.state.apply(r),
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    });
+    hub.party = await Party.forService<HubRecord>(options, log, (r) => hub.state.apply(r), options.concurrency === undefined ? {} : { concurrency: options.concurrency });
     await hub.party.consume((v, d) => hub.handle(v, d));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
     return hub;

@@ -81,14 +81,7 @@ export class Liaison {
 
   static async start(options: LiaisonOptions, log: Logger): Promise<Liaison> {
     const l = new Liaison(options, log.child({ component: "liaison" }));
-    l.party = await Party.start<LiaisonRecord>({
-      identity: options.identity,
-      anchors: options.anchors,
-      bus: { servers: options.nats.servers, name: `stafett-${options.identity.id}` },
-      log,
-      stateDir: options.stateDir,
-      apply: (r) => l.state.apply(r),
-    });
+    l.party = await Party.forService<LiaisonRecord>(options, log, (r) => l.state.apply(r));
     const cc = l.party.country;
     await l.party.consume((v, d) => l.handle(v, d), [
       // One at a time, so that what waits for a partner's link leaves in the order it came.

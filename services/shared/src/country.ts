@@ -3,7 +3,7 @@
  * and the signed trust list. The demo, the benchmarks and the tests use it; production keys come
  * from `stafett keys generate` and files.
  */
-import { generateSigningKey, importSigningKey, type KeyHandle, type PublicJwk } from "./keys.js";
+import { generateSigningKey, importSigningKey, type KeyHandle, type KeyPairJwk, type PublicJwk } from "./keys.js";
 import {
   buildTrustList,
   countryOrganisationIds,
@@ -13,7 +13,7 @@ import {
   type OrganisationKeys,
 } from "./organisations.js";
 import type { Identity } from "./pipeline.js";
-import { signTrustList, TrustStore, type PolicyRule, type TrustList } from "./trust.js";
+import { signTrustList, TrustStore, type PartnerAnchors, type PolicyRule, type TrustList } from "./trust.js";
 
 export interface Country {
   code: string;
@@ -33,6 +33,10 @@ export interface Country {
 
 export interface CountryOptions {
   code: string;
+  /** The anchor key pair (generated when not given; give it to name this country as a partner elsewhere). */
+  anchor?: KeyPairJwk;
+  /** Partner countries whose lists this country accepts, with their anchors' public keys. */
+  partnerAnchors?: readonly PartnerAnchors[];
   municipalities: readonly string[];
   /** Hubs of regions with no listed municipality. */
   regions?: readonly string[];
@@ -44,7 +48,7 @@ export interface CountryOptions {
 
 export async function createCountry(options: CountryOptions): Promise<Country> {
   const ids = countryOrganisationIds(options.code, options.municipalities, options.regions);
-  const anchorPair = await generateSigningKey();
+  const anchorPair = options.anchor ?? (await generateSigningKey());
   const anchor = await importSigningKey(anchorPair.privateJwk);
   const keys = new Map<string, OrganisationKeys>();
   const identities = new Map<string, Identity>();
@@ -75,6 +79,7 @@ export async function createCountry(options: CountryOptions): Promise<Country> {
     version: options.version ?? 1,
     organisations,
     issuedAt: now,
+    ...(options.partnerAnchors === undefined ? {} : { partners: options.partnerAnchors }),
   };
   const trustList = buildTrustList(
     options.policy === undefined ? listInput : { ...listInput, policy: options.policy },

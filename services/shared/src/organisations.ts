@@ -16,7 +16,7 @@ import {
 } from "./keys.js";
 import type { Identity } from "./pipeline.js";
 import { coordinatorId, hubId, liaisonId, municipalityId, parseOrgId } from "./subjects.js";
-import type { Organisation, PolicyRule, TrustKey, TrustList } from "./trust.js";
+import type { Organisation, PartnerAnchors, PolicyRule, TrustKey, TrustList } from "./trust.js";
 import type { Role } from "./types.js";
 import { region as regionOf } from "./geo.js";
 
@@ -128,6 +128,7 @@ export interface TrustListInput {
   organisations: readonly Organisation[];
   policy?: readonly PolicyRule[];
   issuedAt?: Date;
+  partners?: readonly PartnerAnchors[];
 }
 
 export function buildTrustList(input: TrustListInput): TrustList {
@@ -138,6 +139,7 @@ export function buildTrustList(input: TrustListInput): TrustList {
     issuedAt: (input.issuedAt ?? new Date()).toISOString(),
     organisations: [...input.organisations],
     policy: (input.policy ?? DEFAULT_POLICY).map((r) => ({ ...r, types: [...r.types] })),
+    ...(input.partners === undefined ? {} : { partners: input.partners.map((p) => ({ country: p.country, anchors: [...p.anchors] })) }),
   };
 }
 

@@ -21,6 +21,7 @@ import { issue, receive, type Identity, type IssueInput, type IssuedEvent, type 
 import { consumersOf, parseOrgId, quarantineStreamName, quarantineSubject, streamName } from "./subjects.js";
 import { watchTrust, type TrustWatch } from "./trust-watch.js";
 import type { TrustStore } from "./trust.js";
+import type { ServiceRuntime } from "./service-config.js";
 
 export interface PartyOptions<R> {
   identity: Identity;
@@ -73,6 +74,29 @@ export class Party<R> {
     this.log = options.log;
     this.country = parseOrgId(options.identity.id).country;
     this.stream = streamName(this.country);
+  }
+
+  /** Starts the party of a service from its runtime configuration. */
+  static forService<R>(
+    runtime: ServiceRuntime,
+    log: Logger,
+    apply: (record: R) => void,
+    extra: Pick<PartyOptions<R>, "concurrency" | "receive"> = {},
+  ): Promise<Party<R>> {
+    const { user, pass } = runtime.nats;
+    return Party.start<R>({
+      identity: runtime.identity,
+      anchors: runtime.anchors,
+      bus: {
+        servers: runtime.nats.servers,
+        name: `stafett-${runtime.identity.id}`,
+        ...(user === undefined ? {} : { connection: { user, ...(pass === undefined ? {} : { pass }) } }),
+      },
+      log,
+      stateDir: runtime.stateDir,
+      apply,
+      ...extra,
+    });
   }
 
   static async start<R>(options: PartyOptions<R>): Promise<Party<R>> {

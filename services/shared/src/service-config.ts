@@ -67,7 +67,7 @@ export interface ServiceRuntime {
   identity: Identity;
   /** The own country's trust anchors. */
   anchors: KeyHandle[];
-  nats: { servers: string[] };
+  nats: { servers: string[]; user?: string; pass?: string };
   stateDir: string;
   http: { host: string; port: number };
   auth: AuthConfig;

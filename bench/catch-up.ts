@@ -1,0 +1,110 @@
+/**
+ * 5. Catch-up: the hub (its own process) is stopped while 50,000 referrals queue for it; after
+ * its restart it drains them. Measured from the restarted hub's "ready" until every referral
+ * is receipted and forwarded: the hub's consumer has nothing pending or unacknowledged, and the
+ * stream holds a receipt and a notice for the origin and a forward for the destination per
+ * referral (no gateway runs meanwhile, so the hub has the machine to itself).
+ */
+import { LocalCountry } from "@stafett/devkit";
+import { Bus, consumersOf, issue, streamName, type Logger } from "@stafett/shared";
+import { memoryOf, serviceEnv, startService, stopService, type RunningService } from "./services.js";
+import { DESTINATION, HUB, MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
+import { boundedAll, until } from "./stats.js";
+
+export interface CatchUpResult {
+  referrals: number;
+  /** Issuing (validate, seal to 2, sign) and publishing the queue, per second. */
+  preparedPerSecond: number;
+  prepareSeconds: number;
+  /** Restart: spawn -> ready. */
+  restartMs: number;
+  /** Ready -> all receipted and forwarded. */
+  drainSeconds: number;
+  perSecond: number;
+  /** Referrals drained when the wait ended (== referrals unless it timed out). */
+  drained: number;
+  completed: boolean;
+  hubPeakRssMB: number;
+}
+
+const durableOf = (id: string): string => {
+  const spec = consumersOf(id)[0];
+  if (spec === undefined) throw new Error(`${id} has no consumer`);
+  return spec.durable;
+};
+
+export async function runCatchUp(
+  log: Logger,
+  options: { referrals: number; concurrency?: number; drainTimeoutMs?: number; serviceEnv?: Record<string, string> },
+): Promise<CatchUpResult> {
+  const local = await LocalCountry.start({ municipalities: [...MUNICIPALITIES], log, servicesOff: true });
+  let hub: RunningService | undefined;
+  let bus: Bus | undefined;
+  try {
+    bus = await Bus.connect({ servers: local.natsUrl, name: "bench-catch-up" }, log);
+    const jsm = await bus.manager();
+    const stream = streamName("se");
+    const pending = async (id: string): Promise<{ pending: number; unacked: number }> => {
+      const info = await jsm.consumers.info(stream, durableOf(id));
+      return { pending: info.num_pending, unacked: info.num_ack_pending };
+    };
+    const origin = local.country.identity(ORIGIN);
+    const trust = local.country.trust;
+    const send = async (i: number): Promise<void> => {
+      const opened = await issue(openedInput(i), { identity: origin, trust });
+      await bus?.publish(opened);
+    };
+    const hubIdle = async (): Promise<boolean> => {
+      const p = await pending(HUB);
+      return p.pending === 0 && p.unacked === 0;
+    };
+
+    // A hub that has been running: start it, let it handle a few, stop it.
+    const env = serviceEnv(local, HUB, options.serviceEnv);
+    hub = await startService("hub", HUB, env);
+    await boundedAll(200, 16, send);
+    await until(hubIdle, "the hub to handle the first referrals", 60_000, 50);
+    await stopService(hub);
+    hub = undefined;
+
+    const t0 = performance.now();
+    await boundedAll(options.referrals, options.concurrency ?? 64, (i) => send(1_000 + i));
+    const prepareSeconds = (performance.now() - t0) / 1_000;
+    const before = { destination: (await pending(DESTINATION)).pending, origin: (await pending(ORIGIN)).pending };
+    const queued = (await pending(HUB)).pending;
+    if (queued !== options.referrals) throw new Error(`${queued} queued for the hub, expected ${options.referrals}`);
+
+    hub = await startService("hub", HUB, env);
+    const readyAt = performance.now();
+    let drained = 0;
+    const allDone = async (): Promise<boolean> => {
+      const h = await pending(HUB);
+      drained = options.referrals - h.pending - h.unacked;
+      if (drained < options.referrals) return false;
+      const d = (await pending(DESTINATION)).pending - before.destination;
+      const o = (await pending(ORIGIN)).pending - before.origin;
+      return d === options.referrals && o === 2 * options.referrals;
+    };
+    const completed = await until(allDone, "the hub to drain its queue", options.drainTimeoutMs ?? 180_000, 100).then(
+      () => true,
+      () => false,
+    );
+    const drainSeconds = (performance.now() - readyAt) / 1_000;
+    const hubPeakRssMB = memoryOf(hub.pid).peakRssMB;
+    return {
+      referrals: options.referrals,
+      preparedPerSecond: options.referrals / prepareSeconds,
+      prepareSeconds,
+      restartMs: hub.startupMs,
+      drainSeconds,
+      perSecond: drained / drainSeconds,
+      drained,
+      completed,
+      hubPeakRssMB,
+    };
+  } finally {
+    if (hub !== undefined) await stopService(hub);
+    await bus?.close();
+    await local.stop();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * 4. Latency at a fixed offered rate, open loop: referrals are POSTed to the origin gateway's
+ * real HTTP API at scheduled times (never waiting for earlier answers), through the real hub,
+ * each service its own process. Latency is from the scheduled send time to the moment the
+ * origin gateway verified the hub's signed receipt (the `at` of its timeline entry `received`).
+ * 6. Footprint: each service's start-up time (spawn -> ready) and its peak RSS under this load.
+ */
+import { LocalCountry } from "@stafett/devkit";
+import { coordinatorId, type Logger } from "@stafett/shared";
+import { HttpClient, type HttpResponse } from "./http-client.js";
+import {
+  memoryOf,
+  serviceEnv,
+  startService,
+  stopService,
+  type Memory,
+  type RunningService,
+  type ServiceKind,
+} from "./services.js";
+import { DESTINATION, HUB, MUNICIPALITIES, ORIGIN, referralRequest } from "./sample.js";
+import { percentiles, until, type Percentiles } from "./stats.js";
+
+export interface ServiceFootprint {
+  service: string;
+  kind: ServiceKind;
+  startupMs: number;
+  peakRssMB: number;
+  rssMB: number;
+}
+
+export interface LatencyResult {
+  offeredPerSecond: number;
+  seconds: number;
+  sent: number;
+  /** Answered 202. */
+  accepted: number;
+  /** Accepted referrals whose receipt reached the origin gateway within the wait. */
+  receipted: number;
+  errors: number;
+  /** Scheduled send -> the receipt verified at the origin gateway, ms. */
+  receipt: Percentiles;
+  /** Scheduled send -> the 202 received by the client, ms. */
+  http: Percentiles;
+  /** How late the sender was against its own schedule, ms (the client's share). */
+  sendLag: Percentiles;
+  /** Referrals whose receipt arrived, per second, over the measured run. */
+  achievedPerSecond: number;
+  footprint: ServiceFootprint[];
+}
+
+interface Sent {
+  referralId: string;
+  /** Wall-clock ms (fractional) of the scheduled send. */
+  scheduledAt: number;
+  sentAt: number;
+  answeredAt: number;
+  status: number;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+export async function runLatency(
+  log: Logger,
+  options: { rate: number; seconds: number; warmUpSeconds: number; serviceEnv?: Record<string, string> },
+): Promise<LatencyResult> {
+  const local = await LocalCountry.start({ municipalities: [...MUNICIPALITIES], log, servicesOff: true });
+  const services: RunningService[] = [];
+  let client: HttpClient | undefined;
+  try {
+    // One at a time, so each start-up is measured without the others competing for the cores.
+    const plan: [ServiceKind, string][] = [
+      ["hub", HUB],
+      ["gateway", DESTINATION],
+      ["gateway", ORIGIN],
+      ["coordinator", coordinatorId("se")],
+    ];
+    for (const [kind, id] of plan) {
+      services.push(await startService(kind, id, serviceEnv(local, id, options.serviceEnv)));
+    }
+    const gateway = services.find((s) => s.id === ORIGIN);
+    if (gateway === undefined || gateway.url === "") throw new Error("the origin gateway has no URL");
+    client = new HttpClient(gateway.url, await local.token(ORIGIN));
+    const api = client;
+
+    const warm = await openLoop(api, options.rate, Math.round(options.rate * options.warmUpSeconds), 0);
+    await receiptsOf(api, warm, 120_000);
+    const count = Math.round(options.rate * options.seconds);
+    const t0 = now();
+    const sent = await openLoop(api, options.rate, count, warm.length);
+    const receipts = await receiptsOf(api, sent, 180_000);
+    const lastReceipt = Math.max(...receipts.values());
+    const footprint = services.map((s) => {
+      const m: Memory = memoryOf(s.pid);
+      return { service: s.id, kind: s.kind, startupMs: s.startupMs, peakRssMB: m.peakRssMB, rssMB: m.rssMB };
+    });
+    const ok = sent.filter((s) => s.status === 202);
+    return {
+      offeredPerSecond: options.rate,
+      seconds: options.seconds,
+      sent: sent.length,
+      accepted: ok.length,
+      errors: sent.length - ok.length,
+      receipted: receipts.size,
+      receipt: percentiles(
+        ok.flatMap((s) => {
+          const at = receipts.get(s.referralId);
+          return at === undefined ? [] : [at - s.scheduledAt];
+        }),
+      ),
+      http: percentiles(ok.map((s) => s.answeredAt - s.scheduledAt)),
+      sendLag: percentiles(sent.map((s) => s.sentAt - s.scheduledAt)),
+      achievedPerSecond: (receipts.size * 1_000) / (lastReceipt - t0),
+      footprint,
+    };
+  } finally {
+    client?.close();
+    await Promise.all(services.map((s) => stopService(s)));
+    await local.stop();
+  }
+}
+
+/**
+ * Sends `count` referrals at `rate` per second on a fixed schedule: the i-th is due at
+ * start + i/rate whatever happened to the earlier ones (open loop).
+ */
+async function openLoop(api: HttpClient, rate: number, count: number, offset: number): Promise<Sent[]> {
+  const bodies = Array.from({ length: count }, (_, i) => referralRequest(offset + i));
+  const texts = bodies.map((b) => JSON.stringify(b));
+  const sent: Sent[] = [];
+  const answers: Promise<void>[] = [];
+  const interval = 1_000 / rate;
+  const start = now() + 20;
+  let i = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const t = now();
+      while (i < count && start + i * interval <= t) {
+        const body = bodies[i];
+        const text = texts[i];
+        if (body === undefined || text === undefined) break;
+        const record: Sent = {
+          referralId: body.referralId,
+          scheduledAt: start + i * interval,
+          sentAt: now(),
+          answeredAt: 0,
+          status: 0,
+        };
+        sent.push(record);
+        answers.push(
+          api.request("POST", "/v1/referrals", text).then(
+            (res: HttpResponse) => {
+              record.answeredAt = now();
+              record.status = res.status;
+            },
+            () => {
+              record.answeredAt = now();
+              record.status = -1;
+            },
+          ),
+        );
+        i += 1;
+      }
+      if (i >= count) resolve();
+      else setTimeout(tick, Math.max(0, start + i * interval - now()));
+    };
+    setTimeout(tick, Math.max(0, start - now()));
+  });
+  await Promise.all(answers);
+  return sent;
+}
+
+interface TimelineView {
+  referralId: string;
+  timeline: { type: string; at: string }[];
+}
+
+/** Waits until every accepted referral has its receipt; returns referralId -> receipt time. */
+async function receiptsOf(api: HttpClient, sent: readonly Sent[], timeoutMs: number): Promise<Map<string, number>> {
+  const wanted = new Set(sent.filter((s) => s.status === 202).map((s) => s.referralId));
+  const found = new Map<string, number>();
+  const poll = until(
+    async () => {
+      const res = await api.request("GET", "/v1/referrals");
+      if (res.status !== 200) return false;
+      for (const r of JSON.parse(res.body) as TimelineView[]) {
+        if (!wanted.has(r.referralId) || found.has(r.referralId)) continue;
+        const received = r.timeline.find((e) => e.type === "received");
+        if (received !== undefined) found.set(r.referralId, Date.parse(received.at));
+      }
+      return found.size === wanted.size;
+    },
+    `${wanted.size} receipts at the origin gateway`,
+    timeoutMs,
+    1_000,
+  );
+  // A run that misses receipts is reported with what arrived (receipted < accepted), not lost.
+  await poll.catch(() => undefined);
+  return found;
+}

@@ -1,0 +1,153 @@
+/**
+ * `npm run bench`: how close the whole handoff gets to the machine's limit, in one run.
+ *   1. transport baseline   2. primitive baseline   3. pipeline (and its ideal)
+ *   4. latency at a fixed offered rate, open loop    5. catch-up after a hub restart
+ *   6. footprint of each service process (start-up, peak RSS)
+ * Prints a table and writes bench/results.md and bench/results.json. Targets are reported
+ * as met or missed, never asserted.
+ *
+ * Options: --only=transport,primitives,pipeline,latency,catch-up (results go to bench/out/),
+ * --quick (smaller counts, for trying changes), --profile (services write V8 CPU profiles to
+ * bench/out/profiles/; run the bench itself under `node --cpu-prof` to profile parts 1-3).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { stopAll } from "@stafett/devkit";
+import { createCountry, createLogger, issue, compileSchemas } from "@stafett/shared";
+import { runCatchUp, type CatchUpResult } from "./catch-up.js";
+import { runLatency, type LatencyResult } from "./latency.js";
+import { describeMachine } from "./machine.js";
+import { runPipeline, type PipelineResult } from "./pipeline.js";
+import { runPrimitives, type PrimitivesResult } from "./primitives.js";
+import {
+  computeIdeal,
+  evaluateTargets,
+  markdown,
+  printTable,
+  type Results,
+} from "./report.js";
+import { killAllServices } from "./services.js";
+import { MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
+import { runTransport, type TransportResult } from "./transport.js";
+
+const PARTS = ["transport", "primitives", "pipeline", "latency", "catch-up"] as const;
+type Part = (typeof PARTS)[number];
+/** The whole run must end on its own: past this, everything is killed and the bench fails. */
+const WATCHDOG_MS = 12 * 60_000;
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: "string" },
+      quick: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+    },
+  });
+  const only = values.only === undefined ? undefined : values.only.split(",").map((s) => s.trim());
+  for (const p of only ?? []) {
+    if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part ${p}; parts: ${PARTS.join(", ")}`);
+  }
+  const runs = (p: Part): boolean => only === undefined || only.includes(p);
+  const quick = values.quick;
+  const profileDir = join(here, "out", "profiles");
+  const serviceEnv: Record<string, string> = {};
+  if (values.profile) {
+    mkdirSync(profileDir, { recursive: true });
+    serviceEnv["NODE_OPTIONS"] = `--cpu-prof --cpu-prof-dir=${profileDir}`;
+  }
+  const counts = {
+    transportMessages: quick ? 5_000 : 20_000,
+    pipelineReferrals: quick ? 2_000 : 20_000,
+    latencySeconds: quick ? 5 : 30,
+    latencyRate: 500,
+    catchUpReferrals: quick ? 5_000 : 50_000,
+  };
+
+  const started = new Date();
+  const t0 = performance.now();
+  const log = createLogger({ service: "bench", level: "warn" });
+  const step = (what: string): void => console.log(`[${((performance.now() - t0) / 1_000).toFixed(1)} s] ${what}`);
+  compileSchemas();
+  const machine = describeMachine();
+  const country = await createCountry({ code: "se", municipalities: [...MUNICIPALITIES] });
+  const sample = await issue(openedInput(0), { identity: country.identity(ORIGIN), trust: country.trust });
+  step(`machine: ${machine.cores} cores, Node ${machine.node}, nats-server ${machine.natsServer}; a SignedEvent is ${sample.bytes.byteLength} bytes`);
+
+  let transport: TransportResult | undefined;
+  let primitives: PrimitivesResult | undefined;
+  let pipeline: PipelineResult | undefined;
+  let latency: LatencyResult | undefined;
+  let catchUp: CatchUpResult | undefined;
+  if (runs("transport") || runs("pipeline")) {
+    step("1. transport baseline");
+    transport = await runTransport({ messageBytes: sample.bytes.byteLength, messages: counts.transportMessages });
+  }
+  if (runs("primitives") || runs("pipeline")) {
+    step("2. primitive baseline");
+    primitives = await runPrimitives(country);
+  }
+  if (runs("pipeline")) {
+    step(`3. pipeline, ${counts.pipelineReferrals} referrals`);
+    pipeline = await runPipeline(country, log, { referrals: counts.pipelineReferrals });
+  }
+  if (runs("latency")) {
+    step(`4. latency at ${counts.latencyRate}/s for ${counts.latencySeconds} s, and 6. footprint`);
+    latency = await runLatency(log, { rate: counts.latencyRate, seconds: counts.latencySeconds, warmUpSeconds: quick ? 1 : 3, serviceEnv });
+  }
+  if (runs("catch-up")) {
+    step(`5. catch-up of ${counts.catchUpReferrals} referrals`);
+    catchUp = await runCatchUp(log, { referrals: counts.catchUpReferrals, serviceEnv });
+  }
+  const ideal =
+    pipeline !== undefined && primitives !== undefined && transport !== undefined
+      ? computeIdeal(pipeline.operations, primitives.node, transport, pipeline.perSecond)
+      : undefined;
+  const partial: Omit<Results, "targets"> = {
+    machine,
+    startedAt: started.toISOString(),
+    durationSeconds: (performance.now() - t0) / 1_000,
+    mode: only === undefined && !quick ? "full" : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}`,
+    ...(transport === undefined ? {} : { transport }),
+    ...(primitives === undefined ? {} : { primitives }),
+    ...(pipeline === undefined ? {} : { pipeline }),
+    ...(ideal === undefined ? {} : { ideal }),
+    ...(latency === undefined ? {} : { latency }),
+    ...(catchUp === undefined ? {} : { catchUp }),
+  };
+  const results: Results = { ...partial, targets: evaluateTargets(partial) };
+  step("done");
+  console.log(`\n${printTable(results)}\n`);
+
+  const full = only === undefined && !quick;
+  const outDir = full ? here : join(here, "out");
+  mkdirSync(outDir, { recursive: true });
+  const findings = readFileSync(join(here, "findings.md"), "utf8");
+  writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(outDir, "results.md"), markdown(results, findings));
+  console.log(`written: ${join(outDir, "results.md")}, ${join(outDir, "results.json")}`);
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; stopping everything`);
+  killAllServices();
+  void stopAll().finally(() => process.exit(1));
+}, WATCHDOG_MS);
+watchdog.unref();
+
+main().then(
+  async () => {
+    clearTimeout(watchdog);
+    await stopAll();
+    process.exit(0);
+  },
+  async (err: unknown) => {
+    console.error("bench failed:", err);
+    killAllServices();
+    await stopAll();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,157 @@
+/**
+ * 3. Pipeline: the library's whole first leg of a handoff, in one process on one thread:
+ * `issue` (validate, seal to the hub and the destination municipality, sign) -> publish ->
+ * the hub's `receive` (verify, trust checks, decode, validate, open) -> a signed `received`
+ * issued back -> publish -> the origin's `receive` of the receipt. Consumers handle 8 messages
+ * at once, as a Party does; the origin keeps a bounded window of referrals in flight.
+ */
+import { startServer } from "@stafett/devkit";
+import {
+  Bus,
+  consumersOf,
+  derivedId,
+  issue,
+  provisionCountry,
+  receive,
+  streamName,
+  type Country,
+  type Logger,
+} from "@stafett/shared";
+import { HUB, openedInput, ORIGIN } from "./sample.js";
+import { Semaphore, until } from "./stats.js";
+
+export interface PipelineResult {
+  referrals: number;
+  warmUp: number;
+  window: number;
+  consumerConcurrency: number;
+  seconds: number;
+  perSecond: number;
+  /** Per referral: what the ideal counts. */
+  operations: PipelineOperations;
+}
+
+/** The primitive and transport operations one referral of this pipeline costs. */
+export interface PipelineOperations {
+  ed25519Sign: number;
+  ed25519Verify: number;
+  x25519KeyGen: number;
+  x25519Agree: number;
+  aesKwWrap: number;
+  aesKwUnwrap: number;
+  aesGcmEncrypt: number;
+  aesGcmDecrypt: number;
+  publish: number;
+  consume: number;
+}
+
+/** opened: sealed to 2 recipients and signed; received: signed; each verified once, one opening. */
+export const PIPELINE_OPERATIONS: PipelineOperations = {
+  ed25519Sign: 2,
+  ed25519Verify: 2,
+  x25519KeyGen: 2,
+  x25519Agree: 3,
+  aesKwWrap: 2,
+  aesKwUnwrap: 1,
+  aesGcmEncrypt: 1,
+  aesGcmDecrypt: 1,
+  publish: 2,
+  consume: 2,
+};
+
+export async function runPipeline(
+  country: Country,
+  log: Logger,
+  options: { referrals: number; warmUp?: number; window?: number; concurrency?: number },
+): Promise<PipelineResult> {
+  const warmUp = options.warmUp ?? 500;
+  const window = options.window ?? 64;
+  const concurrency = options.concurrency ?? 8;
+  const total = warmUp + options.referrals;
+  const server = await startServer();
+  const buses: Bus[] = [];
+  try {
+    const admin = await Bus.connect({ servers: server.url, name: "bench-provision" }, log);
+    buses.push(admin);
+    await provisionCountry(admin.nc, await admin.manager(), country.trustList, country.trustListJws);
+    const originBus = await Bus.connect({ servers: server.url, name: "bench-origin" }, log);
+    const hubBus = await Bus.connect({ servers: server.url, name: "bench-hub" }, log);
+    buses.push(originBus, hubBus);
+    const origin = country.identity(ORIGIN);
+    const hub = country.identity(HUB);
+    const trust = country.trust;
+    const stream = streamName("se");
+    const durableOf = (id: string): string => {
+      const spec = consumersOf(id)[0];
+      if (spec === undefined) throw new Error(`${id} has no consumer`);
+      return spec.durable;
+    };
+
+    let failures = 0;
+    let done = 0;
+    let warmEndedAt = 0;
+    const slots = new Semaphore(window);
+    const hubConsumption = await hubBus.consume(
+      { stream, durable: durableOf(HUB), concurrency },
+      async (d) => {
+        const r = await receive(d.data, { identity: hub, trust, subject: d.subject });
+        if (!r.ok || r.personal === undefined) {
+          failures += 1;
+          return { ack: true };
+        }
+        const receipt = await issue(
+          {
+            type: "received",
+            addressee: r.issuer.id,
+            referralId: r.event.referralId,
+            id: derivedId(hub.id, "received", r.event.id),
+            body: { ofEventId: r.event.id, digest: r.digest },
+          },
+          { identity: hub, trust },
+        );
+        await hubBus.publish(receipt);
+        return { ack: true };
+      },
+    );
+    const originConsumption = await originBus.consume(
+      { stream, durable: durableOf(ORIGIN), concurrency },
+      async (d) => {
+        const r = await receive(d.data, { identity: origin, trust, subject: d.subject });
+        if (!r.ok || r.event.type !== "received") failures += 1;
+        done += 1;
+        if (done === warmUp) warmEndedAt = performance.now();
+        slots.release();
+        return { ack: true };
+      },
+    );
+
+    let next = 0;
+    const producers = Array.from({ length: 4 }, async () => {
+      while (next < total) {
+        const i = next++;
+        await slots.acquire();
+        const opened = await issue(openedInput(i), { identity: origin, trust });
+        await originBus.publish(opened);
+      }
+    });
+    await Promise.all(producers);
+    await until(() => done >= total, "every receipt verified at the origin", 600_000, 5);
+    const endedAt = performance.now();
+    await hubConsumption.stop();
+    await originConsumption.stop();
+    if (failures > 0) throw new Error(`${failures} messages were refused in the pipeline`);
+    const seconds = (endedAt - warmEndedAt) / 1_000;
+    return {
+      referrals: options.referrals,
+      warmUp,
+      window,
+      consumerConcurrency: concurrency,
+      seconds,
+      perSecond: options.referrals / seconds,
+      operations: PIPELINE_OPERATIONS,
+    };
+  } finally {
+    for (const b of buses) await b.close();
+    await server.stop();
+  }
+}

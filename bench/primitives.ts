@@ -1,0 +1,155 @@
+/**
+ * 2. Primitive baseline: the operations the handoff's security is made of, with node:crypto
+ * directly (the ideal cost of the same security), and the library's four JOSE operations next
+ * to jose's (WebCrypto) doing the same thing.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+} from "node:crypto";
+import {
+  decodeSignedEvent,
+  issue,
+  open,
+  samplePersonal,
+  seal,
+  signDetached,
+  verifyDetached,
+  type Country,
+} from "@stafett/shared";
+import { joseOpen, joseSeal, joseSignDetached, joseVerifyDetached } from "./jose-reference.js";
+import { DESTINATION, HUB, openedInput, ORIGIN } from "./sample.js";
+import { rateAsync, rateSync } from "./stats.js";
+
+/** node:crypto operations per second, one thread. */
+export interface PrimitiveRates {
+  ed25519Sign: number;
+  ed25519Verify: number;
+  x25519KeyGen: number;
+  /** X25519 shared secret plus the Concat KDF (one SHA-256) that ECDH-ES applies to it. */
+  x25519Agree: number;
+  aesKwWrap: number;
+  aesKwUnwrap: number;
+  aesGcmEncrypt: number;
+  aesGcmDecrypt: number;
+}
+
+/** The library's JOSE operations next to jose's, per second. */
+export interface JoseRates {
+  library: { sign: number; verify: number; seal2: number; open: number };
+  jose: { sign: number; verify: number; seal2: number; open: number };
+}
+
+export interface PrimitivesResult {
+  /** Bytes signed: the Event bytes of a real `opened`. */
+  signedBytes: number;
+  /** Bytes sealed: JSON.stringify(samplePersonal()). */
+  personalBytes: number;
+  node: PrimitiveRates;
+  joseLayer: JoseRates;
+}
+
+const KW_IV = Buffer.from("A6A6A6A6A6A6A6A6", "hex");
+
+export async function runPrimitives(country: Country, budgetMs = 700): Promise<PrimitivesResult> {
+  const origin = country.identity(ORIGIN);
+  const issued = await issue(openedInput(0), { identity: origin, trust: country.trust });
+  const eventBytes = decodeSignedEvent(issued.bytes).event;
+  const personal = Buffer.from(JSON.stringify(samplePersonal()));
+
+  const ed = generateKeyPairSync("ed25519");
+  const signature = sign(null, eventBytes, ed.privateKey);
+  const recipient = generateKeyPairSync("x25519");
+  const otherInfo = Buffer.concat([
+    lengthPrefixed(Buffer.from("ECDH-ES+A256KW")),
+    lengthPrefixed(Buffer.alloc(0)),
+    lengthPrefixed(Buffer.alloc(0)),
+    uint32(256),
+  ]);
+  const kek = randomBytes(32);
+  const cek = randomBytes(32);
+  const wrapped = aesKw("wrap", kek, cek);
+  const iv = randomBytes(12);
+  const aad = Buffer.from(`eyJlbmMiOiJBMjU2R0NNIiwiY3R5IjoiYXBwbGljYXRpb24vanNvbiJ9.${"x".repeat(48)}`);
+  const enc = gcmEncrypt(cek, iv, aad, personal);
+
+  const node: PrimitiveRates = {
+    ed25519Sign: rateSync(() => sign(null, eventBytes, ed.privateKey), budgetMs).perSecond,
+    ed25519Verify: rateSync(() => verify(null, eventBytes, ed.publicKey, signature), budgetMs)
+      .perSecond,
+    x25519KeyGen: rateSync(() => generateKeyPairSync("x25519"), budgetMs).perSecond,
+    x25519Agree: rateSync(() => {
+      const z = diffieHellman({ privateKey: recipient.privateKey, publicKey: recipient.publicKey });
+      return createHash("sha256").update(uint32(1)).update(z).update(otherInfo).digest();
+    }, budgetMs).perSecond,
+    aesKwWrap: rateSync(() => aesKw("wrap", kek, cek), budgetMs).perSecond,
+    aesKwUnwrap: rateSync(() => aesKw("unwrap", kek, wrapped), budgetMs).perSecond,
+    aesGcmEncrypt: rateSync(() => gcmEncrypt(cek, iv, aad, personal), budgetMs).perSecond,
+    aesGcmDecrypt: rateSync(() => gcmDecrypt(cek, iv, aad, enc), budgetMs).perSecond,
+  };
+
+  const signer = origin.signing;
+  const verifier = (await country.trust.signingKey(signer.kid)).handle;
+  const recipients = await country.trust.encryptionKeys([HUB, DESTINATION], new Date());
+  const reader = country.identity(HUB).encryption;
+  const jws = await signDetached(eventBytes, signer);
+  const referralId = issued.event.referralId;
+  const sealed = await seal(samplePersonal(), recipients, referralId);
+  const joseSealed = await joseSeal(samplePersonal(), recipients, referralId);
+  const joseLayer: JoseRates = {
+    library: {
+      sign: (await rateAsync(() => signDetached(eventBytes, signer), budgetMs)).perSecond,
+      verify: (await rateAsync(() => verifyDetached(jws, eventBytes, verifier), budgetMs))
+        .perSecond,
+      seal2: (await rateAsync(() => seal(samplePersonal(), recipients, referralId), budgetMs))
+        .perSecond,
+      open: (await rateAsync(() => open(sealed, reader, referralId), budgetMs)).perSecond,
+    },
+    jose: {
+      sign: (await rateAsync(() => joseSignDetached(eventBytes, signer), budgetMs)).perSecond,
+      verify: (await rateAsync(() => joseVerifyDetached(jws, eventBytes, verifier), budgetMs))
+        .perSecond,
+      seal2: (await rateAsync(() => joseSeal(samplePersonal(), recipients, referralId), budgetMs))
+        .perSecond,
+      open: (await rateAsync(() => joseOpen(joseSealed, reader), budgetMs)).perSecond,
+    },
+  };
+  return { signedBytes: eventBytes.byteLength, personalBytes: personal.byteLength, node, joseLayer };
+}
+
+function uint32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function lengthPrefixed(b: Buffer): Buffer {
+  return Buffer.concat([uint32(b.byteLength), b]);
+}
+
+function aesKw(mode: "wrap" | "unwrap", kek: Buffer, input: Buffer): Buffer {
+  const c =
+    mode === "wrap"
+      ? createCipheriv("id-aes256-wrap", kek, KW_IV)
+      : createDecipheriv("id-aes256-wrap", kek, KW_IV);
+  return Buffer.concat([c.update(input), c.final()]);
+}
+
+function gcmEncrypt(key: Buffer, iv: Buffer, aad: Buffer, plaintext: Buffer): Buffer {
+  const c = createCipheriv("aes-256-gcm", key, iv);
+  c.setAAD(aad);
+  return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+}
+
+function gcmDecrypt(key: Buffer, iv: Buffer, aad: Buffer, sealed: Buffer): Buffer {
+  const d = createDecipheriv("aes-256-gcm", key, iv);
+  d.setAAD(aad);
+  d.setAuthTag(sealed.subarray(sealed.byteLength - 16));
+  return Buffer.concat([d.update(sealed.subarray(0, sealed.byteLength - 16)), d.final()]);
+}

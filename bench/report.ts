@@ -1,0 +1,240 @@
+/**
+ * The ideal (the per-referral sum, on one core, of the primitive and transport operations the
+ * pipeline performs, all measured in this run), the targets, the printed table, and
+ * bench/results.md and bench/results.json.
+ */
+import type { CatchUpResult } from "./catch-up.js";
+import type { LatencyResult } from "./latency.js";
+import type { Machine } from "./machine.js";
+import type { PipelineOperations, PipelineResult } from "./pipeline.js";
+import type { PrimitiveRates, PrimitivesResult } from "./primitives.js";
+import type { TransportResult } from "./transport.js";
+
+export interface Results {
+  machine: Machine;
+  startedAt: string;
+  durationSeconds: number;
+  /** "full", or the parts run (`--only`) and whether the counts were reduced (`--quick`). */
+  mode: string;
+  transport?: TransportResult;
+  primitives?: PrimitivesResult;
+  pipeline?: PipelineResult;
+  ideal?: Ideal;
+  latency?: LatencyResult;
+  catchUp?: CatchUpResult;
+  targets: Target[];
+}
+
+export interface Ideal {
+  /** Microseconds per referral for each kind of operation (count x 1/rate). */
+  microsecondsPerReferral: Record<keyof PipelineOperations, number>;
+  microseconds: number;
+  perSecond: number;
+  /** The same referral on the transport alone: 2 publishes and 2 consumes. */
+  transportOnlyPerSecond: number;
+  pipelineToIdeal: number;
+  pipelineToTransport: number;
+}
+
+export interface Target {
+  name: string;
+  target: string;
+  value: string;
+  met: boolean;
+}
+
+export function computeIdeal(
+  ops: PipelineOperations,
+  node: PrimitiveRates,
+  transport: TransportResult,
+  pipelinePerSecond: number,
+): Ideal {
+  const rates: Record<keyof PipelineOperations, number> = {
+    ...node,
+    publish: transport.publishPerSecond,
+    // The services confirm every ack (nothing lost): the consume that counts is the confirmed one.
+    consume: transport.consumeAckAckPerSecond,
+  };
+  const micro = {} as Record<keyof PipelineOperations, number>;
+  let total = 0;
+  for (const key of Object.keys(ops) as (keyof PipelineOperations)[]) {
+    micro[key] = (ops[key] * 1e6) / rates[key];
+    total += micro[key];
+  }
+  const transportOnly = 1e6 / (micro.publish + micro.consume);
+  return {
+    microsecondsPerReferral: micro,
+    microseconds: total,
+    perSecond: 1e6 / total,
+    transportOnlyPerSecond: transportOnly,
+    pipelineToIdeal: pipelinePerSecond / (1e6 / total),
+    pipelineToTransport: pipelinePerSecond / transportOnly,
+  };
+}
+
+export function evaluateTargets(r: Omit<Results, "targets">): Target[] {
+  const t: Target[] = [];
+  if (r.ideal !== undefined) {
+    t.push({
+      name: "pipeline throughput vs ideal",
+      target: ">= 0.5 x ideal",
+      value: `${fmt(r.ideal.pipelineToIdeal, 2)} x`,
+      met: r.ideal.pipelineToIdeal >= 0.5,
+    });
+  }
+  if (r.latency !== undefined) {
+    const l = r.latency;
+    t.push({
+      name: `p99 latency at ${l.offeredPerSecond}/s`,
+      target: "< 20 ms",
+      value: `${fmt(l.receipt.p99, 1)} ms`,
+      met: l.receipt.p99 < 20 && l.receipted === l.sent && l.errors === 0,
+    });
+    for (const s of l.footprint) {
+      t.push({
+        name: `peak RSS ${s.service}`,
+        target: "< 150 MB",
+        value: `${fmt(s.peakRssMB, 1)} MB`,
+        met: s.peakRssMB < 150,
+      });
+    }
+    for (const s of l.footprint) {
+      t.push({
+        name: `ready ${s.service}`,
+        target: "< 1 s",
+        value: `${fmt(s.startupMs)} ms`,
+        met: s.startupMs < 1_000,
+      });
+    }
+  }
+  if (r.catchUp !== undefined) {
+    const c = r.catchUp;
+    t.push({
+      name: `catch-up of ${c.referrals.toLocaleString("en")}`,
+      target: "< 30 s",
+      value: `${fmt(c.drainSeconds, 1)} s`,
+      met: c.completed && c.drainSeconds < 30,
+    });
+  }
+  return t;
+}
+
+export function fmt(n: number, digits = 0): string {
+  if (!Number.isFinite(n)) return "n/a";
+  return n.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+type Row = [string, string, string?];
+
+/** The rows of the summary table: what, measured, and a note. */
+export function tableRows(r: Results): Row[] {
+  const rows: Row[] = [];
+  const m = r.machine;
+  rows.push(["machine", `${m.cores} cores, ${m.cpu}`, `Node ${m.node}, nats-server ${m.natsServer}`]);
+  if (r.transport !== undefined) {
+    const x = r.transport;
+    rows.push(["transport: publish (msg id, ack awaited)", `${fmt(x.publishPerSecond)} msg/s`, `${x.messageBytes} B, ${x.publishWindow} in flight`]);
+    rows.push(["transport: pull-consume + ack", `${fmt(x.consumeAckPerSecond)} msg/s`]);
+    rows.push(["transport: pull-consume + confirmed ack", `${fmt(x.consumeAckAckPerSecond)} msg/s`, "what the services do"]);
+  }
+  if (r.primitives !== undefined) {
+    const p = r.primitives.node;
+    rows.push(["node:crypto Ed25519 sign", `${fmt(p.ed25519Sign)} /s`, `${r.primitives.signedBytes} B event`]);
+    rows.push(["node:crypto Ed25519 verify", `${fmt(p.ed25519Verify)} /s`]);
+    rows.push(["node:crypto X25519 key generation", `${fmt(p.x25519KeyGen)} /s`, "one ephemeral key per recipient"]);
+    rows.push(["node:crypto X25519 agreement + Concat KDF", `${fmt(p.x25519Agree)} /s`]);
+    rows.push(["node:crypto AES-256-KW wrap / unwrap", `${fmt(p.aesKwWrap)} / ${fmt(p.aesKwUnwrap)} /s`]);
+    rows.push(["node:crypto AES-256-GCM encrypt / decrypt", `${fmt(p.aesGcmEncrypt)} / ${fmt(p.aesGcmDecrypt)} /s`, `${r.primitives.personalBytes} B personal part`]);
+    const j = r.primitives.joseLayer;
+    const pair = (name: string, lib: number, jose: number): Row => [
+      `JOSE ${name}: library / jose`,
+      `${fmt(lib)} / ${fmt(jose)} /s`,
+      `${fmt(lib / jose, 1)} x`,
+    ];
+    rows.push(pair("sign (detached JWS)", j.library.sign, j.jose.sign));
+    rows.push(pair("verify (detached JWS)", j.library.verify, j.jose.verify));
+    rows.push(pair("seal (JWE, 2 recipients)", j.library.seal2, j.jose.seal2));
+    rows.push(pair("open (JWE)", j.library.open, j.jose.open));
+  }
+  if (r.pipeline !== undefined) {
+    rows.push(["pipeline: issue -> hub receive -> receipt -> origin receive", `${fmt(r.pipeline.perSecond)} referrals/s`, `${fmt(r.pipeline.referrals)} referrals, window ${r.pipeline.window}, consumers x${r.pipeline.consumerConcurrency}`]);
+  }
+  if (r.ideal !== undefined) {
+    rows.push(["ideal (primitives + transport, one core)", `${fmt(r.ideal.perSecond)} referrals/s`, `${fmt(r.ideal.microseconds)} µs per referral`]);
+    rows.push(["pipeline / ideal", `${fmt(r.ideal.pipelineToIdeal, 2)}`]);
+    rows.push(["transport alone (2 publishes + 2 consumes)", `${fmt(r.ideal.transportOnlyPerSecond)} referrals/s`]);
+    rows.push(["pipeline / transport alone", `${fmt(r.ideal.pipelineToTransport, 2)}`]);
+  }
+  if (r.latency !== undefined) {
+    const l = r.latency;
+    rows.push([`latency POST -> receipt verified, ${l.offeredPerSecond}/s x ${l.seconds} s`, `p50 ${fmt(l.receipt.p50, 1)} / p95 ${fmt(l.receipt.p95, 1)} / p99 ${fmt(l.receipt.p99, 1)} / max ${fmt(l.receipt.max, 1)} ms`, `${fmt(l.receipted)} of ${fmt(l.sent)} receipted, ${l.errors} errors`]);
+    rows.push(["latency POST -> 202", `p50 ${fmt(l.http.p50, 1)} / p95 ${fmt(l.http.p95, 1)} / p99 ${fmt(l.http.p99, 1)} / max ${fmt(l.http.max, 1)} ms`, `sender lag p99 ${fmt(l.sendLag.p99, 1)} ms`]);
+    rows.push(["achieved rate (receipts)", `${fmt(l.achievedPerSecond)} referrals/s`]);
+    for (const s of l.footprint) {
+      rows.push([`footprint ${s.service}`, `ready ${fmt(s.startupMs)} ms, peak RSS ${fmt(s.peakRssMB, 1)} MB`]);
+    }
+  }
+  if (r.catchUp !== undefined) {
+    const c = r.catchUp;
+    rows.push([`catch-up of ${fmt(c.referrals)} queued referrals`, `${fmt(c.perSecond)} referrals/s`, `${fmt(c.drainSeconds, 1)} s${c.completed ? "" : ` (incomplete: ${fmt(c.drained)} drained)`}, restart ${fmt(c.restartMs)} ms, hub peak RSS ${fmt(c.hubPeakRssMB, 1)} MB`]);
+    rows.push(["catch-up preparation (issue + publish)", `${fmt(c.preparedPerSecond)} referrals/s`, `${fmt(c.prepareSeconds, 1)} s`]);
+  }
+  return rows;
+}
+
+export function printTable(r: Results): string {
+  const rows = tableRows(r);
+  const w0 = Math.max(...rows.map((x) => x[0].length));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  const lines = rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c ?? ""}`.trimEnd());
+  lines.push("");
+  for (const t of r.targets) {
+    lines.push(`${t.met ? "met   " : "MISSED"}  ${t.name}: ${t.value} (target ${t.target})`);
+  }
+  return lines.join("\n");
+}
+
+export function markdown(r: Results, findings: string): string {
+  const out: string[] = [];
+  out.push("# Benchmark results");
+  out.push("");
+  out.push(
+    `Generated by \`npm run bench\` (bench/main.ts) on ${r.startedAt}, in ${fmt(r.durationSeconds)} s (${r.mode}). ` +
+      "Every number below was measured in that one run; bench/results.json has them all.",
+  );
+  out.push("");
+  out.push(`Machine: ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGiB} GiB, ${r.machine.os}; Node ${r.machine.node}; nats-server ${r.machine.natsServer}.`);
+  out.push("");
+  out.push("| measured | value | note |");
+  out.push("|---|---|---|");
+  for (const [a, b, c] of tableRows(r)) out.push(`| ${a} | ${b} | ${c ?? ""} |`);
+  out.push("");
+  out.push("## Targets");
+  out.push("");
+  out.push("| target | measured | wanted | |");
+  out.push("|---|---|---|---|");
+  for (const t of r.targets) out.push(`| ${t.name} | ${t.value} | ${t.target} | ${t.met ? "met" : "**missed**"} |`);
+  out.push("");
+  if (r.ideal !== undefined) {
+    out.push("## The ideal, per referral of the pipeline");
+    out.push("");
+    out.push(
+      "The pipeline (part 3) signs 2 events and verifies 2, seals one personal part to 2 recipients " +
+        "(2 ephemeral X25519 keys, 2 agreements, 2 AES-KW wraps, 1 AES-GCM encryption) and opens it once " +
+        "(1 agreement, 1 unwrap, 1 decryption), and publishes and consumes 2 messages. The ideal is the " +
+        "sum of those operations' costs on one core, each measured above (1 / rate):",
+    );
+    out.push("");
+    out.push("| operation | per referral | µs |");
+    out.push("|---|---|---|");
+    const ops = r.pipeline?.operations;
+    for (const [k, v] of Object.entries(r.ideal.microsecondsPerReferral)) {
+      out.push(`| ${k} | ${ops?.[k as keyof PipelineOperations] ?? ""} | ${fmt(v, 1)} |`);
+    }
+    out.push(`| **total** | | **${fmt(r.ideal.microseconds, 1)}** (${fmt(r.ideal.perSecond)} referrals/s) |`);
+    out.push("");
+  }
+  out.push(findings.trim());
+  out.push("");
+  return out.join("\n");
+}

@@ -1,0 +1,128 @@
+/**
+ * Stafett services as their own OS processes (the real entry points, key files and
+ * environment, via @stafett/devkit's spawnService), with what the benchmarks read of them: the
+ * HTTP address they log when ready, the time from spawn to that line, and their memory.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnService, writeServiceFiles, type LocalCountry, type ServiceProcess } from "@stafett/devkit";
+
+export type ServiceKind = "hub" | "gateway" | "coordinator";
+
+export interface RunningService {
+  kind: ServiceKind;
+  id: string;
+  process: ServiceProcess;
+  pid: number;
+  url: string;
+  /** spawn -> the "<service> ready" log line. */
+  startupMs: number;
+  env: Record<string, string>;
+}
+
+export interface Memory {
+  /** Peak resident set size (VmHWM), MB (10^6 bytes). */
+  peakRssMB: number;
+  /** Current resident set size (VmRSS), MB. */
+  rssMB: number;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+/** Every service process started and not yet gone: SIGKILLed if the bench exits early. */
+const live = new Set<ServiceProcess>();
+let exitHookInstalled = false;
+
+function track(proc: ServiceProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", killAllServices);
+  }
+  live.add(proc);
+  proc.child.once("exit", () => live.delete(proc));
+}
+
+/** SIGKILLs every service process still running (synchronous: usable in an exit handler). */
+export function killAllServices(): void {
+  for (const p of live) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  }
+}
+
+/** The environment of `id`'s service: key files, the NATS URL, and the country's token JWKS. */
+export function serviceEnv(
+  local: LocalCountry,
+  id: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const dir = join(local.stateRoot, `process-${id.replaceAll(":", "-")}`);
+  const env = writeServiceFiles(local.country, id, dir, local.natsUrl);
+  const jwksFile = join(local.stateRoot, "auth.jwks.json");
+  writeFileSync(jwksFile, JSON.stringify(local.tokens.config.jwks));
+  return {
+    ...env,
+    // The bench mints tokens with the country's issuer (local.token), so the services trust it.
+    STAFETT_AUTH_DEV: "0",
+    STAFETT_AUTH_JWKS: jwksFile,
+    STAFETT_AUTH_ISSUER: local.tokens.config.issuer,
+    STAFETT_AUTH_AUDIENCE: local.tokens.config.audience,
+    ...extra,
+  };
+}
+
+export async function startService(
+  kind: ServiceKind,
+  id: string,
+  env: Record<string, string>,
+): Promise<RunningService> {
+  const t0 = performance.now();
+  const proc = spawnService(kind, env);
+  track(proc);
+  let output = "";
+  let url = "";
+  proc.child.stdout?.on("data", (chunk: Buffer) => {
+    if (url !== "") return;
+    output += chunk.toString();
+    const found = /"url":"(http:\/\/[^"]+)"/.exec(output);
+    if (found?.[1] !== undefined) url = found[1];
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      proc.ready,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${kind} ${id} not ready in ${READY_TIMEOUT_MS} ms`)),
+          READY_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } catch (err) {
+    await proc.kill();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  const startupMs = performance.now() - t0;
+  const pid = proc.child.pid;
+  if (pid === undefined) throw new Error(`${kind} ${id} has no pid`);
+  return { kind, id, process: proc, pid, url, startupMs, env };
+}
+
+/** SIGTERM (the service drains and exits), SIGKILL if it has not gone after `timeoutMs`. */
+export async function stopService(s: RunningService, timeoutMs = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => void s.process.kill().then(resolve), timeoutMs);
+  });
+  await Promise.race([s.process.stop(), killed]);
+  clearTimeout(timer);
+}
+
+/** Peak and current RSS from /proc/<pid>/status (Linux). */
+export function memoryOf(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { peakRssMB: (kib("VmHWM") * 1024) / 1e6, rssMB: (kib("VmRSS") * 1024) / 1e6 };
+}
