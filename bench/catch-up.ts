@@ -7,7 +7,13 @@
  */
 import { LocalCountry } from "@stafett/devkit";
 import { Bus, consumersOf, issue, streamName, type Logger } from "@stafett/shared";
-import { memoryOf, serviceEnv, startService, stopService, type RunningService } from "./services.js";
+import {
+  memoryOf,
+  serviceEnv,
+  startService,
+  stopService,
+  type RunningService,
+} from "./services.js";
 import { DESTINATION, HUB, MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
 import { boundedAll, until } from "./stats.js";
 
@@ -35,9 +41,18 @@ const durableOf = (id: string): string => {
 
 export async function runCatchUp(
   log: Logger,
-  options: { referrals: number; concurrency?: number; drainTimeoutMs?: number; serviceEnv?: Record<string, string> },
+  options: {
+    referrals: number;
+    concurrency?: number;
+    drainTimeoutMs?: number;
+    serviceEnv?: Record<string, string>;
+  },
 ): Promise<CatchUpResult> {
-  const local = await LocalCountry.start({ municipalities: [...MUNICIPALITIES], log, servicesOff: true });
+  const local = await LocalCountry.start({
+    municipalities: [...MUNICIPALITIES],
+    log,
+    servicesOff: true,
+  });
   let hub: RunningService | undefined;
   let bus: Bus | undefined;
   try {
@@ -70,9 +85,13 @@ export async function runCatchUp(
     const t0 = performance.now();
     await boundedAll(options.referrals, options.concurrency ?? 64, (i) => send(1_000 + i));
     const prepareSeconds = (performance.now() - t0) / 1_000;
-    const before = { destination: (await pending(DESTINATION)).pending, origin: (await pending(ORIGIN)).pending };
+    const before = {
+      destination: (await pending(DESTINATION)).pending,
+      origin: (await pending(ORIGIN)).pending,
+    };
     const queued = (await pending(HUB)).pending;
-    if (queued !== options.referrals) throw new Error(`${queued} queued for the hub, expected ${options.referrals}`);
+    if (queued !== options.referrals)
+      throw new Error(`${queued} queued for the hub, expected ${options.referrals}`);
 
     hub = await startService("hub", HUB, env);
     const readyAt = performance.now();
@@ -85,7 +104,12 @@ export async function runCatchUp(
       const o = (await pending(ORIGIN)).pending - before.origin;
       return d === options.referrals && o === 2 * options.referrals;
     };
-    const completed = await until(allDone, "the hub to drain its queue", options.drainTimeoutMs ?? 180_000, 100).then(
+    const completed = await until(
+      allDone,
+      "the hub to drain its queue",
+      options.drainTimeoutMs ?? 180_000,
+      100,
+    ).then(
       () => true,
       () => false,
     );

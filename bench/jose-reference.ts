@@ -9,7 +9,13 @@ import {
   GeneralEncrypt,
   type GeneralJWE,
 } from "jose";
-import { CONTENT_ENC, EVENT_JWS_TYP, KEY_WRAP_ALG, SIGNING_ALG, type KeyHandle } from "@stafett/shared";
+import {
+  CONTENT_ENC,
+  EVENT_JWS_TYP,
+  KEY_WRAP_ALG,
+  SIGNING_ALG,
+  type KeyHandle,
+} from "@stafett/shared";
 
 const encoder = new TextEncoder();
 

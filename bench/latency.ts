@@ -61,9 +61,18 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 export async function runLatency(
   log: Logger,
-  options: { rate: number; seconds: number; warmUpSeconds: number; serviceEnv?: Record<string, string> },
+  options: {
+    rate: number;
+    seconds: number;
+    warmUpSeconds: number;
+    serviceEnv?: Record<string, string>;
+  },
 ): Promise<LatencyResult> {
-  const local = await LocalCountry.start({ municipalities: [...MUNICIPALITIES], log, servicesOff: true });
+  const local = await LocalCountry.start({
+    municipalities: [...MUNICIPALITIES],
+    log,
+    servicesOff: true,
+  });
   const services: RunningService[] = [];
   let client: HttpClient | undefined;
   try {
@@ -78,11 +87,17 @@ export async function runLatency(
       services.push(await startService(kind, id, serviceEnv(local, id, options.serviceEnv)));
     }
     const gateway = services.find((s) => s.id === ORIGIN);
-    if (gateway === undefined || gateway.url === "") throw new Error("the origin gateway has no URL");
+    if (gateway === undefined || gateway.url === "")
+      throw new Error("the origin gateway has no URL");
     client = new HttpClient(gateway.url, await local.token(ORIGIN));
     const api = client;
 
-    const warm = await openLoop(api, options.rate, Math.round(options.rate * options.warmUpSeconds), 0);
+    const warm = await openLoop(
+      api,
+      options.rate,
+      Math.round(options.rate * options.warmUpSeconds),
+      0,
+    );
     await receiptsOf(api, warm, 120_000);
     const count = Math.round(options.rate * options.seconds);
     const t0 = now();
@@ -91,7 +106,13 @@ export async function runLatency(
     const lastReceipt = Math.max(...receipts.values());
     const footprint = services.map((s) => {
       const m: Memory = memoryOf(s.pid);
-      return { service: s.id, kind: s.kind, startupMs: s.startupMs, peakRssMB: m.peakRssMB, rssMB: m.rssMB };
+      return {
+        service: s.id,
+        kind: s.kind,
+        startupMs: s.startupMs,
+        peakRssMB: m.peakRssMB,
+        rssMB: m.rssMB,
+      };
     });
     const ok = sent.filter((s) => s.status === 202);
     return {
@@ -123,7 +144,12 @@ export async function runLatency(
  * Sends `count` referrals at `rate` per second on a fixed schedule: the i-th is due at
  * start + i/rate whatever happened to the earlier ones (open loop).
  */
-async function openLoop(api: HttpClient, rate: number, count: number, offset: number): Promise<Sent[]> {
+async function openLoop(
+  api: HttpClient,
+  rate: number,
+  count: number,
+  offset: number,
+): Promise<Sent[]> {
   const bodies = Array.from({ length: count }, (_, i) => referralRequest(offset + i));
   const texts = bodies.map((b) => JSON.stringify(b));
   const sent: Sent[] = [];
@@ -175,7 +201,11 @@ interface TimelineView {
 }
 
 /** Waits until every accepted referral has its receipt; returns referralId -> receipt time. */
-async function receiptsOf(api: HttpClient, sent: readonly Sent[], timeoutMs: number): Promise<Map<string, number>> {
+async function receiptsOf(
+  api: HttpClient,
+  sent: readonly Sent[],
+  timeoutMs: number,
+): Promise<Map<string, number>> {
   const wanted = new Set(sent.filter((s) => s.status === 202).map((s) => s.referralId));
   const found = new Map<string, number>();
   const poll = until(

@@ -21,13 +21,7 @@ import { runLatency, type LatencyResult } from "./latency.js";
 import { describeMachine } from "./machine.js";
 import { runPipeline, type PipelineResult } from "./pipeline.js";
 import { runPrimitives, type PrimitivesResult } from "./primitives.js";
-import {
-  computeIdeal,
-  evaluateTargets,
-  markdown,
-  printTable,
-  type Results,
-} from "./report.js";
+import { computeIdeal, evaluateTargets, markdown, printTable, type Results } from "./report.js";
 import { killAllServices } from "./services.js";
 import { MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
 import { runTransport, type TransportResult } from "./transport.js";
@@ -49,7 +43,8 @@ async function main(): Promise<void> {
   });
   const only = values.only === undefined ? undefined : values.only.split(",").map((s) => s.trim());
   for (const p of only ?? []) {
-    if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part ${p}; parts: ${PARTS.join(", ")}`);
+    if (!(PARTS as readonly string[]).includes(p))
+      throw new Error(`unknown part ${p}; parts: ${PARTS.join(", ")}`);
   }
   const runs = (p: Part): boolean => only === undefined || only.includes(p);
   const quick = values.quick;
@@ -70,12 +65,18 @@ async function main(): Promise<void> {
   const started = new Date();
   const t0 = performance.now();
   const log = createLogger({ service: "bench", level: "warn" });
-  const step = (what: string): void => console.log(`[${((performance.now() - t0) / 1_000).toFixed(1)} s] ${what}`);
+  const step = (what: string): void =>
+    console.log(`[${((performance.now() - t0) / 1_000).toFixed(1)} s] ${what}`);
   compileSchemas();
   const machine = describeMachine();
   const country = await createCountry({ code: "se", municipalities: [...MUNICIPALITIES] });
-  const sample = await issue(openedInput(0), { identity: country.identity(ORIGIN), trust: country.trust });
-  step(`machine: ${machine.cores} cores, Node ${machine.node}, nats-server ${machine.natsServer}; a SignedEvent is ${sample.bytes.byteLength} bytes`);
+  const sample = await issue(openedInput(0), {
+    identity: country.identity(ORIGIN),
+    trust: country.trust,
+  });
+  step(
+    `machine: ${machine.cores} cores, Node ${machine.node}, nats-server ${machine.natsServer}; a SignedEvent is ${sample.bytes.byteLength} bytes`,
+  );
 
   let transport: TransportResult | undefined;
   let primitives: PrimitivesResult | undefined;
@@ -84,7 +85,10 @@ async function main(): Promise<void> {
   let catchUp: CatchUpResult | undefined;
   if (runs("transport") || runs("pipeline")) {
     step("1. transport baseline");
-    transport = await runTransport({ messageBytes: sample.bytes.byteLength, messages: counts.transportMessages });
+    transport = await runTransport({
+      messageBytes: sample.bytes.byteLength,
+      messages: counts.transportMessages,
+    });
   }
   if (runs("primitives") || runs("pipeline")) {
     step("2. primitive baseline");
@@ -96,7 +100,12 @@ async function main(): Promise<void> {
   }
   if (runs("latency")) {
     step(`4. latency at ${counts.latencyRate}/s for ${counts.latencySeconds} s, and 6. footprint`);
-    latency = await runLatency(log, { rate: counts.latencyRate, seconds: counts.latencySeconds, warmUpSeconds: quick ? 1 : 3, serviceEnv });
+    latency = await runLatency(log, {
+      rate: counts.latencyRate,
+      seconds: counts.latencySeconds,
+      warmUpSeconds: quick ? 1 : 3,
+      serviceEnv,
+    });
   }
   if (runs("catch-up")) {
     step(`5. catch-up of ${counts.catchUpReferrals} referrals`);
@@ -110,7 +119,10 @@ async function main(): Promise<void> {
     machine,
     startedAt: started.toISOString(),
     durationSeconds: (performance.now() - t0) / 1_000,
-    mode: only === undefined && !quick ? "full" : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}`,
+    mode:
+      only === undefined && !quick
+        ? "full"
+        : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}`,
     ...(transport === undefined ? {} : { transport }),
     ...(primitives === undefined ? {} : { primitives }),
     ...(pipeline === undefined ? {} : { pipeline }),

@@ -73,7 +73,12 @@ export async function runPipeline(
   try {
     const admin = await Bus.connect({ servers: server.url, name: "bench-provision" }, log);
     buses.push(admin);
-    await provisionCountry(admin.nc, await admin.manager(), country.trustList, country.trustListJws);
+    await provisionCountry(
+      admin.nc,
+      await admin.manager(),
+      country.trustList,
+      country.trustListJws,
+    );
     const originBus = await Bus.connect({ servers: server.url, name: "bench-origin" }, log);
     const hubBus = await Bus.connect({ servers: server.url, name: "bench-hub" }, log);
     buses.push(originBus, hubBus);

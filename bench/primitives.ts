@@ -76,7 +76,9 @@ export async function runPrimitives(country: Country, budgetMs = 700): Promise<P
   const cek = randomBytes(32);
   const wrapped = aesKw("wrap", kek, cek);
   const iv = randomBytes(12);
-  const aad = Buffer.from(`eyJlbmMiOiJBMjU2R0NNIiwiY3R5IjoiYXBwbGljYXRpb24vanNvbiJ9.${"x".repeat(48)}`);
+  const aad = Buffer.from(
+    `eyJlbmMiOiJBMjU2R0NNIiwiY3R5IjoiYXBwbGljYXRpb24vanNvbiJ9.${"x".repeat(48)}`,
+  );
   const enc = gcmEncrypt(cek, iv, aad, personal);
 
   const node: PrimitiveRates = {
@@ -120,7 +122,12 @@ export async function runPrimitives(country: Country, budgetMs = 700): Promise<P
       open: (await rateAsync(() => joseOpen(joseSealed, reader), budgetMs)).perSecond,
     },
   };
-  return { signedBytes: eventBytes.byteLength, personalBytes: personal.byteLength, node, joseLayer };
+  return {
+    signedBytes: eventBytes.byteLength,
+    personalBytes: personal.byteLength,
+    node,
+    joseLayer,
+  };
 }
 
 function uint32(n: number): Buffer {

@@ -130,21 +130,48 @@ type Row = [string, string, string?];
 export function tableRows(r: Results): Row[] {
   const rows: Row[] = [];
   const m = r.machine;
-  rows.push(["machine", `${m.cores} cores, ${m.cpu}`, `Node ${m.node}, nats-server ${m.natsServer}`]);
+  rows.push([
+    "machine",
+    `${m.cores} cores, ${m.cpu}`,
+    `Node ${m.node}, nats-server ${m.natsServer}`,
+  ]);
   if (r.transport !== undefined) {
     const x = r.transport;
-    rows.push(["transport: publish (msg id, ack awaited)", `${fmt(x.publishPerSecond)} msg/s`, `${x.messageBytes} B, ${x.publishWindow} in flight`]);
+    rows.push([
+      "transport: publish (msg id, ack awaited)",
+      `${fmt(x.publishPerSecond)} msg/s`,
+      `${x.messageBytes} B, ${x.publishWindow} in flight`,
+    ]);
     rows.push(["transport: pull-consume + ack", `${fmt(x.consumeAckPerSecond)} msg/s`]);
-    rows.push(["transport: pull-consume + confirmed ack", `${fmt(x.consumeAckAckPerSecond)} msg/s`, "what the services do"]);
+    rows.push([
+      "transport: pull-consume + confirmed ack",
+      `${fmt(x.consumeAckAckPerSecond)} msg/s`,
+      "what the services do",
+    ]);
   }
   if (r.primitives !== undefined) {
     const p = r.primitives.node;
-    rows.push(["node:crypto Ed25519 sign", `${fmt(p.ed25519Sign)} /s`, `${r.primitives.signedBytes} B event`]);
+    rows.push([
+      "node:crypto Ed25519 sign",
+      `${fmt(p.ed25519Sign)} /s`,
+      `${r.primitives.signedBytes} B event`,
+    ]);
     rows.push(["node:crypto Ed25519 verify", `${fmt(p.ed25519Verify)} /s`]);
-    rows.push(["node:crypto X25519 key generation", `${fmt(p.x25519KeyGen)} /s`, "one ephemeral key per recipient"]);
+    rows.push([
+      "node:crypto X25519 key generation",
+      `${fmt(p.x25519KeyGen)} /s`,
+      "one ephemeral key per recipient",
+    ]);
     rows.push(["node:crypto X25519 agreement + Concat KDF", `${fmt(p.x25519Agree)} /s`]);
-    rows.push(["node:crypto AES-256-KW wrap / unwrap", `${fmt(p.aesKwWrap)} / ${fmt(p.aesKwUnwrap)} /s`]);
-    rows.push(["node:crypto AES-256-GCM encrypt / decrypt", `${fmt(p.aesGcmEncrypt)} / ${fmt(p.aesGcmDecrypt)} /s`, `${r.primitives.personalBytes} B personal part`]);
+    rows.push([
+      "node:crypto AES-256-KW wrap / unwrap",
+      `${fmt(p.aesKwWrap)} / ${fmt(p.aesKwUnwrap)} /s`,
+    ]);
+    rows.push([
+      "node:crypto AES-256-GCM encrypt / decrypt",
+      `${fmt(p.aesGcmEncrypt)} / ${fmt(p.aesGcmDecrypt)} /s`,
+      `${r.primitives.personalBytes} B personal part`,
+    ]);
     const j = r.primitives.joseLayer;
     const pair = (name: string, lib: number, jose: number): Row => [
       `JOSE ${name}: library / jose`,
@@ -157,27 +184,57 @@ export function tableRows(r: Results): Row[] {
     rows.push(pair("open (JWE)", j.library.open, j.jose.open));
   }
   if (r.pipeline !== undefined) {
-    rows.push(["pipeline: issue -> hub receive -> receipt -> origin receive", `${fmt(r.pipeline.perSecond)} referrals/s`, `${fmt(r.pipeline.referrals)} referrals, window ${r.pipeline.window}, consumers x${r.pipeline.consumerConcurrency}`]);
+    rows.push([
+      "pipeline: issue -> hub receive -> receipt -> origin receive",
+      `${fmt(r.pipeline.perSecond)} referrals/s`,
+      `${fmt(r.pipeline.referrals)} referrals, window ${r.pipeline.window}, consumers x${r.pipeline.consumerConcurrency}`,
+    ]);
   }
   if (r.ideal !== undefined) {
-    rows.push(["ideal (primitives + transport, one core)", `${fmt(r.ideal.perSecond)} referrals/s`, `${fmt(r.ideal.microseconds)} µs per referral`]);
+    rows.push([
+      "ideal (primitives + transport, one core)",
+      `${fmt(r.ideal.perSecond)} referrals/s`,
+      `${fmt(r.ideal.microseconds)} µs per referral`,
+    ]);
     rows.push(["pipeline / ideal", `${fmt(r.ideal.pipelineToIdeal, 2)}`]);
-    rows.push(["transport alone (2 publishes + 2 consumes)", `${fmt(r.ideal.transportOnlyPerSecond)} referrals/s`]);
+    rows.push([
+      "transport alone (2 publishes + 2 consumes)",
+      `${fmt(r.ideal.transportOnlyPerSecond)} referrals/s`,
+    ]);
     rows.push(["pipeline / transport alone", `${fmt(r.ideal.pipelineToTransport, 2)}`]);
   }
   if (r.latency !== undefined) {
     const l = r.latency;
-    rows.push([`latency POST -> receipt verified, ${l.offeredPerSecond}/s x ${l.seconds} s`, `p50 ${fmt(l.receipt.p50, 1)} / p95 ${fmt(l.receipt.p95, 1)} / p99 ${fmt(l.receipt.p99, 1)} / max ${fmt(l.receipt.max, 1)} ms`, `${fmt(l.receipted)} of ${fmt(l.sent)} receipted, ${l.errors} errors`]);
-    rows.push(["latency POST -> 202", `p50 ${fmt(l.http.p50, 1)} / p95 ${fmt(l.http.p95, 1)} / p99 ${fmt(l.http.p99, 1)} / max ${fmt(l.http.max, 1)} ms`, `sender lag p99 ${fmt(l.sendLag.p99, 1)} ms`]);
+    rows.push([
+      `latency POST -> receipt verified, ${l.offeredPerSecond}/s x ${l.seconds} s`,
+      `p50 ${fmt(l.receipt.p50, 1)} / p95 ${fmt(l.receipt.p95, 1)} / p99 ${fmt(l.receipt.p99, 1)} / max ${fmt(l.receipt.max, 1)} ms`,
+      `${fmt(l.receipted)} of ${fmt(l.sent)} receipted, ${l.errors} errors`,
+    ]);
+    rows.push([
+      "latency POST -> 202",
+      `p50 ${fmt(l.http.p50, 1)} / p95 ${fmt(l.http.p95, 1)} / p99 ${fmt(l.http.p99, 1)} / max ${fmt(l.http.max, 1)} ms`,
+      `sender lag p99 ${fmt(l.sendLag.p99, 1)} ms`,
+    ]);
     rows.push(["achieved rate (receipts)", `${fmt(l.achievedPerSecond)} referrals/s`]);
     for (const s of l.footprint) {
-      rows.push([`footprint ${s.service}`, `ready ${fmt(s.startupMs)} ms, peak RSS ${fmt(s.peakRssMB, 1)} MB`]);
+      rows.push([
+        `footprint ${s.service}`,
+        `ready ${fmt(s.startupMs)} ms, peak RSS ${fmt(s.peakRssMB, 1)} MB`,
+      ]);
     }
   }
   if (r.catchUp !== undefined) {
     const c = r.catchUp;
-    rows.push([`catch-up of ${fmt(c.referrals)} queued referrals`, `${fmt(c.perSecond)} referrals/s`, `${fmt(c.drainSeconds, 1)} s${c.completed ? "" : ` (incomplete: ${fmt(c.drained)} drained)`}, restart ${fmt(c.restartMs)} ms, hub peak RSS ${fmt(c.hubPeakRssMB, 1)} MB`]);
-    rows.push(["catch-up preparation (issue + publish)", `${fmt(c.preparedPerSecond)} referrals/s`, `${fmt(c.prepareSeconds, 1)} s`]);
+    rows.push([
+      `catch-up of ${fmt(c.referrals)} queued referrals`,
+      `${fmt(c.perSecond)} referrals/s`,
+      `${fmt(c.drainSeconds, 1)} s${c.completed ? "" : ` (incomplete: ${fmt(c.drained)} drained)`}, restart ${fmt(c.restartMs)} ms, hub peak RSS ${fmt(c.hubPeakRssMB, 1)} MB`,
+    ]);
+    rows.push([
+      "catch-up preparation (issue + publish)",
+      `${fmt(c.preparedPerSecond)} referrals/s`,
+      `${fmt(c.prepareSeconds, 1)} s`,
+    ]);
   }
   return rows;
 }
@@ -203,7 +260,9 @@ export function markdown(r: Results, findings: string): string {
       "Every number below was measured in that one run; bench/results.json has them all.",
   );
   out.push("");
-  out.push(`Machine: ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGiB} GiB, ${r.machine.os}; Node ${r.machine.node}; nats-server ${r.machine.natsServer}.`);
+  out.push(
+    `Machine: ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGiB} GiB, ${r.machine.os}; Node ${r.machine.node}; nats-server ${r.machine.natsServer}.`,
+  );
   out.push("");
   out.push("| measured | value | note |");
   out.push("|---|---|---|");
@@ -213,7 +272,8 @@ export function markdown(r: Results, findings: string): string {
   out.push("");
   out.push("| target | measured | wanted | |");
   out.push("|---|---|---|---|");
-  for (const t of r.targets) out.push(`| ${t.name} | ${t.value} | ${t.target} | ${t.met ? "met" : "**missed**"} |`);
+  for (const t of r.targets)
+    out.push(`| ${t.name} | ${t.value} | ${t.target} | ${t.met ? "met" : "**missed**"} |`);
   out.push("");
   if (r.ideal !== undefined) {
     out.push("## The ideal, per referral of the pipeline");
@@ -231,7 +291,9 @@ export function markdown(r: Results, findings: string): string {
     for (const [k, v] of Object.entries(r.ideal.microsecondsPerReferral)) {
       out.push(`| ${k} | ${ops?.[k as keyof PipelineOperations] ?? ""} | ${fmt(v, 1)} |`);
     }
-    out.push(`| **total** | | **${fmt(r.ideal.microseconds, 1)}** (${fmt(r.ideal.perSecond)} referrals/s) |`);
+    out.push(
+      `| **total** | | **${fmt(r.ideal.microseconds, 1)}** (${fmt(r.ideal.perSecond)} referrals/s) |`,
+    );
     out.push("");
   }
   out.push(findings.trim());

@@ -5,7 +5,12 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawnService, writeServiceFiles, type LocalCountry, type ServiceProcess } from "@stafett/devkit";
+import {
+  spawnService,
+  writeServiceFiles,
+  type LocalCountry,
+  type ServiceProcess,
+} from "@stafett/devkit";
 
 export type ServiceKind = "hub" | "gateway" | "coordinator";
 

@@ -20,7 +20,6 @@ import {
   signDetached,
   type Country,
 } from "@stafett/shared";
-import type { TimelineView } from "./api.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
 let fed: Federation;
