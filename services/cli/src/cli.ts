@@ -5,6 +5,7 @@ import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
 import { demo } from "./commands/demo.js";
+import { federationConfig, provision } from "./commands/infra.js";
 import type { Io } from "./io.js";
 
 export const USAGE = `stafett <command>
@@ -18,6 +19,12 @@ export const USAGE = `stafett <command>
                                               canonical JSON draft -> SignedEvent bytes
   event open --in FILE|- --trust FILE --anchor PUB [--as ID --enc-key KEY [--decrypt-to FILE]] [--subject S]
                                               SignedEvent bytes -> verified canonical JSON; exit 1 with a code if refused
+  provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL] [--user U --password-file F]
+                                              create or update the stream, quarantine stream and one consumer per
+                                              organisation; put the trust lists in the trust bucket (idempotent)
+  federation config --country CC --out DIR [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
+                    [--store-dir DIR] [--port N] [--leaf-port N]
+                                              the country's nats-server config (JSON) with its federation links
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
                                               nats-server (or URL), the design's scenarios through the real services
 
@@ -45,6 +52,13 @@ const OPTIONS = {
   subject: { type: "string" },
   now: { type: "string" },
   "nats-url": { type: "string" },
+  user: { type: "string" },
+  "password-file": { type: "string" },
+  "store-dir": { type: "string" },
+  "accept-from": { type: "string" },
+  "connect-to": { type: "string" },
+  port: { type: "string" },
+  "leaf-port": { type: "string" },
   "keep-running": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -142,6 +156,38 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           ...(v["decrypt-to"] === undefined ? {} : { decryptTo: v["decrypt-to"] }),
           ...(v.subject === undefined ? {} : { subject: v.subject }),
           ...(v.now === undefined ? {} : { now: v.now }),
+        },
+        io,
+      );
+    },
+    provision: async () => {
+      if (!need(v, "trust", io) || !need(v, "anchor", io)) return 2;
+      return provision(
+        {
+          trust: v.trust ?? "",
+          anchor: typeof v.anchor === "string" ? v.anchor : "",
+          natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
+          ...(v["partner-trust"] === undefined ? {} : { partnerTrust: v["partner-trust"] }),
+          ...(v.user === undefined ? {} : { user: v.user }),
+          ...(v["password-file"] === undefined ? {} : { passwordFile: v["password-file"] }),
+        },
+        io,
+      );
+    },
+    "federation config": async () => {
+      const country = need(v, "country", io);
+      const out = need(v, "out", io);
+      if (!country || !out) return 2;
+      return federationConfig(
+        {
+          country,
+          out,
+          storeDir: v["store-dir"] ?? "/var/lib/nats-server",
+          ...(v["accept-from"] === undefined ? {} : { acceptFrom: v["accept-from"] }),
+          ...(v["connect-to"] === undefined ? {} : { connectTo: v["connect-to"] }),
+          ...(v["password-file"] === undefined ? {} : { servicesPasswordFile: v["password-file"] }),
+          ...(v.port === undefined ? {} : { port: Number(v.port) }),
+          ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
         },
         io,
       );

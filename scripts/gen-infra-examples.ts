@@ -1,0 +1,10 @@
+import { writeFileSync } from "node:fs";
+import { consumerConfig, countryServerConfig, PROVISION_DEFAULTS, quarantineStreamConfig, streamConfig } from "@stafett/shared";
+const o = { ...PROVISION_DEFAULTS, backoffMs: [...PROVISION_DEFAULTS.backoffMs] };
+const secret = { user: "link-se", password: "CHANGE-ME-shared-link-secret" };
+const out = (f: string, v: unknown) => writeFileSync(`infra/examples/${f}`, `${JSON.stringify(v, null, 2)}\n`);
+out("nats-no.json", countryServerConfig({ country: "no", storeDir: "/var/lib/nats-server", users: [{ user: "stafett", password: "CHANGE-ME" }], accepts: [{ partner: "se", credentials: secret }] }));
+out("nats-se.json", countryServerConfig({ country: "se", storeDir: "/var/lib/nats-server", users: [{ user: "stafett", password: "CHANGE-ME" }], connects: [{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }] }));
+out("stream-STAFETT_SE.json", streamConfig("se", o));
+out("stream-STAFETT_QUARANTINE_SE.json", quarantineStreamConfig("se", o));
+out("consumer-se-hub-vast.json", consumerConfig("se-hub-vast", "stafett.se.vast.hub.>", o));

@@ -1,0 +1,102 @@
+/**
+ * `stafett provision` and `stafett federation config`: a country's stream, consumers and trust
+ * bucket on its NATS, and the nats-server configuration of its broker and federation links.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import {
+  Bus,
+  countryServerConfig,
+  createLogger,
+  provisionCountry,
+  publishTrustList,
+  StafettError,
+  verifyTrustList,
+} from "@stafett/shared";
+import { readAnchors, writeFile } from "../files.js";
+import type { Io } from "../io.js";
+
+function pairs(text: string | undefined, what: string): [string, string][] {
+  return (text ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((pair) => {
+      const [cc, value] = pair.split("=");
+      if (cc === undefined || value === undefined || !/^[a-z]{2}$/.test(cc)) {
+        throw new StafettError("ERR_CONFIG_INVALID", `${what} takes cc=value pairs`, { reason: "format", field: what });
+      }
+      return [cc, value];
+    });
+}
+
+export async function provision(
+  args: { trust: string; anchor: string; partnerTrust?: string; natsUrl: string; user?: string; passwordFile?: string },
+  io: Io,
+): Promise<number> {
+  const jws = readFileSync(args.trust, "utf8").trim();
+  const list = await verifyTrustList(jws, await readAnchors(args.anchor));
+  const connection = args.user === undefined ? {} : { connection: { user: args.user, ...(args.passwordFile === undefined ? {} : { pass: readFileSync(args.passwordFile, "utf8").trim() }) } };
+  const bus = await Bus.connect({ servers: args.natsUrl, name: "stafett-provision", ...connection }, createLogger({ service: "cli", level: "warn" }));
+  try {
+    const report = await provisionCountry(bus.nc, await bus.manager(), list, jws);
+    io.out(
+      `stream ${report.stream}: ${report.streamChanged}\n` +
+        `consumers created: ${report.consumersCreated.join(", ") || "none"}\n` +
+        `consumers updated: ${report.consumersUpdated.join(", ") || "none"}\n` +
+        `consumers deleted: ${report.consumersDeleted.join(", ") || "none"}\n` +
+        `trust list ${list.country} v${list.version} in bucket, revision ${report.trustListRevision}\n`,
+    );
+    for (const [cc, file] of pairs(args.partnerTrust, "--partner-trust")) {
+      if (!(list.partners ?? []).some((p) => p.country === cc)) {
+        throw new StafettError("ERR_TRUST_LIST_INVALID", `${cc} is not a partner in the trust list`, { reason: "partner", field: "--partner-trust" });
+      }
+      const revision = await publishTrustList(bus.nc, cc, readFileSync(file, "utf8").trim());
+      io.out(`partner trust list ${cc} in bucket, revision ${revision}\n`);
+    }
+  } finally {
+    await bus.close();
+  }
+  return 0;
+}
+
+/**
+ * A secret kept in DIR/links/<name>.password (0600), so a rerun gives the same config. A link's
+ * is named by the country pair ("no-se"), the same on both sides; hand it to the partner out of band.
+ */
+function linkPassword(dir: string, name: string): string {
+  const file = join(dir, "links", `${name}.password`);
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const password = randomBytes(24).toString("base64url");
+  writeFile(file, `${password}\n`, true);
+  return password;
+}
+
+const pair = (a: string, b: string): string => [a, b].sort().join("-");
+
+export async function federationConfig(
+  args: { country: string; out: string; storeDir: string; acceptFrom?: string; connectTo?: string; servicesPasswordFile?: string; port?: number; leafPort?: number },
+  io: Io,
+): Promise<number> {
+  const accepts = (args.acceptFrom ?? "").split(",").filter(Boolean).map((partner) => ({ partner, credentials: { user: `link-${partner}`, password: linkPassword(args.out, pair(args.country, partner)) } }));
+  const connects = pairs(args.connectTo, "--connect-to").map(([partner, url]) => ({ partner, url, credentials: { user: `link-${args.country}`, password: linkPassword(args.out, pair(args.country, partner)) } }));
+  const servicesPassword = args.servicesPasswordFile === undefined ? linkPassword(args.out, `services-${args.country}`) : readFileSync(args.servicesPasswordFile, "utf8").trim();
+  const config = countryServerConfig({
+    country: args.country,
+    storeDir: args.storeDir,
+    users: [{ user: "stafett", password: servicesPassword }],
+    accepts,
+    connects,
+    ...(args.port === undefined ? {} : { port: args.port }),
+    ...(args.leafPort === undefined ? {} : { leafPort: args.leafPort }),
+  });
+  const file = join(args.out, `nats-${args.country}.json`);
+  writeFile(file, `${JSON.stringify(config, null, 2)}\n`, true);
+  io.out(
+    `${file}: broker for ${args.country} (JetStream domain "${args.country}")` +
+      `${accepts.length > 0 ? `, accepts links from ${accepts.map((a) => a.partner).join(", ")}` : ""}` +
+      `${connects.length > 0 ? `, connects to ${connects.map((c) => c.partner).join(", ")}` : ""}\n` +
+      `link passwords in ${join(args.out, "links")}/ (0600): give each partner its own, out of band\n`,
+  );
+  return 0;
+}
