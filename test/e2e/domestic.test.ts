@@ -136,7 +136,7 @@ describe("domestic handoff, end to end through the real services", () => {
     };
     const bytes = encodeEvent(event);
     const signed = encodeSignedEvent({ event: bytes, signatures: [await signDetached(bytes, se.country.identity(STOCKHOLM).signing)] });
-    const bus = await Bus.connect({ servers: se.natsUrl, name: "forger" }, log);
+    const bus = await Bus.connect({ servers: se.natsUrl, name: "forger", connection: se.connection }, log);
     try {
       await bus.publish({ subject: "stafett.se.vast.hub.opened", bytes: signed, headers: eventHeaders(event) });
       const jsm = await jetstreamManager(bus.nc);

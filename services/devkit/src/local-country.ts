@@ -84,6 +84,11 @@ export class LocalCountry {
     return local;
   }
 
+  /** Connection options for a client of this country's NATS (user and password, when set). */
+  get connection(): { user?: string; pass?: string } {
+    return this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass };
+  }
+
   /** The runtime of one organisation, with its own state directory. */
   runtime(id: string): ServiceRuntime {
     return {

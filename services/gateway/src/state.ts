@@ -61,7 +61,7 @@ export type GatewayRecord =
   | { k: "inbox-event"; referralId: string; type: "updated" | "withdrawn" | "closed"; eventId: string; bytes?: string; at: string }
   | { k: "answered"; referralId: string; decision: "accepted" | "declined"; eventId: string; at: string };
 
-export type ReferralStatus = "opened" | "received" | "forwarded" | "accepted" | "declined" | "escalated" | "withdrawn" | "closed";
+export type ReferralStatus = "opened" | "received" | "forwarded" | "accepted" | "declined" | "escalated" | "rejected" | "withdrawn" | "closed";
 
 export interface SentReferral {
   referralId: string;
@@ -100,6 +100,7 @@ const STATUS_OF: Partial<Record<TimelineType, ReferralStatus>> = {
   accepted: "accepted",
   declined: "declined",
   escalated: "escalated",
+  rejected: "rejected",
   withdrawn: "withdrawn",
   closed: "closed",
 };

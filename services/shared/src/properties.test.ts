@@ -35,7 +35,7 @@ beforeAll(async () => {
 });
 
 describe("no altered byte goes unnoticed", () => {
-  it("every single-byte change of a SignedEvent is refused with a code", async () => {
+  it("every single-byte change of a SignedEvent is refused with a code", { timeout: 60_000 }, async () => {
     const ctx = { identity: se.identity(HUB), trust: se.trust };
     expect((await receive(opened, ctx)).ok).toBe(true);
     const accepted: number[] = [];

@@ -4,10 +4,12 @@
  * data in it is synthetic and is never printed.
  */
 import { randomUUID } from "node:crypto";
-import { LocalCountry, waitForValue } from "@stafett/devkit";
+import { LocalCountry, startFederation, waitForValue } from "@stafett/devkit";
 import {
   Bus,
+  createCountry,
   createLogger,
+  generateSigningKey,
   encodeEvent,
   encodeSignedEvent,
   eventHeaders,
@@ -31,17 +33,40 @@ const MUNICIPALITIES = ["0180", "1480", "1490", "1880", "1280", "0380"];
 export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io: Io): Promise<number> {
   const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
   io.out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
+  // Two countries' brokers joined by a federation link, unless a NATS URL is given (then Sweden only).
+  const fed = args.natsUrl === undefined ? await startFederation("no", ["se"]) : undefined;
+  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
+  const seCountry = await createCountry({
+    code: "se",
+    municipalities: MUNICIPALITIES,
+    anchor: seAnchor,
+    ...(fed === undefined ? {} : { partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }] }),
+  });
+  const noCountry = fed === undefined ? undefined : await createCountry({ code: "no", municipalities: [], anchor: noAnchor, partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }] });
+  const userOf = (cc: string) => {
+    const u = fed?.users.get(cc);
+    return u === undefined ? {} : { natsUser: { user: u.user, pass: u.password } };
+  };
   const se = await LocalCountry.start({
+    country: seCountry,
     municipalities: MUNICIPALITIES,
     log,
     tickMs: 250,
-    ...(args.natsUrl === undefined ? {} : { natsUrl: args.natsUrl }),
+    natsUrl: args.natsUrl ?? fed?.server("se").url ?? "",
+    ...userOf("se"),
+    ...(noCountry === undefined ? {} : { partnerTrust: { no: noCountry.trustListJws } }),
   });
+  const no =
+    fed === undefined || noCountry === undefined
+      ? undefined
+      : await LocalCountry.start({ country: noCountry, municipalities: [], log, natsUrl: fed.server("no").url, ...userOf("no"), partnerTrust: { se: seCountry.trustListJws } });
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     await se.stop();
+    await no?.stop();
+    await fed?.stop();
   };
   const onSignal = (): void => {
     io.out("\nstopping every service and the local nats-server...\n");
@@ -50,10 +75,13 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const name = (id: string): string => se.country.trust.organisation(id)?.name ?? id;
+    const name = (id: string): string => se.country.trust.organisation(id)?.name ?? no?.country.trust.organisation(id)?.name ?? id;
     const orgs = se.country.trustList.organisations;
     io.out(
-      `NATS ${se.natsUrl}${se.server === undefined ? "" : ` (nats-server started in ${se.server.dir})`}\n` +
+      (fed === undefined
+        ? `NATS ${se.natsUrl} (given)\n`
+        : `Two nats-servers, Sweden's (${fed.server("se").url}, JetStream domain "se") and Norway's (${fed.server("no").url}, domain "no"),\n` +
+          `joined by a leafnode link that lets only stafett.no.in.se.> and stafett.se.in.no.> cross.\n`) +
         `Trust list se v${se.country.trustList.version}, signed by the coordinator's anchor ${se.country.anchorPublic.kid.slice(0, 12)}…: ` +
         `${orgs.filter((o) => o.role === "municipality").length} municipalities, ${orgs.filter((o) => o.role === "hub").length} regional hubs, the liaison and the coordinator.\n` +
         `Every service runs with its own keys and its own journal; each consumes only its own address.\n`,
@@ -81,15 +109,16 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
       await waitForValue(async () => ((await call("GET", `/v1/inbox/${id}`)).status === 200 ? true : undefined), { timeoutMs: 20_000, message: `inbox at ${code}` });
       return call;
     };
-    const print = (t: Timeline): void => {
+    const printAs = (t: Timeline, sender: string): void => {
       const t0 = Date.parse(t.timeline[0]?.at ?? new Date().toISOString());
       for (const e of t.timeline) {
-        const by = e.by === "self" ? name("se:municipality:0180") : name(e.by);
+        const by = e.by === "self" ? name(sender) : name(e.by);
         const detail = [e.to === undefined ? "" : `-> ${name(e.to)}`, e.reason ?? "", e.code ?? ""].filter(Boolean).join(" ");
         io.out(`   +${((Date.parse(e.at) - t0) / 1000).toFixed(3)}s  ${by.padEnd(34)} ${e.type.padEnd(10)} ${detail}\n`);
       }
       io.out(`   status: ${t.status}\n`);
     };
+    const print = (t: Timeline): void => printAs(t, "se:municipality:0180");
     const open = async (code: string, extra: Record<string, unknown> = {}) => {
       const r = await stockholm<{ referralId: string; deadline: string }>("POST", "/v1/referrals", {
         urgency: "URGENCY_HIGH",
@@ -128,6 +157,34 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
     const escalations = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter((e) => e.referralId === c.referralId);
     io.out(`   The national coordinator received ${escalations.length} escalation (holder: ${name(escalations[0]?.holder ?? "")}).\n`);
 
+    if (no !== undefined) {
+      const malmo = await gw("1280");
+      const untilMalmo = (id: string, done: (t: Timeline) => boolean) =>
+        waitForValue(async () => {
+          const r = await malmo<Timeline>("GET", `/v1/referrals/${id}`);
+          return r.status === 200 && done(r.body) ? r.body : undefined;
+        }, { timeoutMs: 20_000, message: `referral ${id}` });
+      const abroad = async (reason: string) => {
+        const r = await malmo<{ referralId: string }>("POST", "/v1/referrals", {
+          urgency: "URGENCY_HIGH",
+          reason,
+          destination: { country: "no" },
+          personal: samplePersonal(5),
+        });
+        if (r.status !== 202) throw new Error(`POST /v1/referrals answered ${r.status}`);
+        return r.body.referralId;
+      };
+      io.out(`\n5. Malmö (1280) refers a child believed trafficked to Norway. Sweden's liaison checks the outbound policy,\n   countersigns and forwards; Norway's contact point verifies both signatures, receipts, and accepts.\n`);
+      const d = await abroad("REASON_CATEGORY_TRAFFICKING_SUSPECTED");
+      const noLiaison = no.liaison?.liaison;
+      await waitForValue(() => noLiaison?.state.inbound.get(d), { timeoutMs: 20_000, message: "the referral in Norway" });
+      await noLiaison?.answer(d, "accepted");
+      printAs(await untilMalmo(d, (t) => t.status === "closed"), "se:municipality:1280");
+      io.out(`\n6. A referral to Norway with reason "other": the outbound policy keeps it in Sweden and tells Malmö why.\n`);
+      const e = await abroad("REASON_CATEGORY_OTHER");
+      printAs(await untilMalmo(e, (t) => t.timeline.some((x) => x.type === "rejected")), "se:municipality:1280");
+    }
+
     io.out(`\nEvery step above was a signed, schema-validated event on JetStream; nothing about a child was printed or logged.\n`);
     if (args.keepRunning) {
       io.out(`\nServices keep running (Ctrl-C stops them):\n`);
@@ -156,7 +213,7 @@ async function forge(se: LocalCountry): Promise<{ code: string }> {
   };
   const bytes = encodeEvent(event);
   const signed = encodeSignedEvent({ event: bytes, signatures: [await signDetached(bytes, se.country.identity("se:municipality:0180").signing)] });
-  const bus = await Bus.connect({ servers: se.natsUrl, name: "stafett-demo-forger" }, createLogger({ service: "demo", level: "silent" }));
+  const bus = await Bus.connect({ servers: se.natsUrl, name: "stafett-demo-forger", connection: se.connection }, createLogger({ service: "demo", level: "silent" }));
   try {
     await bus.publish({ subject: "stafett.se.vast.hub.closed", bytes: signed, headers: eventHeaders(event) });
     const jsm = await jetstreamManager(bus.nc);
