@@ -2,6 +2,7 @@
  * The configuration every service shares, read from the environment in one place (each
  * service's loadConfig adds its own variables). Files are named by path; keys are never inline.
  */
+import { readFileSync } from "node:fs";
 import type { JSONWebKeySet } from "jose";
 import { ConfigReader, type Env } from "./config.js";
 import { assertAuthConfig, createDevTokenIssuer, type AuthConfig, type DevTokenIssuer } from "./http-auth.js";
@@ -13,6 +14,8 @@ import { parseOrgId } from "./subjects.js";
 export interface ServiceEnvConfig {
   org: string;
   natsUrl: string[];
+  natsUser: string | undefined;
+  natsPasswordFile: string | undefined;
   signingKeyFile: string;
   encryptionKeyFile: string;
   /** Own country's anchor public keys (file paths, comma-separated). */
@@ -43,6 +46,8 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
   return {
     org,
     natsUrl: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
+    natsUser: r.optional("NATS_USER"),
+    natsPasswordFile: r.optional("NATS_PASSWORD_FILE"),
     signingKeyFile: r.string("STAFETT_SIGNING_KEY"),
     encryptionKeyFile: r.string("STAFETT_ENCRYPTION_KEY"),
     anchorsFile: r.string("STAFETT_TRUST_ANCHORS"),
@@ -90,7 +95,11 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
   return {
     identity,
     anchors,
-    nats: { servers: config.natsUrl },
+    nats: {
+      servers: config.natsUrl,
+      ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
+      ...(config.natsPasswordFile === undefined ? {} : { pass: readFileSync(config.natsPasswordFile, "utf8").trim() }),
+    },
     stateDir: config.stateDir,
     http: { host: config.httpHost, port: config.httpPort },
     auth,
