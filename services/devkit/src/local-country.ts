@@ -15,6 +15,7 @@ import {
   hubId,
   liaisonId,
   municipalityId,
+  natsAuth,
   publishTrustList,
   parseOrgId,
   provisionCountry,
@@ -40,6 +41,8 @@ export interface LocalCountryOptions {
   natsUrl?: string;
   /** Credentials of the account the services use on that NATS. */
   natsUser?: { user: string; pass: string };
+  /** Per-organisation nkey seeds (nkey authentication, least privilege); "provisioner" provisions. */
+  nkeys?: ReadonlyMap<string, Uint8Array>;
   /** Partner countries' signed trust lists to put in the trust bucket (key = country). */
   partnerTrust?: Readonly<Record<string, string>>;
   log: Logger;
@@ -70,7 +73,9 @@ export class LocalCountry {
     const server = options.natsUrl === undefined ? await startServer() : undefined;
     const natsUrl = options.natsUrl ?? server?.url ?? "";
     const country = options.country ?? (await createCountry({ code, municipalities: options.municipalities }));
-    const connection = options.natsUser === undefined ? {} : { connection: options.natsUser };
+    const provisioner = options.nkeys?.get("provisioner");
+    const connection =
+      provisioner !== undefined ? { connection: natsAuth({ servers: [], nkeySeed: provisioner }) } : options.natsUser === undefined ? {} : { connection: options.natsUser };
     const bus = await Bus.connect({ servers: natsUrl, name: "stafett-provision", ...connection }, options.log);
     try {
       await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, options.provision);
@@ -94,7 +99,11 @@ export class LocalCountry {
     return {
       identity: this.country.identity(id),
       anchors: [this.country.anchorPublic],
-      nats: { servers: [this.natsUrl], ...(this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }) },
+      nats: {
+        servers: [this.natsUrl],
+        ...(this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }),
+        ...(this.options.nkeys?.get(id) === undefined ? {} : { nkeySeed: this.options.nkeys.get(id) }),
+      },
       stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
       http: { host: "127.0.0.1", port: 0 },
       auth: this.tokens.config,

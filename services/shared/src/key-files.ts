@@ -16,7 +16,8 @@ export function readJsonFile(path: string): unknown {
   }
 }
 
-export function readPrivateJwk(path: string): PrivateJwk {
+/** Refuses a secret file that group or others can read. */
+function assertPrivateFile(path: string): void {
   let mode: number;
   try {
     mode = statSync(path).mode;
@@ -29,6 +30,16 @@ export function readPrivateJwk(path: string): PrivateJwk {
       field: path,
     });
   }
+}
+
+/** A secret (an nkey seed, a password) from a file only its owner can read. */
+export function readSecretFile(path: string): Uint8Array {
+  assertPrivateFile(path);
+  return new TextEncoder().encode(readFileSync(path, "utf8").trim());
+}
+
+export function readPrivateJwk(path: string): PrivateJwk {
+  assertPrivateFile(path);
   const jwk = readJsonFile(path) as PrivateJwk;
   if (typeof jwk.d !== "string") throw new StafettError("ERR_KEY_INVALID", `${path} holds no private key`, { reason: "not_private", field: path });
   return jwk;

@@ -27,3 +27,4 @@ export * from "./party.js";
 export * from "./http-auth.js";
 export * from "./service-config.js";
 export * from "./infra.js";
+export * from "./permissions.js";

@@ -10,6 +10,7 @@
  * again: nothing lost, nothing doubled.
  */
 import { join } from "node:path";
+import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import { Bus, type BusConfig, type Consumption, type Delivery, type OutgoingMessage } from "./bus.js";
 import { StafettError } from "./errors.js";
 import { derivedId } from "./ids.js";
@@ -52,6 +53,13 @@ export type Decision<R> = R[];
 /** A journal line: either a service record or the fact that a message was handled. */
 type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R };
 
+/** Connection options for the credentials a runtime carries: an nkey, or a user and password. */
+export function natsAuth(n: ServiceRuntime["nats"]): Partial<ConnectionOptions> {
+  if (n.nkeySeed !== undefined) return { authenticator: nkeyAuthenticator(n.nkeySeed) };
+  if (n.user !== undefined) return { user: n.user, ...(n.pass === undefined ? {} : { pass: n.pass }) };
+  return {};
+}
+
 export class Party<R> {
   readonly identity: Identity;
   readonly bus: Bus;
@@ -83,15 +91,10 @@ export class Party<R> {
     apply: (record: R) => void,
     extra: Pick<PartyOptions<R>, "concurrency" | "receive"> = {},
   ): Promise<Party<R>> {
-    const { user, pass } = runtime.nats;
     return Party.start<R>({
       identity: runtime.identity,
       anchors: runtime.anchors,
-      bus: {
-        servers: runtime.nats.servers,
-        name: `stafett-${runtime.identity.id}`,
-        ...(user === undefined ? {} : { connection: { user, ...(pass === undefined ? {} : { pass }) } }),
-      },
+      bus: { servers: runtime.nats.servers, name: `stafett-${runtime.identity.id}`, connection: natsAuth(runtime.nats) },
       log,
       stateDir: runtime.stateDir,
       apply,

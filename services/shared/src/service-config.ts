@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import type { JSONWebKeySet } from "jose";
 import { ConfigReader, type Env } from "./config.js";
 import { assertAuthConfig, createDevTokenIssuer, type AuthConfig, type DevTokenIssuer } from "./http-auth.js";
-import { loadIdentity, readAnchorKeys, readJsonFile } from "./key-files.js";
+import { loadIdentity, readAnchorKeys, readJsonFile, readSecretFile } from "./key-files.js";
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
 import { parseOrgId } from "./subjects.js";
@@ -16,6 +16,8 @@ export interface ServiceEnvConfig {
   natsUrl: string[];
   natsUser: string | undefined;
   natsPasswordFile: string | undefined;
+  /** The organisation's NATS user nkey seed (SU…), from a 0600 file: nkey authentication. */
+  natsNkeyFile: string | undefined;
   signingKeyFile: string;
   encryptionKeyFile: string;
   /** Own country's anchor public keys (file paths, comma-separated). */
@@ -48,6 +50,7 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
     natsUrl: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
     natsUser: r.optional("NATS_USER"),
     natsPasswordFile: r.optional("NATS_PASSWORD_FILE"),
+    natsNkeyFile: r.optional("NATS_NKEY_FILE"),
     signingKeyFile: r.string("STAFETT_SIGNING_KEY"),
     encryptionKeyFile: r.string("STAFETT_ENCRYPTION_KEY"),
     anchorsFile: r.string("STAFETT_TRUST_ANCHORS"),
@@ -72,7 +75,7 @@ export interface ServiceRuntime {
   identity: Identity;
   /** The own country's trust anchors. */
   anchors: KeyHandle[];
-  nats: { servers: string[]; user?: string; pass?: string };
+  nats: { servers: string[]; user?: string; pass?: string; nkeySeed?: Uint8Array };
   stateDir: string;
   http: { host: string; port: number };
   auth: AuthConfig;
@@ -99,6 +102,7 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
       servers: config.natsUrl,
       ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
       ...(config.natsPasswordFile === undefined ? {} : { pass: readFileSync(config.natsPasswordFile, "utf8").trim() }),
+      ...(config.natsNkeyFile === undefined ? {} : { nkeySeed: readSecretFile(config.natsNkeyFile) }),
     },
     stateDir: config.stateDir,
     http: { host: config.httpHost, port: config.httpPort },

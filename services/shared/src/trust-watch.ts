@@ -6,7 +6,6 @@
  */
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { StorageType } from "@nats-io/jetstream";
 import { importSigningKey, type KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { TRUST_BUCKET } from "./provision.js";
@@ -80,7 +79,8 @@ async function partnerAnchors(list: TrustList): Promise<Map<string, KeyHandle[]>
  * the partners' lists it names, then watches for new ones.
  */
 export async function watchTrust(nc: NatsConnection, source: TrustSource, log: Logger, timeoutMs = 10_000): Promise<TrustWatch> {
-  const kv = await new Kvm(nc).create(TRUST_BUCKET, { history: 10, storage: StorageType.File });
+  // Bind only: a service may read and watch the bucket that provisioning made, never create it.
+  const kv = await new Kvm(nc).open(TRUST_BUCKET);
   const tlog = log.child({ component: "trust" });
   const deadline = Date.now() + timeoutMs;
   let own: TrustList;

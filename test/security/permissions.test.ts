@@ -1,0 +1,160 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createUser } from "@nats-io/nkeys";
+import { connect, nkeyAuthenticator, type NatsConnection, type PermissionViolationError } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { LocalCountry, startServer, waitFor, waitForValue, type NatsServer } from "@stafett/devkit";
+import { authorizationUsers, createCountry, createLogger, issue, samplePersonal, STAFETT_ACCOUNT, type Country } from "@stafett/shared";
+
+const log = createLogger({ service: "security", level: process.env.LOG_LEVEL ?? "silent" });
+const ORGS = ["se:municipality:0180", "se:municipality:1480", "se:hub:stockholm", "se:hub:vast", "se:liaison", "se:coordinator"];
+let server: NatsServer;
+let country: Country;
+let local: LocalCountry;
+const seeds = new Map<string, Uint8Array>();
+const conns = new Map<string, NatsConnection>();
+
+beforeAll(async () => {
+  country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
+  const users = [...ORGS, "provisioner"].map((org) => {
+    const kp = createUser();
+    seeds.set(org, kp.getSeed());
+    return { org, nkey: kp.getPublicKey() };
+  });
+  server = await startServer({
+    config: { accounts: { [STAFETT_ACCOUNT]: { jetstream: "enabled", users: authorizationUsers(country.trustList, users) } } },
+  });
+  // The real services run under their generated permissions: if these were too tight, nothing would flow.
+  local = await LocalCountry.start({ country, municipalities: [], natsUrl: server.url, nkeys: seeds, log });
+  for (const org of [...ORGS, "provisioner"]) {
+    const c = await connect({ servers: server.url, authenticator: nkeyAuthenticator(seeds.get(org) ?? new Uint8Array()) });
+    recordViolations(org, c);
+    conns.set(org, c);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  for (const nc of conns.values()) await nc.close();
+  await local?.stop();
+  await server?.stop();
+});
+
+const nc = (org: string): NatsConnection => {
+  const c = conns.get(org);
+  if (c === undefined) throw new Error(`no connection for ${org}`);
+  return c;
+};
+
+const violations = new Map<string, PermissionViolationError[]>();
+
+function recordViolations(org: string, c: NatsConnection): void {
+  const seen: PermissionViolationError[] = [];
+  violations.set(org, seen);
+  void (async () => {
+    for await (const s of c.status()) {
+      if (s.type === "error" && s.error.name === "PermissionViolationError") seen.push(s.error as PermissionViolationError);
+    }
+  })();
+}
+
+/**
+ * Did the server refuse `org`'s publish to `subject`? The server answers in order on the
+ * connection, so once a flush (PING/PONG) returns, a refusal of the publish before it has arrived.
+ */
+async function refusedPublish(org: string, subject: string, request = false): Promise<boolean> {
+  const c = nc(org);
+  if (request) void c.request(subject, new Uint8Array(), { timeout: 2_000 }).catch(() => undefined);
+  else c.publish(subject, new Uint8Array([1]));
+  await c.flush();
+  await new Promise((r) => setImmediate(r));
+  return (violations.get(org) ?? []).some((pe) => pe.subject === subject && pe.operation === "publish");
+}
+
+/** A JetStream API call that succeeds for the provisioner and is refused for `org`. */
+async function refusedApi(org: string, subject: string): Promise<boolean> {
+  return refusedPublish(org, subject, true);
+}
+
+describe("least privilege on the bus: the generated authorization, per role", () => {
+  it("the services work under it: a referral flows, is forwarded and accepted", async () => {
+    const id = (await local.gateway("0180").gateway.openReferral({ urgency: "URGENCY_HIGH", reason: "REASON_CATEGORY_MISSING", destination: { country: "se", municipality: "1480" }, personal: samplePersonal() } as never)).referralId;
+    await waitForValue(() => local.gateway("1480").gateway.inboxItem(id), { timeoutMs: 15_000, message: "the referral at Göteborg" });
+    await local.gateway("1480").gateway.answer(id, "accepted");
+    await waitFor(() => local.gateway("0180").gateway.referral(id)?.status === "closed", { timeoutMs: 15_000, message: "closed at Stockholm" });
+  });
+
+  it("a municipality may publish a referral to a hub, but not hub-only types to a municipality", async () => {
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.hub.opened")).toBe(false);
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(true);
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.opened")).toBe(true);
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.national.coordinator.escalated")).toBe(true);
+    expect(await refusedPublish("se:municipality:0180", "stafett.no.in.se.opened")).toBe(true);
+  });
+
+  it("a municipality cannot pull another municipality's or a hub's consumer, read the stream, or administer it", async () => {
+    for (const s of [
+      "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-municipality-1480",
+      "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-vast",
+      "$JS.API.CONSUMER.INFO.STAFETT_SE.se-hub-stockholm",
+      "$JS.API.STREAM.MSG.GET.STAFETT_SE",
+      "$JS.API.DIRECT.GET.STAFETT_SE",
+      "$JS.API.CONSUMER.CREATE.STAFETT_SE",
+      "$JS.API.CONSUMER.DURABLE.CREATE.STAFETT_SE.sneaky",
+      "$JS.API.CONSUMER.DELETE.STAFETT_SE.se-hub-vast",
+      "$JS.API.STREAM.DELETE.STAFETT_SE",
+      "$JS.API.STREAM.PURGE.STAFETT_SE",
+      "$KV.stafett-trust.se",
+    ]) {
+      expect({ s, refused: await refusedApi("se:municipality:0180", s) }).toEqual({ s, refused: true });
+    }
+    // Its own consumer it may read.
+    const own = await jetstream(nc("se:municipality:0180")).consumers.get("STAFETT_SE", "se-municipality-0180");
+    expect((await own.info()).name).toBe("se-municipality-0180");
+  });
+
+  it("a municipality cannot subscribe to anyone's subjects", async () => {
+    const c = nc("se:municipality:0180");
+    const sub = c.subscribe("stafett.se.>");
+    const closed = await sub.closed.then(
+      (e: unknown) => (e instanceof Error ? e.name : "closed"),
+      (e: unknown) => (e as Error).name,
+    );
+    expect(closed).toBe("PermissionViolationError");
+  });
+
+  it("one hub cannot read another region's consumer; it may forward to municipalities and escalate", async () => {
+    expect(await refusedApi("se:hub:vast", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-stockholm")).toBe(true);
+    expect(await refusedApi("se:hub:vast", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-municipality-1480")).toBe(true);
+    expect(await refusedPublish("se:hub:vast", "stafett.se.vast.1480.forwarded")).toBe(false);
+    expect(await refusedPublish("se:hub:vast", "stafett.se.national.coordinator.escalated")).toBe(false);
+    expect(await refusedPublish("se:hub:vast", "stafett.se.vast.hub.opened")).toBe(true);
+  });
+
+  it("the liaison cannot read domestic addresses; it may publish into partners' inbound subjects", async () => {
+    for (const durable of ["se-municipality-0180", "se-hub-vast", "se-coordinator"]) {
+      expect(await refusedApi("se:liaison", `$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.${durable}`)).toBe(true);
+    }
+    expect(await refusedPublish("se:liaison", "stafett.no.in.se.opened")).toBe(false);
+    expect(await refusedPublish("se:liaison", "stafett.se.stockholm.hub.opened")).toBe(true);
+  });
+
+  it("the coordinator reads only its own consumer and cannot administer streams", async () => {
+    expect(await refusedApi("se:coordinator", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-vast")).toBe(true);
+    expect(await refusedApi("se:coordinator", "$JS.API.STREAM.DELETE.STAFETT_SE")).toBe(true);
+  });
+
+  it("the provisioning identity may administer (the positive control for the refusals above)", async () => {
+    expect(await refusedApi("provisioner", "$JS.API.STREAM.INFO.STAFETT_SE")).toBe(false);
+  });
+
+  it("a refused publish loses nothing else: messages in flight still arrive", async () => {
+    const issued = await issue(
+      { type: "opened", addressee: "se:hub:vast", referralId: randomUUID(), body: { urgency: "URGENCY_NORMAL", reason: "REASON_CATEGORY_MOVED", destination: { country: "se", municipality: "1480" }, deadline: new Date(Date.now() + 3_600_000).toISOString() }, personal: samplePersonal(), sealTo: ["se:hub:vast", "se:municipality:1480"] },
+      { identity: country.identity("se:municipality:0180"), trust: country.trust },
+    );
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(true);
+    const before = local.hub("vast").hub.state.referrals.size;
+    await jetstream(nc("se:municipality:0180")).publish(issued.subject, issued.bytes, { msgID: issued.id });
+    await waitFor(() => local.hub("vast").hub.state.referrals.size === before + 1, { timeoutMs: 10_000, message: "the hub to get the referral" });
+  });
+});
