@@ -28,6 +28,7 @@ import {
   type PersonalJson,
   type ReasonCategory,
   type ServiceRuntime,
+  type TrustStore,
   type Urgency,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -87,6 +88,11 @@ export class Gateway {
 
   get id(): string {
     return this.options.identity.id;
+  }
+
+  /** The trust lists in force (watched: rotation and revocation apply without a restart). */
+  get trust(): TrustStore {
+    return this.party.trust;
   }
 
   private get country(): string {

@@ -28,6 +28,7 @@ import {
   type EventJson,
   type Logger,
   type ServiceRuntime,
+  type TrustStore,
   type VerifiedEvent,
 } from "@stafett/shared";
 import { HubState, type HubRecord, type HubReferral } from "./state.js";
@@ -67,6 +68,11 @@ export class Hub {
 
   get id(): string {
     return this.options.identity.id;
+  }
+
+  /** The trust lists in force (watched: rotation and revocation apply without a restart). */
+  get trust(): TrustStore {
+    return this.party.trust;
   }
 
   private at(): string {
