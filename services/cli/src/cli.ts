@@ -6,6 +6,7 @@ import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
 import { demo } from "./commands/demo.js";
 import { federationConfig, provision } from "./commands/infra.js";
+import { quarantine } from "./commands/quarantine.js";
 import type { Io } from "./io.js";
 
 export const USAGE = `stafett <command>
@@ -25,6 +26,8 @@ export const USAGE = `stafett <command>
   federation config --country CC --out DIR [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
                     [--store-dir DIR] [--port N] [--leaf-port N]
                                               the country's nats-server config (JSON) with its federation links
+  quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
+                                              refused messages with their reasons; re-inject one (idempotent)
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
                                               nats-server (or URL), the design's scenarios through the real services
 
@@ -54,6 +57,7 @@ const OPTIONS = {
   "nats-url": { type: "string" },
   user: { type: "string" },
   "password-file": { type: "string" },
+  "nkey-file": { type: "string" },
   "store-dir": { type: "string" },
   "accept-from": { type: "string" },
   "connect-to": { type: "string" },
@@ -174,6 +178,19 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         io,
       );
     },
+    quarantine: async () =>
+      quarantine(
+        {
+          action: action || "list",
+          country: v.country ?? "se",
+          ...(rest[0] === undefined ? {} : { seq: rest[0] }),
+          natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
+          ...(v.user === undefined ? {} : { user: v.user }),
+          ...(v["password-file"] === undefined ? {} : { passwordFile: v["password-file"] }),
+          ...(v["nkey-file"] === undefined ? {} : { nkeyFile: v["nkey-file"] }),
+        },
+        io,
+      ),
     "federation config": async () => {
       const country = need(v, "country", io);
       const out = need(v, "out", io);

@@ -28,3 +28,4 @@ export * from "./http-auth.js";
 export * from "./service-config.js";
 export * from "./infra.js";
 export * from "./permissions.js";
+export * from "./quarantine.js";

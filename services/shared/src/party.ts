@@ -206,8 +206,19 @@ export class Party<R> {
         records = await handler(result, delivery);
       } catch (err) {
         // A coded refusal by the service (e.g. an acceptance from a party that does not hold
-        // the referral) is answered like any other; anything else is retried.
-        if (!(err instanceof StafettError)) throw err;
+        // the referral) is answered like any other; anything else is retried, and after the
+        // consumer's last attempt the message is quarantined with that reason rather than left.
+        if (!(err instanceof StafettError)) {
+          if (!delivery.lastAttempt) throw err;
+          this.log.error({ event_id: id, subject: delivery.subject, seq: delivery.seq, attempts: delivery.deliveryCount, err }, "handler failed on the last attempt; quarantined");
+          await this.refuse(
+            durable,
+            delivery,
+            new StafettError("ERR_HANDLER_FAILED", `handling failed ${delivery.deliveryCount} times`, { reason: "max_deliveries" }),
+            { digest: result.digest },
+          );
+          return;
+        }
         await this.refuse(durable, delivery, err, { digest: result.digest, eventId: id, referralId: result.event.referralId, eventType: result.event.type, sender: result.issuer.id });
         return;
       }

@@ -1,0 +1,85 @@
+/**
+ * The quarantine: refused messages kept with their reason (DESIGN.md principle 7). An operator
+ * lists and inspects them, and re-injects one after the cause is fixed (a trust list that lacked
+ * a key, a handler bug). A re-injection goes to the original subject with a message id derived
+ * from the event, so re-injecting twice delivers it once; the receiver's replay check refuses a
+ * copy of an event it already handled.
+ */
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { decodeEvent, decodeSignedEvent } from "./codec.js";
+import { StafettError } from "./errors.js";
+import { quarantineStreamName } from "./subjects.js";
+
+export interface QuarantineEntry {
+  seq: number;
+  time: string;
+  code: string;
+  reason: string;
+  field?: string;
+  subject: string;
+  consumer: string;
+  eventId?: string;
+  digest: string;
+  size: number;
+}
+
+function entryOf(m: StoredMsg): QuarantineEntry {
+  const h = (k: string): string => m.header.get(k);
+  const field = h("Stafett-Reject-Field");
+  const eventId = h("Stafett-Event-Id");
+  return {
+    seq: m.seq,
+    time: m.time.toISOString(),
+    code: h("Stafett-Reject-Code"),
+    reason: h("Stafett-Reject-Reason"),
+    ...(field === "" ? {} : { field }),
+    subject: h("Stafett-Subject"),
+    consumer: h("Stafett-Consumer"),
+    ...(eventId === "" ? {} : { eventId }),
+    digest: h("Stafett-Digest"),
+    size: m.data.length,
+  };
+}
+
+export async function listQuarantine(jsm: JetStreamManager, country: string, limit = 1_000): Promise<QuarantineEntry[]> {
+  const stream = quarantineStreamName(country);
+  const info = await jsm.streams.info(stream);
+  const out: QuarantineEntry[] = [];
+  for (let seq = Math.max(info.state.first_seq, info.state.last_seq - limit + 1); seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m !== null) out.push(entryOf(m));
+  }
+  return out;
+}
+
+export interface QuarantineDetail extends QuarantineEntry {
+  /** The event's envelope in clear, when the bytes decode (the personal part stays sealed). */
+  envelope?: { id: string; type: string; source: string; addressee: string; time: string; referralId: string };
+  signatures?: number;
+}
+
+export async function showQuarantine(jsm: JetStreamManager, country: string, seq: number): Promise<QuarantineDetail> {
+  const m = await jsm.streams.getMessage(quarantineStreamName(country), { seq }).catch(() => null);
+  if (m === null) throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", { reason: "unknown_seq", field: "seq" });
+  const entry = entryOf(m);
+  try {
+    const signed = decodeSignedEvent(m.data);
+    const e = decodeEvent(signed.event);
+    return { ...entry, signatures: signed.signatures.length, envelope: { id: e.id, type: e.type, source: e.source, addressee: e.addressee, time: e.time, referralId: e.referralId } };
+  } catch {
+    return entry;
+  }
+}
+
+/** Re-injects a quarantined message on its original subject; returns false when it was already re-injected. */
+export async function replayQuarantine(jsm: JetStreamManager, js: JetStreamClient, country: string, seq: number): Promise<{ subject: string; duplicate: boolean }> {
+  const m = await jsm.streams.getMessage(quarantineStreamName(country), { seq }).catch(() => null);
+  if (m === null) throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", { reason: "unknown_seq", field: "seq" });
+  const entry = entryOf(m);
+  const h = natsHeaders();
+  h.set("Nats-Msg-Id", `replay:${entry.eventId ?? entry.digest}`);
+  h.set("Stafett-Replayed-From", String(seq));
+  const ack = await js.publish(entry.subject, m.data, { headers: h });
+  return { subject: entry.subject, duplicate: ack.duplicate };
+}
