@@ -44,6 +44,8 @@ export interface Delivery {
   seq: number;
   /** How many times this message has been delivered, starting at 1. */
   deliveryCount: number;
+  /** True on the consumer's last delivery (max_deliver): no redelivery follows a failure. */
+  lastAttempt: boolean;
 }
 
 /** What a handler decided: done (ack), or try again later (nak with a delay). */
@@ -159,6 +161,7 @@ export class Bus {
     handler: (d: Delivery) => Promise<Outcome>,
   ): Promise<Consumption> {
     const consumer = await this.js.consumers.get(options.stream, options.durable);
+    const maxDeliver = (await consumer.info(true)).config.max_deliver ?? -1;
     const messages: ConsumerMessages = await consumer.consume({
       max_messages: Math.max(16, (options.concurrency ?? 1) * 4),
     });
@@ -172,6 +175,7 @@ export class Bus {
         headers: headersOf(m),
         seq: m.info.streamSequence,
         deliveryCount: m.info.deliveryCount,
+        lastAttempt: maxDeliver > 0 && m.info.deliveryCount >= maxDeliver,
       };
       let outcome: Outcome;
       // While the handler works (a liaison waiting for a partner's link), tell the server, so the
