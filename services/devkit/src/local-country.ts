@@ -48,6 +48,8 @@ export interface LocalCountryOptions {
   log: Logger;
   deadlines?: Partial<Record<Urgency, number>>;
   tickMs?: number;
+  publishDeadlineMs?: number;
+  intakeHighWater?: number;
   provision?: ProvisionOptions;
   /** Start no services (tests that start them one by one). */
   servicesOff?: boolean;
@@ -121,7 +123,12 @@ export class LocalCountry {
   }
 
   async startGateway(id: string): Promise<RunningGateway> {
-    const running = await startGateway({ ...this.runtime(id), ...(this.options.deadlines === undefined ? {} : { deadlines: this.options.deadlines }) }, this.options.log.child({ org: id }));
+    const running = await startGateway(
+      { ...this.runtime(id), ...(this.options.deadlines === undefined ? {} : { deadlines: this.options.deadlines }), ...(this.options.publishDeadlineMs === undefined ? {} : { publishDeadlineMs: this.options.publishDeadlineMs }),
+        ...(this.options.intakeHighWater === undefined ? {} : { intakeHighWater: this.options.intakeHighWater }),
+      },
+      this.options.log.child({ org: id }),
+    );
     this.gateways.set(id, running);
     return running;
   }

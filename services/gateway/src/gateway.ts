@@ -43,6 +43,13 @@ export const DEFAULT_DEADLINES: Readonly<Record<Urgency, number>> = {
 
 export interface GatewayOptions extends ServiceRuntime {
   deadlines?: Partial<Record<Urgency, number>>;
+  /** How long a request waits for the bus before it answers 503 (nothing accepted). */
+  publishDeadlineMs?: number;
+  /**
+   * New referrals are refused (503) once the stream is this full (fraction of its max_msgs or
+   * max_bytes): the rest is kept for the receipts, forwards and answers that drain it.
+   */
+  intakeHighWater?: number;
   concurrency?: number;
   now?: () => Date;
 }
@@ -126,6 +133,23 @@ export class Gateway {
     return { addressee: hub, sealTo: [hub] };
   }
 
+  private intake = { checkedAt: 0, open: true };
+
+  /** Refuses new referrals while the stream is above its high-water mark (checked at most twice a second). */
+  private async checkIntake(): Promise<void> {
+    const now = Date.now();
+    if (now - this.intake.checkedAt > 500) {
+      const info = await (await this.party.bus.manager()).streams.info(this.party.stream);
+      const high = this.options.intakeHighWater ?? 0.8;
+      const { max_msgs: maxMsgs, max_bytes: maxBytes } = info.config;
+      const full = (maxMsgs > 0 && info.state.messages >= Math.floor(maxMsgs * high)) || (maxBytes > 0 && info.state.bytes >= maxBytes * high);
+      this.intake = { checkedAt: now, open: !full };
+    }
+    if (!this.intake.open) {
+      throw new StafettError("ERR_UNAVAILABLE", "the bus is too full to take new referrals; retry later", { reason: "high_water" });
+    }
+  }
+
   async openReferral(request: ReferralRequest, idempotencyKey?: string): Promise<OpenedReferral> {
     validate(SCHEMA_IDS.api("referral-request"), request);
     const key = idempotencyKey === undefined ? undefined : `${idempotencyKey}`;
@@ -143,6 +167,7 @@ export class Gateway {
       if (Date.parse(deadline) <= now.getTime()) {
         throw new StafettError("ERR_SCHEMA_INVALID", "the deadline has already passed", { reason: "past", field: "/deadline" });
       }
+      await this.checkIntake();
       const route = this.routeOf(request.destination);
       // A retried request with the same key gets the same event id: the stream drops a second copy.
       const eventId = key === undefined ? randomUUID() : derivedId(this.id, "opened", key);
@@ -156,7 +181,7 @@ export class Gateway {
         personal: request.personal,
         sealTo: route.sealTo,
         ...(route.partnerCountry === undefined ? {} : { partnerCountry: route.partnerCountry }),
-      });
+      }, { deadlineMs: this.options.publishDeadlineMs ?? 3_000 });
       await this.party.record([
         {
           k: "sent",

@@ -84,6 +84,7 @@ export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: 
   });
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AuthError) return reply.code(err.status).send({ code: err.code, message: err.message });
+    if (isStafettError(err) && err.code === "ERR_UNAVAILABLE") return reply.code(503).header("Retry-After", "5").send(err.toJSON());
     if (isStafettError(err)) return reply.code(STATUS_OF_CODE[err.code] ?? 400).send(err.toJSON());
     if (isRetryablePublishError(err) || /maximum messages|maximum bytes|resource limits|no responders|timeout|closed|disconnect/i.test(String((err as Error).message))) {
       // The bus cannot take it now; nothing was accepted, so the caller retries (with its Idempotency-Key).

@@ -131,14 +131,17 @@ export class Party<R> {
     return issue(input, { identity: this.identity, trust: this.trust });
   }
 
-  async publish(message: OutgoingMessage): Promise<void> {
-    await this.bus.publish(message);
+  async publish(message: OutgoingMessage, options: { deadlineMs?: number } = {}): Promise<void> {
+    await this.bus.publish(message, options);
   }
 
-  /** Issues and publishes; returns the issued event. */
-  async send(input: IssueInput): Promise<IssuedEvent> {
+  /**
+   * Issues and publishes; returns the issued event. Transient failures are retried with the same
+   * message id until `deadlineMs` (default 10 s), then thrown.
+   */
+  async send(input: IssueInput, options: { deadlineMs?: number } = {}): Promise<IssuedEvent> {
     const issued = await this.issue(input);
-    await this.publish(issued);
+    await this.publish(issued, options);
     return issued;
   }
 

@@ -72,6 +72,8 @@ export function organisationPermissions(orgId: string, policy: readonly PolicyRu
   if (me.role === "liaison") publish.add(`stafett.*.in.${cc}.>`);
   publish.add(`stafett-quarantine.${cc}.>`);
   for (const c of consumersOf(orgId)) for (const s of consumerApi(stream, c.durable)) publish.add(s);
+  // A gateway reads the stream's fill (counts and limits, no content) for back-pressure.
+  if (me.role === "municipality") publish.add(`$JS.API.STREAM.INFO.${stream}`);
   for (const s of trustBucketRead()) publish.add(s);
   return {
     publish: { allow: [...publish].sort() },
