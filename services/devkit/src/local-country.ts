@@ -37,8 +37,8 @@ export interface LocalCountryOptions {
   municipalities: readonly string[];
   /** Use this country (keys and trust list) instead of generating one. */
   country?: Country;
-  /** Use this NATS instead of starting a local nats-server. */
-  natsUrl?: string;
+  /** Use this NATS (one URL, or a cluster's) instead of starting a local nats-server. */
+  natsUrl?: string | readonly string[];
   /** Credentials of the account the services use on that NATS. */
   natsUser?: { user: string; pass: string };
   /** Per-organisation nkey seeds (nkey authentication, least privilege); "provisioner" provisions. */
@@ -73,12 +73,12 @@ export class LocalCountry {
   static async start(options: LocalCountryOptions): Promise<LocalCountry> {
     const code = options.code ?? "se";
     const server = options.natsUrl === undefined ? await startServer() : undefined;
-    const natsUrl = options.natsUrl ?? server?.url ?? "";
+    const natsUrl = [options.natsUrl ?? server?.url ?? ""].flat().join(",");
     const country = options.country ?? (await createCountry({ code, municipalities: options.municipalities }));
     const provisioner = options.nkeys?.get("provisioner");
     const connection =
       provisioner !== undefined ? { connection: natsAuth({ servers: [], nkeySeed: provisioner }) } : options.natsUser === undefined ? {} : { connection: options.natsUser };
-    const bus = await Bus.connect({ servers: natsUrl, name: "stafett-provision", ...connection }, options.log);
+    const bus = await Bus.connect({ servers: natsUrl.split(","), name: "stafett-provision", ...connection }, options.log);
     try {
       await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, options.provision);
       for (const [cc, jws] of Object.entries(options.partnerTrust ?? {})) await publishTrustList(bus.nc, cc, jws);
@@ -102,7 +102,7 @@ export class LocalCountry {
       identity: this.country.identity(id),
       anchors: [this.country.anchorPublic],
       nats: {
-        servers: [this.natsUrl],
+        servers: this.natsUrl.split(","),
         ...(this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }),
         ...(this.options.nkeys?.get(id) === undefined ? {} : { nkeySeed: this.options.nkeys.get(id) }),
       },

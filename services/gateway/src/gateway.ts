@@ -150,53 +150,64 @@ export class Gateway {
     }
   }
 
+  /**
+   * Opens a referral. The record is written before the event is published (write-ahead), under
+   * the referral's lock, so that a receipt can never arrive for a referral this gateway does not
+   * know, even when a publish timed out after the stream had stored it. A retry with the same
+   * Idempotency-Key finds the record and publishes again under the same event id (the stream
+   * drops a second copy) until one publish is confirmed.
+   */
   async openReferral(request: ReferralRequest, idempotencyKey?: string): Promise<OpenedReferral> {
     validate(SCHEMA_IDS.api("referral-request"), request);
-    const key = idempotencyKey === undefined ? undefined : `${idempotencyKey}`;
-    const known = key === undefined ? undefined : this.state.idempotency.get(key);
-    if (known !== undefined) return this.describe(known, true);
-    const referralId = request.referralId ?? randomUUID();
-    return this.party.locks.run(key ?? referralId, async () => {
-      const again = key === undefined ? undefined : this.state.idempotency.get(key);
-      if (again !== undefined) return this.describe(again, true);
-      if (this.state.sent.has(referralId)) {
+    const key = idempotencyKey;
+    const referralId = (key === undefined ? undefined : this.state.idempotency.get(key)) ?? request.referralId ?? (key === undefined ? randomUUID() : derivedId(this.id, "referral", key));
+    return this.party.locks.run(referralId, async () => {
+      const existing = this.state.sent.get(referralId);
+      if (existing !== undefined && key === undefined) {
         throw new StafettError("ERR_REPLAY", "a referral with this id was already opened", { reason: "duplicate_referral", field: "/referralId" });
       }
+      if (existing?.published === true) return this.describe(referralId, true);
       const now = this.now();
-      const deadline = request.deadline ?? new Date(now.getTime() + this.deadlines[request.urgency]).toISOString();
+      const deadline = existing?.deadline ?? request.deadline ?? new Date(now.getTime() + this.deadlines[request.urgency]).toISOString();
       if (Date.parse(deadline) <= now.getTime()) {
         throw new StafettError("ERR_SCHEMA_INVALID", "the deadline has already passed", { reason: "past", field: "/deadline" });
       }
-      await this.checkIntake();
       const route = this.routeOf(request.destination);
       // A retried request with the same key gets the same event id: the stream drops a second copy.
-      const eventId = key === undefined ? randomUUID() : derivedId(this.id, "opened", key);
-      const issued = await this.party.send({
-        type: "opened",
-        addressee: route.addressee,
-        referralId,
-        id: eventId,
-        time: now,
-        body: { urgency: request.urgency, reason: request.reason, destination: request.destination, deadline },
-        personal: request.personal,
-        sealTo: route.sealTo,
-        ...(route.partnerCountry === undefined ? {} : { partnerCountry: route.partnerCountry }),
-      }, { deadlineMs: this.options.publishDeadlineMs ?? 3_000 });
-      await this.party.record([
+      const eventId = existing?.openedId ?? (key === undefined ? randomUUID() : derivedId(this.id, "opened", key));
+      if (existing === undefined) {
+        await this.checkIntake();
+        await this.party.record([
+          {
+            k: "sent",
+            referralId,
+            openedId: eventId,
+            hub: route.addressee,
+            destination: request.destination,
+            urgency: request.urgency,
+            reason: request.reason,
+            deadline,
+            at: now.toISOString(),
+            ...(key === undefined ? {} : { idempotencyKey: key }),
+          },
+        ]);
+      }
+      await this.party.send(
         {
-          k: "sent",
+          type: "opened",
+          addressee: route.addressee,
           referralId,
-          openedId: issued.id,
-          hub: route.addressee,
-          destination: request.destination,
-          urgency: request.urgency,
-          reason: request.reason,
-          deadline,
-          at: now.toISOString(),
-          ...(key === undefined ? {} : { idempotencyKey: key }),
+          id: eventId,
+          time: now,
+          body: { urgency: request.urgency, reason: request.reason, destination: request.destination, deadline },
+          personal: request.personal,
+          sealTo: route.sealTo,
+          ...(route.partnerCountry === undefined ? {} : { partnerCountry: route.partnerCountry }),
         },
-      ]);
-      return this.describe(referralId, false);
+        { deadlineMs: this.options.publishDeadlineMs ?? 3_000 },
+      );
+      await this.party.record([{ k: "published", referralId }]);
+      return this.describe(referralId, existing !== undefined);
     });
   }
 

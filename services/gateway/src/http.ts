@@ -43,6 +43,7 @@ function sentView(r: SentReferral) {
   return {
     referralId: r.referralId,
     status: r.status,
+    published: r.published,
     urgency: r.urgency,
     reason: r.reason,
     destination: r.destination,

@@ -43,6 +43,7 @@ export type GatewayRecord =
       at: string;
       idempotencyKey?: string;
     }
+  | { k: "published"; referralId: string }
   | { k: "timeline"; referralId: string; entry: TimelineEntry }
   | {
       k: "inbox";
@@ -73,6 +74,8 @@ export interface SentReferral {
   deadline: string;
   status: ReferralStatus;
   holder?: string;
+  /** False until the stream confirmed the opened event (written ahead of the publish). */
+  published: boolean;
   timeline: TimelineEntry[];
 }
 
@@ -122,10 +125,16 @@ export class GatewayState {
           reason: r.reason,
           deadline: r.deadline,
           status: "opened",
+          published: false,
           timeline: [{ type: "opened", at: r.at, eventId: r.openedId, by: "self", to: r.hub }],
         });
         if (r.idempotencyKey !== undefined) this.idempotency.set(r.idempotencyKey, r.referralId);
         break;
+      case "published": {
+        const ref = this.sent.get(r.referralId);
+        if (ref !== undefined) ref.published = true;
+        break;
+      }
       case "timeline": {
         const ref = this.sent.get(r.referralId);
         if (ref === undefined) break;
