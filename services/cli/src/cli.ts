@@ -7,6 +7,7 @@ import { eventOpen, eventSeal } from "./commands/event.js";
 import { demo } from "./commands/demo.js";
 import { federationConfig, provision } from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
+import { natsUsers } from "./commands/nats-users.js";
 import type { Io } from "./io.js";
 
 export const USAGE = `stafett <command>
@@ -26,6 +27,9 @@ export const USAGE = `stafett <command>
   federation config --country CC --out DIR [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
                     [--store-dir DIR] [--port N] [--leaf-port N]
                                               the country's nats-server config (JSON) with its federation links
+  nats users --trust FILE --anchor PUB --out DIR
+                                              one nkey user per organisation and a provisioner, permissions from
+                                              the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               refused messages with their reasons; re-inject one (idempotent)
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
@@ -177,6 +181,13 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         },
         io,
       );
+    },
+    "nats users": async () => {
+      const trust = need(v, "trust", io);
+      const anchor = need(v, "anchor", io);
+      const out = need(v, "out", io);
+      if (!trust || !anchor || !out) return 2;
+      return natsUsers({ trust, anchor, out }, io);
     },
     quarantine: async () =>
       quarantine(

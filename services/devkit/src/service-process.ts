@@ -11,7 +11,7 @@ import type { Country } from "@stafett/shared";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** Writes an organisation's private keys (0600) and the anchor's public key; returns the service's environment. */
-export function writeServiceFiles(country: Country, id: string, dir: string, natsUrl: string): Record<string, string> {
+export function writeServiceFiles(country: Country, id: string, dir: string, natsUrl: string, auth?: { jwksFile: string; issuer: string; audience: string }): Record<string, string> {
   const keys = country.keys.get(id);
   if (keys === undefined) throw new Error(`no keys for ${id}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -19,15 +19,18 @@ export function writeServiceFiles(country: Country, id: string, dir: string, nat
   writeFileSync(`${stem}.sig.jwk.json`, JSON.stringify(keys.signing.privateJwk), { mode: 0o600 });
   writeFileSync(`${stem}.enc.jwk.json`, JSON.stringify(keys.encryption.privateJwk), { mode: 0o600 });
   writeFileSync(join(dir, "anchor.pub.jwk.json"), JSON.stringify(country.anchorPublicJwk));
+  // Each organisation keeps its own state directory beside its keys.
   return {
     STAFETT_ORG: id,
     NATS_URL: natsUrl,
     STAFETT_SIGNING_KEY: `${stem}.sig.jwk.json`,
     STAFETT_ENCRYPTION_KEY: `${stem}.enc.jwk.json`,
     STAFETT_TRUST_ANCHORS: join(dir, "anchor.pub.jwk.json"),
-    STAFETT_STATE_DIR: join(dir, "state"),
+    STAFETT_STATE_DIR: join(dir, `${id.replaceAll(":", "-")}-state`),
     STAFETT_HTTP_PORT: "0",
-    STAFETT_AUTH_DEV: "1",
+    ...(auth === undefined
+      ? { STAFETT_AUTH_DEV: "1" }
+      : { STAFETT_AUTH_JWKS: auth.jwksFile, STAFETT_AUTH_ISSUER: auth.issuer, STAFETT_AUTH_AUDIENCE: auth.audience }),
   };
 }
 
@@ -35,6 +38,8 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** Resolves when the service logged that it is ready. */
   ready: Promise<void>;
+  /** The HTTP address it logged when ready. */
+  url(): string;
   /** SIGKILL, like a crash; resolves when the process is gone. */
   kill(): Promise<void>;
   /** SIGTERM; resolves when the process has drained and exited. */
@@ -48,11 +53,16 @@ export function spawnService(service: "hub" | "gateway" | "coordinator", env: Re
     { env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
+  let url = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      if (output.includes(`${service} ready`)) resolve();
+      const line = output.split("\n").find((l) => l.includes(`"${service} ready"`));
+      if (line !== undefined) {
+        url = (JSON.parse(line) as { url?: string }).url ?? "";
+        resolve();
+      }
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
@@ -63,5 +73,5 @@ export function spawnService(service: "hub" | "gateway" | "coordinator", env: Re
     if (child.exitCode === null && child.signalCode === null) child.kill(s);
     await exited;
   };
-  return { child, ready, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
+  return { child, ready, url: () => url, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
 }

@@ -14,6 +14,18 @@ export interface LinkCredentials {
   password: string;
 }
 
+/**
+ * TLS for a listener or a link (nats-server's `tls` block). With `verify` the other end must
+ * present a certificate signed by `ca_file` (mutual TLS): on the client port every service, on
+ * the leafnode port every partner's link.
+ */
+export interface ServerTls {
+  cert_file: string;
+  key_file: string;
+  ca_file: string;
+  verify?: boolean;
+}
+
 export interface CountryServerOptions {
   country: string;
   storeDir: string;
@@ -26,6 +38,18 @@ export interface CountryServerOptions {
   port?: number;
   leafPort?: number;
   host?: string;
+  /**
+   * TLS on the client port (top-level `tls`), the leafnode listener (`leafnodes.tls`) and each
+   * remote link (`remotes[].tls`: this broker's certificate as the link's client certificate,
+   * so it needs both the serverAuth and clientAuth extended key usages, and the CA that the
+   * partner's server certificate must chain to).
+   */
+  tls?: ServerTls;
+}
+
+/** The `tls` block of a listener: verify on unless explicitly turned off. */
+function listenerTls(t: ServerTls): Record<string, unknown> {
+  return { cert_file: t.cert_file, key_file: t.key_file, ca_file: t.ca_file, verify: t.verify ?? true };
 }
 
 /** The permissions of the user a partner's link logs in as, seen from the accepting side. */
@@ -52,17 +76,20 @@ export function countryServerConfig(o: CountryServerOptions): Record<string, unk
       },
     },
   };
+  if (o.tls !== undefined) config.tls = listenerTls(o.tls);
   const leafnodes: Record<string, unknown> = {};
   if ((o.accepts ?? []).length > 0) {
     leafnodes.host = o.host ?? "127.0.0.1";
     leafnodes.port = o.leafPort ?? 7422;
+    if (o.tls !== undefined) leafnodes.tls = listenerTls(o.tls);
   }
   if ((o.connects ?? []).length > 0) {
     leafnodes.remotes = (o.connects ?? []).map((c) => {
       const url = new URL(c.url);
       url.username = encodeURIComponent(c.credentials.user);
       url.password = encodeURIComponent(c.credentials.password);
-      return { url: url.toString(), account: STAFETT_ACCOUNT };
+      const tls = o.tls === undefined ? {} : { tls: { cert_file: o.tls.cert_file, key_file: o.tls.key_file, ca_file: o.tls.ca_file } };
+      return { url: url.toString(), account: STAFETT_ACCOUNT, ...tls };
     });
   }
   if (Object.keys(leafnodes).length > 0) config.leafnodes = leafnodes;

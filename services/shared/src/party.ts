@@ -53,11 +53,15 @@ export type Decision<R> = R[];
 /** A journal line: either a service record or the fact that a message was handled. */
 type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R };
 
-/** Connection options for the credentials a runtime carries: an nkey, or a user and password. */
+/**
+ * Connection options for the credentials a runtime carries: an nkey, or a user and password;
+ * and TLS (the CA the broker's certificate must chain to, a client certificate for mutual TLS).
+ */
 export function natsAuth(n: ServiceRuntime["nats"]): Partial<ConnectionOptions> {
-  if (n.nkeySeed !== undefined) return { authenticator: nkeyAuthenticator(n.nkeySeed) };
-  if (n.user !== undefined) return { user: n.user, ...(n.pass === undefined ? {} : { pass: n.pass }) };
-  return {};
+  const tls = n.tls === undefined ? {} : { tls: { ...n.tls } };
+  if (n.nkeySeed !== undefined) return { authenticator: nkeyAuthenticator(n.nkeySeed), ...tls };
+  if (n.user !== undefined) return { user: n.user, ...(n.pass === undefined ? {} : { pass: n.pass }), ...tls };
+  return tls;
 }
 
 export class Party<R> {

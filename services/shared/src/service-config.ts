@@ -18,6 +18,10 @@ export interface ServiceEnvConfig {
   natsPasswordFile: string | undefined;
   /** The organisation's NATS user nkey seed (SU…), from a 0600 file: nkey authentication. */
   natsNkeyFile: string | undefined;
+  /** TLS to the broker: the CA its certificate chains to, and a client certificate and key for mutual TLS. */
+  natsTlsCaFile: string | undefined;
+  natsTlsCertFile: string | undefined;
+  natsTlsKeyFile: string | undefined;
   signingKeyFile: string;
   encryptionKeyFile: string;
   /** Own country's anchor public keys (file paths, comma-separated). */
@@ -45,12 +49,20 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
   const authJwksFile = r.optional("STAFETT_AUTH_JWKS");
   const dev = authDev === "1" || authDev === "true";
   if (!dev && authJwksFile === undefined) r.problem("STAFETT_AUTH_JWKS is required (or STAFETT_AUTH_DEV=1 for development)");
+  const natsTlsCaFile = r.optional("NATS_TLS_CA");
+  const natsTlsCertFile = r.optional("NATS_TLS_CERT");
+  const natsTlsKeyFile = r.optional("NATS_TLS_KEY");
+  if ((natsTlsCertFile === undefined) !== (natsTlsKeyFile === undefined)) r.problem("NATS_TLS_CERT and NATS_TLS_KEY go together (a client certificate and its key)");
+  if (natsTlsCertFile !== undefined && natsTlsCaFile === undefined) r.problem("NATS_TLS_CA is required with a client certificate");
   return {
     org,
     natsUrl: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
     natsUser: r.optional("NATS_USER"),
     natsPasswordFile: r.optional("NATS_PASSWORD_FILE"),
     natsNkeyFile: r.optional("NATS_NKEY_FILE"),
+    natsTlsCaFile,
+    natsTlsCertFile,
+    natsTlsKeyFile,
     signingKeyFile: r.string("STAFETT_SIGNING_KEY"),
     encryptionKeyFile: r.string("STAFETT_ENCRYPTION_KEY"),
     anchorsFile: r.string("STAFETT_TRUST_ANCHORS"),
@@ -75,7 +87,14 @@ export interface ServiceRuntime {
   identity: Identity;
   /** The own country's trust anchors. */
   anchors: KeyHandle[];
-  nats: { servers: string[]; user?: string; pass?: string; nkeySeed?: Uint8Array };
+  nats: {
+    servers: string[];
+    user?: string;
+    pass?: string;
+    nkeySeed?: Uint8Array;
+    /** TLS to the broker (nats.js `tls` options): the CA, and a client certificate for mutual TLS. */
+    tls?: { caFile: string; certFile?: string; keyFile?: string };
+  };
   stateDir: string;
   http: { host: string; port: number };
   auth: AuthConfig;
@@ -86,6 +105,8 @@ export interface ServiceRuntime {
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
   const identity = await loadIdentity(config.org, config.signingKeyFile, config.encryptionKeyFile);
   const anchors = await readAnchorKeys(config.anchorsFile);
+  // The TLS client key is checked like every other secret: readable by its owner only.
+  if (config.natsTlsKeyFile !== undefined) readSecretFile(config.natsTlsKeyFile);
   let auth: AuthConfig;
   let devTokens: DevTokenIssuer | undefined;
   if (config.authDev) {
@@ -103,10 +124,15 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
       ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
       ...(config.natsPasswordFile === undefined ? {} : { pass: readFileSync(config.natsPasswordFile, "utf8").trim() }),
       ...(config.natsNkeyFile === undefined ? {} : { nkeySeed: readSecretFile(config.natsNkeyFile) }),
+      ...(config.natsTlsCaFile === undefined ? {} : { tls: natsTls(config.natsTlsCaFile, config.natsTlsCertFile, config.natsTlsKeyFile) }),
     },
     stateDir: config.stateDir,
     http: { host: config.httpHost, port: config.httpPort },
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
   };
+}
+
+function natsTls(caFile: string, certFile: string | undefined, keyFile: string | undefined): { caFile: string; certFile?: string; keyFile?: string } {
+  return { caFile, ...(certFile === undefined ? {} : { certFile }), ...(keyFile === undefined ? {} : { keyFile }) };
 }

@@ -1,0 +1,220 @@
+/**
+ * A chaos run: a 3-node JetStream cluster, the hub and both gateways as their own processes, a
+ * bounded stream of referrals sent through the gateway's HTTP API by a case system that retries
+ * with the same Idempotency-Key, the destination accepting each one, and meanwhile hub, gateway
+ * and broker nodes killed with SIGKILL and restarted at random (one at a time, bounded, loopback
+ * only). At the end it counts what was sent, received, accepted, quarantined, lost and doubled.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import {
+  Bus,
+  createCountry,
+  createDevTokenIssuer,
+  createLogger,
+  provisionCountry,
+  quarantineStreamName,
+  samplePersonal,
+  type Logger,
+} from "@stafett/shared";
+import { startCluster, type NatsCluster } from "./nats-server.js";
+import { spawnService, writeServiceFiles, type ServiceProcess } from "./service-process.js";
+import { waitFor } from "./wait.js";
+
+export interface ChaosOptions {
+  referrals: number;
+  /** Offered rate, referrals per second. */
+  rate: number;
+  /** Pause between faults, milliseconds (a random value in this range). */
+  faultEveryMs: [number, number];
+  /** How long a killed process stays down, milliseconds. */
+  downMs: [number, number];
+  /** Fault kinds to use. */
+  faults?: readonly ("hub" | "gateway" | "broker")[];
+  /** Deadline for everything to settle after the last referral, milliseconds. */
+  settleMs?: number;
+  seed?: number;
+  log?: Logger;
+  onProgress?: (line: string) => void;
+}
+
+export interface ChaosResult {
+  sent: number;
+  received: number;
+  delivered: number;
+  accepted: number;
+  quarantined: number;
+  lost: number;
+  duplicated: number;
+  faults: Record<string, number>;
+  seconds: number;
+}
+
+interface TimelineView {
+  referralId: string;
+  timeline: { type: string }[];
+}
+
+/** A small seeded PRNG (mulberry32), so a run can be repeated. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const log = o.log ?? createLogger({ service: "chaos", level: "silent" });
+  const say = o.onProgress ?? (() => undefined);
+  const rnd = random(o.seed ?? Date.now());
+  const between = ([lo, hi]: [number, number]): number => lo + rnd() * (hi - lo);
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), "stafett-chaos-"));
+  let cluster: NatsCluster | undefined;
+  const procs = new Map<string, ServiceProcess>();
+  try {
+    cluster = await startCluster(3);
+    const urls = cluster.urls.join(",");
+    const country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
+    const bus = await Bus.connect({ servers: cluster.urls, name: "chaos-provision" }, log);
+    await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, { replicas: 3 });
+    await bus.close();
+    const tokens = await createDevTokenIssuer();
+    const jwksFile = join(dir, "jwks.json");
+    writeFileSync(jwksFile, JSON.stringify(tokens.config.jwks));
+    const auth = { jwksFile, issuer: tokens.config.issuer, audience: tokens.config.audience };
+    const services = {
+      hub: { kind: "hub" as const, env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth) },
+      gateway: { kind: "gateway" as const, env: writeServiceFiles(country, "se:municipality:0180", dir, urls, auth) },
+      destination: { kind: "gateway" as const, env: writeServiceFiles(country, "se:municipality:1480", dir, urls, auth) },
+    };
+    const start = async (name: keyof typeof services): Promise<void> => {
+      const p = spawnService(services[name].kind, { ...services[name].env, LOG_LEVEL: "warn" });
+      procs.set(name, p);
+      await p.ready;
+    };
+    await Promise.all([start("hub"), start("gateway"), start("destination")]);
+    const tokenFrom = await tokens.mint("se:municipality:0180");
+    const tokenTo = await tokens.mint("se:municipality:1480");
+    const call = async <T>(name: "gateway" | "destination", method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> => {
+      const url = procs.get(name)?.url() ?? "";
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${name === "gateway" ? tokenFrom : tokenTo}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, body: (await res.json()) as T };
+    };
+
+    // The case system: one POST per referral at the offered rate, retried with its key until accepted.
+    const ids = new Map<number, string>();
+    let sendingDone = false;
+    const sender = (async () => {
+      const inflight = new Set<Promise<void>>();
+      for (let i = 0; i < o.referrals; i++) {
+        const due = started + (i * 1_000) / o.rate;
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+        const p = (async () => {
+          for (;;) {
+            try {
+              const r = await call<{ referralId: string }>("gateway", "POST", "/v1/referrals", { urgency: "URGENCY_NORMAL", reason: "REASON_CATEGORY_MISSING", destination: { country: "se", municipality: "1480" }, personal: samplePersonal(i) }, { "idempotency-key": `chaos-${i}` });
+              if (r.status === 202 || r.status === 200) {
+                ids.set(i, r.body.referralId);
+                return;
+              }
+            } catch {
+              // gateway down or slow: retry with the same key
+            }
+            await new Promise((r) => setTimeout(r, 300));
+          }
+        })();
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        if (inflight.size >= 32) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      sendingDone = true;
+    })();
+
+    // The destination accepts what arrives.
+    const answered = new Set<string>();
+    const acceptor = (async () => {
+      while (!sendingDone || answered.size < o.referrals) {
+        try {
+          const inbox = await call<{ referralId: string; status: string }[]>("destination", "GET", "/v1/inbox");
+          for (const item of inbox.body) {
+            if (item.status === "pending" && !answered.has(item.referralId)) {
+              const r = await call("destination", "POST", `/v1/inbox/${item.referralId}/accept`);
+              if (r.status === 200 || r.status === 409) answered.add(item.referralId);
+            } else if (item.status === "accepted") answered.add(item.referralId);
+          }
+        } catch {
+          // destination restarting or broker electing: try again
+        }
+        if (Date.now() - started > (o.referrals / o.rate) * 1_000 + (o.settleMs ?? 90_000)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+
+    // Faults, one at a time, while referrals are being sent.
+    const faults: Record<string, number> = { hub: 0, gateway: 0, broker: 0 };
+    const kinds = o.faults ?? ["hub", "gateway", "broker"];
+    while (!sendingDone) {
+      await new Promise((r) => setTimeout(r, between(o.faultEveryMs)));
+      if (sendingDone) break;
+      const kind = kinds[Math.floor(rnd() * kinds.length)] ?? "hub";
+      faults[kind] = (faults[kind] ?? 0) + 1;
+      if (kind === "broker") {
+        const node = cluster.servers[Math.floor(rnd() * cluster.servers.length)];
+        say(`kill -9 broker ${node?.name ?? "?"}`);
+        await node?.kill();
+        await new Promise((r) => setTimeout(r, between(o.downMs)));
+        await node?.restart();
+        await cluster.waitForMetaLeader(20_000);
+      } else {
+        say(`kill -9 ${kind}`);
+        await procs.get(kind)?.kill();
+        await new Promise((r) => setTimeout(r, between(o.downMs)));
+        await start(kind);
+      }
+    }
+    await sender;
+    say(`all ${o.referrals} referrals accepted by the gateway; waiting for the flow to settle`);
+
+    // Settle: every referral received (receipt at the origin), delivered and accepted.
+    const timelines = async (): Promise<TimelineView[]> => (await call<TimelineView[]>("gateway", "GET", "/v1/referrals")).body;
+    const done = (t: TimelineView): boolean => ["received", "forwarded", "accepted", "closed"].every((x) => t.timeline.some((e) => e.type === x));
+    await waitFor(async () => (await timelines()).filter(done).length >= o.referrals, { timeoutMs: o.settleMs ?? 90_000, intervalMs: 500, message: "the flow to settle" }).catch(() => undefined);
+    await acceptor;
+
+    const all = await timelines();
+    const count = (t: TimelineView, type: string): number => t.timeline.filter((e) => e.type === type).length;
+    const inbox = (await call<{ referralId: string }[]>("destination", "GET", "/v1/inbox")).body;
+    const nc = await connect({ servers: cluster.urls });
+    const jsm = await jetstreamManager(nc);
+    const quarantined = (await jsm.streams.info(quarantineStreamName("se"))).state.messages;
+    await nc.close();
+    const sent = ids.size;
+    const received = all.filter((t) => count(t, "received") >= 1).length;
+    const accepted = all.filter((t) => count(t, "accepted") >= 1).length;
+    const delivered = new Set(inbox.map((i) => i.referralId)).size;
+    const duplicated =
+      all.reduce((n, t) => n + Math.max(0, count(t, "received") - 1) + Math.max(0, count(t, "forwarded") - 1) + Math.max(0, count(t, "accepted") - 1), 0) +
+      (all.length - new Set(all.map((t) => t.referralId)).size) +
+      (inbox.length - delivered);
+    const lost = [...ids.values()].filter((id) => !all.some((t) => t.referralId === id && done(t))).length;
+    return { sent, received, delivered, accepted, quarantined, lost, duplicated, faults, seconds: Math.round((Date.now() - started) / 1_000) };
+  } finally {
+    await Promise.all([...procs.values()].map((p) => p.kill()));
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

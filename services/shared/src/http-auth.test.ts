@@ -1,0 +1,155 @@
+import { createHmac } from "node:crypto";
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { toBase64Url } from "./base64url.js";
+import {
+  AuthError,
+  createAuthenticator,
+  type AuthConfig,
+  type Authenticator,
+} from "./http-auth.js";
+
+const ORG = "se:municipality:0180";
+const ISSUER = "https://idp.example.se";
+const AUDIENCE = "stafett";
+const now = () => Math.floor(Date.now() / 1000);
+
+let key: CryptoKey;
+let otherKey: CryptoKey;
+let config: AuthConfig;
+let authenticate: Authenticator;
+
+beforeAll(async () => {
+  const pair = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+  key = pair.privateKey;
+  otherKey = (await generateKeyPair("EdDSA", { crv: "Ed25519" })).privateKey;
+  config = {
+    jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "EdDSA", use: "sig" }] },
+    issuer: ISSUER,
+    audience: AUDIENCE,
+  };
+  authenticate = createAuthenticator(config, ORG);
+});
+
+/** A token with sensible claims; `claims` override them (undefined removes one). */
+function token(
+  claims: Partial<Record<keyof JWTPayload | "org", unknown>> = {},
+  signWith: CryptoKey = key,
+  kid = "k1",
+): Promise<string> {
+  const payload: Record<string, unknown> = {
+    org: ORG,
+    sub: "case-system-1",
+    iss: ISSUER,
+    aud: AUDIENCE,
+    iat: now(),
+    exp: now() + 600,
+    ...claims,
+  };
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k];
+  return new SignJWT(payload).setProtectedHeader({ alg: "EdDSA", kid }).sign(signWith);
+}
+
+/** What the authenticator decided: the principal, or the status and code it refused with. */
+async function outcome(
+  authorization: string | undefined,
+): Promise<{ status: number; code?: string; principal?: unknown }> {
+  try {
+    return { status: 200, principal: await authenticate(authorization) };
+  } catch (err) {
+    if (!(err instanceof AuthError)) throw err;
+    return { status: err.status, code: err.code };
+  }
+}
+
+const unauthenticated = { status: 401, code: "ERR_UNAUTHENTICATED" };
+
+describe("createAuthenticator", () => {
+  it("accepts a valid token for this organisation and returns the principal", async () => {
+    expect(await outcome(`Bearer ${await token()}`)).toEqual({
+      status: 200,
+      principal: { org: ORG, subject: "case-system-1" },
+    });
+  });
+
+  it("refuses a missing or garbage Authorization header with 401", async () => {
+    for (const header of [
+      undefined,
+      "",
+      "Bearer",
+      "Bearer ",
+      "Basic dXNlcjpwYXNz",
+      "Bearer not-a-jwt",
+      "Bearer a.b.c",
+      `Bearer ${"x".repeat(5000)}`,
+      "Bearer e30.e30.",
+      "Bearer abc def",
+    ]) {
+      expect({ header: header?.slice(0, 40), ...(await outcome(header)) }).toEqual({
+        header: header?.slice(0, 40),
+        ...unauthenticated,
+      });
+    }
+  });
+
+  it("refuses an expired token with 401", async () => {
+    expect(await outcome(`Bearer ${await token({ iat: now() - 7200, exp: now() - 60 })}`)).toEqual(
+      unauthenticated,
+    );
+  });
+
+  it("refuses a token that is not yet valid with 401", async () => {
+    expect(await outcome(`Bearer ${await token({ nbf: now() + 600 })}`)).toEqual(unauthenticated);
+  });
+
+  it("refuses a token without exp or sub with 401", async () => {
+    expect(await outcome(`Bearer ${await token({ exp: undefined })}`)).toEqual(unauthenticated);
+    expect(await outcome(`Bearer ${await token({ sub: undefined })}`)).toEqual(unauthenticated);
+  });
+
+  it("refuses a token from another issuer with 401", async () => {
+    expect(await outcome(`Bearer ${await token({ iss: "https://evil.example" })}`)).toEqual(
+      unauthenticated,
+    );
+    expect(await outcome(`Bearer ${await token({ iss: undefined })}`)).toEqual(unauthenticated);
+  });
+
+  it("refuses a token for another audience with 401", async () => {
+    expect(await outcome(`Bearer ${await token({ aud: "another-service" })}`)).toEqual(
+      unauthenticated,
+    );
+    expect(await outcome(`Bearer ${await token({ aud: undefined })}`)).toEqual(unauthenticated);
+  });
+
+  it("refuses a token signed by another key with 401, under the configured kid or another", async () => {
+    expect(await outcome(`Bearer ${await token({}, otherKey)}`)).toEqual(unauthenticated);
+    expect(await outcome(`Bearer ${await token({}, otherKey, "k2")}`)).toEqual(unauthenticated);
+  });
+
+  it("refuses unsigned and HMAC tokens (alg none; the public key as an HMAC secret) with 401", async () => {
+    const b64 = (v: unknown) => toBase64Url(new TextEncoder().encode(JSON.stringify(v)));
+    const claims = { org: ORG, sub: "x", iss: ISSUER, aud: AUDIENCE, exp: now() + 600 };
+    expect(await outcome(`Bearer ${b64({ alg: "none" })}.${b64(claims)}.`)).toEqual(
+      unauthenticated,
+    );
+    const signingInput = `${b64({ alg: "HS256", kid: "k1" })}.${b64(claims)}`;
+    const x = String(config.jwks.keys[0]?.x);
+    const mac = createHmac("sha256", x).update(signingInput).digest();
+    expect(await outcome(`Bearer ${signingInput}.${toBase64Url(mac)}`)).toEqual(unauthenticated);
+  });
+
+  it("refuses another organisation's valid token with 403", async () => {
+    expect(await outcome(`Bearer ${await token({ org: "se:municipality:1480" })}`)).toEqual({
+      status: 403,
+      code: "ERR_FORBIDDEN",
+    });
+    expect(await outcome(`Bearer ${await token({ org: undefined })}`)).toEqual({
+      status: 403,
+      code: "ERR_FORBIDDEN",
+    });
+    expect(await outcome(`Bearer ${await token({ org: [ORG] })}`)).toEqual({
+      status: 403,
+      code: "ERR_FORBIDDEN",
+    });
+  });
+});
