@@ -131,6 +131,19 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       const toNo = await seen(noNc, seNc, "stafett.se.syd.1280.opened", "stafett.no.in.se.withdrawn");
       expect(toNo).toContain("stafett.no.in.se.withdrawn");
       expect(toNo).not.toContain("stafett.se.syd.1280.opened");
+      // Replies (pulled messages, API answers) never cross: only the liaisons' own inbox prefixes do.
+      const leaked: string[] = [];
+      const spy = noNc.subscribe("_INBOX.>", {
+        callback: (_e, m) => {
+          leaked.push(m.subject);
+        },
+      });
+      await noNc.flush();
+      seNc.publish("_INBOX.domestic-reply", new Uint8Array([1]));
+      const probe = await seen(noNc, seNc, "_INBOX.domestic-reply-2", "stafett.no.in.se.updated");
+      expect(probe).toContain("stafett.no.in.se.updated");
+      expect(leaked).toEqual([]);
+      spy.unsubscribe();
       // Norway cannot publish into Swedish domestic subjects.
       const toSe = await seen(seNc, noNc, "stafett.se.syd.1280.opened", "stafett.se.in.no.withdrawn");
       expect(toSe).toContain("stafett.se.in.no.withdrawn");

@@ -20,6 +20,18 @@ afterAll(async () => {
   await se?.stop();
 });
 
+describe("a planted quarantine entry", () => {
+  it("cannot make an operator's replay publish outside the country's event subjects", async () => {
+    const jsm = await jetstreamManager(nc);
+    const h = (await import("@nats-io/transport-node")).headers();
+    h.set("Stafett-Reject-Code", "ERR_MALFORMED");
+    h.set("Stafett-Subject", "$JS.API.STREAM.DELETE.STAFETT_SE");
+    const ack = await jetstream(nc).publish("stafett-quarantine.se.ERR_MALFORMED", new Uint8Array(), { headers: h });
+    await expect(replayQuarantine(jsm, jetstream(nc), "se", ack.seq)).rejects.toMatchObject({ code: "ERR_ADDRESS_INVALID" });
+    expect((await jsm.streams.info("STAFETT_SE")).config.name).toBe("STAFETT_SE");
+  });
+});
+
 describe("a handler that throws on one poison message", () => {
   it("quarantines it after max_deliver attempts while all the others flow; an operator re-injects it once", { timeout: 60_000 }, async () => {
     const handled = new Map<string, number>();

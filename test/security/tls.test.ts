@@ -24,8 +24,7 @@ import {
   countryServerConfig,
   createCountry,
   provisionCountry,
-  type LinkCredentials,
-} from "@stafett/shared";
+  type LinkCredentials, inboxPrefixOf } from "@stafett/shared";
 // Not re-exported from @stafett/devkit's barrel (mod.ts) yet.
 import { createTestCa, type TestCa } from "../../services/devkit/src/tls.js";
 
@@ -211,10 +210,12 @@ describe("two federated brokers with TLS on client ports and on the leafnode lin
       ...login(noUser),
       tls: tls.client,
     });
+    // As Sweden's liaison: only its inbox prefix may carry the partner stream's acks back.
     const seNc = await connect({
       servers: fed.server("se").url,
       ...login(seUser),
       tls: tls.client,
+      inboxPrefix: inboxPrefixOf("se:liaison"),
     });
     try {
       await provisionCountry(

@@ -7,6 +7,8 @@
  * avoids the bare `no` being read as false).
  */
 
+import { inboxPrefixOf } from "./permissions.js";
+
 export const STAFETT_ACCOUNT = "STAFETT";
 
 export interface LinkCredentials {
@@ -52,13 +54,19 @@ function listenerTls(t: ServerTls): Record<string, unknown> {
   return { cert_file: t.cert_file, key_file: t.key_file, ca_file: t.ca_file, verify: t.verify ?? true };
 }
 
-/** The permissions of the user a partner's link logs in as, seen from the accepting side. */
+/**
+ * The permissions of the user a partner's link logs in as, seen from the accepting side. Replies
+ * cross only to the two liaisons' own inbox prefixes (the JetStream acks of their publishes), never
+ * the shared `_INBOX.>`, which would let a partner read domestic traffic.
+ */
 export function linkPermissions(own: string, partner: string): Record<string, unknown> {
   return {
-    // What the partner may send into this broker: only our inbound subjects from it (and replies).
-    publish: { allow: [`stafett.${own}.in.${partner}.>`, "_INBOX.>"] },
-    // What the partner may receive from this broker: only its inbound subjects from us (and replies).
-    subscribe: { allow: [`stafett.${partner}.in.${own}.>`, "_INBOX.>"] },
+    // What the partner may send into this broker: only our inbound subjects from it, and the
+    // acks of its stream for our liaison's publishes.
+    publish: { allow: [`stafett.${own}.in.${partner}.>`, `${inboxPrefixOf(`${own}:liaison`)}.>`] },
+    // What the partner may receive from this broker: only its inbound subjects from us, and the
+    // acks of our stream for its liaison's publishes.
+    subscribe: { allow: [`stafett.${partner}.in.${own}.>`, `${inboxPrefixOf(`${partner}:liaison`)}.>`] },
   };
 }
 

@@ -23,6 +23,7 @@ import { consumersOf, parseOrgId, quarantineStreamName, quarantineSubject, strea
 import { watchTrust, type TrustWatch } from "./trust-watch.js";
 import type { TrustStore } from "./trust.js";
 import type { ServiceRuntime } from "./service-config.js";
+import { inboxPrefixOf } from "./permissions.js";
 
 export interface PartyOptions<R> {
   identity: Identity;
@@ -98,7 +99,11 @@ export class Party<R> {
     return Party.start<R>({
       identity: runtime.identity,
       anchors: runtime.anchors,
-      bus: { servers: runtime.nats.servers, name: `stafett-${runtime.identity.id}`, connection: natsAuth(runtime.nats) },
+      bus: {
+        servers: runtime.nats.servers,
+        name: `stafett-${runtime.identity.id}`,
+        connection: { ...natsAuth(runtime.nats), inboxPrefix: inboxPrefixOf(runtime.identity.id) },
+      },
       log,
       stateDir: runtime.stateDir,
       apply,

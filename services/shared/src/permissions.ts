@@ -9,6 +9,14 @@ import { TRUST_BUCKET } from "./provision.js";
 import type { PolicyRule, TrustList } from "./trust.js";
 import type { Role } from "./types.js";
 
+/**
+ * Each organisation's connection uses its own inbox prefix, and may subscribe only there: with
+ * the shared `_INBOX.>` any party could read the messages other parties pull (their replies).
+ */
+export function inboxPrefixOf(orgId: string): string {
+  return `_INBOX_${orgId.replaceAll(":", "_")}`;
+}
+
 export interface Permissions {
   publish: { allow: string[] };
   subscribe: { allow: string[] };
@@ -77,7 +85,7 @@ export function organisationPermissions(orgId: string, policy: readonly PolicyRu
   for (const s of trustBucketRead()) publish.add(s);
   return {
     publish: { allow: [...publish].sort() },
-    subscribe: { allow: ["_INBOX.>"] },
+    subscribe: { allow: [`${inboxPrefixOf(orgId)}.>`] },
   };
 }
 

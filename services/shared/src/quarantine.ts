@@ -9,7 +9,7 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { decodeEvent, decodeSignedEvent } from "./codec.js";
 import { StafettError } from "./errors.js";
-import { quarantineStreamName } from "./subjects.js";
+import { parseSubject, quarantineStreamName } from "./subjects.js";
 
 export interface QuarantineEntry {
   seq: number;
@@ -77,6 +77,17 @@ export async function replayQuarantine(jsm: JetStreamManager, js: JetStreamClien
   const m = await jsm.streams.getMessage(quarantineStreamName(country), { seq }).catch(() => null);
   if (m === null) throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", { reason: "unknown_seq", field: "seq" });
   const entry = entryOf(m);
+  // Only back onto one of this country's event subjects: a party could plant a quarantine entry
+  // naming any subject (an API subject, say) for the operator's rights to publish to.
+  let target;
+  try {
+    target = parseSubject(entry.subject);
+  } catch {
+    target = undefined;
+  }
+  if (target === undefined || target.country !== country) {
+    throw new StafettError("ERR_ADDRESS_INVALID", "the quarantined message names no event subject of this country", { reason: "subject", field: "Stafett-Subject" });
+  }
   const h = natsHeaders();
   h.set("Nats-Msg-Id", `replay:${entry.eventId ?? entry.digest}`);
   h.set("Stafett-Replayed-From", String(seq));

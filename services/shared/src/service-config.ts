@@ -2,7 +2,6 @@
  * The configuration every service shares, read from the environment in one place (each
  * service's loadConfig adds its own variables). Files are named by path; keys are never inline.
  */
-import { readFileSync } from "node:fs";
 import type { JSONWebKeySet } from "jose";
 import { ConfigReader, type Env } from "./config.js";
 import { assertAuthConfig, createDevTokenIssuer, type AuthConfig, type DevTokenIssuer } from "./http-auth.js";
@@ -122,7 +121,7 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     nats: {
       servers: config.natsUrl,
       ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
-      ...(config.natsPasswordFile === undefined ? {} : { pass: readFileSync(config.natsPasswordFile, "utf8").trim() }),
+      ...(config.natsPasswordFile === undefined ? {} : { pass: new TextDecoder().decode(readSecretFile(config.natsPasswordFile)) }),
       ...(config.natsNkeyFile === undefined ? {} : { nkeySeed: readSecretFile(config.natsNkeyFile) }),
       ...(config.natsTlsCaFile === undefined ? {} : { tls: natsTls(config.natsTlsCaFile, config.natsTlsCertFile, config.natsTlsKeyFile) }),
     },
