@@ -96,7 +96,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       destination: { kind: "gateway" as const, env: writeServiceFiles(country, "se:municipality:1480", dir, urls, auth) },
     };
     const start = async (name: keyof typeof services): Promise<void> => {
-      const p = spawnService(services[name].kind, { ...services[name].env, LOG_LEVEL: "warn" });
+      const p = spawnService(services[name].kind, services[name].env);
       procs.set(name, p);
       await p.ready;
     };
