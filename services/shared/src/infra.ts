@@ -103,3 +103,23 @@ export function countryServerConfig(o: CountryServerOptions): Record<string, unk
   if (Object.keys(leafnodes).length > 0) config.leafnodes = leafnodes;
   return config;
 }
+
+export interface ClusterNodeOptions extends CountryServerOptions {
+  /** This node's name (unique in the cluster) and its cluster (route) port. */
+  node: string;
+  clusterPort: number;
+  /** Every node's route URL, e.g. nats-route://10.0.0.1:6222 (a node's own is ignored by the server). */
+  routes: readonly string[];
+}
+
+/**
+ * One node of a country's 3-node JetStream cluster (streams then use num_replicas 3; see
+ * `provisionCountry`'s `replicas`). Each node needs its own server_name and explicit routes.
+ */
+export function clusterNodeConfig(o: ClusterNodeOptions): Record<string, unknown> {
+  return {
+    ...countryServerConfig(o),
+    server_name: `stafett-${o.country}-${o.node}`,
+    cluster: { name: `stafett-${o.country}`, host: o.host ?? "0.0.0.0", port: o.clusterPort, routes: [...o.routes] },
+  };
+}
