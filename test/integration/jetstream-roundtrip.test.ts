@@ -58,6 +58,12 @@ describe("a signed referral through JetStream", () => {
       consumersDeleted: [],
     });
     expect(second.trustListRevision).toBe(first.trustListRevision);
+    // A changed trust list: Malmö leaves, Uppsala (and with it the Mitt hub) joins.
+    const changed = await createCountry({ code: "se", municipalities: ["0180", "1480", "0380"], version: 2 });
+    const third = await provisionCountry(bus.nc, jsm, changed.trustList, changed.trustListJws);
+    expect(third.consumersCreated.sort()).toEqual(["se-hub-mitt", "se-municipality-0380"]);
+    expect(third.consumersDeleted.sort()).toEqual(["se-hub-syd", "se-municipality-1280"]);
+    await provisionCountry(bus.nc, jsm, se.trustList, se.trustListJws);
     const info = await jsm.streams.info(streamName("se"));
     expect(info.config.retention).toBe("workqueue");
     expect(info.config.deny_delete).toBe(true);
