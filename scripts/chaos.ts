@@ -5,7 +5,9 @@ import { runChaos } from "@stafett/devkit";
 const referrals = Number(process.env.CHAOS_REFERRALS ?? 3_000);
 const rate = Number(process.env.CHAOS_RATE ?? 20);
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
-process.stdout.write(`chaos: ${referrals} referrals at ${rate}/s, faults every 4-10 s, seed ${seed}\n`);
+process.stdout.write(
+  `chaos: ${referrals} referrals at ${rate}/s, faults every 4-10 s, seed ${seed}\n`,
+);
 const r = await runChaos({
   referrals,
   rate,
@@ -13,7 +15,8 @@ const r = await runChaos({
   downMs: [500, 3_000],
   seed,
   settleMs: 180_000,
-  onProgress: (line) => process.stdout.write(`  ${new Date().toISOString().slice(11, 19)} ${line}\n`),
+  onProgress: (line) =>
+    process.stdout.write(`  ${new Date().toISOString().slice(11, 19)} ${line}\n`),
 });
 process.stdout.write(
   `\nsent ${r.sent}, received ${r.received}, delivered ${r.delivered}, accepted ${r.accepted}, quarantined ${r.quarantined}, lost ${r.lost}, duplicated ${r.duplicated}\n` +

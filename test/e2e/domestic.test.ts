@@ -49,30 +49,47 @@ function referral(municipality: string, overrides: Record<string, unknown> = {})
   };
 }
 
-async function timelineUntil(api: Api, id: string, done: (t: TimelineView) => boolean): Promise<TimelineView> {
-  return waitForValue(async () => {
-    const res = await api.get<TimelineView>(`/v1/referrals/${id}`);
-    return res.status === 200 && done(res.body) ? res.body : undefined;
-  }, { timeoutMs: 15_000, message: `timeline of ${id}` });
+async function timelineUntil(
+  api: Api,
+  id: string,
+  done: (t: TimelineView) => boolean,
+): Promise<TimelineView> {
+  return waitForValue(
+    async () => {
+      const res = await api.get<TimelineView>(`/v1/referrals/${id}`);
+      return res.status === 200 && done(res.body) ? res.body : undefined;
+    },
+    { timeoutMs: 15_000, message: `timeline of ${id}` },
+  );
 }
 
 const types = (t: TimelineView): string[] => t.timeline.map((e) => e.type);
 
 describe("domestic handoff, end to end through the real services", () => {
   it("Stockholm refers a missing child to Göteborg: received, forwarded, accepted, closed", async () => {
-    const opened = await stockholm.post<{ referralId: string; deadline: string }>("/v1/referrals", referral("1480"));
+    const opened = await stockholm.post<{ referralId: string; deadline: string }>(
+      "/v1/referrals",
+      referral("1480"),
+    );
     expect(opened.status).toBe(202);
     const id = opened.body.referralId;
 
-    const forwarded = await timelineUntil(stockholm, id, (t) => types(t).includes("forwarded") && types(t).includes("received"));
+    const forwarded = await timelineUntil(
+      stockholm,
+      id,
+      (t) => types(t).includes("forwarded") && types(t).includes("received"),
+    );
     expect(forwarded.timeline.find((e) => e.type === "received")?.by).toBe("se:hub:vast");
     expect(forwarded.timeline.find((e) => e.type === "forwarded")?.to).toBe(GOTEBORG);
 
     const goteborg = await Api.for(se, GOTEBORG, se.gateway("1480").url);
-    const item = await waitForValue(async () => {
-      const res = await goteborg.get<Record<string, unknown>>(`/v1/inbox/${id}`);
-      return res.status === 200 ? res.body : undefined;
-    }, { timeoutMs: 10_000, message: "inbox item at Göteborg" });
+    const item = await waitForValue(
+      async () => {
+        const res = await goteborg.get<Record<string, unknown>>(`/v1/inbox/${id}`);
+        return res.status === 200 ? res.body : undefined;
+      },
+      { timeoutMs: 10_000, message: "inbox item at Göteborg" },
+    );
     expect(item.from).toBe(STOCKHOLM);
     expect(item.personal).toEqual(samplePersonal(4));
 
@@ -80,14 +97,21 @@ describe("domestic handoff, end to end through the real services", () => {
     const done = await timelineUntil(stockholm, id, (t) => t.status === "closed");
     expect(types(done)).toEqual(["opened", "received", "forwarded", "accepted", "closed"]);
     expect(done.holder).toBe(GOTEBORG);
-    await waitFor(() => se.hub("vast").hub.state.referrals.get(id)?.status === "closed", { timeoutMs: 10_000, message: "hub sees the close" });
+    await waitFor(() => se.hub("vast").hub.state.referrals.get(id)?.status === "closed", {
+      timeoutMs: 10_000,
+      message: "hub sees the close",
+    });
 
     // Only the hub and the destination can read the child's details; every other party cannot.
     const ref = se.hub("vast").hub.state.referrals.get(id);
-    const sealed = decodeEvent(decodeSignedEvent(fromBase64(ref?.opened ?? "")).event).opened?.personal ?? "";
+    const sealed =
+      decodeEvent(decodeSignedEvent(fromBase64(ref?.opened ?? "")).event).opened?.personal ?? "";
     const readers: string[] = [];
     for (const [orgId, identity] of se.country.identities) {
-      const opened = await open(sealed, identity.encryption, id).then(() => true, () => false);
+      const opened = await open(sealed, identity.encryption, id).then(
+        () => true,
+        () => false,
+      );
       if (opened) readers.push(orgId);
     }
     expect(readers.sort()).toEqual(["se:hub:vast", GOTEBORG].sort());
@@ -97,21 +121,39 @@ describe("domestic handoff, end to end through the real services", () => {
     const opened = await stockholm.post<{ referralId: string }>("/v1/referrals", referral("1490"));
     const id = opened.body.referralId;
     const boras = await Api.for(se, "se:municipality:1490", se.gateway("1490").url);
-    await waitFor(async () => (await boras.get(`/v1/inbox/${id}`)).status === 200, { timeoutMs: 10_000, message: "inbox at Borås" });
-    const declined = await boras.post(`/v1/inbox/${id}/decline`, { reason: "DECLINE_REASON_WRONG_MUNICIPALITY", suggested: { country: "se", municipality: "1880" } });
+    await waitFor(async () => (await boras.get(`/v1/inbox/${id}`)).status === 200, {
+      timeoutMs: 10_000,
+      message: "inbox at Borås",
+    });
+    const declined = await boras.post(`/v1/inbox/${id}/decline`, {
+      reason: "DECLINE_REASON_WRONG_MUNICIPALITY",
+      suggested: { country: "se", municipality: "1880" },
+    });
     expect(declined.status).toBe(200);
 
     const orebro = await Api.for(se, "se:municipality:1880", se.gateway("1880").url);
-    const item = await waitForValue(async () => {
-      const res = await orebro.get<Record<string, unknown>>(`/v1/inbox/${id}`);
-      return res.status === 200 ? res.body : undefined;
-    }, { timeoutMs: 10_000, message: "inbox at Örebro after re-routing" });
+    const item = await waitForValue(
+      async () => {
+        const res = await orebro.get<Record<string, unknown>>(`/v1/inbox/${id}`);
+        return res.status === 200 ? res.body : undefined;
+      },
+      { timeoutMs: 10_000, message: "inbox at Örebro after re-routing" },
+    );
     expect(item.personal).toEqual(samplePersonal(4));
     expect(item.via).toBe("se:hub:bergslagen");
     await orebro.post(`/v1/inbox/${id}/accept`);
 
     const done = await timelineUntil(stockholm, id, (t) => t.status === "closed");
-    expect(types(done)).toEqual(["opened", "received", "forwarded", "declined", "rerouted", "forwarded", "accepted", "closed"]);
+    expect(types(done)).toEqual([
+      "opened",
+      "received",
+      "forwarded",
+      "declined",
+      "rerouted",
+      "forwarded",
+      "accepted",
+      "closed",
+    ]);
     expect(done.holder).toBe("se:municipality:1880");
     // Neither the declining municipality nor an unrelated one may answer for the referral.
     expect((await boras.post(`/v1/inbox/${id}/accept`)).status).toBe(409);
@@ -131,19 +173,44 @@ describe("domestic handoff, end to end through the real services", () => {
         reason: "REASON_CATEGORY_OTHER",
         destination: { country: "se", municipality: "1490" },
         deadline: new Date(Date.now() + 3_600_000).toISOString(),
-        personal: JSON.stringify({ ciphertext: "x".repeat(40), recipients: [{ header: { kid: "nobody" } }], iv: "a", tag: "b", protected: "c" }),
+        personal: JSON.stringify({
+          ciphertext: "x".repeat(40),
+          recipients: [{ header: { kid: "nobody" } }],
+          iv: "a",
+          tag: "b",
+          protected: "c",
+        }),
       },
     };
     const bytes = encodeEvent(event);
-    const signed = encodeSignedEvent({ event: bytes, signatures: [await signDetached(bytes, se.country.identity(STOCKHOLM).signing)] });
-    const bus = await Bus.connect({ servers: se.natsUrl, name: "forger", connection: se.connection }, log);
+    const signed = encodeSignedEvent({
+      event: bytes,
+      signatures: [await signDetached(bytes, se.country.identity(STOCKHOLM).signing)],
+    });
+    const bus = await Bus.connect(
+      { servers: se.natsUrl, name: "forger", connection: se.connection },
+      log,
+    );
     try {
-      await bus.publish({ subject: "stafett.se.vast.hub.opened", bytes: signed, headers: eventHeaders(event) });
+      await bus.publish({
+        subject: "stafett.se.vast.hub.opened",
+        bytes: signed,
+        headers: eventHeaders(event),
+      });
       const jsm = await jetstreamManager(bus.nc);
-      const q = await waitForValue(async () => {
-        const info = await jsm.streams.info(quarantineStreamName("se"));
-        return info.state.messages > 0 ? jsm.streams.getMessage(quarantineStreamName("se"), { last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH" }).catch(() => undefined) : undefined;
-      }, { timeoutMs: 10_000, message: "quarantined forgery" });
+      const q = await waitForValue(
+        async () => {
+          const info = await jsm.streams.info(quarantineStreamName("se"));
+          return info.state.messages > 0
+            ? jsm.streams
+                .getMessage(quarantineStreamName("se"), {
+                  last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH",
+                })
+                .catch(() => undefined)
+            : undefined;
+        },
+        { timeoutMs: 10_000, message: "quarantined forgery" },
+      );
       expect(q?.header.get("Stafett-Reject-Code")).toBe("ERR_ISSUER_MISMATCH");
       expect(q?.header.get("Stafett-Event-Id")).toBe(event.id);
     } finally {
@@ -154,20 +221,30 @@ describe("domestic handoff, end to end through the real services", () => {
 
   it("a referral not accepted by its deadline escalates to the national coordinator", async () => {
     const deadline = new Date(Date.now() + 1_500).toISOString();
-    const opened = await stockholm.post<{ referralId: string }>("/v1/referrals", referral("1480", { urgency: "URGENCY_IMMEDIATE", deadline }));
+    const opened = await stockholm.post<{ referralId: string }>(
+      "/v1/referrals",
+      referral("1480", { urgency: "URGENCY_IMMEDIATE", deadline }),
+    );
     const id = opened.body.referralId;
     const escalated = await timelineUntil(stockholm, id, (t) => types(t).includes("escalated"));
     expect(escalated.timeline.find((e) => e.type === "escalated")?.by).toBe("se:hub:vast");
-    const at = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter((e) => e.referralId === id);
+    const at = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter(
+      (e) => e.referralId === id,
+    );
     expect(at).toHaveLength(1);
     expect(at[0]?.holder).toBe(GOTEBORG);
   });
 
   it("refuses bad requests with every problem listed, and unauthenticated ones", async () => {
-    const bad = await stockholm.post<{ code: string; issues: { field: string }[] }>("/v1/referrals", { urgency: "SOON", destination: {}, personal: {} });
+    const bad = await stockholm.post<{ code: string; issues: { field: string }[] }>(
+      "/v1/referrals",
+      { urgency: "SOON", destination: {}, personal: {} },
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe("ERR_SCHEMA_INVALID");
-    expect(bad.body.issues.map((i) => i.field)).toEqual(expect.arrayContaining(["/urgency", "/reason", "/destination/country", "/personal/child"]));
+    expect(bad.body.issues.map((i) => i.field)).toEqual(
+      expect.arrayContaining(["/urgency", "/reason", "/destination/country", "/personal/child"]),
+    );
     const anon = await fetch(`${se.gateway("0180").url}/v1/referrals`);
     expect(anon.status).toBe(401);
     // A percent-encoded path reaches the same route, and needs the same token.
@@ -180,8 +257,16 @@ describe("domestic handoff, end to end through the real services", () => {
 
   it("an Idempotency-Key makes a retried POST create one referral", async () => {
     const key = randomUUID();
-    const first = await stockholm.post<{ referralId: string; eventId: string }>("/v1/referrals", referral("1280"), { "idempotency-key": key });
-    const second = await stockholm.post<{ referralId: string; eventId: string }>("/v1/referrals", referral("1280"), { "idempotency-key": key });
+    const first = await stockholm.post<{ referralId: string; eventId: string }>(
+      "/v1/referrals",
+      referral("1280"),
+      { "idempotency-key": key },
+    );
+    const second = await stockholm.post<{ referralId: string; eventId: string }>(
+      "/v1/referrals",
+      referral("1280"),
+      { "idempotency-key": key },
+    );
     expect(first.status).toBe(202);
     expect(second.status).toBe(200);
     expect(second.body).toEqual({ ...first.body, replayed: true });
@@ -190,12 +275,15 @@ describe("domestic handoff, end to end through the real services", () => {
   it("a gateway restart keeps every referral's timeline", async () => {
     // Wait until nothing is in flight: two reads a moment apart agree.
     let last = "";
-    const before = await waitForValue(async () => {
-      const now = (await stockholm.get<TimelineView[]>("/v1/referrals")).body;
-      const same = JSON.stringify(now) === last;
-      last = JSON.stringify(now);
-      return same ? now : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 300, message: "timelines to settle" });
+    const before = await waitForValue(
+      async () => {
+        const now = (await stockholm.get<TimelineView[]>("/v1/referrals")).body;
+        const same = JSON.stringify(now) === last;
+        last = JSON.stringify(now);
+        return same ? now : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 300, message: "timelines to settle" },
+    );
     expect(before.length).toBeGreaterThan(0);
     await se.gateway("0180").stop();
     const restarted = await se.startGateway(STOCKHOLM);

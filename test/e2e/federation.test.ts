@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { LocalCountry, startFederation, waitFor, waitForValue, type Federation } from "@stafett/devkit";
+import {
+  LocalCountry,
+  startFederation,
+  waitFor,
+  waitForValue,
+  type Federation,
+} from "@stafett/devkit";
 import {
   countersign,
   createCountry,
@@ -32,16 +38,40 @@ const MALMO = "se:municipality:1280";
 beforeAll(async () => {
   fed = await startFederation("no", ["se"]);
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
-  seCountry = await createCountry({ code: "se", municipalities: ["1280", "0180"], anchor: seAnchor, partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }] });
-  noCountry = await createCountry({ code: "no", municipalities: [], anchor: noAnchor, partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }] });
+  seCountry = await createCountry({
+    code: "se",
+    municipalities: ["1280", "0180"],
+    anchor: seAnchor,
+    partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
+  });
+  noCountry = await createCountry({
+    code: "no",
+    municipalities: [],
+    anchor: noAnchor,
+    partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
+  });
   const user = (cc: string) => {
     const u = fed.users.get(cc);
     if (u === undefined) throw new Error("no user");
     return { user: u.user, pass: u.password };
   };
   [se, no] = await Promise.all([
-    LocalCountry.start({ country: seCountry, municipalities: [], natsUrl: fed.server("se").url, natsUser: user("se"), partnerTrust: { no: noCountry.trustListJws }, log }),
-    LocalCountry.start({ country: noCountry, municipalities: [], natsUrl: fed.server("no").url, natsUser: user("no"), partnerTrust: { se: seCountry.trustListJws }, log }),
+    LocalCountry.start({
+      country: seCountry,
+      municipalities: [],
+      natsUrl: fed.server("se").url,
+      natsUser: user("se"),
+      partnerTrust: { no: noCountry.trustListJws },
+      log,
+    }),
+    LocalCountry.start({
+      country: noCountry,
+      municipalities: [],
+      natsUrl: fed.server("no").url,
+      natsUser: user("no"),
+      partnerTrust: { se: seCountry.trustListJws },
+      log,
+    }),
   ]);
 }, 60_000);
 
@@ -68,43 +98,82 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     const { referralId } = await malmo.openReferral(referral() as never);
     const noLiaison = no.liaison?.liaison;
     if (noLiaison === undefined) throw new Error("no Norwegian liaison");
-    const item = await waitForValue(() => noLiaison.state.inbound.get(referralId), { timeoutMs: 15_000, message: "the referral at the Norwegian liaison" });
+    const item = await waitForValue(() => noLiaison.state.inbound.get(referralId), {
+      timeoutMs: 15_000,
+      message: "the referral at the Norwegian liaison",
+    });
     expect(item.origin).toBe(MALMO);
     expect(item.status).toBe("pending");
 
     // The partner verifies both the issuer's and the Swedish liaison's signatures.
     const bytes = fromBase64(item.opened);
     expect(decodeSignedEvent(bytes).signatures).toHaveLength(2);
-    const checked = await receive(bytes, { identity: noCountry.identity("no:liaison"), trust: new TrustStore([noCountry.trustList, seCountry.trustList]), subject: "stafett.no.in.se.opened" });
+    const checked = await receive(bytes, {
+      identity: noCountry.identity("no:liaison"),
+      trust: new TrustStore([noCountry.trustList, seCountry.trustList]),
+      subject: "stafett.no.in.se.opened",
+    });
     if (!checked.ok) throw checked.error;
     expect(checked.issuer.id).toBe(MALMO);
     expect(checked.countersigners.map((o) => o.id)).toEqual(["se:liaison"]);
     expect(checked.personal).toEqual(samplePersonal(7));
 
-    await waitFor(() => types(referralId).includes("received"), { timeoutMs: 10_000, message: "the Norwegian receipt at Malmö" });
+    await waitFor(() => types(referralId).includes("received"), {
+      timeoutMs: 10_000,
+      message: "the Norwegian receipt at Malmö",
+    });
     await noLiaison.answer(referralId, "accepted");
-    await waitFor(() => timeline(referralId)?.status === "closed", { timeoutMs: 10_000, message: "acceptance and close at Malmö" });
+    await waitFor(() => timeline(referralId)?.status === "closed", {
+      timeoutMs: 10_000,
+      message: "acceptance and close at Malmö",
+    });
     expect(types(referralId)).toEqual(["opened", "forwarded", "received", "accepted", "closed"]);
-    expect(timeline(referralId)?.timeline.find((e) => e.type === "accepted")?.by).toBe("no:liaison");
-    expect(timeline(referralId)?.timeline.find((e) => e.type === "forwarded")?.to).toBe("no:liaison");
+    expect(timeline(referralId)?.timeline.find((e) => e.type === "accepted")?.by).toBe(
+      "no:liaison",
+    );
+    expect(timeline(referralId)?.timeline.find((e) => e.type === "forwarded")?.to).toBe(
+      "no:liaison",
+    );
   });
 
   it("the outbound policy refuses a referral abroad without an accepted reason, and the sender sees why", async () => {
     const malmo = se.gateway("1280").gateway;
-    const { referralId } = await malmo.openReferral(referral({ reason: "REASON_CATEGORY_OTHER" }) as never);
-    await waitFor(() => types(referralId).includes("rejected"), { timeoutMs: 10_000, message: "the refusal at Malmö" });
+    const { referralId } = await malmo.openReferral(
+      referral({ reason: "REASON_CATEGORY_OTHER" }) as never,
+    );
+    await waitFor(() => types(referralId).includes("rejected"), {
+      timeoutMs: 10_000,
+      message: "the refusal at Malmö",
+    });
     const entry = timeline(referralId)?.timeline.find((e) => e.type === "rejected");
-    expect(entry).toMatchObject({ by: "se:liaison", code: "ERR_OUTBOUND_POLICY", reason: "reason_not_allowed" });
+    expect(entry).toMatchObject({
+      by: "se:liaison",
+      code: "ERR_OUTBOUND_POLICY",
+      reason: "reason_not_allowed",
+    });
     expect(no.liaison?.liaison.state.inbound.has(referralId)).toBe(false);
   });
 
   it("the link carries only the pair's inbound subjects", async () => {
     const seUser = fed.users.get("se");
     const noUser = fed.users.get("no");
-    const seNc = await connect({ servers: fed.server("se").url, user: seUser?.user, pass: seUser?.password });
-    const noNc = await connect({ servers: fed.server("no").url, user: noUser?.user, pass: noUser?.password });
+    const seNc = await connect({
+      servers: fed.server("se").url,
+      user: seUser?.user,
+      pass: seUser?.password,
+    });
+    const noNc = await connect({
+      servers: fed.server("no").url,
+      user: noUser?.user,
+      pass: noUser?.password,
+    });
     try {
-      const seen = async (watcher: NatsConnection, from: NatsConnection, forbidden: string, allowed: string): Promise<string[]> => {
+      const seen = async (
+        watcher: NatsConnection,
+        from: NatsConnection,
+        forbidden: string,
+        allowed: string,
+      ): Promise<string[]> => {
         const got: string[] = [];
         const sub = watcher.subscribe("stafett.>", {
           callback: (_e, m) => {
@@ -114,21 +183,32 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
         await watcher.flush();
         // Give the subscription's interest time to cross the link, then publish forbidden before allowed:
         // once the allowed one arrives, the forbidden one would have arrived first had it crossed.
-        await waitFor(async () => {
-          from.publish(allowed.replace(/\.[a-z]+$/, ".received"));
-          await from.flush();
-          return got.length > 0;
-        }, { timeoutMs: 10_000, message: "interest to propagate over the link" });
+        await waitFor(
+          async () => {
+            from.publish(allowed.replace(/\.[a-z]+$/, ".received"));
+            await from.flush();
+            return got.length > 0;
+          },
+          { timeoutMs: 10_000, message: "interest to propagate over the link" },
+        );
         got.length = 0;
         from.publish(forbidden);
         from.publish(allowed);
         await from.flush();
-        await waitFor(() => got.includes(allowed), { timeoutMs: 5_000, message: `${allowed} to cross` });
+        await waitFor(() => got.includes(allowed), {
+          timeoutMs: 5_000,
+          message: `${allowed} to cross`,
+        });
         sub.unsubscribe();
         return got;
       };
       // A Swedish domestic subject published in Sweden never reaches Norway.
-      const toNo = await seen(noNc, seNc, "stafett.se.syd.1280.opened", "stafett.no.in.se.withdrawn");
+      const toNo = await seen(
+        noNc,
+        seNc,
+        "stafett.se.syd.1280.opened",
+        "stafett.no.in.se.withdrawn",
+      );
       expect(toNo).toContain("stafett.no.in.se.withdrawn");
       expect(toNo).not.toContain("stafett.se.syd.1280.opened");
       // Replies (pulled messages, API answers) never cross: only the liaisons' own inbox prefixes do.
@@ -145,7 +225,12 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       expect(leaked).toEqual([]);
       spy.unsubscribe();
       // Norway cannot publish into Swedish domestic subjects.
-      const toSe = await seen(seNc, noNc, "stafett.se.syd.1280.opened", "stafett.se.in.no.withdrawn");
+      const toSe = await seen(
+        seNc,
+        noNc,
+        "stafett.se.syd.1280.opened",
+        "stafett.se.in.no.withdrawn",
+      );
       expect(toSe).toContain("stafett.se.in.no.withdrawn");
       expect(toSe).not.toContain("stafett.se.syd.1280.opened");
     } finally {
@@ -158,7 +243,19 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     const malmo = seCountry.identity(MALMO);
     const issue = async (): Promise<Uint8Array> => {
       const issued = await issueEvent(
-        { type: "opened", addressee: "no:liaison", referralId: randomUUID(), body: { urgency: "URGENCY_HIGH", reason: "REASON_CATEGORY_MISSING", destination: { country: "no" }, deadline: new Date(Date.now() + 3_600_000).toISOString() }, personal: samplePersonal(), sealTo: ["no:liaison"] },
+        {
+          type: "opened",
+          addressee: "no:liaison",
+          referralId: randomUUID(),
+          body: {
+            urgency: "URGENCY_HIGH",
+            reason: "REASON_CATEGORY_MISSING",
+            destination: { country: "no" },
+            deadline: new Date(Date.now() + 3_600_000).toISOString(),
+          },
+          personal: samplePersonal(),
+          sealTo: ["no:liaison"],
+        },
         { identity: malmo, trust: new TrustStore([seCountry.trustList, noCountry.trustList]) },
       );
       return issued.bytes;
@@ -168,22 +265,47 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     const withForged = async (): Promise<Uint8Array> => {
       const b = await issue();
       const p = decodeSignedEvent(b);
-      return encodeSignedEvent({ event: p.event, signatures: [...p.signatures, await signDetached(p.event, { kid: seCountry.identity("se:liaison").signing.kid, key: forger.key })] });
+      return encodeSignedEvent({
+        event: p.event,
+        signatures: [
+          ...p.signatures,
+          await signDetached(p.event, {
+            kid: seCountry.identity("se:liaison").signing.kid,
+            key: forger.key,
+          }),
+        ],
+      });
     };
     const cases: [Uint8Array, string][] = [
       [bare, "ERR_COUNTERSIGNATURE_MISSING"],
       [await withForged(), "ERR_COUNTERSIGNATURE_INVALID"],
-      [await countersign(await issue(), seCountry.identity("se:hub:syd").signing), "ERR_COUNTERSIGNATURE_INVALID"],
+      [
+        await countersign(await issue(), seCountry.identity("se:hub:syd").signing),
+        "ERR_COUNTERSIGNATURE_INVALID",
+      ],
     ];
     const seUser = fed.users.get("se");
-    const nc = await connect({ servers: fed.server("se").url, user: seUser?.user, pass: seUser?.password });
+    const nc = await connect({
+      servers: fed.server("se").url,
+      user: seUser?.user,
+      pass: seUser?.password,
+    });
     try {
-      const noNc = await connect({ servers: fed.server("no").url, user: fed.users.get("no")?.user, pass: fed.users.get("no")?.password });
+      const noNc = await connect({
+        servers: fed.server("no").url,
+        user: fed.users.get("no")?.user,
+        pass: fed.users.get("no")?.password,
+      });
       const jsm = await jetstreamManager(noNc);
       const before = (await jsm.streams.info(quarantineStreamName("no"))).state.messages;
       for (const [bytes] of cases) nc.publish("stafett.no.in.se.opened", bytes);
       await nc.flush();
-      await waitFor(async () => (await jsm.streams.info(quarantineStreamName("no"))).state.messages >= before + cases.length, { timeoutMs: 10_000, message: "three quarantined messages in Norway" });
+      await waitFor(
+        async () =>
+          (await jsm.streams.info(quarantineStreamName("no"))).state.messages >=
+          before + cases.length,
+        { timeoutMs: 10_000, message: "three quarantined messages in Norway" },
+      );
       const codes: string[] = [];
       for (let seq = before + 1; seq <= before + cases.length; seq++) {
         const m = await jsm.streams.getMessage(quarantineStreamName("no"), { seq });
@@ -203,15 +325,33 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     await no.stop();
     await fed.server("no").kill();
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await malmo.openReferral(referral({ personal: samplePersonal(i) }) as never)).referralId);
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (await malmo.openReferral(referral({ personal: samplePersonal(i) }) as never)).referralId,
+      );
     await fed.server("no").restart();
     const user = fed.users.get("no");
-    no = await LocalCountry.start({ country: noCountry, municipalities: [], natsUrl: fed.server("no").url, natsUser: { user: user?.user ?? "", pass: user?.password ?? "" }, partnerTrust: { se: seCountry.trustListJws }, log });
+    no = await LocalCountry.start({
+      country: noCountry,
+      municipalities: [],
+      natsUrl: fed.server("no").url,
+      natsUser: { user: user?.user ?? "", pass: user?.password ?? "" },
+      partnerTrust: { se: seCountry.trustListJws },
+      log,
+    });
     const restarted = no.liaison?.liaison;
     if (restarted === undefined) throw new Error("no Norwegian liaison");
-    await waitFor(() => ids.every((id) => restarted.state.inbound.has(id)), { timeoutMs: 30_000, message: "every referral at the Norwegian liaison after the link returned" });
-    const arrived = [...restarted.state.inbound.values()].filter((r) => ids.includes(r.referralId)).map((r) => r.referralId);
+    await waitFor(() => ids.every((id) => restarted.state.inbound.has(id)), {
+      timeoutMs: 30_000,
+      message: "every referral at the Norwegian liaison after the link returned",
+    });
+    const arrived = [...restarted.state.inbound.values()]
+      .filter((r) => ids.includes(r.referralId))
+      .map((r) => r.referralId);
     expect(arrived).toEqual(ids);
-    await waitFor(() => ids.every((id) => types(id).filter((t) => t === "received").length === 1), { timeoutMs: 10_000, message: "one receipt each at Malmö" });
+    await waitFor(() => ids.every((id) => types(id).filter((t) => t === "received").length === 1), {
+      timeoutMs: 10_000,
+      message: "one receipt each at Malmö",
+    });
   }, 60_000);
 });

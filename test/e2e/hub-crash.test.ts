@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { LocalCountry, spawnService, waitFor, writeServiceFiles, type ServiceProcess } from "@stafett/devkit";
+import {
+  LocalCountry,
+  spawnService,
+  waitFor,
+  writeServiceFiles,
+  type ServiceProcess,
+} from "@stafett/devkit";
 import { createLogger, quarantineStreamName, samplePersonal } from "@stafett/shared";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
@@ -23,59 +29,81 @@ afterAll(async () => {
 });
 
 describe("the hub process killed mid-flow", () => {
-  it(`loses and doubles nothing: ${N} referrals, each received once, each sender with one receipt`, { timeout: 120_000 }, async () => {
-    const env = writeServiceFiles(se.country, "se:hub:vast", join(se.stateRoot, "hub-process"), se.natsUrl);
-    hub = spawnService("hub", env);
-    await hub.ready;
+  it(
+    `loses and doubles nothing: ${N} referrals, each received once, each sender with one receipt`,
+    { timeout: 120_000 },
+    async () => {
+      const env = writeServiceFiles(
+        se.country,
+        "se:hub:vast",
+        join(se.stateRoot, "hub-process"),
+        se.natsUrl,
+      );
+      hub = spawnService("hub", env);
+      await hub.ready;
 
-    const stockholm = se.gateway("0180").gateway;
-    const goteborg = se.gateway("1480").gateway;
-    const ids = Array.from({ length: N }, () => randomUUID());
-    const sending = Promise.all(
-      ids.map((referralId, i) =>
-        stockholm.openReferral({
-          referralId,
-          urgency: "URGENCY_NORMAL",
-          reason: "REASON_CATEGORY_MOVED",
-          destination: { country: "se", municipality: "1480" },
-          personal: samplePersonal(i),
-        }),
-      ),
-    );
-    // Kill the hub while referrals are in flight: some receipted, most not yet.
-    const receipted = () => ids.filter((id) => stockholm.referral(id)?.timeline.some((e) => e.type === "received")).length;
-    await waitFor(() => receipted() >= 20, { timeoutMs: 20_000, message: "the hub to start receipting" });
-    await hub.kill();
-    const atKill = receipted();
-    const t0 = Date.now();
-    await sending;
-    console.log(`sent ${N} in ${Date.now() - t0} ms after the kill; ${atKill} receipted at the kill`);
-    expect(atKill).toBeLessThan(N);
+      const stockholm = se.gateway("0180").gateway;
+      const goteborg = se.gateway("1480").gateway;
+      const ids = Array.from({ length: N }, () => randomUUID());
+      const sending = Promise.all(
+        ids.map((referralId, i) =>
+          stockholm.openReferral({
+            referralId,
+            urgency: "URGENCY_NORMAL",
+            reason: "REASON_CATEGORY_MOVED",
+            destination: { country: "se", municipality: "1480" },
+            personal: samplePersonal(i),
+          }),
+        ),
+      );
+      // Kill the hub while referrals are in flight: some receipted, most not yet.
+      const receipted = () =>
+        ids.filter((id) => stockholm.referral(id)?.timeline.some((e) => e.type === "received"))
+          .length;
+      await waitFor(() => receipted() >= 20, {
+        timeoutMs: 20_000,
+        message: "the hub to start receipting",
+      });
+      await hub.kill();
+      const atKill = receipted();
+      const t0 = Date.now();
+      await sending;
+      console.log(
+        `sent ${N} in ${Date.now() - t0} ms after the kill; ${atKill} receipted at the kill`,
+      );
+      expect(atKill).toBeLessThan(N);
 
-    hub = spawnService("hub", env);
-    await hub.ready;
-    const t1 = Date.now();
-    await waitFor(() => ids.every((id) => goteborg.inboxItem(id) !== undefined) && receipted() === N, {
-      timeoutMs: 60_000,
-      message: "every referral forwarded and receipted after the restart",
-    });
+      hub = spawnService("hub", env);
+      await hub.ready;
+      const t1 = Date.now();
+      await waitFor(
+        () => ids.every((id) => goteborg.inboxItem(id) !== undefined) && receipted() === N,
+        {
+          timeoutMs: 60_000,
+          message: "every referral forwarded and receipted after the restart",
+        },
+      );
 
-    console.log(`caught up in ${Date.now() - t1} ms`);
-    for (const id of ids) {
-      const timeline = stockholm.referral(id)?.timeline.map((e) => e.type) ?? [];
-      expect(timeline.filter((t) => t === "received")).toHaveLength(1);
-      expect(timeline.filter((t) => t === "forwarded")).toHaveLength(1);
-    }
-    expect(goteborg.state.inbox.size).toBe(N);
+      console.log(`caught up in ${Date.now() - t1} ms`);
+      for (const id of ids) {
+        const timeline = stockholm.referral(id)?.timeline.map((e) => e.type) ?? [];
+        expect(timeline.filter((t) => t === "received")).toHaveLength(1);
+        expect(timeline.filter((t) => t === "forwarded")).toHaveLength(1);
+      }
+      expect(goteborg.state.inbox.size).toBe(N);
 
-    // Nothing doubled reached anyone: no receiver refused a replay, and the queue is empty.
-    const nc = await connect({ servers: se.natsUrl });
-    try {
-      const jsm = await jetstreamManager(nc);
-      expect((await jsm.streams.info(quarantineStreamName("se"))).state.messages).toBe(0);
-      await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, { timeoutMs: 10_000, message: "the work queue to drain" });
-    } finally {
-      await nc.close();
-    }
-  });
+      // Nothing doubled reached anyone: no receiver refused a replay, and the queue is empty.
+      const nc = await connect({ servers: se.natsUrl });
+      try {
+        const jsm = await jetstreamManager(nc);
+        expect((await jsm.streams.info(quarantineStreamName("se"))).state.messages).toBe(0);
+        await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, {
+          timeoutMs: 10_000,
+          message: "the work queue to drain",
+        });
+      } finally {
+        await nc.close();
+      }
+    },
+  );
 });

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
-import { createLogger, issue, listQuarantine, Party, replayQuarantine, samplePersonal } from "@stafett/shared";
+import {
+  createLogger,
+  issue,
+  listQuarantine,
+  Party,
+  replayQuarantine,
+  samplePersonal,
+} from "@stafett/shared";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 let se: LocalCountry;
@@ -11,7 +18,12 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   // Short back-off so that a poison message runs out of attempts in seconds.
-  se = await LocalCountry.start({ municipalities: ["0180", "1480"], log, servicesOff: true, provision: { maxDeliver: 4, backoffMs: [2_000, 2_000, 2_000] } });
+  se = await LocalCountry.start({
+    municipalities: ["0180", "1480"],
+    log,
+    servicesOff: true,
+    provision: { maxDeliver: 4, backoffMs: [2_000, 2_000, 2_000] },
+  });
   nc = await connect({ servers: se.natsUrl });
 }, 60_000);
 
@@ -26,50 +38,91 @@ describe("a planted quarantine entry", () => {
     const h = (await import("@nats-io/transport-node")).headers();
     h.set("Stafett-Reject-Code", "ERR_MALFORMED");
     h.set("Stafett-Subject", "$JS.API.STREAM.DELETE.STAFETT_SE");
-    const ack = await jetstream(nc).publish("stafett-quarantine.se.ERR_MALFORMED", new Uint8Array(), { headers: h });
-    await expect(replayQuarantine(jsm, jetstream(nc), "se", ack.seq)).rejects.toMatchObject({ code: "ERR_ADDRESS_INVALID" });
+    const ack = await jetstream(nc).publish(
+      "stafett-quarantine.se.ERR_MALFORMED",
+      new Uint8Array(),
+      { headers: h },
+    );
+    await expect(replayQuarantine(jsm, jetstream(nc), "se", ack.seq)).rejects.toMatchObject({
+      code: "ERR_ADDRESS_INVALID",
+    });
     expect((await jsm.streams.info("STAFETT_SE")).config.name).toBe("STAFETT_SE");
   });
 });
 
 describe("a handler that throws on one poison message", () => {
-  it("quarantines it after max_deliver attempts while all the others flow; an operator re-injects it once", { timeout: 60_000 }, async () => {
-    const handled = new Map<string, number>();
-    const attempts = new Map<string, number>();
-    let poisoned = true;
-    const poison = randomUUID();
-    const party = await Party.forService<{ id: string }>(se.runtime("se:hub:vast"), log, (r) => handled.set(r.id, (handled.get(r.id) ?? 0) + 1));
-    await party.consume(async (v) => {
-      attempts.set(v.event.referralId, (attempts.get(v.event.referralId) ?? 0) + 1);
-      if (poisoned && v.event.referralId === poison) throw new Error("a bug in the handler");
-      return [{ id: v.event.referralId }];
-    });
-    try {
-      const ids = [poison, ...Array.from({ length: 40 }, () => randomUUID())];
-      const js = jetstream(nc);
-      for (const referralId of ids) {
-        const e = await issue(
-          { type: "opened", addressee: "se:hub:vast", referralId, body: { urgency: "URGENCY_NORMAL", reason: "REASON_CATEGORY_MOVED", destination: { country: "se", municipality: "1480" }, deadline: new Date(Date.now() + 3_600_000).toISOString() }, personal: samplePersonal(), sealTo: ["se:hub:vast", "se:municipality:1480"] },
-          { identity: se.country.identity("se:municipality:0180"), trust: se.country.trust },
+  it(
+    "quarantines it after max_deliver attempts while all the others flow; an operator re-injects it once",
+    { timeout: 60_000 },
+    async () => {
+      const handled = new Map<string, number>();
+      const attempts = new Map<string, number>();
+      let poisoned = true;
+      const poison = randomUUID();
+      const party = await Party.forService<{ id: string }>(se.runtime("se:hub:vast"), log, (r) =>
+        handled.set(r.id, (handled.get(r.id) ?? 0) + 1),
+      );
+      await party.consume(async (v) => {
+        attempts.set(v.event.referralId, (attempts.get(v.event.referralId) ?? 0) + 1);
+        if (poisoned && v.event.referralId === poison) throw new Error("a bug in the handler");
+        return [{ id: v.event.referralId }];
+      });
+      try {
+        const ids = [poison, ...Array.from({ length: 40 }, () => randomUUID())];
+        const js = jetstream(nc);
+        for (const referralId of ids) {
+          const e = await issue(
+            {
+              type: "opened",
+              addressee: "se:hub:vast",
+              referralId,
+              body: {
+                urgency: "URGENCY_NORMAL",
+                reason: "REASON_CATEGORY_MOVED",
+                destination: { country: "se", municipality: "1480" },
+                deadline: new Date(Date.now() + 3_600_000).toISOString(),
+              },
+              personal: samplePersonal(),
+              sealTo: ["se:hub:vast", "se:municipality:1480"],
+            },
+            { identity: se.country.identity("se:municipality:0180"), trust: se.country.trust },
+          );
+          await js.publish(e.subject, e.bytes, { msgID: e.id });
+        }
+        await waitFor(() => ids.slice(1).every((id) => handled.get(id) === 1), {
+          timeoutMs: 20_000,
+          message: "the healthy messages to flow",
+        });
+        const jsm = await jetstreamManager(nc);
+        const entry = await waitForValue(
+          async () =>
+            (await listQuarantine(jsm, "se")).find((q) => q.code === "ERR_HANDLER_FAILED"),
+          { timeoutMs: 30_000, message: "the poison message in quarantine" },
         );
-        await js.publish(e.subject, e.bytes, { msgID: e.id });
-      }
-      await waitFor(() => ids.slice(1).every((id) => handled.get(id) === 1), { timeoutMs: 20_000, message: "the healthy messages to flow" });
-      const jsm = await jetstreamManager(nc);
-      const entry = await waitForValue(async () => (await listQuarantine(jsm, "se")).find((q) => q.code === "ERR_HANDLER_FAILED"), { timeoutMs: 30_000, message: "the poison message in quarantine" });
-      expect(attempts.get(poison)).toBe(4);
-      expect(entry).toMatchObject({ reason: "max_deliveries", consumer: "se-hub-vast", subject: "stafett.se.vast.hub.opened" });
-      expect(handled.has(poison)).toBe(false);
-      await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, { timeoutMs: 10_000, message: "nothing left behind in the work queue" });
+        expect(attempts.get(poison)).toBe(4);
+        expect(entry).toMatchObject({
+          reason: "max_deliveries",
+          consumer: "se-hub-vast",
+          subject: "stafett.se.vast.hub.opened",
+        });
+        expect(handled.has(poison)).toBe(false);
+        await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, {
+          timeoutMs: 10_000,
+          message: "nothing left behind in the work queue",
+        });
 
-      // The bug is fixed; the operator re-injects the message, twice by mistake: it is handled once.
-      poisoned = false;
-      expect((await replayQuarantine(jsm, js, "se", entry.seq)).duplicate).toBe(false);
-      expect((await replayQuarantine(jsm, js, "se", entry.seq)).duplicate).toBe(true);
-      await waitFor(() => handled.get(poison) === 1, { timeoutMs: 10_000, message: "the re-injected message to be handled" });
-      expect([...handled.values()].every((n) => n === 1)).toBe(true);
-    } finally {
-      await party.stop();
-    }
-  });
+        // The bug is fixed; the operator re-injects the message, twice by mistake: it is handled once.
+        poisoned = false;
+        expect((await replayQuarantine(jsm, js, "se", entry.seq)).duplicate).toBe(false);
+        expect((await replayQuarantine(jsm, js, "se", entry.seq)).duplicate).toBe(true);
+        await waitFor(() => handled.get(poison) === 1, {
+          timeoutMs: 10_000,
+          message: "the re-injected message to be handled",
+        });
+        expect([...handled.values()].every((n) => n === 1)).toBe(true);
+      } finally {
+        await party.stop();
+      }
+    },
+  );
 });

@@ -59,7 +59,11 @@ describe("a signed referral through JetStream", () => {
     });
     expect(second.trustListRevision).toBe(first.trustListRevision);
     // A changed trust list: Malmö leaves, Uppsala (and with it the Mitt hub) joins.
-    const changed = await createCountry({ code: "se", municipalities: ["0180", "1480", "0380"], version: 2 });
+    const changed = await createCountry({
+      code: "se",
+      municipalities: ["0180", "1480", "0380"],
+      version: 2,
+    });
     const third = await provisionCountry(bus.nc, jsm, changed.trustList, changed.trustListJws);
     expect(third.consumersCreated.sort()).toEqual(["se-hub-mitt", "se-municipality-0380"]);
     expect(third.consumersDeleted.sort()).toEqual(["se-hub-syd", "se-municipality-1280"]);

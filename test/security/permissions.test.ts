@@ -1,13 +1,34 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createUser } from "@nats-io/nkeys";
-import { connect, nkeyAuthenticator, type NatsConnection, type PermissionViolationError } from "@nats-io/transport-node";
+import {
+  connect,
+  nkeyAuthenticator,
+  type NatsConnection,
+  type PermissionViolationError,
+} from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { LocalCountry, startServer, waitFor, waitForValue, type NatsServer } from "@stafett/devkit";
-import { authorizationUsers, createCountry, inboxPrefixOf, createLogger, issue, samplePersonal, STAFETT_ACCOUNT, type Country } from "@stafett/shared";
+import {
+  authorizationUsers,
+  createCountry,
+  inboxPrefixOf,
+  createLogger,
+  issue,
+  samplePersonal,
+  STAFETT_ACCOUNT,
+  type Country,
+} from "@stafett/shared";
 
 const log = createLogger({ service: "security", level: process.env.LOG_LEVEL ?? "silent" });
-const ORGS = ["se:municipality:0180", "se:municipality:1480", "se:hub:stockholm", "se:hub:vast", "se:liaison", "se:coordinator"];
+const ORGS = [
+  "se:municipality:0180",
+  "se:municipality:1480",
+  "se:hub:stockholm",
+  "se:hub:vast",
+  "se:liaison",
+  "se:coordinator",
+];
 let server: NatsServer;
 let country: Country;
 let local: LocalCountry;
@@ -22,10 +43,23 @@ beforeAll(async () => {
     return { org, nkey: kp.getPublicKey() };
   });
   server = await startServer({
-    config: { accounts: { [STAFETT_ACCOUNT]: { jetstream: "enabled", users: authorizationUsers(country.trustList, users) } } },
+    config: {
+      accounts: {
+        [STAFETT_ACCOUNT]: {
+          jetstream: "enabled",
+          users: authorizationUsers(country.trustList, users),
+        },
+      },
+    },
   });
   // The real services run under their generated permissions: if these were too tight, nothing would flow.
-  local = await LocalCountry.start({ country, municipalities: [], natsUrl: server.url, nkeys: seeds, log });
+  local = await LocalCountry.start({
+    country,
+    municipalities: [],
+    natsUrl: server.url,
+    nkeys: seeds,
+    log,
+  });
   for (const org of [...ORGS, "provisioner"]) {
     const c = await connect({
       servers: server.url,
@@ -56,7 +90,8 @@ function recordViolations(org: string, c: NatsConnection): void {
   violations.set(org, seen);
   void (async () => {
     for await (const s of c.status()) {
-      if (s.type === "error" && s.error.name === "PermissionViolationError") seen.push(s.error as PermissionViolationError);
+      if (s.type === "error" && s.error.name === "PermissionViolationError")
+        seen.push(s.error as PermissionViolationError);
     }
   })();
 }
@@ -71,7 +106,9 @@ async function refusedPublish(org: string, subject: string, request = false): Pr
   else c.publish(subject, new Uint8Array([1]));
   await c.flush();
   await new Promise((r) => setImmediate(r));
-  return (violations.get(org) ?? []).some((pe) => pe.subject === subject && pe.operation === "publish");
+  return (violations.get(org) ?? []).some(
+    (pe) => pe.subject === subject && pe.operation === "publish",
+  );
 }
 
 /** A JetStream API call that succeeds for the provisioner and is refused for `org`. */
@@ -81,17 +118,36 @@ async function refusedApi(org: string, subject: string): Promise<boolean> {
 
 describe("least privilege on the bus: the generated authorization, per role", () => {
   it("the services work under it: a referral flows, is forwarded and accepted", async () => {
-    const id = (await local.gateway("0180").gateway.openReferral({ urgency: "URGENCY_HIGH", reason: "REASON_CATEGORY_MISSING", destination: { country: "se", municipality: "1480" }, personal: samplePersonal() } as never)).referralId;
-    await waitForValue(() => local.gateway("1480").gateway.inboxItem(id), { timeoutMs: 15_000, message: "the referral at Göteborg" });
+    const id = (
+      await local
+        .gateway("0180")
+        .gateway.openReferral({
+          urgency: "URGENCY_HIGH",
+          reason: "REASON_CATEGORY_MISSING",
+          destination: { country: "se", municipality: "1480" },
+          personal: samplePersonal(),
+        } as never)
+    ).referralId;
+    await waitForValue(() => local.gateway("1480").gateway.inboxItem(id), {
+      timeoutMs: 15_000,
+      message: "the referral at Göteborg",
+    });
     await local.gateway("1480").gateway.answer(id, "accepted");
-    await waitFor(() => local.gateway("0180").gateway.referral(id)?.status === "closed", { timeoutMs: 15_000, message: "closed at Stockholm" });
+    await waitFor(() => local.gateway("0180").gateway.referral(id)?.status === "closed", {
+      timeoutMs: 15_000,
+      message: "closed at Stockholm",
+    });
   });
 
   it("a municipality may publish a referral to a hub, but not hub-only types to a municipality", async () => {
     expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.hub.opened")).toBe(false);
-    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(true);
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(
+      true,
+    );
     expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.opened")).toBe(true);
-    expect(await refusedPublish("se:municipality:0180", "stafett.se.national.coordinator.escalated")).toBe(true);
+    expect(
+      await refusedPublish("se:municipality:0180", "stafett.se.national.coordinator.escalated"),
+    ).toBe(true);
     expect(await refusedPublish("se:municipality:0180", "stafett.no.in.se.opened")).toBe(true);
   });
 
@@ -109,41 +165,60 @@ describe("least privilege on the bus: the generated authorization, per role", ()
       "$JS.API.STREAM.PURGE.STAFETT_SE",
       "$KV.stafett-trust.se",
     ]) {
-      expect({ s, refused: await refusedApi("se:municipality:0180", s) }).toEqual({ s, refused: true });
+      expect({ s, refused: await refusedApi("se:municipality:0180", s) }).toEqual({
+        s,
+        refused: true,
+      });
     }
     // Its own consumer it may read.
-    const own = await jetstream(nc("se:municipality:0180")).consumers.get("STAFETT_SE", "se-municipality-0180");
+    const own = await jetstream(nc("se:municipality:0180")).consumers.get(
+      "STAFETT_SE",
+      "se-municipality-0180",
+    );
     expect((await own.info()).name).toBe("se-municipality-0180");
   });
 
-  it.each(["stafett.se.>", "_INBOX.>", "_INBOX_se_hub_vast.>", ">"])("a municipality cannot subscribe to %s (others' subjects or replies)", async (subject) => {
-    const c = nc("se:municipality:1480");
-    const sub = c.subscribe(subject);
-    const closed = await sub.closed.then(
-      (e: unknown) => (e instanceof Error ? e.name : "closed"),
-      (e: unknown) => (e as Error).name,
-    );
-    expect(closed).toBe("PermissionViolationError");
-  });
+  it.each(["stafett.se.>", "_INBOX.>", "_INBOX_se_hub_vast.>", ">"])(
+    "a municipality cannot subscribe to %s (others' subjects or replies)",
+    async (subject) => {
+      const c = nc("se:municipality:1480");
+      const sub = c.subscribe(subject);
+      const closed = await sub.closed.then(
+        (e: unknown) => (e instanceof Error ? e.name : "closed"),
+        (e: unknown) => (e as Error).name,
+      );
+      expect(closed).toBe("PermissionViolationError");
+    },
+  );
 
   it("one hub cannot read another region's consumer; it may forward to municipalities and escalate", async () => {
-    expect(await refusedApi("se:hub:vast", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-stockholm")).toBe(true);
-    expect(await refusedApi("se:hub:vast", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-municipality-1480")).toBe(true);
+    expect(
+      await refusedApi("se:hub:vast", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-stockholm"),
+    ).toBe(true);
+    expect(
+      await refusedApi("se:hub:vast", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-municipality-1480"),
+    ).toBe(true);
     expect(await refusedPublish("se:hub:vast", "stafett.se.vast.1480.forwarded")).toBe(false);
-    expect(await refusedPublish("se:hub:vast", "stafett.se.national.coordinator.escalated")).toBe(false);
+    expect(await refusedPublish("se:hub:vast", "stafett.se.national.coordinator.escalated")).toBe(
+      false,
+    );
     expect(await refusedPublish("se:hub:vast", "stafett.se.vast.hub.opened")).toBe(true);
   });
 
   it("the liaison cannot read domestic addresses; it may publish into partners' inbound subjects", async () => {
     for (const durable of ["se-municipality-0180", "se-hub-vast", "se-coordinator"]) {
-      expect(await refusedApi("se:liaison", `$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.${durable}`)).toBe(true);
+      expect(
+        await refusedApi("se:liaison", `$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.${durable}`),
+      ).toBe(true);
     }
     expect(await refusedPublish("se:liaison", "stafett.no.in.se.opened")).toBe(false);
     expect(await refusedPublish("se:liaison", "stafett.se.stockholm.hub.opened")).toBe(true);
   });
 
   it("the coordinator reads only its own consumer and cannot administer streams", async () => {
-    expect(await refusedApi("se:coordinator", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-vast")).toBe(true);
+    expect(
+      await refusedApi("se:coordinator", "$JS.API.CONSUMER.MSG.NEXT.STAFETT_SE.se-hub-vast"),
+    ).toBe(true);
     expect(await refusedApi("se:coordinator", "$JS.API.STREAM.DELETE.STAFETT_SE")).toBe(true);
   });
 
@@ -153,12 +228,31 @@ describe("least privilege on the bus: the generated authorization, per role", ()
 
   it("a refused publish loses nothing else: messages in flight still arrive", async () => {
     const issued = await issue(
-      { type: "opened", addressee: "se:hub:vast", referralId: randomUUID(), body: { urgency: "URGENCY_NORMAL", reason: "REASON_CATEGORY_MOVED", destination: { country: "se", municipality: "1480" }, deadline: new Date(Date.now() + 3_600_000).toISOString() }, personal: samplePersonal(), sealTo: ["se:hub:vast", "se:municipality:1480"] },
+      {
+        type: "opened",
+        addressee: "se:hub:vast",
+        referralId: randomUUID(),
+        body: {
+          urgency: "URGENCY_NORMAL",
+          reason: "REASON_CATEGORY_MOVED",
+          destination: { country: "se", municipality: "1480" },
+          deadline: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+        personal: samplePersonal(),
+        sealTo: ["se:hub:vast", "se:municipality:1480"],
+      },
       { identity: country.identity("se:municipality:0180"), trust: country.trust },
     );
-    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(true);
+    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(
+      true,
+    );
     const before = local.hub("vast").hub.state.referrals.size;
-    await jetstream(nc("se:municipality:0180")).publish(issued.subject, issued.bytes, { msgID: issued.id });
-    await waitFor(() => local.hub("vast").hub.state.referrals.size === before + 1, { timeoutMs: 10_000, message: "the hub to get the referral" });
+    await jetstream(nc("se:municipality:0180")).publish(issued.subject, issued.bytes, {
+      msgID: issued.id,
+    });
+    await waitFor(() => local.hub("vast").hub.state.referrals.size === before + 1, {
+      timeoutMs: 10_000,
+      message: "the hub to get the referral",
+    });
   });
 });

@@ -24,7 +24,9 @@ import {
   countryServerConfig,
   createCountry,
   provisionCountry,
-  type LinkCredentials, inboxPrefixOf } from "@stafett/shared";
+  type LinkCredentials,
+  inboxPrefixOf,
+} from "@stafett/shared";
 // Not re-exported from @stafett/devkit's barrel (mod.ts) yet.
 import { createTestCa, type TestCa } from "../../services/devkit/src/tls.js";
 

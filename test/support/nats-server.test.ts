@@ -174,7 +174,9 @@ describe("startServer", () => {
   });
 
   it("leaves no nats-server behind when the test process is SIGKILLed", async () => {
-    const launcher = fileURLToPath(new URL("../../services/devkit/src/nats-server.ts", import.meta.url));
+    const launcher = fileURLToPath(
+      new URL("../../services/devkit/src/nats-server.ts", import.meta.url),
+    );
     const code = [
       `const { startServer } = await import(${JSON.stringify(launcher)});`,
       `const s = await startServer({ jetstream: false });`,

@@ -220,7 +220,14 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         io,
       );
     },
-    demo: async () => demo({ keepRunning: v["keep-running"] === true, ...(v["nats-url"] === undefined ? {} : { natsUrl: v["nats-url"] }) }, io),
+    demo: async () =>
+      demo(
+        {
+          keepRunning: v["keep-running"] === true,
+          ...(v["nats-url"] === undefined ? {} : { natsUrl: v["nats-url"] }),
+        },
+        io,
+      ),
     ...commands,
   };
   const command = all[`${group} ${action}`] ?? all[group];

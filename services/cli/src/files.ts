@@ -2,7 +2,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
-export { readAnchorKeys as readAnchors, readJsonFile as readJson, readPrivateJwk, readPublicJwk } from "@stafett/shared";
+export {
+  readAnchorKeys as readAnchors,
+  readJsonFile as readJson,
+  readPrivateJwk,
+  readPublicJwk,
+} from "@stafett/shared";
 
 export function writeFile(path: string, data: string | Uint8Array, secret = false): void {
   mkdirSync(dirname(path), { recursive: true });

@@ -3,7 +3,14 @@
  * deadline, with who held it and where it was going. (Signing trust lists is done offline with
  * `stafett trust sign`.)
  */
-import { Party, StafettError, parseOrgId, type Logger, type ServiceRuntime, type VerifiedEvent } from "@stafett/shared";
+import {
+  Party,
+  StafettError,
+  parseOrgId,
+  type Logger,
+  type ServiceRuntime,
+  type VerifiedEvent,
+} from "@stafett/shared";
 
 export interface Escalation {
   referralId: string;
@@ -24,10 +31,16 @@ export class Coordinator {
 
   static async start(options: ServiceRuntime, log: Logger): Promise<Coordinator> {
     if (parseOrgId(options.identity.id).role !== "coordinator") {
-      throw new StafettError("ERR_CONFIG_INVALID", "the coordinator's STAFETT_ORG must be a coordinator id", { reason: "role" });
+      throw new StafettError(
+        "ERR_CONFIG_INVALID",
+        "the coordinator's STAFETT_ORG must be a coordinator id",
+        { reason: "role" },
+      );
     }
     const c = new Coordinator();
-    c.party = await Party.forService<CoordinatorRecord>(options, log, (r) => c.escalations.set(r.escalation.eventId, r.escalation));
+    c.party = await Party.forService<CoordinatorRecord>(options, log, (r) =>
+      c.escalations.set(r.escalation.eventId, r.escalation),
+    );
     await c.party.consume(async (v) => c.handle(v));
     return c;
   }

@@ -4,4 +4,5 @@ import { start } from "./service.js";
 const config = loadServiceConfig(process.env, { httpPort: 8070 });
 const log = createLogger({ service: "coordinator", level: config.logLevel });
 const running = await start(await resolveServiceRuntime(config), log);
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void running.stop());
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => void running.stop());

@@ -17,7 +17,9 @@ export async function start(options: ServiceRuntime, log: Logger): Promise<Runni
     await authenticate(req.headers.authorization);
   });
   http.setErrorHandler((err, _req, reply) =>
-    err instanceof AuthError ? reply.code(err.status).send({ code: err.code, message: err.message }) : reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" }),
+    err instanceof AuthError
+      ? reply.code(err.status).send({ code: err.code, message: err.message })
+      : reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" }),
   );
   http.get("/v1/escalations", async () => [...coordinator.escalations.values()]);
   const url = await http.listen({ host: options.http.host, port: options.http.port });

@@ -84,16 +84,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const urls = cluster.urls.join(",");
     const country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
     const bus = await Bus.connect({ servers: cluster.urls, name: "chaos-provision" }, log);
-    await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, { replicas: 3 });
+    await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, {
+      replicas: 3,
+    });
     await bus.close();
     const tokens = await createDevTokenIssuer();
     const jwksFile = join(dir, "jwks.json");
     writeFileSync(jwksFile, JSON.stringify(tokens.config.jwks));
     const auth = { jwksFile, issuer: tokens.config.issuer, audience: tokens.config.audience };
     const services = {
-      hub: { kind: "hub" as const, env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth) },
-      gateway: { kind: "gateway" as const, env: writeServiceFiles(country, "se:municipality:0180", dir, urls, auth) },
-      destination: { kind: "gateway" as const, env: writeServiceFiles(country, "se:municipality:1480", dir, urls, auth) },
+      hub: {
+        kind: "hub" as const,
+        env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth),
+      },
+      gateway: {
+        kind: "gateway" as const,
+        env: writeServiceFiles(country, "se:municipality:0180", dir, urls, auth),
+      },
+      destination: {
+        kind: "gateway" as const,
+        env: writeServiceFiles(country, "se:municipality:1480", dir, urls, auth),
+      },
     };
     const start = async (name: keyof typeof services): Promise<void> => {
       const p = spawnService(services[name].kind, services[name].env);
@@ -103,11 +114,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all([start("hub"), start("gateway"), start("destination")]);
     const tokenFrom = await tokens.mint("se:municipality:0180");
     const tokenTo = await tokens.mint("se:municipality:1480");
-    const call = async <T>(name: "gateway" | "destination", method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> => {
+    const call = async <T>(
+      name: "gateway" | "destination",
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ): Promise<{ status: number; body: T }> => {
       const url = procs.get(name)?.url() ?? "";
       const res = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${name === "gateway" ? tokenFrom : tokenTo}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+        headers: {
+          authorization: `Bearer ${name === "gateway" ? tokenFrom : tokenTo}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(10_000),
       });
@@ -125,7 +146,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const p = (async () => {
           for (;;) {
             try {
-              const r = await call<{ referralId: string }>("gateway", "POST", "/v1/referrals", { urgency: "URGENCY_NORMAL", reason: "REASON_CATEGORY_MISSING", destination: { country: "se", municipality: "1480" }, personal: samplePersonal(i) }, { "idempotency-key": `chaos-${i}` });
+              const r = await call<{ referralId: string }>(
+                "gateway",
+                "POST",
+                "/v1/referrals",
+                {
+                  urgency: "URGENCY_NORMAL",
+                  reason: "REASON_CATEGORY_MISSING",
+                  destination: { country: "se", municipality: "1480" },
+                  personal: samplePersonal(i),
+                },
+                { "idempotency-key": `chaos-${i}` },
+              );
               if (r.status === 202 || r.status === 200) {
                 ids.set(i, r.body.referralId);
                 return;
@@ -149,7 +181,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const acceptor = (async () => {
       while (!sendingDone || answered.size < o.referrals) {
         try {
-          const inbox = await call<{ referralId: string; status: string }[]>("destination", "GET", "/v1/inbox");
+          const inbox = await call<{ referralId: string; status: string }[]>(
+            "destination",
+            "GET",
+            "/v1/inbox",
+          );
           for (const item of inbox.body) {
             if (item.status === "pending" && !answered.has(item.referralId)) {
               const r = await call("destination", "POST", `/v1/inbox/${item.referralId}/accept`);
@@ -190,13 +226,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     say(`all ${o.referrals} referrals accepted by the gateway; waiting for the flow to settle`);
 
     // Settle: every referral received (receipt at the origin), delivered and accepted.
-    const timelines = async (): Promise<TimelineView[]> => (await call<TimelineView[]>("gateway", "GET", "/v1/referrals")).body;
-    const done = (t: TimelineView): boolean => ["received", "forwarded", "accepted", "closed"].every((x) => t.timeline.some((e) => e.type === x));
-    await waitFor(async () => (await timelines()).filter(done).length >= o.referrals, { timeoutMs: o.settleMs ?? 90_000, intervalMs: 500, message: "the flow to settle" }).catch(() => undefined);
+    const timelines = async (): Promise<TimelineView[]> =>
+      (await call<TimelineView[]>("gateway", "GET", "/v1/referrals")).body;
+    const done = (t: TimelineView): boolean =>
+      ["received", "forwarded", "accepted", "closed"].every((x) =>
+        t.timeline.some((e) => e.type === x),
+      );
+    await waitFor(async () => (await timelines()).filter(done).length >= o.referrals, {
+      timeoutMs: o.settleMs ?? 90_000,
+      intervalMs: 500,
+      message: "the flow to settle",
+    }).catch(() => undefined);
     await acceptor;
 
     const all = await timelines();
-    const count = (t: TimelineView, type: string): number => t.timeline.filter((e) => e.type === type).length;
+    const count = (t: TimelineView, type: string): number =>
+      t.timeline.filter((e) => e.type === type).length;
     const inbox = (await call<{ referralId: string }[]>("destination", "GET", "/v1/inbox")).body;
     const nc = await connect({ servers: cluster.urls });
     const jsm = await jetstreamManager(nc);
@@ -207,11 +252,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const accepted = all.filter((t) => count(t, "accepted") >= 1).length;
     const delivered = new Set(inbox.map((i) => i.referralId)).size;
     const duplicated =
-      all.reduce((n, t) => n + Math.max(0, count(t, "received") - 1) + Math.max(0, count(t, "forwarded") - 1) + Math.max(0, count(t, "accepted") - 1), 0) +
+      all.reduce(
+        (n, t) =>
+          n +
+          Math.max(0, count(t, "received") - 1) +
+          Math.max(0, count(t, "forwarded") - 1) +
+          Math.max(0, count(t, "accepted") - 1),
+        0,
+      ) +
       (all.length - new Set(all.map((t) => t.referralId)).size) +
       (inbox.length - delivered);
-    const lost = [...ids.values()].filter((id) => !all.some((t) => t.referralId === id && done(t))).length;
-    return { sent, received, delivered, accepted, quarantined, lost, duplicated, faults, seconds: Math.round((Date.now() - started) / 1_000) };
+    const lost = [...ids.values()].filter(
+      (id) => !all.some((t) => t.referralId === id && done(t)),
+    ).length;
+    return {
+      sent,
+      received,
+      delivered,
+      accepted,
+      quarantined,
+      lost,
+      duplicated,
+      faults,
+      seconds: Math.round((Date.now() - started) / 1_000),
+    };
   } finally {
     await Promise.all([...procs.values()].map((p) => p.kill()));
     await cluster?.stop();

@@ -30,8 +30,13 @@ export interface FederationOptions {
 const secret = (): string => randomBytes(18).toString("base64url");
 
 /** Starts `hub` (accepting links) and each of `others` (connecting to it). */
-export async function startFederation(hub: string, others: readonly string[], options: FederationOptions = {}): Promise<Federation> {
-  const tls = options.tls === true ? createTestCa(mkdtempSync(join(tmpdir(), "stafett-tls-"))) : undefined;
+export async function startFederation(
+  hub: string,
+  others: readonly string[],
+  options: FederationOptions = {},
+): Promise<Federation> {
+  const tls =
+    options.tls === true ? createTestCa(mkdtempSync(join(tmpdir(), "stafett-tls-"))) : undefined;
   const removeCa = () => {
     if (tls !== undefined) rmSync(tls.dir, { recursive: true, force: true });
   };
@@ -42,7 +47,15 @@ export async function startFederation(hub: string, others: readonly string[], op
     const services = { user: "stafett", password: secret() };
     users.set(country, services);
     // store_dir is filled in by the launcher; port and leafnode port are picked by the OS.
-    const config = countryServerConfig({ country, storeDir: "", users: [services], port: -1, leafPort: -1, ...(tls === undefined ? {} : { tls: tls.server }), ...extra });
+    const config = countryServerConfig({
+      country,
+      storeDir: "",
+      users: [services],
+      port: -1,
+      leafPort: -1,
+      ...(tls === undefined ? {} : { tls: tls.server }),
+      ...extra,
+    });
     delete (config.jetstream as Record<string, unknown>).store_dir;
     return config;
   };
@@ -50,7 +63,12 @@ export async function startFederation(hub: string, others: readonly string[], op
     const hubServer = await startServer({
       name: `stafett-${hub}`,
       jetstream: { domain: hub },
-      config: withDir(hub, { accepts: others.map((partner) => ({ partner, credentials: links.get(partner) ?? { user: "", password: "" } })) }),
+      config: withDir(hub, {
+        accepts: others.map((partner) => ({
+          partner,
+          credentials: links.get(partner) ?? { user: "", password: "" },
+        })),
+      }),
     });
     servers.set(hub, hubServer);
     const leafUrl = `nats-leaf://127.0.0.1:${await hubServer.leafPort()}`;
@@ -58,7 +76,15 @@ export async function startFederation(hub: string, others: readonly string[], op
       const s = await startServer({
         name: `stafett-${cc}`,
         jetstream: { domain: cc },
-        config: withDir(cc, { connects: [{ partner: hub, url: leafUrl, credentials: links.get(cc) ?? { user: "", password: "" } }] }),
+        config: withDir(cc, {
+          connects: [
+            {
+              partner: hub,
+              url: leafUrl,
+              credentials: links.get(cc) ?? { user: "", password: "" },
+            },
+          ],
+        }),
       });
       servers.set(cc, s);
     }

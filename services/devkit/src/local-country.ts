@@ -74,26 +74,50 @@ export class LocalCountry {
     const code = options.code ?? "se";
     const server = options.natsUrl === undefined ? await startServer() : undefined;
     const natsUrl = [options.natsUrl ?? server?.url ?? ""].flat().join(",");
-    const country = options.country ?? (await createCountry({ code, municipalities: options.municipalities }));
+    const country =
+      options.country ?? (await createCountry({ code, municipalities: options.municipalities }));
     const provisioner = options.nkeys?.get("provisioner");
     const connection =
-      provisioner !== undefined ? { connection: natsAuth({ servers: [], nkeySeed: provisioner }) } : options.natsUser === undefined ? {} : { connection: options.natsUser };
-    const bus = await Bus.connect({ servers: natsUrl.split(","), name: "stafett-provision", ...connection }, options.log);
+      provisioner !== undefined
+        ? { connection: natsAuth({ servers: [], nkeySeed: provisioner }) }
+        : options.natsUser === undefined
+          ? {}
+          : { connection: options.natsUser };
+    const bus = await Bus.connect(
+      { servers: natsUrl.split(","), name: "stafett-provision", ...connection },
+      options.log,
+    );
     try {
-      await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, options.provision);
-      for (const [cc, jws] of Object.entries(options.partnerTrust ?? {})) await publishTrustList(bus.nc, cc, jws);
+      await provisionCountry(
+        bus.nc,
+        await bus.manager(),
+        country.trustList,
+        country.trustListJws,
+        options.provision,
+      );
+      for (const [cc, jws] of Object.entries(options.partnerTrust ?? {}))
+        await publishTrustList(bus.nc, cc, jws);
     } finally {
       await bus.close();
     }
     const tokens = await createDevTokenIssuer();
-    const local = new LocalCountry(country, natsUrl, server, tokens, mkdtempSync(join(tmpdir(), "stafett-state-")), options);
+    const local = new LocalCountry(
+      country,
+      natsUrl,
+      server,
+      tokens,
+      mkdtempSync(join(tmpdir(), "stafett-state-")),
+      options,
+    );
     if (options.servicesOff !== true) await local.startAll();
     return local;
   }
 
   /** Connection options for a client of this country's NATS (user and password, when set). */
   get connection(): { user?: string; pass?: string } {
-    return this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass };
+    return this.options.natsUser === undefined
+      ? {}
+      : { user: this.options.natsUser.user, pass: this.options.natsUser.pass };
   }
 
   /** The runtime of one organisation, with its own state directory. */
@@ -103,8 +127,12 @@ export class LocalCountry {
       anchors: [this.country.anchorPublic],
       nats: {
         servers: this.natsUrl.split(","),
-        ...(this.options.natsUser === undefined ? {} : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }),
-        ...(this.options.nkeys?.get(id) === undefined ? {} : { nkeySeed: this.options.nkeys.get(id) }),
+        ...(this.options.natsUser === undefined
+          ? {}
+          : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }),
+        ...(this.options.nkeys?.get(id) === undefined
+          ? {}
+          : { nkeySeed: this.options.nkeys.get(id) }),
       },
       stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
       http: { host: "127.0.0.1", port: 0 },
@@ -116,7 +144,9 @@ export class LocalCountry {
     const ids = this.country.trustList.organisations.map((o) => o.id);
     await Promise.all([
       ...ids.filter((id) => parseOrgId(id).role === "hub").map((id) => this.startHub(id)),
-      ...ids.filter((id) => parseOrgId(id).role === "municipality").map((id) => this.startGateway(id)),
+      ...ids
+        .filter((id) => parseOrgId(id).role === "municipality")
+        .map((id) => this.startGateway(id)),
       this.startCoordinator(),
       this.startLiaison(),
     ]);
@@ -124,8 +154,15 @@ export class LocalCountry {
 
   async startGateway(id: string): Promise<RunningGateway> {
     const running = await startGateway(
-      { ...this.runtime(id), ...(this.options.deadlines === undefined ? {} : { deadlines: this.options.deadlines }), ...(this.options.publishDeadlineMs === undefined ? {} : { publishDeadlineMs: this.options.publishDeadlineMs }),
-        ...(this.options.intakeHighWater === undefined ? {} : { intakeHighWater: this.options.intakeHighWater }),
+      {
+        ...this.runtime(id),
+        ...(this.options.deadlines === undefined ? {} : { deadlines: this.options.deadlines }),
+        ...(this.options.publishDeadlineMs === undefined
+          ? {}
+          : { publishDeadlineMs: this.options.publishDeadlineMs }),
+        ...(this.options.intakeHighWater === undefined
+          ? {}
+          : { intakeHighWater: this.options.intakeHighWater }),
       },
       this.options.log.child({ org: id }),
     );
@@ -134,18 +171,30 @@ export class LocalCountry {
   }
 
   async startHub(id: string): Promise<RunningHub> {
-    const running = await startHub({ ...this.runtime(id), ...(this.options.tickMs === undefined ? {} : { tickMs: this.options.tickMs }) }, this.options.log.child({ org: id }));
+    const running = await startHub(
+      {
+        ...this.runtime(id),
+        ...(this.options.tickMs === undefined ? {} : { tickMs: this.options.tickMs }),
+      },
+      this.options.log.child({ org: id }),
+    );
     this.hubs.set(id, running);
     return running;
   }
 
   async startCoordinator(): Promise<RunningCoordinator> {
-    this.coordinator = await startCoordinator(this.runtime(coordinatorId(this.country.code)), this.options.log.child({ org: "coordinator" }));
+    this.coordinator = await startCoordinator(
+      this.runtime(coordinatorId(this.country.code)),
+      this.options.log.child({ org: "coordinator" }),
+    );
     return this.coordinator;
   }
 
   async startLiaison(): Promise<RunningLiaison> {
-    this.liaison = await startLiaison(this.runtime(liaisonId(this.country.code)), this.options.log.child({ org: "liaison" }));
+    this.liaison = await startLiaison(
+      this.runtime(liaisonId(this.country.code)),
+      this.options.log.child({ org: "liaison" }),
+    );
     return this.liaison;
   }
 

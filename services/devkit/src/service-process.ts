@@ -11,13 +11,21 @@ import type { Country } from "@stafett/shared";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** Writes an organisation's private keys (0600) and the anchor's public key; returns the service's environment. */
-export function writeServiceFiles(country: Country, id: string, dir: string, natsUrl: string, auth?: { jwksFile: string; issuer: string; audience: string }): Record<string, string> {
+export function writeServiceFiles(
+  country: Country,
+  id: string,
+  dir: string,
+  natsUrl: string,
+  auth?: { jwksFile: string; issuer: string; audience: string },
+): Record<string, string> {
   const keys = country.keys.get(id);
   if (keys === undefined) throw new Error(`no keys for ${id}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stem = join(dir, id.replaceAll(":", "-"));
   writeFileSync(`${stem}.sig.jwk.json`, JSON.stringify(keys.signing.privateJwk), { mode: 0o600 });
-  writeFileSync(`${stem}.enc.jwk.json`, JSON.stringify(keys.encryption.privateJwk), { mode: 0o600 });
+  writeFileSync(`${stem}.enc.jwk.json`, JSON.stringify(keys.encryption.privateJwk), {
+    mode: 0o600,
+  });
   writeFileSync(join(dir, "anchor.pub.jwk.json"), JSON.stringify(country.anchorPublicJwk));
   // Each organisation keeps its own state directory beside its keys.
   return {
@@ -30,7 +38,11 @@ export function writeServiceFiles(country: Country, id: string, dir: string, nat
     STAFETT_HTTP_PORT: "0",
     ...(auth === undefined
       ? { STAFETT_AUTH_DEV: "1" }
-      : { STAFETT_AUTH_JWKS: auth.jwksFile, STAFETT_AUTH_ISSUER: auth.issuer, STAFETT_AUTH_AUDIENCE: auth.audience }),
+      : {
+          STAFETT_AUTH_JWKS: auth.jwksFile,
+          STAFETT_AUTH_ISSUER: auth.issuer,
+          STAFETT_AUTH_AUDIENCE: auth.audience,
+        }),
   };
 }
 
@@ -46,11 +58,22 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-export function spawnService(service: "hub" | "gateway" | "coordinator", env: Record<string, string>): ServiceProcess {
+export function spawnService(
+  service: "hub" | "gateway" | "coordinator",
+  env: Record<string, string>,
+): ServiceProcess {
   const child = spawn(
     process.execPath,
-    ["--conditions=source", "--import", join(root, "node_modules/tsx/dist/esm/index.mjs"), join(root, `services/${service}/src/main.ts`)],
-    { env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    [
+      "--conditions=source",
+      "--import",
+      join(root, "node_modules/tsx/dist/esm/index.mjs"),
+      join(root, `services/${service}/src/main.ts`),
+    ],
+    {
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let output = "";
   let url = "";
@@ -66,12 +89,20 @@ export function spawnService(service: "hub" | "gateway" | "coordinator", env: Re
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    void exited.then(() => reject(new Error(`${service} exited before it was ready: ${output.slice(-2_000)}`)));
+    void exited.then(() =>
+      reject(new Error(`${service} exited before it was ready: ${output.slice(-2_000)}`)),
+    );
   });
   ready.catch(() => undefined);
   const signal = async (s: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(s);
     await exited;
   };
-  return { child, ready, url: () => url, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
+  return {
+    child,
+    ready,
+    url: () => url,
+    kill: () => signal("SIGKILL"),
+    stop: () => signal("SIGTERM"),
+  };
 }

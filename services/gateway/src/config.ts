@@ -1,4 +1,10 @@
-import { ConfigReader, readServiceEnv, type Env, type ServiceEnvConfig, type Urgency } from "@stafett/shared";
+import {
+  ConfigReader,
+  readServiceEnv,
+  type Env,
+  type ServiceEnvConfig,
+  type Urgency,
+} from "@stafett/shared";
 import { DEFAULT_DEADLINES } from "./gateway.js";
 
 export interface GatewayEnvConfig extends ServiceEnvConfig {
@@ -12,7 +18,10 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayEnvConfig> {
   return r.done({
     ...base,
     deadlines: {
-      URGENCY_IMMEDIATE: r.duration("STAFETT_DEADLINE_IMMEDIATE", DEFAULT_DEADLINES.URGENCY_IMMEDIATE),
+      URGENCY_IMMEDIATE: r.duration(
+        "STAFETT_DEADLINE_IMMEDIATE",
+        DEFAULT_DEADLINES.URGENCY_IMMEDIATE,
+      ),
       URGENCY_HIGH: r.duration("STAFETT_DEADLINE_HIGH", DEFAULT_DEADLINES.URGENCY_HIGH),
       URGENCY_NORMAL: r.duration("STAFETT_DEADLINE_NORMAL", DEFAULT_DEADLINES.URGENCY_NORMAL),
     },

@@ -32,7 +32,13 @@ import {
   type Urgency,
   type VerifiedEvent,
 } from "@stafett/shared";
-import { GatewayState, type GatewayRecord, type InboxItem, type SentReferral, type TimelineEntry } from "./state.js";
+import {
+  GatewayState,
+  type GatewayRecord,
+  type InboxItem,
+  type SentReferral,
+  type TimelineEntry,
+} from "./state.js";
 
 /** Default deadlines: immediate 1 h; high 12 h, the SIRENE answer time of Regulation (EU) 2018/1862 art. 8(3); normal 72 h. */
 export const DEFAULT_DEADLINES: Readonly<Record<Urgency, number>> = {
@@ -80,7 +86,11 @@ export class Gateway {
 
   private constructor(private readonly options: GatewayOptions) {
     if (parseOrgId(options.identity.id).role !== "municipality") {
-      throw new StafettError("ERR_CONFIG_INVALID", "a gateway's STAFETT_ORG must be a municipality id", { reason: "role" });
+      throw new StafettError(
+        "ERR_CONFIG_INVALID",
+        "a gateway's STAFETT_ORG must be a municipality id",
+        { reason: "role" },
+      );
     }
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
     this.now = options.now ?? (() => new Date());
@@ -88,7 +98,12 @@ export class Gateway {
 
   static async start(options: GatewayOptions, log: Logger): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.party = await Party.forService<GatewayRecord>(options, log, (r) => gw.state.apply(r), options.concurrency === undefined ? {} : { concurrency: options.concurrency });
+    gw.party = await Party.forService<GatewayRecord>(
+      options,
+      log,
+      (r) => gw.state.apply(r),
+      options.concurrency === undefined ? {} : { concurrency: options.concurrency },
+    );
     await gw.party.consume((v, d) => gw.handle(v, d));
     return gw;
   }
@@ -111,24 +126,40 @@ export class Gateway {
   }
 
   /** Where a referral goes first, and who can read its personal part. */
-  private routeOf(dest: DestinationJson): { addressee: string; sealTo: string[]; partnerCountry?: string } {
+  private routeOf(dest: DestinationJson): {
+    addressee: string;
+    sealTo: string[];
+    partnerCountry?: string;
+  } {
     if (dest.country !== this.country) {
       // Bound for another country: addressed to the partner's liaison, through our own.
       // Sealed to the partner's liaison and to our own, which reviews what leaves the country.
       const partner = liaisonId(dest.country);
-      return { addressee: partner, sealTo: [partner, liaisonId(this.country)], partnerCountry: dest.country };
+      return {
+        addressee: partner,
+        sealTo: [partner, liaisonId(this.country)],
+        partnerCountry: dest.country,
+      };
     }
     if (dest.municipality !== undefined) {
       if (!isMunicipality(dest.municipality)) {
-        throw new StafettError("ERR_UNKNOWN_MUNICIPALITY", "destination municipality is not a known code", { reason: "unknown", field: "/destination/municipality" });
+        throw new StafettError(
+          "ERR_UNKNOWN_MUNICIPALITY",
+          "destination municipality is not a known code",
+          { reason: "unknown", field: "/destination/municipality" },
+        );
       }
       const target = `${dest.country}:municipality:${dest.municipality}`;
       return { addressee: hubOfMunicipality(target), sealTo: [hubOfMunicipality(target), target] };
     }
     // No municipality known: the destination region's hub (or our own) triages it.
-    const hub = dest.region !== undefined ? hubId(dest.country, dest.region) : hubOfMunicipality(this.id);
+    const hub =
+      dest.region !== undefined ? hubId(dest.country, dest.region) : hubOfMunicipality(this.id);
     if (this.party.trust.organisation(hub) === undefined) {
-      throw new StafettError("ERR_ADDRESS_INVALID", "no hub serves the destination region", { reason: "unknown_region", field: "/destination/region" });
+      throw new StafettError("ERR_ADDRESS_INVALID", "no hub serves the destination region", {
+        reason: "unknown_region",
+        field: "/destination/region",
+      });
     }
     return { addressee: hub, sealTo: [hub] };
   }
@@ -142,11 +173,17 @@ export class Gateway {
       const info = await (await this.party.bus.manager()).streams.info(this.party.stream);
       const high = this.options.intakeHighWater ?? 0.8;
       const { max_msgs: maxMsgs, max_bytes: maxBytes } = info.config;
-      const full = (maxMsgs > 0 && info.state.messages >= Math.floor(maxMsgs * high)) || (maxBytes > 0 && info.state.bytes >= maxBytes * high);
+      const full =
+        (maxMsgs > 0 && info.state.messages >= Math.floor(maxMsgs * high)) ||
+        (maxBytes > 0 && info.state.bytes >= maxBytes * high);
       this.intake = { checkedAt: now, open: !full };
     }
     if (!this.intake.open) {
-      throw new StafettError("ERR_UNAVAILABLE", "the bus is too full to take new referrals; retry later", { reason: "high_water" });
+      throw new StafettError(
+        "ERR_UNAVAILABLE",
+        "the bus is too full to take new referrals; retry later",
+        { reason: "high_water" },
+      );
     }
   }
 
@@ -160,21 +197,35 @@ export class Gateway {
   async openReferral(request: ReferralRequest, idempotencyKey?: string): Promise<OpenedReferral> {
     validate(SCHEMA_IDS.api("referral-request"), request);
     const key = idempotencyKey;
-    const referralId = (key === undefined ? undefined : this.state.idempotency.get(key)) ?? request.referralId ?? (key === undefined ? randomUUID() : derivedId(this.id, "referral", key));
+    const referralId =
+      (key === undefined ? undefined : this.state.idempotency.get(key)) ??
+      request.referralId ??
+      (key === undefined ? randomUUID() : derivedId(this.id, "referral", key));
     return this.party.locks.run(referralId, async () => {
       const existing = this.state.sent.get(referralId);
       if (existing !== undefined && key === undefined) {
-        throw new StafettError("ERR_REPLAY", "a referral with this id was already opened", { reason: "duplicate_referral", field: "/referralId" });
+        throw new StafettError("ERR_REPLAY", "a referral with this id was already opened", {
+          reason: "duplicate_referral",
+          field: "/referralId",
+        });
       }
       if (existing?.published === true) return this.describe(referralId, true);
       const now = this.now();
-      const deadline = existing?.deadline ?? request.deadline ?? new Date(now.getTime() + this.deadlines[request.urgency]).toISOString();
+      const deadline =
+        existing?.deadline ??
+        request.deadline ??
+        new Date(now.getTime() + this.deadlines[request.urgency]).toISOString();
       if (Date.parse(deadline) <= now.getTime()) {
-        throw new StafettError("ERR_SCHEMA_INVALID", "the deadline has already passed", { reason: "past", field: "/deadline" });
+        throw new StafettError("ERR_SCHEMA_INVALID", "the deadline has already passed", {
+          reason: "past",
+          field: "/deadline",
+        });
       }
       const route = this.routeOf(request.destination);
       // A retried request with the same key gets the same event id: the stream drops a second copy.
-      const eventId = existing?.openedId ?? (key === undefined ? randomUUID() : derivedId(this.id, "opened", key));
+      const eventId =
+        existing?.openedId ??
+        (key === undefined ? randomUUID() : derivedId(this.id, "opened", key));
       if (existing === undefined) {
         await this.checkIntake();
         await this.party.record([
@@ -199,7 +250,12 @@ export class Gateway {
           referralId,
           id: eventId,
           time: now,
-          body: { urgency: request.urgency, reason: request.reason, destination: request.destination, deadline },
+          body: {
+            urgency: request.urgency,
+            reason: request.reason,
+            destination: request.destination,
+            deadline,
+          },
           personal: request.personal,
           sealTo: route.sealTo,
           ...(route.partnerCountry === undefined ? {} : { partnerCountry: route.partnerCountry }),
@@ -214,7 +270,13 @@ export class Gateway {
   private describe(referralId: string, replayed: boolean): OpenedReferral {
     const ref = this.state.sent.get(referralId);
     if (ref === undefined) throw new Error("referral vanished from state");
-    return { referralId, eventId: ref.openedId, deadline: ref.deadline, addressee: ref.hub, replayed };
+    return {
+      referralId,
+      eventId: ref.openedId,
+      deadline: ref.deadline,
+      addressee: ref.hub,
+      replayed,
+    };
   }
 
   referral(referralId: string): SentReferral | undefined {
@@ -222,14 +284,29 @@ export class Gateway {
   }
 
   /** The sender's own follow-ups: updated, withdrawn, closed; each goes to the referral's first addressee. */
-  async follow(referralId: string, type: "updated" | "withdrawn" | "closed", body: Record<string, unknown>, personal?: PersonalJson): Promise<TimelineEntry> {
+  async follow(
+    referralId: string,
+    type: "updated" | "withdrawn" | "closed",
+    body: Record<string, unknown>,
+    personal?: PersonalJson,
+  ): Promise<TimelineEntry> {
     return this.party.locks.run(referralId, async () => {
       const ref = this.state.sent.get(referralId);
-      if (ref === undefined) throw new StafettError("ERR_NOT_FOUND", "no referral sent with this id", { reason: "unknown_referral", field: "referralId" });
+      if (ref === undefined)
+        throw new StafettError("ERR_NOT_FOUND", "no referral sent with this id", {
+          reason: "unknown_referral",
+          field: "referralId",
+        });
       if (ref.status === "closed" || ref.status === "withdrawn") {
-        throw new StafettError("ERR_NOT_AUTHORISED", `the referral is ${ref.status}`, { reason: "ended", field: "referralId" });
+        throw new StafettError("ERR_NOT_AUTHORISED", `the referral is ${ref.status}`, {
+          reason: "ended",
+          field: "referralId",
+        });
       }
-      const sealTo = [ref.hub, ...(ref.holder !== undefined && ref.holder !== ref.hub ? [ref.holder] : [])];
+      const sealTo = [
+        ref.hub,
+        ...(ref.holder !== undefined && ref.holder !== ref.hub ? [ref.holder] : []),
+      ];
       const dest = ref.destination;
       const issued = await this.party.send({
         type,
@@ -252,29 +329,58 @@ export class Gateway {
   /** The personal part of an inbox item, opened now with this municipality's key (never stored in clear). */
   async personalOf(item: InboxItem): Promise<unknown> {
     const sealed = sealedIn(item.updatedBytes ?? item.bytes) ?? sealedIn(item.bytes);
-    if (sealed === undefined) throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", { reason: "not_recipient", field: "personal" });
+    if (sealed === undefined)
+      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
+        reason: "not_recipient",
+        field: "personal",
+      });
     return open(sealed, this.options.identity.encryption, item.referralId);
   }
 
-  async answer(referralId: string, decision: "accepted" | "declined", declined?: { reason: string; suggested?: DestinationJson }): Promise<InboxItem> {
+  async answer(
+    referralId: string,
+    decision: "accepted" | "declined",
+    declined?: { reason: string; suggested?: DestinationJson },
+  ): Promise<InboxItem> {
     return this.party.locks.run(referralId, async () => {
       const item = this.state.inbox.get(referralId);
-      if (item === undefined) throw new StafettError("ERR_NOT_FOUND", "no referral in the inbox with this id", { reason: "unknown_referral", field: "referralId" });
-      if (item.status !== "pending") throw new StafettError("ERR_NOT_AUTHORISED", `the referral is already ${item.status}`, { reason: "not_pending", field: "referralId" });
+      if (item === undefined)
+        throw new StafettError("ERR_NOT_FOUND", "no referral in the inbox with this id", {
+          reason: "unknown_referral",
+          field: "referralId",
+        });
+      if (item.status !== "pending")
+        throw new StafettError("ERR_NOT_AUTHORISED", `the referral is already ${item.status}`, {
+          reason: "not_pending",
+          field: "referralId",
+        });
       const issued = await this.party.send({
         type: decision,
         addressee: item.via,
         referralId,
         id: derivedId(this.id, decision, item.forwardedId),
-        body: decision === "accepted" ? { ofEventId: item.openedId } : { ofEventId: item.openedId, ...declined },
+        body:
+          decision === "accepted"
+            ? { ofEventId: item.openedId }
+            : { ofEventId: item.openedId, ...declined },
       });
-      await this.party.record([{ k: "answered", referralId, decision, eventId: issued.id, at: this.at() }]);
+      await this.party.record([
+        { k: "answered", referralId, decision, eventId: issued.id, at: this.at() },
+      ]);
       return item;
     });
   }
 
-  private entry(v: VerifiedEvent, type: TimelineEntry["type"], extra: Partial<TimelineEntry> = {}): GatewayRecord {
-    return { k: "timeline", referralId: v.event.referralId, entry: { type, at: this.at(), eventId: v.event.id, by: v.issuer.id, ...extra } };
+  private entry(
+    v: VerifiedEvent,
+    type: TimelineEntry["type"],
+    extra: Partial<TimelineEntry> = {},
+  ): GatewayRecord {
+    return {
+      k: "timeline",
+      referralId: v.event.referralId,
+      entry: { type, at: this.at(), eventId: v.event.id, by: v.issuer.id, ...extra },
+    };
   }
 
   private async handle(v: VerifiedEvent, d: Delivery): Promise<Decision<GatewayRecord>> {
@@ -284,7 +390,14 @@ export class Gateway {
       case "received":
         return mine === undefined ? [] : [this.entry(v, "received")];
       case "rejected":
-        return mine === undefined ? [] : [this.entry(v, "rejected", { code: e.rejected?.code ?? "", reason: e.rejected?.reason ?? "" })];
+        return mine === undefined
+          ? []
+          : [
+              this.entry(v, "rejected", {
+                code: e.rejected?.code ?? "",
+                reason: e.rejected?.reason ?? "",
+              }),
+            ];
       case "escalated":
         return mine === undefined ? [] : [this.entry(v, "escalated")];
       case "forwarded":
@@ -294,7 +407,11 @@ export class Gateway {
     }
   }
 
-  private async onForwarded(v: VerifiedEvent, d: Delivery, mine: SentReferral | undefined): Promise<GatewayRecord[]> {
+  private async onForwarded(
+    v: VerifiedEvent,
+    d: Delivery,
+    mine: SentReferral | undefined,
+  ): Promise<GatewayRecord[]> {
     const inner = v.original;
     const e = v.event;
     if (inner === undefined) return [];
@@ -305,10 +422,20 @@ export class Gateway {
       // to the hub that serves the destination.
       const dest = e.forwarded?.destination;
       if (mine === undefined || dest === undefined) return [];
-      if (dest.country !== this.country) return [this.entry(v, "forwarded", { to: liaisonId(dest.country) })];
-      const target = dest.municipality !== undefined && isMunicipality(dest.municipality) ? `${dest.country}:municipality:${dest.municipality}` : undefined;
-      const servingHub = target !== undefined ? hubOfMunicipality(target) : dest.region !== undefined ? hubId(dest.country, dest.region) : v.issuer.id;
-      if (target !== undefined && servingHub === v.issuer.id) return [this.entry(v, "forwarded", { to: target })];
+      if (dest.country !== this.country)
+        return [this.entry(v, "forwarded", { to: liaisonId(dest.country) })];
+      const target =
+        dest.municipality !== undefined && isMunicipality(dest.municipality)
+          ? `${dest.country}:municipality:${dest.municipality}`
+          : undefined;
+      const servingHub =
+        target !== undefined
+          ? hubOfMunicipality(target)
+          : dest.region !== undefined
+            ? hubId(dest.country, dest.region)
+            : v.issuer.id;
+      if (target !== undefined && servingHub === v.issuer.id)
+        return [this.entry(v, "forwarded", { to: target })];
       return [this.entry(v, "rerouted", { to: servingHub })];
     }
     if (innerType === "opened") {
@@ -333,11 +460,33 @@ export class Gateway {
     if ((innerType === "received" || innerType === "rejected") && mine !== undefined) {
       // A partner country's receipt or refusal, relayed by our liaison.
       const r = inner.event.rejected;
-      return [{ k: "timeline", referralId: e.referralId, entry: { type: innerType, at: this.at(), eventId: inner.event.id, by: inner.issuer.id, ...(r === undefined ? {} : { code: r.code, reason: r.reason }) } }];
+      return [
+        {
+          k: "timeline",
+          referralId: e.referralId,
+          entry: {
+            type: innerType,
+            at: this.at(),
+            eventId: inner.event.id,
+            by: inner.issuer.id,
+            ...(r === undefined ? {} : { code: r.code, reason: r.reason }),
+          },
+        },
+      ];
     }
     if ((innerType === "accepted" || innerType === "declined") && mine !== undefined) {
       const records: GatewayRecord[] = [
-        { k: "timeline", referralId: e.referralId, entry: { type: innerType, at: this.at(), eventId: inner.event.id, by: inner.issuer.id, ...(innerType === "declined" ? { reason: inner.event.declined?.reason ?? "" } : {}) } },
+        {
+          k: "timeline",
+          referralId: e.referralId,
+          entry: {
+            type: innerType,
+            at: this.at(),
+            eventId: inner.event.id,
+            by: inner.issuer.id,
+            ...(innerType === "declined" ? { reason: inner.event.declined?.reason ?? "" } : {}),
+          },
+        },
       ];
       if (innerType === "accepted") {
         // Responsibility has moved: the sender's side of the referral ends (DESIGN.md lifecycle).
@@ -347,14 +496,32 @@ export class Gateway {
           referralId: e.referralId,
           id: derivedId(this.id, "closed", inner.event.id),
           body: { outcome: "CLOSE_OUTCOME_ACCEPTED", holder: inner.issuer.id },
-          ...(mine.destination.country === this.country ? {} : { partnerCountry: mine.destination.country }),
+          ...(mine.destination.country === this.country
+            ? {}
+            : { partnerCountry: mine.destination.country }),
         });
-        records.push({ k: "timeline", referralId: e.referralId, entry: { type: "closed", at: this.at(), eventId: closed.id, by: this.id } });
+        records.push({
+          k: "timeline",
+          referralId: e.referralId,
+          entry: { type: "closed", at: this.at(), eventId: closed.id, by: this.id },
+        });
       }
       return records;
     }
-    if ((innerType === "updated" || innerType === "withdrawn" || innerType === "closed") && this.state.inbox.has(e.referralId)) {
-      return [{ k: "inbox-event", referralId: e.referralId, type: innerType, eventId: inner.event.id, ...(innerType === "updated" ? { bytes: toBase64(d.data) } : {}), at: this.at() }];
+    if (
+      (innerType === "updated" || innerType === "withdrawn" || innerType === "closed") &&
+      this.state.inbox.has(e.referralId)
+    ) {
+      return [
+        {
+          k: "inbox-event",
+          referralId: e.referralId,
+          type: innerType,
+          eventId: inner.event.id,
+          ...(innerType === "updated" ? { bytes: toBase64(d.data) } : {}),
+          at: this.at(),
+        },
+      ];
     }
     return [];
   }

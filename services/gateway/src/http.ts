@@ -71,7 +71,12 @@ function notFound(reply: FastifyReply) {
   return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
 }
 
-export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: string, log: Logger): Promise<FastifyInstance> {
+export async function buildGatewayHttp(
+  gateway: Gateway,
+  auth: AuthConfig,
+  org: string,
+  log: Logger,
+): Promise<FastifyInstance> {
   const app = fastify({ logger: false, bodyLimit: BODY_LIMIT });
   const authenticate = createAuthenticator(auth, org);
   let openapi: string | undefined;
@@ -81,19 +86,39 @@ export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: 
   // "/%761/inbox" reaches "/v1/inbox". Everything but the public routes needs a token.
   const PUBLIC_ROUTES = new Set(["/healthz", "/openapi.yaml"]);
   app.addHook("onRequest", async (req) => {
-    if (!PUBLIC_ROUTES.has(req.routeOptions.url ?? "")) await authenticate(req.headers.authorization);
+    if (!PUBLIC_ROUTES.has(req.routeOptions.url ?? ""))
+      await authenticate(req.headers.authorization);
   });
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof AuthError) return reply.code(err.status).send({ code: err.code, message: err.message });
-    if (isStafettError(err) && err.code === "ERR_UNAVAILABLE") return reply.code(503).header("Retry-After", "5").send(err.toJSON());
+    if (err instanceof AuthError)
+      return reply.code(err.status).send({ code: err.code, message: err.message });
+    if (isStafettError(err) && err.code === "ERR_UNAVAILABLE")
+      return reply.code(503).header("Retry-After", "5").send(err.toJSON());
     if (isStafettError(err)) return reply.code(STATUS_OF_CODE[err.code] ?? 400).send(err.toJSON());
-    if (isRetryablePublishError(err) || /maximum messages|maximum bytes|resource limits|no responders|timeout|closed|disconnect/i.test(String((err as Error).message))) {
+    if (
+      isRetryablePublishError(err) ||
+      /maximum messages|maximum bytes|resource limits|no responders|timeout|closed|disconnect/i.test(
+        String((err as Error).message),
+      )
+    ) {
       // The bus cannot take it now; nothing was accepted, so the caller retries (with its Idempotency-Key).
-      return reply.code(503).header("Retry-After", "5").send({ code: "ERR_UNAVAILABLE", message: "the message bus is not accepting referrals right now; retry later" });
+      return reply
+        .code(503)
+        .header("Retry-After", "5")
+        .send({
+          code: "ERR_UNAVAILABLE",
+          message: "the message bus is not accepting referrals right now; retry later",
+        });
     }
     const status = (err as { statusCode?: number }).statusCode;
-    if (status === 413) return reply.code(413).send({ code: "ERR_OVERSIZE", message: `request body is larger than ${BODY_LIMIT} bytes` });
-    if (status !== undefined && status < 500) return reply.code(status).send({ code: "ERR_BAD_REQUEST", message: "the request is not valid JSON" });
+    if (status === 413)
+      return reply
+        .code(413)
+        .send({ code: "ERR_OVERSIZE", message: `request body is larger than ${BODY_LIMIT} bytes` });
+    if (status !== undefined && status < 500)
+      return reply
+        .code(status)
+        .send({ code: "ERR_BAD_REQUEST", message: "the request is not valid JSON" });
     httpLog.error({ url: req.routeOptions.url, err }, "request failed");
     return reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" });
   });
@@ -104,29 +129,50 @@ export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: 
     return reply.type("application/yaml").send(openapi);
   });
 
-  app.post<{ Body: ReferralRequest; Headers: { "idempotency-key"?: string } }>("/v1/referrals", async (req, reply) => {
-    const key = req.headers["idempotency-key"];
-    if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) {
-      return reply.code(400).send({ code: "ERR_SCHEMA_INVALID", reason: "pattern", field: "Idempotency-Key", message: "Idempotency-Key must be 1 to 200 visible ASCII characters" });
-    }
-    const opened = await gateway.openReferral(req.body, key);
-    return reply.code(opened.replayed ? 200 : 202).header("Location", `/v1/referrals/${opened.referralId}`).send(opened);
-  });
+  app.post<{ Body: ReferralRequest; Headers: { "idempotency-key"?: string } }>(
+    "/v1/referrals",
+    async (req, reply) => {
+      const key = req.headers["idempotency-key"];
+      if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) {
+        return reply
+          .code(400)
+          .send({
+            code: "ERR_SCHEMA_INVALID",
+            reason: "pattern",
+            field: "Idempotency-Key",
+            message: "Idempotency-Key must be 1 to 200 visible ASCII characters",
+          });
+      }
+      const opened = await gateway.openReferral(req.body, key);
+      return reply
+        .code(opened.replayed ? 200 : 202)
+        .header("Location", `/v1/referrals/${opened.referralId}`)
+        .send(opened);
+    },
+  );
   app.get("/v1/referrals", async () => [...gateway.state.sent.values()].map(sentView));
   app.get<{ Params: { id: string } }>("/v1/referrals/:id", async (req, reply) => {
     const r = gateway.referral(req.params.id);
     return r === undefined ? notFound(reply) : sentView(r);
   });
-  app.post<{ Params: { id: string }; Body: { urgency?: string; deadline?: string; personal?: PersonalJson } }>("/v1/referrals/:id/update", async (req) => {
+  app.post<{
+    Params: { id: string };
+    Body: { urgency?: string; deadline?: string; personal?: PersonalJson };
+  }>("/v1/referrals/:id/update", async (req) => {
     validate(SCHEMA_IDS.api("update-request"), req.body);
     const { personal, ...rest } = req.body;
     return gateway.follow(req.params.id, "updated", rest, personal);
   });
-  app.post<{ Params: { id: string }; Body: { reason: string } }>("/v1/referrals/:id/withdraw", async (req) => {
-    validate(SCHEMA_IDS.api("withdraw-request"), req.body);
-    return gateway.follow(req.params.id, "withdrawn", { reason: req.body.reason });
-  });
-  app.post<{ Params: { id: string } }>("/v1/referrals/:id/close", async (req) => gateway.follow(req.params.id, "closed", { outcome: "CLOSE_OUTCOME_OTHER" }));
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    "/v1/referrals/:id/withdraw",
+    async (req) => {
+      validate(SCHEMA_IDS.api("withdraw-request"), req.body);
+      return gateway.follow(req.params.id, "withdrawn", { reason: req.body.reason });
+    },
+  );
+  app.post<{ Params: { id: string } }>("/v1/referrals/:id/close", async (req) =>
+    gateway.follow(req.params.id, "closed", { outcome: "CLOSE_OUTCOME_OTHER" }),
+  );
 
   app.get("/v1/inbox", async () => [...gateway.state.inbox.values()].map(inboxView));
   app.get<{ Params: { id: string } }>("/v1/inbox/:id", async (req, reply) => {
@@ -134,10 +180,15 @@ export async function buildGatewayHttp(gateway: Gateway, auth: AuthConfig, org: 
     if (item === undefined) return notFound(reply);
     return { ...inboxView(item), personal: await gateway.personalOf(item) };
   });
-  app.post<{ Params: { id: string } }>("/v1/inbox/:id/accept", async (req) => inboxView(await gateway.answer(req.params.id, "accepted")));
-  app.post<{ Params: { id: string }; Body: { reason: string; suggested?: DestinationJson } }>("/v1/inbox/:id/decline", async (req) => {
-    validate(SCHEMA_IDS.api("decline-request"), req.body);
-    return inboxView(await gateway.answer(req.params.id, "declined", req.body));
-  });
+  app.post<{ Params: { id: string } }>("/v1/inbox/:id/accept", async (req) =>
+    inboxView(await gateway.answer(req.params.id, "accepted")),
+  );
+  app.post<{ Params: { id: string }; Body: { reason: string; suggested?: DestinationJson } }>(
+    "/v1/inbox/:id/decline",
+    async (req) => {
+      validate(SCHEMA_IDS.api("decline-request"), req.body);
+      return inboxView(await gateway.answer(req.params.id, "declined", req.body));
+    },
+  );
   return app;
 }

@@ -59,10 +59,32 @@ export type GatewayRecord =
       bytes: string;
       at: string;
     }
-  | { k: "inbox-event"; referralId: string; type: "updated" | "withdrawn" | "closed"; eventId: string; bytes?: string; at: string }
-  | { k: "answered"; referralId: string; decision: "accepted" | "declined"; eventId: string; at: string };
+  | {
+      k: "inbox-event";
+      referralId: string;
+      type: "updated" | "withdrawn" | "closed";
+      eventId: string;
+      bytes?: string;
+      at: string;
+    }
+  | {
+      k: "answered";
+      referralId: string;
+      decision: "accepted" | "declined";
+      eventId: string;
+      at: string;
+    };
 
-export type ReferralStatus = "opened" | "received" | "forwarded" | "accepted" | "declined" | "escalated" | "rejected" | "withdrawn" | "closed";
+export type ReferralStatus =
+  | "opened"
+  | "received"
+  | "forwarded"
+  | "accepted"
+  | "declined"
+  | "escalated"
+  | "rejected"
+  | "withdrawn"
+  | "closed";
 
 export interface SentReferral {
   referralId: string;
@@ -141,7 +163,11 @@ export class GatewayState {
         ref.timeline.push(r.entry);
         const status = STATUS_OF[r.entry.type];
         // A closed or accepted referral stays so; later receipts do not reopen it.
-        if (status !== undefined && !(ref.status === "closed" || (ref.status === "accepted" && status !== "closed"))) ref.status = status;
+        if (
+          status !== undefined &&
+          !(ref.status === "closed" || (ref.status === "accepted" && status !== "closed"))
+        )
+          ref.status = status;
         if (r.entry.type === "forwarded" && r.entry.to !== undefined) ref.holder = r.entry.to;
         if (r.entry.type === "accepted") ref.holder = r.entry.by;
         break;

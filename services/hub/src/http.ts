@@ -17,28 +17,49 @@ function summary(r: HubReferral) {
   };
 }
 
-export async function buildHubHttp(hub: Hub, auth: AuthConfig, org: string): Promise<FastifyInstance> {
+export async function buildHubHttp(
+  hub: Hub,
+  auth: AuthConfig,
+  org: string,
+): Promise<FastifyInstance> {
   const app = fastify({ logger: false, bodyLimit: 64 * 1024 });
   const authenticate = createAuthenticator(auth, org);
   app.addHook("onRequest", async (req) => {
     await authenticate(req.headers.authorization);
   });
   app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof AuthError) return reply.code(err.status).send({ code: err.code, message: err.message });
-    if (isStafettError(err)) return reply.code(err.code === "ERR_NOT_AUTHORISED" ? 409 : 400).send(err.toJSON());
+    if (err instanceof AuthError)
+      return reply.code(err.status).send({ code: err.code, message: err.message });
+    if (isStafettError(err))
+      return reply.code(err.code === "ERR_NOT_AUTHORISED" ? 409 : 400).send(err.toJSON());
     const status = (err as { statusCode?: number }).statusCode ?? 500;
-    return reply.code(status).send({ code: status === 500 ? "ERR_INTERNAL" : "ERR_BAD_REQUEST", message: status === 500 ? "internal error" : (err as Error).message });
+    return reply
+      .code(status)
+      .send({
+        code: status === 500 ? "ERR_INTERNAL" : "ERR_BAD_REQUEST",
+        message: status === 500 ? "internal error" : (err as Error).message,
+      });
   });
   app.get("/v1/referrals", async () => [...hub.state.referrals.values()].map(summary));
   app.get<{ Params: { id: string } }>("/v1/referrals/:id", async (req, reply) => {
     const r = hub.state.referrals.get(req.params.id);
-    if (r === undefined) return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
+    if (r === undefined)
+      return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
     return { ...summary(r), history: r.history };
   });
   app.get("/v1/triage", async () => hub.state.triage().map(summary));
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/triage/:id/forward",
-    { schema: { body: { type: "object", required: ["municipality"], additionalProperties: false, properties: { municipality: { type: "string", pattern: "^[0-9]{4}$" } } } } },
+    {
+      schema: {
+        body: {
+          type: "object",
+          required: ["municipality"],
+          additionalProperties: false,
+          properties: { municipality: { type: "string", pattern: "^[0-9]{4}$" } },
+        },
+      },
+    },
     async (req) => summary(await hub.triageForward(req.params.id, req.body.municipality)),
   );
   return app;

@@ -53,14 +53,22 @@ export class Hub {
     private readonly log: Logger,
   ) {
     const address = parseOrgId(options.identity.id);
-    if (address.role !== "hub") throw new StafettError("ERR_CONFIG_INVALID", "a hub's STAFETT_ORG must be a hub id", { reason: "role" });
+    if (address.role !== "hub")
+      throw new StafettError("ERR_CONFIG_INVALID", "a hub's STAFETT_ORG must be a hub id", {
+        reason: "role",
+      });
     this.region = address.region;
     this.now = options.now ?? (() => new Date());
   }
 
   static async start(options: HubOptions, log: Logger): Promise<Hub> {
     const hub = new Hub(options, log.child({ component: "hub" }));
-    hub.party = await Party.forService<HubRecord>(options, log, (r) => hub.state.apply(r), options.concurrency === undefined ? {} : { concurrency: options.concurrency });
+    hub.party = await Party.forService<HubRecord>(
+      options,
+      log,
+      (r) => hub.state.apply(r),
+      options.concurrency === undefined ? {} : { concurrency: options.concurrency },
+    );
     await hub.party.consume((v, d) => hub.handle(v, d));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
     return hub;
@@ -83,7 +91,15 @@ export class Hub {
     const e = v.event;
     switch (e.type) {
       case "opened":
-        return this.take({ opened: toBase64(d.data), openedEvent: e, origin: v.issuer.id, from: v.issuer.id, receiptOf: e.id, digest: v.digest, personal: v.personal });
+        return this.take({
+          opened: toBase64(d.data),
+          openedEvent: e,
+          origin: v.issuer.id,
+          from: v.issuer.id,
+          receiptOf: e.id,
+          digest: v.digest,
+          personal: v.personal,
+        });
       case "forwarded": {
         const inner = v.original;
         if (inner?.event.type === "opened") {
@@ -96,10 +112,21 @@ export class Hub {
             digest: v.digest,
             personal: v.personal,
             ...(e.forwarded?.personal === undefined ? {} : { sealed: e.forwarded.personal }),
-            ...(e.forwarded?.destination === undefined ? {} : { destination: e.forwarded.destination }),
+            ...(e.forwarded?.destination === undefined
+              ? {}
+              : { destination: e.forwarded.destination }),
           });
         }
-        return [{ k: "note", referralId: e.referralId, type: `forwarded:${inner?.event.type ?? "?"}`, eventId: e.id, from: v.issuer.id, at: this.at() }];
+        return [
+          {
+            k: "note",
+            referralId: e.referralId,
+            type: `forwarded:${inner?.event.type ?? "?"}`,
+            eventId: e.id,
+            from: v.issuer.id,
+            at: this.at(),
+          },
+        ];
       }
       case "accepted":
         return this.fromHolder(v, d, "accepted");
@@ -110,7 +137,16 @@ export class Hub {
       case "closed":
         return this.fromOrigin(v, d);
       default:
-        return [{ k: "note", referralId: e.referralId, type: e.type, eventId: e.id, from: v.issuer.id, at: this.at() }];
+        return [
+          {
+            k: "note",
+            referralId: e.referralId,
+            type: e.type,
+            eventId: e.id,
+            from: v.issuer.id,
+            at: this.at(),
+          },
+        ];
     }
   }
 
@@ -127,10 +163,20 @@ export class Hub {
     destination?: DestinationJson;
   }): Promise<HubRecord[]> {
     const o = input.openedEvent.opened;
-    if (o === undefined) throw new StafettError("ERR_SCHEMA_INVALID", "relayed event is not a referral", { reason: "type", field: "/forwarded/original" });
+    if (o === undefined)
+      throw new StafettError("ERR_SCHEMA_INVALID", "relayed event is not a referral", {
+        reason: "type",
+        field: "/forwarded/original",
+      });
     const referralId = input.openedEvent.referralId;
-    if (this.state.referrals.has(referralId) && this.state.referrals.get(referralId)?.status !== "rerouted") {
-      throw new StafettError("ERR_REPLAY", "this referral is already held here", { reason: "duplicate_referral", field: "/referralId" });
+    if (
+      this.state.referrals.has(referralId) &&
+      this.state.referrals.get(referralId)?.status !== "rerouted"
+    ) {
+      throw new StafettError("ERR_REPLAY", "this referral is already held here", {
+        reason: "duplicate_referral",
+        field: "/referralId",
+      });
     }
     await this.party.send({
       type: "received",
@@ -172,29 +218,56 @@ export class Hub {
   }
 
   /** Forward to the municipality, re-route to its region's hub, or hold for triage. */
-  private async route(ref: HubReferral, dest: DestinationJson, personal: unknown): Promise<HubRecord[]> {
-    if (dest.country === this.party.country && dest.municipality !== undefined && isMunicipality(dest.municipality)) {
+  private async route(
+    ref: HubReferral,
+    dest: DestinationJson,
+    personal: unknown,
+  ): Promise<HubRecord[]> {
+    if (
+      dest.country === this.party.country &&
+      dest.municipality !== undefined &&
+      isMunicipality(dest.municipality)
+    ) {
       const target = municipalityId(dest.country, dest.municipality);
       const targetHub = hubOfMunicipality(target);
       if (targetHub === this.id) return this.forwardTo(ref, target, dest, personal);
       return this.reroute(ref, targetHub, dest, personal, [targetHub, target]);
     }
-    if (dest.country === this.party.country && dest.region !== undefined && dest.region !== this.region && dest.municipality === undefined) {
+    if (
+      dest.country === this.party.country &&
+      dest.region !== undefined &&
+      dest.region !== this.region &&
+      dest.municipality === undefined
+    ) {
       const targetHub = hubId(dest.country, dest.region);
-      if (this.party.trust.organisation(targetHub) !== undefined) return this.reroute(ref, targetHub, dest, personal, [targetHub]);
+      if (this.party.trust.organisation(targetHub) !== undefined)
+        return this.reroute(ref, targetHub, dest, personal, [targetHub]);
     }
     return [{ k: "triage", referralId: ref.referralId, at: this.at() }];
   }
 
   /** The personal part sealed to `recipients`, reusing the original JWE when it already is. */
-  private async sealedFor(ref: HubReferral, recipients: string[], personal: unknown): Promise<string | undefined> {
+  private async sealedFor(
+    ref: HubReferral,
+    recipients: string[],
+    personal: unknown,
+  ): Promise<string | undefined> {
     const original = this.originalPersonal(ref);
     const keys = await this.party.trust.encryptionKeys(recipients, this.now());
     // Already sealed to them: the opened's own JWE (nothing to add) or the one a relay made.
-    if (original !== undefined && keys.every((k) => recipientKids(original).includes(k.kid))) return ref.sealed;
-    const plaintext = personal ?? (original === undefined ? undefined : await open(original, this.options.identity.encryption, ref.referralId));
+    if (original !== undefined && keys.every((k) => recipientKids(original).includes(k.kid)))
+      return ref.sealed;
+    const plaintext =
+      personal ??
+      (original === undefined
+        ? undefined
+        : await open(original, this.options.identity.encryption, ref.referralId));
     if (plaintext === undefined) {
-      throw new StafettError("ERR_NOT_RECIPIENT", "the hub cannot read the personal part to re-seal it", { reason: "not_recipient", field: "personal" });
+      throw new StafettError(
+        "ERR_NOT_RECIPIENT",
+        "the hub cannot read the personal part to re-seal it",
+        { reason: "not_recipient", field: "personal" },
+      );
     }
     return seal(plaintext, keys, ref.referralId);
   }
@@ -204,7 +277,12 @@ export class Hub {
     return decodeEvent(decodeSignedEvent(fromBase64(ref.opened)).event).opened?.personal;
   }
 
-  private async forwardTo(ref: HubReferral, target: string, dest: DestinationJson, personal: unknown): Promise<HubRecord[]> {
+  private async forwardTo(
+    ref: HubReferral,
+    target: string,
+    dest: DestinationJson,
+    personal: unknown,
+  ): Promise<HubRecord[]> {
     const resealed = await this.sealedFor(ref, [target], personal);
     const destination = { ...dest, region: this.region };
     const fwd = await this.party.send({
@@ -212,27 +290,52 @@ export class Hub {
       addressee: target,
       referralId: ref.referralId,
       id: derivedId(this.id, "forwarded", ref.openedId, target),
-      body: { original: ref.opened, destination, deadline: ref.deadline, ...(resealed === undefined ? {} : { personal: resealed }) },
+      body: {
+        original: ref.opened,
+        destination,
+        deadline: ref.deadline,
+        ...(resealed === undefined ? {} : { personal: resealed }),
+      },
     });
     await this.notifyOrigin(ref, "forwarded", target, destination);
-    return [{ k: "forwarded", referralId: ref.referralId, to: target, eventId: fwd.id, at: this.at() }];
+    return [
+      { k: "forwarded", referralId: ref.referralId, to: target, eventId: fwd.id, at: this.at() },
+    ];
   }
 
-  private async reroute(ref: HubReferral, targetHub: string, dest: DestinationJson, personal: unknown, recipients: string[]): Promise<HubRecord[]> {
+  private async reroute(
+    ref: HubReferral,
+    targetHub: string,
+    dest: DestinationJson,
+    personal: unknown,
+    recipients: string[],
+  ): Promise<HubRecord[]> {
     const resealed = await this.sealedFor(ref, recipients, personal);
     const fwd = await this.party.send({
       type: "forwarded",
       addressee: targetHub,
       referralId: ref.referralId,
       id: derivedId(this.id, "rerouted", ref.openedId, targetHub, dest.municipality ?? ""),
-      body: { original: ref.opened, destination: dest, deadline: ref.deadline, ...(resealed === undefined ? {} : { personal: resealed }) },
+      body: {
+        original: ref.opened,
+        destination: dest,
+        deadline: ref.deadline,
+        ...(resealed === undefined ? {} : { personal: resealed }),
+      },
     });
     await this.notifyOrigin(ref, "rerouted", targetHub, dest);
-    return [{ k: "rerouted", referralId: ref.referralId, to: targetHub, eventId: fwd.id, at: this.at() }];
+    return [
+      { k: "rerouted", referralId: ref.referralId, to: targetHub, eventId: fwd.id, at: this.at() },
+    ];
   }
 
   /** Tells the referral's origin where its referral went: a forward of its own opened event. */
-  private async notifyOrigin(ref: HubReferral, what: string, to: string, destination: DestinationJson): Promise<void> {
+  private async notifyOrigin(
+    ref: HubReferral,
+    what: string,
+    to: string,
+    destination: DestinationJson,
+  ): Promise<void> {
     const origin = parseOrgId(ref.origin);
     // A partner country's sender hears from its own contact point, not from our hubs.
     if (origin.role !== "municipality" || origin.country !== this.party.country) return;
@@ -246,17 +349,44 @@ export class Hub {
   }
 
   /** accepted or declined: only from the municipality that holds the referral; relayed to its origin. */
-  private async fromHolder(v: VerifiedEvent, d: Delivery, kind: "accepted" | "declined"): Promise<HubRecord[]> {
+  private async fromHolder(
+    v: VerifiedEvent,
+    d: Delivery,
+    kind: "accepted" | "declined",
+  ): Promise<HubRecord[]> {
     const e = v.event;
     const ref = this.state.referrals.get(e.referralId);
     if (ref === undefined || ref.holder !== v.issuer.id || ref.status !== "forwarded") {
-      throw new StafettError("ERR_NOT_AUTHORISED", `only the municipality holding the referral may send ${kind}`, { reason: "not_holder", field: "/source" });
+      throw new StafettError(
+        "ERR_NOT_AUTHORISED",
+        `only the municipality holding the referral may send ${kind}`,
+        { reason: "not_holder", field: "/source" },
+      );
     }
     await this.relay(ref, ref.origin, d, e);
-    if (kind === "accepted") return [{ k: "accepted", referralId: ref.referralId, by: v.issuer.id, eventId: e.id, at: this.at() }];
-    const records: HubRecord[] = [{ k: "declined", referralId: ref.referralId, by: v.issuer.id, eventId: e.id, reason: e.declined?.reason ?? "", at: this.at() }];
+    if (kind === "accepted")
+      return [
+        {
+          k: "accepted",
+          referralId: ref.referralId,
+          by: v.issuer.id,
+          eventId: e.id,
+          at: this.at(),
+        },
+      ];
+    const records: HubRecord[] = [
+      {
+        k: "declined",
+        referralId: ref.referralId,
+        by: v.issuer.id,
+        eventId: e.id,
+        reason: e.declined?.reason ?? "",
+        at: this.at(),
+      },
+    ];
     const suggested = e.declined?.suggested;
-    if (suggested !== undefined) records.push(...(await this.route({ ...ref, status: "declined" }, suggested, undefined)));
+    if (suggested !== undefined)
+      records.push(...(await this.route({ ...ref, status: "declined" }, suggested, undefined)));
     else records.push({ k: "triage", referralId: ref.referralId, at: this.at() });
     return records;
   }
@@ -266,28 +396,43 @@ export class Hub {
     const e = v.event;
     const ref = this.state.referrals.get(e.referralId);
     if (ref === undefined || ref.origin !== v.issuer.id) {
-      throw new StafettError("ERR_NOT_AUTHORISED", `only the referral's origin may send ${e.type}`, { reason: "not_origin", field: "/source" });
+      throw new StafettError(
+        "ERR_NOT_AUTHORISED",
+        `only the referral's origin may send ${e.type}`,
+        { reason: "not_origin", field: "/source" },
+      );
     }
-    if (ref.holder !== undefined && ref.holder !== ref.origin) await this.relay(ref, ref.holder, d, e, v.personal);
+    if (ref.holder !== undefined && ref.holder !== ref.origin)
+      await this.relay(ref, ref.holder, d, e, v.personal);
     const base = { referralId: ref.referralId, eventId: e.id, at: this.at() };
     if (e.type === "updated") return [{ k: "updated", ...base }];
     if (e.type === "withdrawn") return [{ k: "withdrawn", ...base }];
     return [{ k: "closed", ...base }];
   }
 
-  private async relay(ref: HubReferral, to: string, d: Delivery, e: EventJson, personal?: unknown): Promise<void> {
+  private async relay(
+    ref: HubReferral,
+    to: string,
+    d: Delivery,
+    e: EventJson,
+    personal?: unknown,
+  ): Promise<void> {
     let resealed: string | undefined;
     const sealed = e.updated?.personal;
     if (sealed !== undefined && personal !== undefined) {
       const [key] = await this.party.trust.encryptionKeys([to], this.now());
-      if (key !== undefined && !recipientKids(sealed).includes(key.kid)) resealed = await seal(personal, [key], ref.referralId);
+      if (key !== undefined && !recipientKids(sealed).includes(key.kid))
+        resealed = await seal(personal, [key], ref.referralId);
     }
     await this.party.send({
       type: "forwarded",
       addressee: to,
       referralId: ref.referralId,
       id: derivedId(this.id, "relay", e.id, to),
-      body: { original: toBase64(d.data), ...(resealed === undefined ? {} : { personal: resealed }) },
+      body: {
+        original: toBase64(d.data),
+        ...(resealed === undefined ? {} : { personal: resealed }),
+      },
     });
   }
 
@@ -300,7 +445,12 @@ export class Hub {
       for (const ref of this.state.overdue(this.now())) {
         await this.party.locks.run(ref.referralId, async () => {
           if (ref.escalated) return;
-          const body = { deadline: ref.deadline, urgency: ref.urgency, holder: ref.holder ?? this.id, destination: ref.destination };
+          const body = {
+            deadline: ref.deadline,
+            urgency: ref.urgency,
+            holder: ref.holder ?? this.id,
+            destination: ref.destination,
+          };
           const esc = await this.party.send({
             type: "escalated",
             addressee: coordinatorId(this.party.country),
@@ -318,7 +468,9 @@ export class Hub {
               body,
             });
           }
-          await this.party.record([{ k: "escalated", referralId: ref.referralId, eventId: esc.id, at: this.at() }]);
+          await this.party.record([
+            { k: "escalated", referralId: ref.referralId, eventId: esc.id, at: this.at() },
+          ]);
           n += 1;
         });
       }
@@ -335,10 +487,21 @@ export class Hub {
     return this.party.locks.run(referralId, async () => {
       const ref = this.state.referrals.get(referralId);
       if (ref === undefined || ref.status !== "triage") {
-        throw new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", { reason: "not_in_triage", field: "referralId" });
+        throw new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", {
+          reason: "not_in_triage",
+          field: "referralId",
+        });
       }
-      if (!isMunicipality(municipality)) throw new StafettError("ERR_UNKNOWN_MUNICIPALITY", "not a municipality code", { reason: "unknown", field: "municipality" });
-      const records = await this.route(ref, { country: this.party.country, municipality }, undefined);
+      if (!isMunicipality(municipality))
+        throw new StafettError("ERR_UNKNOWN_MUNICIPALITY", "not a municipality code", {
+          reason: "unknown",
+          field: "municipality",
+        });
+      const records = await this.route(
+        ref,
+        { country: this.party.country, municipality },
+        undefined,
+      );
       await this.party.record(records);
       return ref;
     });

@@ -4,5 +4,9 @@ import { start } from "./service.js";
 
 const config = loadConfig();
 const log = createLogger({ service: "hub", level: config.logLevel });
-const running = await start({ ...(await resolveServiceRuntime(config)), tickMs: config.tickMs }, log);
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void running.stop());
+const running = await start(
+  { ...(await resolveServiceRuntime(config)), tickMs: config.tickMs },
+  log,
+);
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => void running.stop());

@@ -5,7 +5,15 @@
  */
 import type { DestinationJson, Urgency } from "@stafett/shared";
 
-export type HubStatus = "received" | "forwarded" | "triage" | "rerouted" | "accepted" | "declined" | "withdrawn" | "closed";
+export type HubStatus =
+  | "received"
+  | "forwarded"
+  | "triage"
+  | "rerouted"
+  | "accepted"
+  | "declined"
+  | "withdrawn"
+  | "closed";
 
 export type HubRecord =
   | {
@@ -119,7 +127,13 @@ export class HubState {
   overdue(now: Date): HubReferral[] {
     const t = now.getTime();
     return [...this.referrals.values()].filter(
-      (r) => !r.escalated && (r.status === "received" || r.status === "forwarded" || r.status === "triage" || r.status === "declined") && Date.parse(r.deadline) <= t,
+      (r) =>
+        !r.escalated &&
+        (r.status === "received" ||
+          r.status === "forwarded" ||
+          r.status === "triage" ||
+          r.status === "declined") &&
+        Date.parse(r.deadline) <= t,
     );
   }
 

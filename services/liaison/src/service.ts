@@ -21,14 +21,24 @@ export async function start(options: LiaisonOptions, log: Logger): Promise<Runni
     await authenticate(req.headers.authorization);
   });
   http.setErrorHandler((err, _req, reply) => {
-    if (err instanceof AuthError) return reply.code(err.status).send({ code: err.code, message: err.message });
-    if (isStafettError(err)) return reply.code(err.code === "ERR_NOT_AUTHORISED" ? 409 : 400).send(err.toJSON());
+    if (err instanceof AuthError)
+      return reply.code(err.status).send({ code: err.code, message: err.message });
+    if (isStafettError(err))
+      return reply.code(err.code === "ERR_NOT_AUTHORISED" ? 409 : 400).send(err.toJSON());
     return reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" });
   });
   http.get("/v1/inbound", async () => [...liaison.state.inbound.values()].map(view));
-  http.post<{ Params: { id: string } }>("/v1/inbound/:id/accept", async (req) => view(await liaison.answer(req.params.id, "accepted")));
-  http.post<{ Params: { id: string }; Body: { reason?: string } }>("/v1/inbound/:id/decline", async (req) => view(await liaison.answer(req.params.id, "declined", req.body?.reason)));
-  http.post<{ Params: { id: string }; Body: { municipality: string } }>("/v1/inbound/:id/route", async (req) => view(await liaison.routeTo(req.params.id, req.body.municipality)));
+  http.post<{ Params: { id: string } }>("/v1/inbound/:id/accept", async (req) =>
+    view(await liaison.answer(req.params.id, "accepted")),
+  );
+  http.post<{ Params: { id: string }; Body: { reason?: string } }>(
+    "/v1/inbound/:id/decline",
+    async (req) => view(await liaison.answer(req.params.id, "declined", req.body?.reason)),
+  );
+  http.post<{ Params: { id: string }; Body: { municipality: string } }>(
+    "/v1/inbound/:id/route",
+    async (req) => view(await liaison.routeTo(req.params.id, req.body.municipality)),
+  );
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "liaison ready");
   return {

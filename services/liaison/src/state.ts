@@ -2,8 +2,24 @@
 import type { ReasonCategory, Urgency } from "@stafett/shared";
 
 export type LiaisonRecord =
-  | { k: "out"; eventId: string; referralId: string; type: string; partner: string; from: string; at: string }
-  | { k: "refused"; eventId: string; referralId: string; partner: string; from: string; reason: string; at: string }
+  | {
+      k: "out";
+      eventId: string;
+      referralId: string;
+      type: string;
+      partner: string;
+      from: string;
+      at: string;
+    }
+  | {
+      k: "refused";
+      eventId: string;
+      referralId: string;
+      partner: string;
+      from: string;
+      reason: string;
+      at: string;
+    }
   | { k: "relayed-in"; eventId: string; referralId: string; type: string; to: string; at: string }
   | {
       k: "inbound";
@@ -19,7 +35,13 @@ export type LiaisonRecord =
       routedTo?: string;
       at: string;
     }
-  | { k: "answered"; referralId: string; decision: "accepted" | "declined"; eventId: string; at: string };
+  | {
+      k: "answered";
+      referralId: string;
+      decision: "accepted" | "declined";
+      eventId: string;
+      at: string;
+    };
 
 export interface InboundReferral {
   referralId: string;

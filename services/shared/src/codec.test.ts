@@ -18,13 +18,17 @@ describe("codec", () => {
     const bytes = encodeEvent(event);
     // field 99, wire type 2 (length-delimited), 3 bytes: an unknown top-level field
     const unknownTop = Uint8Array.from([...bytes, 0x9a, 0x06, 0x03, 0x61, 0x62, 0x63]);
-    expect(() => decodeEvent(unknownTop)).toThrow(expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }));
+    expect(() => decodeEvent(unknownTop)).toThrow(
+      expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }),
+    );
     expect(decodeEvent(bytes)).toEqual(event);
   });
 
   it("refuses a SignedEvent with an unknown field", () => {
     const signed = encodeSignedEvent({ event: encodeEvent(event), signatures: ["a..b"] });
     const withUnknown = Uint8Array.from([...signed, 0x18, 0x01]); // field 3, varint 1
-    expect(() => decodeSignedEvent(withUnknown)).toThrow(expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }));
+    expect(() => decodeSignedEvent(withUnknown)).toThrow(
+      expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }),
+    );
   });
 });

@@ -3,7 +3,13 @@
  * and the signed trust list. The demo, the benchmarks and the tests use it; production keys come
  * from `stafett keys generate` and files.
  */
-import { generateSigningKey, importSigningKey, type KeyHandle, type KeyPairJwk, type PublicJwk } from "./keys.js";
+import {
+  generateSigningKey,
+  importSigningKey,
+  type KeyHandle,
+  type KeyPairJwk,
+  type PublicJwk,
+} from "./keys.js";
 import {
   buildTrustList,
   countryOrganisationIds,
@@ -13,7 +19,13 @@ import {
   type OrganisationKeys,
 } from "./organisations.js";
 import type { Identity } from "./pipeline.js";
-import { signTrustList, TrustStore, type PartnerAnchors, type PolicyRule, type TrustList } from "./trust.js";
+import {
+  signTrustList,
+  TrustStore,
+  type PartnerAnchors,
+  type PolicyRule,
+  type TrustList,
+} from "./trust.js";
 
 export interface Country {
   code: string;

@@ -45,14 +45,20 @@ export function createAuthenticator(config: AuthConfig, org: string): Authentica
   const keys = createLocalJWKSet(config.jwks);
   return async (authorization) => {
     const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization ?? "")?.[1];
-    if (token === undefined) throw new AuthError(401, "ERR_UNAUTHENTICATED", "a bearer token is required");
+    if (token === undefined)
+      throw new AuthError(401, "ERR_UNAUTHENTICATED", "a bearer token is required");
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, keys, { issuer: config.issuer, audience: config.audience, requiredClaims: ["exp", "sub"] }));
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: config.issuer,
+        audience: config.audience,
+        requiredClaims: ["exp", "sub"],
+      }));
     } catch {
       throw new AuthError(401, "ERR_UNAUTHENTICATED", "the bearer token is not valid");
     }
-    if (payload.org !== org) throw new AuthError(403, "ERR_FORBIDDEN", "the token is not for this organisation");
+    if (payload.org !== org)
+      throw new AuthError(403, "ERR_FORBIDDEN", "the token is not for this organisation");
     return { org, subject: String(payload.sub) };
   };
 }
@@ -63,16 +69,23 @@ export interface DevTokenIssuer {
   mint(org: string, subject?: string, ttlSeconds?: number): Promise<string>;
 }
 
-export async function createDevTokenIssuer(issuer = "stafett-dev", audience = "stafett"): Promise<DevTokenIssuer> {
+export async function createDevTokenIssuer(
+  issuer = "stafett-dev",
+  audience = "stafett",
+): Promise<DevTokenIssuer> {
   const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
   const jwk = { ...(await exportJWK(publicKey)), kid: "dev", alg: "EdDSA", use: "sig" };
   return {
     config: { jwks: { keys: [jwk] }, issuer, audience },
-    mint: (org, subject = "case-system", ttlSeconds = 3_600) => mint(privateKey, { org, subject, issuer, audience, ttlSeconds }),
+    mint: (org, subject = "case-system", ttlSeconds = 3_600) =>
+      mint(privateKey, { org, subject, issuer, audience, ttlSeconds }),
   };
 }
 
-async function mint(key: CryptoKey, o: { org: string; subject: string; issuer: string; audience: string; ttlSeconds: number }): Promise<string> {
+async function mint(
+  key: CryptoKey,
+  o: { org: string; subject: string; issuer: string; audience: string; ttlSeconds: number },
+): Promise<string> {
   return new SignJWT({ org: o.org })
     .setProtectedHeader({ alg: "EdDSA", kid: "dev" })
     .setSubject(o.subject)
@@ -84,8 +97,14 @@ async function mint(key: CryptoKey, o: { org: string; subject: string; issuer: s
 }
 
 export function assertAuthConfig(value: unknown): JSONWebKeySet {
-  if (value === null || typeof value !== "object" || !Array.isArray((value as { keys?: unknown }).keys)) {
-    throw new StafettError("ERR_CONFIG_INVALID", "the auth JWKS file is not a JWK set", { reason: "jwks" });
+  if (
+    value === null ||
+    typeof value !== "object" ||
+    !Array.isArray((value as { keys?: unknown }).keys)
+  ) {
+    throw new StafettError("ERR_CONFIG_INVALID", "the auth JWKS file is not a JWK set", {
+      reason: "jwks",
+    });
   }
   return value as JSONWebKeySet;
 }

@@ -51,7 +51,12 @@ export interface CountryServerOptions {
 
 /** The `tls` block of a listener: verify on unless explicitly turned off. */
 function listenerTls(t: ServerTls): Record<string, unknown> {
-  return { cert_file: t.cert_file, key_file: t.key_file, ca_file: t.ca_file, verify: t.verify ?? true };
+  return {
+    cert_file: t.cert_file,
+    key_file: t.key_file,
+    ca_file: t.ca_file,
+    verify: t.verify ?? true,
+  };
 }
 
 /**
@@ -66,12 +71,18 @@ export function linkPermissions(own: string, partner: string): Record<string, un
     publish: { allow: [`stafett.${own}.in.${partner}.>`, `${inboxPrefixOf(`${own}:liaison`)}.>`] },
     // What the partner may receive from this broker: only its inbound subjects from us, and the
     // acks of our stream for its liaison's publishes.
-    subscribe: { allow: [`stafett.${partner}.in.${own}.>`, `${inboxPrefixOf(`${partner}:liaison`)}.>`] },
+    subscribe: {
+      allow: [`stafett.${partner}.in.${own}.>`, `${inboxPrefixOf(`${partner}:liaison`)}.>`],
+    },
   };
 }
 
 export function countryServerConfig(o: CountryServerOptions): Record<string, unknown> {
-  const linkUsers = (o.accepts ?? []).map((a) => ({ user: a.credentials.user, password: a.credentials.password, permissions: linkPermissions(o.country, a.partner) }));
+  const linkUsers = (o.accepts ?? []).map((a) => ({
+    user: a.credentials.user,
+    password: a.credentials.password,
+    permissions: linkPermissions(o.country, a.partner),
+  }));
   const config: Record<string, unknown> = {
     server_name: `stafett-${o.country}`,
     host: o.host ?? "127.0.0.1",
@@ -96,7 +107,12 @@ export function countryServerConfig(o: CountryServerOptions): Record<string, unk
       const url = new URL(c.url);
       url.username = encodeURIComponent(c.credentials.user);
       url.password = encodeURIComponent(c.credentials.password);
-      const tls = o.tls === undefined ? {} : { tls: { cert_file: o.tls.cert_file, key_file: o.tls.key_file, ca_file: o.tls.ca_file } };
+      const tls =
+        o.tls === undefined
+          ? {}
+          : {
+              tls: { cert_file: o.tls.cert_file, key_file: o.tls.key_file, ca_file: o.tls.ca_file },
+            };
       return { url: url.toString(), account: STAFETT_ACCOUNT, ...tls };
     });
   }
@@ -120,6 +136,11 @@ export function clusterNodeConfig(o: ClusterNodeOptions): Record<string, unknown
   return {
     ...countryServerConfig(o),
     server_name: `stafett-${o.country}-${o.node}`,
-    cluster: { name: `stafett-${o.country}`, host: o.host ?? "0.0.0.0", port: o.clusterPort, routes: [...o.routes] },
+    cluster: {
+      name: `stafett-${o.country}`,
+      host: o.host ?? "0.0.0.0",
+      port: o.clusterPort,
+      routes: [...o.routes],
+    },
   };
 }

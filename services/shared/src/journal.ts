@@ -4,7 +4,16 @@
  * and `append` resolves only once its record is on disk. A torn last line (a crash mid-write)
  * is dropped on replay; it was never acknowledged.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, ftruncateSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeSync,
+  ftruncateSync,
+} from "node:fs";
 import { dirname } from "node:path";
 
 export class Journal<R> {

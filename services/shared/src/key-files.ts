@@ -4,7 +4,13 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { StafettError } from "./errors.js";
-import { importSigningKey, publicJwkOf, type KeyHandle, type PrivateJwk, type PublicJwk } from "./keys.js";
+import {
+  importSigningKey,
+  publicJwkOf,
+  type KeyHandle,
+  type PrivateJwk,
+  type PublicJwk,
+} from "./keys.js";
 import { identityFromJwks } from "./organisations.js";
 import type { Identity } from "./pipeline.js";
 
@@ -12,7 +18,11 @@ export function readJsonFile(path: string): unknown {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as unknown;
   } catch (cause) {
-    throw new StafettError("ERR_CONFIG_INVALID", `cannot read JSON from ${path}`, { reason: "unreadable", field: path, cause });
+    throw new StafettError("ERR_CONFIG_INVALID", `cannot read JSON from ${path}`, {
+      reason: "unreadable",
+      field: path,
+      cause,
+    });
   }
 }
 
@@ -22,13 +32,21 @@ function assertPrivateFile(path: string): void {
   try {
     mode = statSync(path).mode;
   } catch (cause) {
-    throw new StafettError("ERR_CONFIG_INVALID", `cannot read key file ${path}`, { reason: "unreadable", field: path, cause });
+    throw new StafettError("ERR_CONFIG_INVALID", `cannot read key file ${path}`, {
+      reason: "unreadable",
+      field: path,
+      cause,
+    });
   }
   if ((mode & 0o077) !== 0) {
-    throw new StafettError("ERR_KEY_INVALID", `private key file ${path} is readable by others (chmod 600 it)`, {
-      reason: "permissions",
-      field: path,
-    });
+    throw new StafettError(
+      "ERR_KEY_INVALID",
+      `private key file ${path} is readable by others (chmod 600 it)`,
+      {
+        reason: "permissions",
+        field: path,
+      },
+    );
   }
 }
 
@@ -41,7 +59,11 @@ export function readSecretFile(path: string): Uint8Array {
 export function readPrivateJwk(path: string): PrivateJwk {
   assertPrivateFile(path);
   const jwk = readJsonFile(path) as PrivateJwk;
-  if (typeof jwk.d !== "string") throw new StafettError("ERR_KEY_INVALID", `${path} holds no private key`, { reason: "not_private", field: path });
+  if (typeof jwk.d !== "string")
+    throw new StafettError("ERR_KEY_INVALID", `${path} holds no private key`, {
+      reason: "not_private",
+      field: path,
+    });
   return jwk;
 }
 
@@ -52,13 +74,21 @@ export function readPublicJwk(path: string): PublicJwk {
 /** Anchor public keys: files holding a JWK or a JSON array of JWKs; comma-separated paths. */
 export async function readAnchorKeys(paths: string): Promise<KeyHandle[]> {
   const out: KeyHandle[] = [];
-  for (const path of paths.split(",").map((p) => p.trim()).filter(Boolean)) {
+  for (const path of paths
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const value = readJsonFile(path);
-    for (const jwk of Array.isArray(value) ? value : [value]) out.push(await importSigningKey(publicJwkOf(jwk as PublicJwk)));
+    for (const jwk of Array.isArray(value) ? value : [value])
+      out.push(await importSigningKey(publicJwkOf(jwk as PublicJwk)));
   }
   return out;
 }
 
-export async function loadIdentity(id: string, signingKeyFile: string, encryptionKeyFile: string): Promise<Identity> {
+export async function loadIdentity(
+  id: string,
+  signingKeyFile: string,
+  encryptionKeyFile: string,
+): Promise<Identity> {
   return identityFromJwks(id, readPrivateJwk(signingKeyFile), readPrivateJwk(encryptionKeyFile));
 }

@@ -139,7 +139,9 @@ export function buildTrustList(input: TrustListInput): TrustList {
     issuedAt: (input.issuedAt ?? new Date()).toISOString(),
     organisations: [...input.organisations],
     policy: (input.policy ?? DEFAULT_POLICY).map((r) => ({ ...r, types: [...r.types] })),
-    ...(input.partners === undefined ? {} : { partners: input.partners.map((p) => ({ country: p.country, anchors: [...p.anchors] })) }),
+    ...(input.partners === undefined
+      ? {}
+      : { partners: input.partners.map((p) => ({ country: p.country, anchors: [...p.anchors] })) }),
   };
 }
 

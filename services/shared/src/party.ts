@@ -11,15 +11,35 @@
  */
 import { join } from "node:path";
 import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
-import { Bus, type BusConfig, type Consumption, type Delivery, type OutgoingMessage } from "./bus.js";
+import {
+  Bus,
+  type BusConfig,
+  type Consumption,
+  type Delivery,
+  type OutgoingMessage,
+} from "./bus.js";
 import { StafettError } from "./errors.js";
 import { derivedId } from "./ids.js";
 import { Journal } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { KeyedMutex } from "./mutex.js";
-import { issue, receive, type Identity, type IssueInput, type IssuedEvent, type ReceiveContext, type VerifiedEvent } from "./pipeline.js";
-import { consumersOf, parseOrgId, quarantineStreamName, quarantineSubject, streamName } from "./subjects.js";
+import {
+  issue,
+  receive,
+  type Identity,
+  type IssueInput,
+  type IssuedEvent,
+  type ReceiveContext,
+  type VerifiedEvent,
+} from "./pipeline.js";
+import {
+  consumersOf,
+  parseOrgId,
+  quarantineStreamName,
+  quarantineSubject,
+  streamName,
+} from "./subjects.js";
 import { watchTrust, type TrustWatch } from "./trust-watch.js";
 import type { TrustStore } from "./trust.js";
 import type { ServiceRuntime } from "./service-config.js";
@@ -61,7 +81,8 @@ type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R }
 export function natsAuth(n: ServiceRuntime["nats"]): Partial<ConnectionOptions> {
   const tls = n.tls === undefined ? {} : { tls: { ...n.tls } };
   if (n.nkeySeed !== undefined) return { authenticator: nkeyAuthenticator(n.nkeySeed), ...tls };
-  if (n.user !== undefined) return { user: n.user, ...(n.pass === undefined ? {} : { pass: n.pass }), ...tls };
+  if (n.user !== undefined)
+    return { user: n.user, ...(n.pass === undefined ? {} : { pass: n.pass }), ...tls };
   return tls;
 }
 
@@ -78,7 +99,12 @@ export class Party<R> {
   private readonly consumptions: Consumption[] = [];
   readonly locks = new KeyedMutex();
 
-  private constructor(options: PartyOptions<R>, bus: Bus, trustWatch: TrustWatch, journal: Journal<Line<R>>) {
+  private constructor(
+    options: PartyOptions<R>,
+    bus: Bus,
+    trustWatch: TrustWatch,
+    journal: Journal<Line<R>>,
+  ) {
     this.options = options;
     this.identity = options.identity;
     this.bus = bus;
@@ -116,7 +142,11 @@ export class Party<R> {
     const bus = await Bus.connect(options.bus, options.log);
     try {
       const country = parseOrgId(options.identity.id).country;
-      const trustWatch = await watchTrust(bus.nc, { country, anchors: options.anchors }, options.log);
+      const trustWatch = await watchTrust(
+        bus.nc,
+        { country, anchors: options.anchors },
+        options.log,
+      );
       const party = new Party(options, bus, trustWatch, journal);
       for (const line of records) party.replay(line);
       return party;
@@ -166,12 +196,20 @@ export class Party<R> {
    * a refused one is quarantined and, when its sender is known, answered with a signed
    * `rejected`; a verified one goes to `handler`, whose records are journaled before the ack.
    */
-  async consume(handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>, consumers?: readonly ConsumerOptions[]): Promise<void> {
-    const list: readonly ConsumerOptions[] = consumers ?? consumersOf(this.identity.id).map((c) => ({ durable: c.durable }));
+  async consume(
+    handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
+    consumers?: readonly ConsumerOptions[],
+  ): Promise<void> {
+    const list: readonly ConsumerOptions[] =
+      consumers ?? consumersOf(this.identity.id).map((c) => ({ durable: c.durable }));
     for (const c of list) {
       const durable = c.durable;
       const consumption = await this.bus.consume(
-        { stream: this.stream, durable, concurrency: c.concurrency ?? this.options.concurrency ?? 8 },
+        {
+          stream: this.stream,
+          durable,
+          concurrency: c.concurrency ?? this.options.concurrency ?? 8,
+        },
         async (delivery) => {
           await this.handle(durable, delivery, handler, c.mode ?? "addressee");
           return { ack: true };
@@ -204,13 +242,21 @@ export class Party<R> {
       const firstSeq = this.seen.get(id);
       if (firstSeq === delivery.seq) return; // a redelivery of what was already handled
       if (firstSeq !== undefined) {
-        await this.refuse(durable, delivery, new StafettError("ERR_REPLAY", "this event was already received", { reason: "replay", field: "/id" }), {
-          digest: result.digest,
-          eventId: id,
-          referralId: result.event.referralId,
-          eventType: result.event.type,
-          sender: result.issuer.id,
-        });
+        await this.refuse(
+          durable,
+          delivery,
+          new StafettError("ERR_REPLAY", "this event was already received", {
+            reason: "replay",
+            field: "/id",
+          }),
+          {
+            digest: result.digest,
+            eventId: id,
+            referralId: result.event.referralId,
+            eventType: result.event.type,
+            sender: result.issuer.id,
+          },
+        );
         return;
       }
       let records: Decision<R>;
@@ -222,16 +268,35 @@ export class Party<R> {
         // consumer's last attempt the message is quarantined with that reason rather than left.
         if (!(err instanceof StafettError)) {
           if (!delivery.lastAttempt) throw err;
-          this.log.error({ event_id: id, subject: delivery.subject, seq: delivery.seq, attempts: delivery.deliveryCount, err }, "handler failed on the last attempt; quarantined");
+          this.log.error(
+            {
+              event_id: id,
+              subject: delivery.subject,
+              seq: delivery.seq,
+              attempts: delivery.deliveryCount,
+              err,
+            },
+            "handler failed on the last attempt; quarantined",
+          );
           await this.refuse(
             durable,
             delivery,
-            new StafettError("ERR_HANDLER_FAILED", `handling failed ${delivery.deliveryCount} times`, { reason: "max_deliveries" }),
+            new StafettError(
+              "ERR_HANDLER_FAILED",
+              `handling failed ${delivery.deliveryCount} times`,
+              { reason: "max_deliveries" },
+            ),
             { digest: result.digest },
           );
           return;
         }
-        await this.refuse(durable, delivery, err, { digest: result.digest, eventId: id, referralId: result.event.referralId, eventType: result.event.type, sender: result.issuer.id });
+        await this.refuse(durable, delivery, err, {
+          digest: result.digest,
+          eventId: id,
+          referralId: result.event.referralId,
+          eventType: result.event.type,
+          sender: result.issuer.id,
+        });
         return;
       }
       await Promise.all([
@@ -249,26 +314,49 @@ export class Party<R> {
     durable: string,
     delivery: Delivery,
     error: StafettError,
-    about: { digest: string; eventId?: string; referralId?: string; eventType?: string; sender?: string },
+    about: {
+      digest: string;
+      eventId?: string;
+      referralId?: string;
+      eventType?: string;
+      sender?: string;
+    },
   ): Promise<void> {
-    this.log.warn({ subject: delivery.subject, seq: delivery.seq, code: error.code, reason: error.reason, field: error.field }, "message refused");
-    await this.bus.publish({
-      subject: quarantineSubject(this.country, error.code),
-      bytes: delivery.data,
-      headers: {
-        "Nats-Msg-Id": `${durable}:${delivery.seq}`,
-        "Stafett-Reject-Code": error.code,
-        "Stafett-Reject-Reason": error.reason,
-        ...(error.field === undefined ? {} : { "Stafett-Reject-Field": error.field }),
-        "Stafett-Subject": delivery.subject,
-        "Stafett-Seq": String(delivery.seq),
-        "Stafett-Consumer": durable,
-        "Stafett-Digest": about.digest,
-        ...(about.eventId === undefined ? {} : { "Stafett-Event-Id": about.eventId }),
+    this.log.warn(
+      {
+        subject: delivery.subject,
+        seq: delivery.seq,
+        code: error.code,
+        reason: error.reason,
+        field: error.field,
       },
-    }, { expectStream: quarantineStreamName(this.country) });
+      "message refused",
+    );
+    await this.bus.publish(
+      {
+        subject: quarantineSubject(this.country, error.code),
+        bytes: delivery.data,
+        headers: {
+          "Nats-Msg-Id": `${durable}:${delivery.seq}`,
+          "Stafett-Reject-Code": error.code,
+          "Stafett-Reject-Reason": error.reason,
+          ...(error.field === undefined ? {} : { "Stafett-Reject-Field": error.field }),
+          "Stafett-Subject": delivery.subject,
+          "Stafett-Seq": String(delivery.seq),
+          "Stafett-Consumer": durable,
+          "Stafett-Digest": about.digest,
+          ...(about.eventId === undefined ? {} : { "Stafett-Event-Id": about.eventId }),
+        },
+      },
+      { expectStream: quarantineStreamName(this.country) },
+    );
     // Never answer a rejection with a rejection: two parties must not ping-pong.
-    if (about.sender === undefined || about.sender === this.identity.id || about.eventType === "rejected") return;
+    if (
+      about.sender === undefined ||
+      about.sender === this.identity.id ||
+      about.eventType === "rejected"
+    )
+      return;
     try {
       await this.send({
         type: "rejected",

@@ -79,7 +79,8 @@ export function organisationPermissions(orgId: string, policy: readonly PolicyRu
   // Everyone but the liaison reaches other countries only through its own liaison.
   if (me.role === "liaison") publish.add(`stafett.*.in.${cc}.>`);
   publish.add(`stafett-quarantine.${cc}.>`);
-  for (const c of consumersOf(orgId)) for (const s of consumerApi(stream, c.durable)) publish.add(s);
+  for (const c of consumersOf(orgId))
+    for (const s of consumerApi(stream, c.durable)) publish.add(s);
   // A gateway reads the stream's fill (counts and limits, no content) for back-pressure.
   if (me.role === "municipality") publish.add(`$JS.API.STREAM.INFO.${stream}`);
   for (const s of trustBucketRead()) publish.add(s);
@@ -92,7 +93,14 @@ export function organisationPermissions(orgId: string, policy: readonly PolicyRu
 /** The provisioning identity: JetStream administration of the country's streams and the trust bucket. */
 export function provisionerPermissions(cc: string): Permissions {
   return {
-    publish: { allow: ["$JS.API.>", `$KV.${TRUST_BUCKET}.>`, `stafett-quarantine.${cc}.>`, `stafett.${cc}.>`] },
+    publish: {
+      allow: [
+        "$JS.API.>",
+        `$KV.${TRUST_BUCKET}.>`,
+        `stafett-quarantine.${cc}.>`,
+        `stafett.${cc}.>`,
+      ],
+    },
     subscribe: { allow: ["_INBOX.>", `stafett-quarantine.${cc}.>`, `stafett.${cc}.>`] },
   };
 }
@@ -105,9 +113,15 @@ export interface NkeyUser {
 }
 
 /** The `users` of the STAFETT account: one nkey user per organisation, plus the provisioner. */
-export function authorizationUsers(list: TrustList, users: readonly NkeyUser[]): Record<string, unknown>[] {
+export function authorizationUsers(
+  list: TrustList,
+  users: readonly NkeyUser[],
+): Record<string, unknown>[] {
   return users.map((u) => ({
     nkey: u.nkey,
-    permissions: u.org === "provisioner" ? provisionerPermissions(list.country) : organisationPermissions(u.org, list.policy),
+    permissions:
+      u.org === "provisioner"
+        ? provisionerPermissions(list.country)
+        : organisationPermissions(u.org, list.policy),
   }));
 }

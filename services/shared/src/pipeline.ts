@@ -388,25 +388,47 @@ async function verify(
  * The subject must be the one the event's addressee and type give (subjectFor), or, for an event
  * its issuer's liaison countersigned and carried over the border, that country's inbound subject.
  */
-function checkSubject(subject: string, event: EventJson, countersigners: readonly Organisation[]): void {
+function checkSubject(
+  subject: string,
+  event: EventJson,
+  countersigners: readonly Organisation[],
+): void {
   let parts;
   try {
     parts = parseSubject(subject);
   } catch (cause) {
-    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject is not a Stafett subject", { reason: "format", field: "subject", cause });
+    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject is not a Stafett subject", {
+      reason: "format",
+      field: "subject",
+      cause,
+    });
   }
   const from = parseOrgId(event.source);
   const to = parseOrgId(event.addressee);
   const allowed = new Set<string>();
   try {
-    allowed.add(subjectFor({ type: event.type, source: event.source, addressee: event.addressee, ...(parts.partnerCountry === undefined ? {} : { partnerCountry: parts.partnerCountry }) }));
+    allowed.add(
+      subjectFor({
+        type: event.type,
+        source: event.source,
+        addressee: event.addressee,
+        ...(parts.partnerCountry === undefined ? {} : { partnerCountry: parts.partnerCountry }),
+      }),
+    );
   } catch {
     // no domestic subject for this pair; only the border form below can match
   }
-  if (from.country !== to.country && countersigners.some((c) => c.role === "liaison" && c.country === from.country)) {
+  if (
+    from.country !== to.country &&
+    countersigners.some((c) => c.role === "liaison" && c.country === from.country)
+  ) {
     allowed.add(`stafett.${to.country}.in.${from.country}.${event.type}`);
   }
   if (!allowed.has(subject)) {
-    throw new StafettError("ERR_SUBJECT_MISMATCH", "subject does not match the event's addressee and type", { reason: "mismatch", field: "subject" });
+    throw new StafettError(
+      "ERR_SUBJECT_MISMATCH",
+      "subject does not match the event's addressee and type",
+      { reason: "mismatch", field: "subject" },
+    );
   }
 }

@@ -35,21 +35,25 @@ beforeAll(async () => {
 });
 
 describe("no altered byte goes unnoticed", () => {
-  it("every single-byte change of a SignedEvent is refused with a code", { timeout: 60_000 }, async () => {
-    const ctx = { identity: se.identity(HUB), trust: se.trust };
-    expect((await receive(opened, ctx)).ok).toBe(true);
-    const accepted: number[] = [];
-    for (let i = 0; i < opened.length; i++) {
-      for (const mask of [0x01, 0x80]) {
-        const copy = Uint8Array.from(opened);
-        copy[i] = (copy[i] ?? 0) ^ mask;
-        const result = await receive(copy, ctx);
-        if (result.ok) accepted.push(i);
-        else expect(result.error.code).toMatch(/^ERR_[A-Z_]+$/);
+  it(
+    "every single-byte change of a SignedEvent is refused with a code",
+    { timeout: 60_000 },
+    async () => {
+      const ctx = { identity: se.identity(HUB), trust: se.trust };
+      expect((await receive(opened, ctx)).ok).toBe(true);
+      const accepted: number[] = [];
+      for (let i = 0; i < opened.length; i++) {
+        for (const mask of [0x01, 0x80]) {
+          const copy = Uint8Array.from(opened);
+          copy[i] = (copy[i] ?? 0) ^ mask;
+          const result = await receive(copy, ctx);
+          if (result.ok) accepted.push(i);
+          else expect(result.error.code).toMatch(/^ERR_[A-Z_]+$/);
+        }
       }
-    }
-    expect(accepted).toEqual([]);
-  });
+      expect(accepted).toEqual([]);
+    },
+  );
 });
 
 describe("properties", () => {

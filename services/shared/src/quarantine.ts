@@ -42,11 +42,19 @@ function entryOf(m: StoredMsg): QuarantineEntry {
   };
 }
 
-export async function listQuarantine(jsm: JetStreamManager, country: string, limit = 1_000): Promise<QuarantineEntry[]> {
+export async function listQuarantine(
+  jsm: JetStreamManager,
+  country: string,
+  limit = 1_000,
+): Promise<QuarantineEntry[]> {
   const stream = quarantineStreamName(country);
   const info = await jsm.streams.info(stream);
   const out: QuarantineEntry[] = [];
-  for (let seq = Math.max(info.state.first_seq, info.state.last_seq - limit + 1); seq <= info.state.last_seq; seq++) {
+  for (
+    let seq = Math.max(info.state.first_seq, info.state.last_seq - limit + 1);
+    seq <= info.state.last_seq;
+    seq++
+  ) {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
     if (m !== null) out.push(entryOf(m));
   }
@@ -55,27 +63,62 @@ export async function listQuarantine(jsm: JetStreamManager, country: string, lim
 
 export interface QuarantineDetail extends QuarantineEntry {
   /** The event's envelope in clear, when the bytes decode (the personal part stays sealed). */
-  envelope?: { id: string; type: string; source: string; addressee: string; time: string; referralId: string };
+  envelope?: {
+    id: string;
+    type: string;
+    source: string;
+    addressee: string;
+    time: string;
+    referralId: string;
+  };
   signatures?: number;
 }
 
-export async function showQuarantine(jsm: JetStreamManager, country: string, seq: number): Promise<QuarantineDetail> {
+export async function showQuarantine(
+  jsm: JetStreamManager,
+  country: string,
+  seq: number,
+): Promise<QuarantineDetail> {
   const m = await jsm.streams.getMessage(quarantineStreamName(country), { seq }).catch(() => null);
-  if (m === null) throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", { reason: "unknown_seq", field: "seq" });
+  if (m === null)
+    throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", {
+      reason: "unknown_seq",
+      field: "seq",
+    });
   const entry = entryOf(m);
   try {
     const signed = decodeSignedEvent(m.data);
     const e = decodeEvent(signed.event);
-    return { ...entry, signatures: signed.signatures.length, envelope: { id: e.id, type: e.type, source: e.source, addressee: e.addressee, time: e.time, referralId: e.referralId } };
+    return {
+      ...entry,
+      signatures: signed.signatures.length,
+      envelope: {
+        id: e.id,
+        type: e.type,
+        source: e.source,
+        addressee: e.addressee,
+        time: e.time,
+        referralId: e.referralId,
+      },
+    };
   } catch {
     return entry;
   }
 }
 
 /** Re-injects a quarantined message on its original subject; returns false when it was already re-injected. */
-export async function replayQuarantine(jsm: JetStreamManager, js: JetStreamClient, country: string, seq: number): Promise<{ subject: string; duplicate: boolean }> {
+export async function replayQuarantine(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  country: string,
+  seq: number,
+): Promise<{ subject: string; duplicate: boolean }> {
   const m = await jsm.streams.getMessage(quarantineStreamName(country), { seq }).catch(() => null);
-  if (m === null) throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", { reason: "unknown_seq", field: "seq" });
+  if (m === null)
+    throw new StafettError("ERR_NOT_FOUND", "no quarantined message with this sequence", {
+      reason: "unknown_seq",
+      field: "seq",
+    });
   const entry = entryOf(m);
   // Only back onto one of this country's event subjects: a party could plant a quarantine entry
   // naming any subject (an API subject, say) for the operator's rights to publish to.
@@ -86,7 +129,11 @@ export async function replayQuarantine(jsm: JetStreamManager, js: JetStreamClien
     target = undefined;
   }
   if (target === undefined || target.country !== country) {
-    throw new StafettError("ERR_ADDRESS_INVALID", "the quarantined message names no event subject of this country", { reason: "subject", field: "Stafett-Subject" });
+    throw new StafettError(
+      "ERR_ADDRESS_INVALID",
+      "the quarantined message names no event subject of this country",
+      { reason: "subject", field: "Stafett-Subject" },
+    );
   }
   const h = natsHeaders();
   h.set("Nats-Msg-Id", `replay:${entry.eventId ?? entry.digest}`);

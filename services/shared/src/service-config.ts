@@ -4,7 +4,12 @@
  */
 import type { JSONWebKeySet } from "jose";
 import { ConfigReader, type Env } from "./config.js";
-import { assertAuthConfig, createDevTokenIssuer, type AuthConfig, type DevTokenIssuer } from "./http-auth.js";
+import {
+  assertAuthConfig,
+  createDevTokenIssuer,
+  type AuthConfig,
+  type DevTokenIssuer,
+} from "./http-auth.js";
 import { loadIdentity, readAnchorKeys, readJsonFile, readSecretFile } from "./key-files.js";
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
@@ -47,12 +52,15 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
   const authDev = r.oneOf("STAFETT_AUTH_DEV", ["0", "1", "true", "false"], "0");
   const authJwksFile = r.optional("STAFETT_AUTH_JWKS");
   const dev = authDev === "1" || authDev === "true";
-  if (!dev && authJwksFile === undefined) r.problem("STAFETT_AUTH_JWKS is required (or STAFETT_AUTH_DEV=1 for development)");
+  if (!dev && authJwksFile === undefined)
+    r.problem("STAFETT_AUTH_JWKS is required (or STAFETT_AUTH_DEV=1 for development)");
   const natsTlsCaFile = r.optional("NATS_TLS_CA");
   const natsTlsCertFile = r.optional("NATS_TLS_CERT");
   const natsTlsKeyFile = r.optional("NATS_TLS_KEY");
-  if ((natsTlsCertFile === undefined) !== (natsTlsKeyFile === undefined)) r.problem("NATS_TLS_CERT and NATS_TLS_KEY go together (a client certificate and its key)");
-  if (natsTlsCertFile !== undefined && natsTlsCaFile === undefined) r.problem("NATS_TLS_CA is required with a client certificate");
+  if ((natsTlsCertFile === undefined) !== (natsTlsKeyFile === undefined))
+    r.problem("NATS_TLS_CERT and NATS_TLS_KEY go together (a client certificate and its key)");
+  if (natsTlsCertFile !== undefined && natsTlsCaFile === undefined)
+    r.problem("NATS_TLS_CA is required with a client certificate");
   return {
     org,
     natsUrl: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
@@ -72,11 +80,18 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
     authIssuer: r.string("STAFETT_AUTH_ISSUER", dev ? "stafett-dev" : undefined),
     authAudience: r.string("STAFETT_AUTH_AUDIENCE", "stafett"),
     authDev: dev,
-    logLevel: r.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+    logLevel: r.oneOf(
+      "LOG_LEVEL",
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+      "info",
+    ),
   };
 }
 
-export function loadServiceConfig(env: Env, defaults: { httpPort: number }): Readonly<ServiceEnvConfig> {
+export function loadServiceConfig(
+  env: Env,
+  defaults: { httpPort: number },
+): Readonly<ServiceEnvConfig> {
   const r = new ConfigReader(env);
   return r.done(readServiceEnv(r, defaults));
 }
@@ -121,9 +136,15 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     nats: {
       servers: config.natsUrl,
       ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
-      ...(config.natsPasswordFile === undefined ? {} : { pass: new TextDecoder().decode(readSecretFile(config.natsPasswordFile)) }),
-      ...(config.natsNkeyFile === undefined ? {} : { nkeySeed: readSecretFile(config.natsNkeyFile) }),
-      ...(config.natsTlsCaFile === undefined ? {} : { tls: natsTls(config.natsTlsCaFile, config.natsTlsCertFile, config.natsTlsKeyFile) }),
+      ...(config.natsPasswordFile === undefined
+        ? {}
+        : { pass: new TextDecoder().decode(readSecretFile(config.natsPasswordFile)) }),
+      ...(config.natsNkeyFile === undefined
+        ? {}
+        : { nkeySeed: readSecretFile(config.natsNkeyFile) }),
+      ...(config.natsTlsCaFile === undefined
+        ? {}
+        : { tls: natsTls(config.natsTlsCaFile, config.natsTlsCertFile, config.natsTlsKeyFile) }),
     },
     stateDir: config.stateDir,
     http: { host: config.httpHost, port: config.httpPort },
@@ -132,6 +153,14 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
   };
 }
 
-function natsTls(caFile: string, certFile: string | undefined, keyFile: string | undefined): { caFile: string; certFile?: string; keyFile?: string } {
-  return { caFile, ...(certFile === undefined ? {} : { certFile }), ...(keyFile === undefined ? {} : { keyFile }) };
+function natsTls(
+  caFile: string,
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): { caFile: string; certFile?: string; keyFile?: string } {
+  return {
+    caFile,
+    ...(certFile === undefined ? {} : { certFile }),
+    ...(keyFile === undefined ? {} : { keyFile }),
+  };
 }

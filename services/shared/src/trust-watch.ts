@@ -59,7 +59,10 @@ export class TrustHolder {
 
   private rebuild(): void {
     const named = new Set((this.own.partners ?? []).map((p) => p.country));
-    this.store = new TrustStore([this.own, ...[...this.partners.values()].filter((l) => named.has(l.country))]);
+    this.store = new TrustStore([
+      this.own,
+      ...[...this.partners.values()].filter((l) => named.has(l.country)),
+    ]);
   }
 }
 
@@ -70,7 +73,8 @@ export interface TrustWatch {
 
 async function partnerAnchors(list: TrustList): Promise<Map<string, KeyHandle[]>> {
   const out = new Map<string, KeyHandle[]>();
-  for (const p of list.partners ?? []) out.set(p.country, await Promise.all(p.anchors.map((a) => importSigningKey(a))));
+  for (const p of list.partners ?? [])
+    out.set(p.country, await Promise.all(p.anchors.map((a) => importSigningKey(a))));
   return out;
 }
 
@@ -78,7 +82,12 @@ async function partnerAnchors(list: TrustList): Promise<Map<string, KeyHandle[]>
  * Reads the own country's current list from the bucket (waiting for it up to `timeoutMs`) and
  * the partners' lists it names, then watches for new ones.
  */
-export async function watchTrust(nc: NatsConnection, source: TrustSource, log: Logger, timeoutMs = 10_000): Promise<TrustWatch> {
+export async function watchTrust(
+  nc: NatsConnection,
+  source: TrustSource,
+  log: Logger,
+  timeoutMs = 10_000,
+): Promise<TrustWatch> {
   // Bind only: a service may read and watch the bucket that provisioning made, never create it.
   const kv = await new Kvm(nc).open(TRUST_BUCKET);
   const tlog = log.child({ component: "trust" });
@@ -90,7 +99,8 @@ export async function watchTrust(nc: NatsConnection, source: TrustSource, log: L
       own = await verifyTrustList(entry.string(), source.anchors);
       break;
     }
-    if (Date.now() > deadline) throw new Error(`no trust list for ${source.country} in ${TRUST_BUCKET}`);
+    if (Date.now() > deadline)
+      throw new Error(`no trust list for ${source.country} in ${TRUST_BUCKET}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const holder = new TrustHolder(own);
@@ -101,20 +111,31 @@ export async function watchTrust(nc: NatsConnection, source: TrustSource, log: L
       if (holder.replaceOwn(list)) {
         partners = await partnerAnchors(list);
         tlog.info({ country: list.country, version: list.version }, "trust list in force");
-      } else tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
+      } else
+        tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
       return;
     }
     const anchors = partners.get(key);
     if (anchors === undefined) return; // not a partner of ours
     const list = await verifyTrustList(jws, anchors);
-    if (list.country !== key) throw new StafettError("ERR_TRUST_LIST_INVALID", "partner list under another country's key", { reason: "country" });
-    if (holder.replacePartner(list)) tlog.info({ country: list.country, version: list.version }, "partner trust list in force");
+    if (list.country !== key)
+      throw new StafettError("ERR_TRUST_LIST_INVALID", "partner list under another country's key", {
+        reason: "country",
+      });
+    if (holder.replacePartner(list))
+      tlog.info({ country: list.country, version: list.version }, "partner trust list in force");
   };
   for (const code of partners.keys()) {
     const entry = await kv.get(code);
     if (entry !== null && entry.operation === "PUT") {
       await accept(code, entry.string()).catch((err: unknown) =>
-        tlog.error({ country: code, err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused") }, "partner trust list refused"),
+        tlog.error(
+          {
+            country: code,
+            err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused"),
+          },
+          "partner trust list refused",
+        ),
       );
     }
   }
@@ -126,7 +147,13 @@ export async function watchTrust(nc: NatsConnection, source: TrustSource, log: L
       try {
         await accept(e.key, e.string());
       } catch (err) {
-        tlog.error({ country: e.key, err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused") }, "trust list refused; the previous one stays in force");
+        tlog.error(
+          {
+            country: e.key,
+            err: toStafettError(err, "ERR_TRUST_LIST_INVALID", "trust list refused"),
+          },
+          "trust list refused; the previous one stays in force",
+        );
       }
     }
   })();

@@ -125,10 +125,16 @@ export async function verifyTrustList(
 function checkConsistency(list: TrustList): void {
   for (const p of list.partners ?? []) {
     if (p.country === list.country) {
-      throw new StafettError("ERR_TRUST_LIST_INVALID", "a country cannot be its own partner", { reason: "partner", field: "/partners" });
+      throw new StafettError("ERR_TRUST_LIST_INVALID", "a country cannot be its own partner", {
+        reason: "partner",
+        field: "/partners",
+      });
     }
     if (p.anchors.some((a) => a.crv !== "Ed25519")) {
-      throw new StafettError("ERR_TRUST_LIST_INVALID", "partner anchors are Ed25519 keys", { reason: "crv", field: "/partners" });
+      throw new StafettError("ERR_TRUST_LIST_INVALID", "partner anchors are Ed25519 keys", {
+        reason: "crv",
+        field: "/partners",
+      });
     }
   }
   const ids = new Set<string>();

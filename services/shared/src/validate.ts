@@ -17,7 +17,8 @@ export const SCHEMA_IDS = {
   personal: `${SCHEMA_BASE}personal.schema.json`,
   trustList: `${SCHEMA_BASE}trust-list.schema.json`,
   event: (type: EventType) => `${SCHEMA_BASE}events/${type}.schema.json`,
-  api: (name: "referral-request" | "decline-request" | "update-request" | "withdraw-request") => `${SCHEMA_BASE}api/${name}.schema.json`,
+  api: (name: "referral-request" | "decline-request" | "update-request" | "withdraw-request") =>
+    `${SCHEMA_BASE}api/${name}.schema.json`,
 } as const;
 
 let ajv: Ajv2020 | undefined;

@@ -30,7 +30,10 @@ interface Timeline {
 
 const MUNICIPALITIES = ["0180", "1480", "1490", "1880", "1280", "0380"];
 
-export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io: Io): Promise<number> {
+export async function demo(
+  args: { natsUrl?: string; keepRunning: boolean },
+  io: Io,
+): Promise<number> {
   const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
   io.out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
   // Two countries' brokers joined by a federation link, unless a NATS URL is given (then Sweden only).
@@ -40,9 +43,19 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
     code: "se",
     municipalities: MUNICIPALITIES,
     anchor: seAnchor,
-    ...(fed === undefined ? {} : { partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }] }),
+    ...(fed === undefined
+      ? {}
+      : { partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }] }),
   });
-  const noCountry = fed === undefined ? undefined : await createCountry({ code: "no", municipalities: [], anchor: noAnchor, partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }] });
+  const noCountry =
+    fed === undefined
+      ? undefined
+      : await createCountry({
+          code: "no",
+          municipalities: [],
+          anchor: noAnchor,
+          partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
+        });
   const userOf = (cc: string) => {
     const u = fed?.users.get(cc);
     return u === undefined ? {} : { natsUser: { user: u.user, pass: u.password } };
@@ -59,7 +72,14 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
   const no =
     fed === undefined || noCountry === undefined
       ? undefined
-      : await LocalCountry.start({ country: noCountry, municipalities: [], log, natsUrl: fed.server("no").url, ...userOf("no"), partnerTrust: { se: seCountry.trustListJws } });
+      : await LocalCountry.start({
+          country: noCountry,
+          municipalities: [],
+          log,
+          natsUrl: fed.server("no").url,
+          ...userOf("no"),
+          partnerTrust: { se: seCountry.trustListJws },
+        });
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -75,7 +95,8 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const name = (id: string): string => se.country.trust.organisation(id)?.name ?? no?.country.trust.organisation(id)?.name ?? id;
+    const name = (id: string): string =>
+      se.country.trust.organisation(id)?.name ?? no?.country.trust.organisation(id)?.name ?? id;
     const orgs = se.country.trustList.organisations;
     io.out(
       (fed === undefined
@@ -88,10 +109,17 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
     );
     const api = async (id: string, url: string) => {
       const token = await se.token(id);
-      return async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+      return async <T>(
+        method: string,
+        path: string,
+        body?: unknown,
+      ): Promise<{ status: number; body: T }> => {
         const res = await fetch(`${url}${path}`, {
           method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
         return { status: res.status, body: (await res.json()) as T };
@@ -100,21 +128,31 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
     const gw = (code: string) => api(`se:municipality:${code}`, se.gateway(code).url);
     const stockholm = await gw("0180");
     const until = (id: string, done: (t: Timeline) => boolean) =>
-      waitForValue(async () => {
-        const r = await stockholm<Timeline>("GET", `/v1/referrals/${id}`);
-        return r.status === 200 && done(r.body) ? r.body : undefined;
-      }, { timeoutMs: 20_000, message: `referral ${id}` });
+      waitForValue(
+        async () => {
+          const r = await stockholm<Timeline>("GET", `/v1/referrals/${id}`);
+          return r.status === 200 && done(r.body) ? r.body : undefined;
+        },
+        { timeoutMs: 20_000, message: `referral ${id}` },
+      );
     const inbox = async (code: string, id: string) => {
       const call = await gw(code);
-      await waitForValue(async () => ((await call("GET", `/v1/inbox/${id}`)).status === 200 ? true : undefined), { timeoutMs: 20_000, message: `inbox at ${code}` });
+      await waitForValue(
+        async () => ((await call("GET", `/v1/inbox/${id}`)).status === 200 ? true : undefined),
+        { timeoutMs: 20_000, message: `inbox at ${code}` },
+      );
       return call;
     };
     const printAs = (t: Timeline, sender: string): void => {
       const t0 = Date.parse(t.timeline[0]?.at ?? new Date().toISOString());
       for (const e of t.timeline) {
         const by = e.by === "self" ? name(sender) : name(e.by);
-        const detail = [e.to === undefined ? "" : `-> ${name(e.to)}`, e.reason ?? "", e.code ?? ""].filter(Boolean).join(" ");
-        io.out(`   +${((Date.parse(e.at) - t0) / 1000).toFixed(3)}s  ${by.padEnd(34)} ${e.type.padEnd(10)} ${detail}\n`);
+        const detail = [e.to === undefined ? "" : `-> ${name(e.to)}`, e.reason ?? "", e.code ?? ""]
+          .filter(Boolean)
+          .join(" ");
+        io.out(
+          `   +${((Date.parse(e.at) - t0) / 1000).toFixed(3)}s  ${by.padEnd(34)} ${e.type.padEnd(10)} ${detail}\n`,
+        );
       }
       io.out(`   status: ${t.status}\n`);
     };
@@ -131,39 +169,67 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
       return r.body;
     };
 
-    io.out(`\n1. A missing child is referred from Stockholm (0180) to Göteborg (1480); Göteborg accepts.\n`);
+    io.out(
+      `\n1. A missing child is referred from Stockholm (0180) to Göteborg (1480); Göteborg accepts.\n`,
+    );
     const a = await open("1480");
     const goteborg = await inbox("1480", a.referralId);
-    const item = await goteborg<{ personal: Record<string, unknown> }>("GET", `/v1/inbox/${a.referralId}`);
+    const item = await goteborg<{ personal: Record<string, unknown> }>(
+      "GET",
+      `/v1/inbox/${a.referralId}`,
+    );
     await goteborg("POST", `/v1/inbox/${a.referralId}/accept`);
     print(await until(a.referralId, (t) => t.status === "closed"));
-    io.out(`   Göteborg opened the sealed details with its own key (fields: ${Object.keys(item.body.personal).join(", ")}); only Väst's hub and Göteborg could.\n`);
+    io.out(
+      `   Göteborg opened the sealed details with its own key (fields: ${Object.keys(item.body.personal).join(", ")}); only Väst's hub and Göteborg could.\n`,
+    );
 
-    io.out(`\n2. A referral to Borås (1490) is declined with a suggestion, re-routed to Region Bergslagen, and accepted by Örebro (1880).\n`);
+    io.out(
+      `\n2. A referral to Borås (1490) is declined with a suggestion, re-routed to Region Bergslagen, and accepted by Örebro (1880).\n`,
+    );
     const b = await open("1490");
     const boras = await inbox("1490", b.referralId);
-    await boras("POST", `/v1/inbox/${b.referralId}/decline`, { reason: "DECLINE_REASON_WRONG_MUNICIPALITY", suggested: { country: "se", municipality: "1880" } });
+    await boras("POST", `/v1/inbox/${b.referralId}/decline`, {
+      reason: "DECLINE_REASON_WRONG_MUNICIPALITY",
+      suggested: { country: "se", municipality: "1880" },
+    });
     const orebro = await inbox("1880", b.referralId);
     await orebro("POST", `/v1/inbox/${b.referralId}/accept`);
     print(await until(b.referralId, (t) => t.status === "closed"));
 
-    io.out(`\n3. A forged message: signed with Stockholm's key but claiming to come from Göteborg.\n`);
+    io.out(
+      `\n3. A forged message: signed with Stockholm's key but claiming to come from Göteborg.\n`,
+    );
     const forged = await forge(se);
-    io.out(`   Region Väst's hub refused it: ${forged.code} (quarantined with its reason; a signed "rejected" went back to the key's owner).\n`);
+    io.out(
+      `   Region Väst's hub refused it: ${forged.code} (quarantined with its reason; a signed "rejected" went back to the key's owner).\n`,
+    );
 
-    io.out(`\n4. An immediate referral to Göteborg that nobody accepts in time (a 2-second deadline for the demo).\n`);
-    const c = await open("1480", { urgency: "URGENCY_IMMEDIATE", deadline: new Date(Date.now() + 2_000).toISOString() });
+    io.out(
+      `\n4. An immediate referral to Göteborg that nobody accepts in time (a 2-second deadline for the demo).\n`,
+    );
+    const c = await open("1480", {
+      urgency: "URGENCY_IMMEDIATE",
+      deadline: new Date(Date.now() + 2_000).toISOString(),
+    });
     print(await until(c.referralId, (t) => t.timeline.some((e) => e.type === "escalated")));
-    const escalations = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter((e) => e.referralId === c.referralId);
-    io.out(`   The national coordinator received ${escalations.length} escalation (holder: ${name(escalations[0]?.holder ?? "")}).\n`);
+    const escalations = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter(
+      (e) => e.referralId === c.referralId,
+    );
+    io.out(
+      `   The national coordinator received ${escalations.length} escalation (holder: ${name(escalations[0]?.holder ?? "")}).\n`,
+    );
 
     if (no !== undefined) {
       const malmo = await gw("1280");
       const untilMalmo = (id: string, done: (t: Timeline) => boolean) =>
-        waitForValue(async () => {
-          const r = await malmo<Timeline>("GET", `/v1/referrals/${id}`);
-          return r.status === 200 && done(r.body) ? r.body : undefined;
-        }, { timeoutMs: 20_000, message: `referral ${id}` });
+        waitForValue(
+          async () => {
+            const r = await malmo<Timeline>("GET", `/v1/referrals/${id}`);
+            return r.status === 200 && done(r.body) ? r.body : undefined;
+          },
+          { timeoutMs: 20_000, message: `referral ${id}` },
+        );
       const abroad = async (reason: string) => {
         const r = await malmo<{ referralId: string }>("POST", "/v1/referrals", {
           urgency: "URGENCY_HIGH",
@@ -174,21 +240,34 @@ export async function demo(args: { natsUrl?: string; keepRunning: boolean }, io:
         if (r.status !== 202) throw new Error(`POST /v1/referrals answered ${r.status}`);
         return r.body.referralId;
       };
-      io.out(`\n5. Malmö (1280) refers a child believed trafficked to Norway. Sweden's liaison checks the outbound policy,\n   countersigns and forwards; Norway's contact point verifies both signatures, receipts, and accepts.\n`);
+      io.out(
+        `\n5. Malmö (1280) refers a child believed trafficked to Norway. Sweden's liaison checks the outbound policy,\n   countersigns and forwards; Norway's contact point verifies both signatures, receipts, and accepts.\n`,
+      );
       const d = await abroad("REASON_CATEGORY_TRAFFICKING_SUSPECTED");
       const noLiaison = no.liaison?.liaison;
-      await waitForValue(() => noLiaison?.state.inbound.get(d), { timeoutMs: 20_000, message: "the referral in Norway" });
+      await waitForValue(() => noLiaison?.state.inbound.get(d), {
+        timeoutMs: 20_000,
+        message: "the referral in Norway",
+      });
       await noLiaison?.answer(d, "accepted");
       printAs(await untilMalmo(d, (t) => t.status === "closed"), "se:municipality:1280");
-      io.out(`\n6. A referral to Norway with reason "other": the outbound policy keeps it in Sweden and tells Malmö why.\n`);
+      io.out(
+        `\n6. A referral to Norway with reason "other": the outbound policy keeps it in Sweden and tells Malmö why.\n`,
+      );
       const e = await abroad("REASON_CATEGORY_OTHER");
-      printAs(await untilMalmo(e, (t) => t.timeline.some((x) => x.type === "rejected")), "se:municipality:1280");
+      printAs(
+        await untilMalmo(e, (t) => t.timeline.some((x) => x.type === "rejected")),
+        "se:municipality:1280",
+      );
     }
 
-    io.out(`\nEvery step above was a signed, schema-validated event on JetStream; nothing about a child was printed or logged.\n`);
+    io.out(
+      `\nEvery step above was a signed, schema-validated event on JetStream; nothing about a child was printed or logged.\n`,
+    );
     if (args.keepRunning) {
       io.out(`\nServices keep running (Ctrl-C stops them):\n`);
-      for (const [id, g] of se.gateways) io.out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
+      for (const [id, g] of se.gateways)
+        io.out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
       for (const [id, h] of se.hubs) io.out(`   ${name(id).padEnd(34)} ${h.url}\n`);
       await new Promise<never>(() => undefined);
     }
@@ -212,13 +291,31 @@ async function forge(se: LocalCountry): Promise<{ code: string }> {
     closed: { outcome: "CLOSE_OUTCOME_OTHER" },
   };
   const bytes = encodeEvent(event);
-  const signed = encodeSignedEvent({ event: bytes, signatures: [await signDetached(bytes, se.country.identity("se:municipality:0180").signing)] });
-  const bus = await Bus.connect({ servers: se.natsUrl, name: "stafett-demo-forger", connection: se.connection }, createLogger({ service: "demo", level: "silent" }));
+  const signed = encodeSignedEvent({
+    event: bytes,
+    signatures: [await signDetached(bytes, se.country.identity("se:municipality:0180").signing)],
+  });
+  const bus = await Bus.connect(
+    { servers: se.natsUrl, name: "stafett-demo-forger", connection: se.connection },
+    createLogger({ service: "demo", level: "silent" }),
+  );
   try {
-    await bus.publish({ subject: "stafett.se.vast.hub.closed", bytes: signed, headers: eventHeaders(event) });
+    await bus.publish({
+      subject: "stafett.se.vast.hub.closed",
+      bytes: signed,
+      headers: eventHeaders(event),
+    });
     const jsm = await jetstreamManager(bus.nc);
     const msg = await waitForValue(
-      () => jsm.streams.getMessage(quarantineStreamName("se"), { last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH" }).then((m) => m ?? undefined, () => undefined),
+      () =>
+        jsm.streams
+          .getMessage(quarantineStreamName("se"), {
+            last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH",
+          })
+          .then(
+            (m) => m ?? undefined,
+            () => undefined,
+          ),
       { timeoutMs: 10_000, message: "the forged message to be quarantined" },
     );
     return { code: msg.header.get("Stafett-Reject-Code") };

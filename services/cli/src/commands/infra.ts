@@ -24,20 +24,43 @@ function pairs(text: string | undefined, what: string): [string, string][] {
     .map((pair) => {
       const [cc, value] = pair.split("=");
       if (cc === undefined || value === undefined || !/^[a-z]{2}$/.test(cc)) {
-        throw new StafettError("ERR_CONFIG_INVALID", `${what} takes cc=value pairs`, { reason: "format", field: what });
+        throw new StafettError("ERR_CONFIG_INVALID", `${what} takes cc=value pairs`, {
+          reason: "format",
+          field: what,
+        });
       }
       return [cc, value];
     });
 }
 
 export async function provision(
-  args: { trust: string; anchor: string; partnerTrust?: string; natsUrl: string; user?: string; passwordFile?: string },
+  args: {
+    trust: string;
+    anchor: string;
+    partnerTrust?: string;
+    natsUrl: string;
+    user?: string;
+    passwordFile?: string;
+  },
   io: Io,
 ): Promise<number> {
   const jws = readFileSync(args.trust, "utf8").trim();
   const list = await verifyTrustList(jws, await readAnchors(args.anchor));
-  const connection = args.user === undefined ? {} : { connection: { user: args.user, ...(args.passwordFile === undefined ? {} : { pass: readFileSync(args.passwordFile, "utf8").trim() }) } };
-  const bus = await Bus.connect({ servers: args.natsUrl, name: "stafett-provision", ...connection }, createLogger({ service: "cli", level: "warn" }));
+  const connection =
+    args.user === undefined
+      ? {}
+      : {
+          connection: {
+            user: args.user,
+            ...(args.passwordFile === undefined
+              ? {}
+              : { pass: readFileSync(args.passwordFile, "utf8").trim() }),
+          },
+        };
+  const bus = await Bus.connect(
+    { servers: args.natsUrl, name: "stafett-provision", ...connection },
+    createLogger({ service: "cli", level: "warn" }),
+  );
   try {
     const report = await provisionCountry(bus.nc, await bus.manager(), list, jws);
     io.out(
@@ -49,7 +72,11 @@ export async function provision(
     );
     for (const [cc, file] of pairs(args.partnerTrust, "--partner-trust")) {
       if (!(list.partners ?? []).some((p) => p.country === cc)) {
-        throw new StafettError("ERR_TRUST_LIST_INVALID", `${cc} is not a partner in the trust list`, { reason: "partner", field: "--partner-trust" });
+        throw new StafettError(
+          "ERR_TRUST_LIST_INVALID",
+          `${cc} is not a partner in the trust list`,
+          { reason: "partner", field: "--partner-trust" },
+        );
       }
       const revision = await publishTrustList(bus.nc, cc, readFileSync(file, "utf8").trim());
       io.out(`partner trust list ${cc} in bucket, revision ${revision}\n`);
@@ -75,12 +102,40 @@ function linkPassword(dir: string, name: string): string {
 const pair = (a: string, b: string): string => [a, b].sort().join("-");
 
 export async function federationConfig(
-  args: { country: string; out: string; storeDir: string; acceptFrom?: string; connectTo?: string; servicesPasswordFile?: string; port?: number; leafPort?: number },
+  args: {
+    country: string;
+    out: string;
+    storeDir: string;
+    acceptFrom?: string;
+    connectTo?: string;
+    servicesPasswordFile?: string;
+    port?: number;
+    leafPort?: number;
+  },
   io: Io,
 ): Promise<number> {
-  const accepts = (args.acceptFrom ?? "").split(",").filter(Boolean).map((partner) => ({ partner, credentials: { user: `link-${partner}`, password: linkPassword(args.out, pair(args.country, partner)) } }));
-  const connects = pairs(args.connectTo, "--connect-to").map(([partner, url]) => ({ partner, url, credentials: { user: `link-${args.country}`, password: linkPassword(args.out, pair(args.country, partner)) } }));
-  const servicesPassword = args.servicesPasswordFile === undefined ? linkPassword(args.out, `services-${args.country}`) : readFileSync(args.servicesPasswordFile, "utf8").trim();
+  const accepts = (args.acceptFrom ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((partner) => ({
+      partner,
+      credentials: {
+        user: `link-${partner}`,
+        password: linkPassword(args.out, pair(args.country, partner)),
+      },
+    }));
+  const connects = pairs(args.connectTo, "--connect-to").map(([partner, url]) => ({
+    partner,
+    url,
+    credentials: {
+      user: `link-${args.country}`,
+      password: linkPassword(args.out, pair(args.country, partner)),
+    },
+  }));
+  const servicesPassword =
+    args.servicesPasswordFile === undefined
+      ? linkPassword(args.out, `services-${args.country}`)
+      : readFileSync(args.servicesPasswordFile, "utf8").trim();
   const config = countryServerConfig({
     country: args.country,
     storeDir: args.storeDir,

@@ -1,7 +1,13 @@
 /** `stafett quarantine list | show SEQ | replay SEQ`: inspect and re-inject refused messages. */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
-import { listQuarantine, readSecretFile, replayQuarantine, showQuarantine, StafettError } from "@stafett/shared";
+import {
+  listQuarantine,
+  readSecretFile,
+  replayQuarantine,
+  showQuarantine,
+  StafettError,
+} from "@stafett/shared";
 import { readFileSync } from "node:fs";
 import type { Io } from "../io.js";
 
@@ -13,22 +19,40 @@ export interface NatsArgs {
 }
 
 export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
-  if (a.nkeyFile !== undefined) return { authenticator: nkeyAuthenticator(readSecretFile(a.nkeyFile)) };
-  if (a.user !== undefined) return { user: a.user, ...(a.passwordFile === undefined ? {} : { pass: readFileSync(a.passwordFile, "utf8").trim() }) };
+  if (a.nkeyFile !== undefined)
+    return { authenticator: nkeyAuthenticator(readSecretFile(a.nkeyFile)) };
+  if (a.user !== undefined)
+    return {
+      user: a.user,
+      ...(a.passwordFile === undefined
+        ? {}
+        : { pass: readFileSync(a.passwordFile, "utf8").trim() }),
+    };
   return {};
 }
 
-export async function quarantine(args: NatsArgs & { action: string; country: string; seq?: string }, io: Io): Promise<number> {
-  const nc = await connect({ servers: args.natsUrl, name: "stafett-quarantine", ...connectionOptions(args) });
+export async function quarantine(
+  args: NatsArgs & { action: string; country: string; seq?: string },
+  io: Io,
+): Promise<number> {
+  const nc = await connect({
+    servers: args.natsUrl,
+    name: "stafett-quarantine",
+    ...connectionOptions(args),
+  });
   try {
     const jsm = await jetstreamManager(nc);
     const seq = Number(args.seq);
-    if (args.action !== "list" && !(Number.isInteger(seq) && seq > 0)) return io.usage(`quarantine ${args.action} needs a sequence number`);
+    if (args.action !== "list" && !(Number.isInteger(seq) && seq > 0))
+      return io.usage(`quarantine ${args.action} needs a sequence number`);
     switch (args.action) {
       case "list": {
         const entries = await listQuarantine(jsm, args.country);
         io.out(`${entries.length} quarantined message(s) in ${args.country}\n`);
-        for (const e of entries) io.out(`${String(e.seq).padStart(6)}  ${e.time}  ${e.code.padEnd(28)} ${e.reason.padEnd(20)} ${e.consumer.padEnd(24)} ${e.eventId ?? "-"}\n`);
+        for (const e of entries)
+          io.out(
+            `${String(e.seq).padStart(6)}  ${e.time}  ${e.code.padEnd(28)} ${e.reason.padEnd(20)} ${e.consumer.padEnd(24)} ${e.eventId ?? "-"}\n`,
+          );
         return 0;
       }
       case "show":
@@ -36,11 +60,19 @@ export async function quarantine(args: NatsArgs & { action: string; country: str
         return 0;
       case "replay": {
         const r = await replayQuarantine(jsm, jetstream(nc), args.country, seq);
-        io.out(r.duplicate ? `already re-injected: ${r.subject} (nothing sent again)\n` : `re-injected on ${r.subject}\n`);
+        io.out(
+          r.duplicate
+            ? `already re-injected: ${r.subject} (nothing sent again)\n`
+            : `re-injected on ${r.subject}\n`,
+        );
         return 0;
       }
       default:
-        throw new StafettError("ERR_CONFIG_INVALID", "quarantine takes list, show SEQ or replay SEQ", { reason: "action" });
+        throw new StafettError(
+          "ERR_CONFIG_INVALID",
+          "quarantine takes list, show SEQ or replay SEQ",
+          { reason: "action" },
+        );
     }
   } finally {
     await nc.close();
