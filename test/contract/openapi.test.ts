@@ -1093,7 +1093,7 @@ describe("the hub answers as hub-openapi.yaml documents", () => {
       url: `/v1/triage/${TRIAGE_ID}/forward`,
       body: requestExample(HUB, "post", forward),
       failWith: busUnavailable,
-      status: 500,
+      status: 503,
     },
     {
       name: "body over 64 KiB",

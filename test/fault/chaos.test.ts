@@ -13,6 +13,7 @@ describe("a short chaos run", () => {
         faultEveryMs: [3_000, 6_000],
         downMs: [300, 1_500],
         seed: 20261128,
+        minFaults: 3,
         settleMs: 90_000,
         onProgress: (l) => lines.push(l),
       });

@@ -29,7 +29,7 @@ import {
   importSigningKey,
   issue,
   receive,
-  samplePersonal,
+  sampleOpened,
   signDetached,
   signTrustList,
   toBase64,
@@ -171,22 +171,7 @@ async function referenceCode(bytes: Uint8Array, ctx?: Partial<ReceiveContext>): 
   return result.ok ? "ok" : result.error.code;
 }
 
-function openedInput(overrides: Partial<IssueInput> = {}): IssueInput {
-  return {
-    type: "opened",
-    addressee: HUB_VAST,
-    referralId: randomUUID(),
-    body: {
-      urgency: "URGENCY_HIGH",
-      reason: "REASON_CATEGORY_MISSING",
-      destination: { country: "se", region: "vast", municipality: "1480" },
-      deadline: new Date(Date.now() + 12 * 3_600_000).toISOString(),
-    },
-    personal: samplePersonal(1),
-    sealTo: [HUB_VAST, GOTEBORG],
-    ...overrides,
-  };
-}
+const openedInput = (overrides: Partial<IssueInput> = {}): IssueInput => sampleOpened(overrides);
 
 /** Every string in a JSON value, at any depth. */
 function leafStrings(value: unknown): string[] {

@@ -11,7 +11,7 @@ import {
   publishTrustList,
   quarantineStreamName,
   receive,
-  samplePersonal,
+  sampleOpened,
   signTrustList,
   type IssuedEvent,
 } from "@stafett/shared";
@@ -33,23 +33,7 @@ afterAll(async () => {
 });
 
 const opened = (from = "se:municipality:0180", time?: Date): Promise<IssuedEvent> =>
-  issue(
-    {
-      type: "opened",
-      addressee: "se:hub:vast",
-      referralId: randomUUID(),
-      body: {
-        urgency: "URGENCY_NORMAL",
-        reason: "REASON_CATEGORY_MOVED",
-        destination: { country: "se", municipality: "1480" },
-        deadline: new Date(Date.now() + 3_600_000).toISOString(),
-      },
-      personal: samplePersonal(),
-      sealTo: ["se:hub:vast", "se:municipality:1480"],
-      ...(time === undefined ? {} : { time }),
-    },
-    { identity: se.country.identity(from), trust: se.country.trust },
-  );
+  issue(sampleOpened(time === undefined ? {} : { time }, 0), { identity: se.country.identity(from), trust: se.country.trust });
 
 async function quarantined(code: string, eventId: string): Promise<boolean> {
   const m = await jsm.streams

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createUser } from "@nats-io/nkeys";
 import {
@@ -16,6 +15,7 @@ import {
   createLogger,
   issue,
   samplePersonal,
+  sampleOpened,
   STAFETT_ACCOUNT,
   type Country,
 } from "@stafett/shared";
@@ -227,22 +227,7 @@ describe("least privilege on the bus: the generated authorization, per role", ()
   });
 
   it("a refused publish loses nothing else: messages in flight still arrive", async () => {
-    const issued = await issue(
-      {
-        type: "opened",
-        addressee: "se:hub:vast",
-        referralId: randomUUID(),
-        body: {
-          urgency: "URGENCY_NORMAL",
-          reason: "REASON_CATEGORY_MOVED",
-          destination: { country: "se", municipality: "1480" },
-          deadline: new Date(Date.now() + 3_600_000).toISOString(),
-        },
-        personal: samplePersonal(),
-        sealTo: ["se:hub:vast", "se:municipality:1480"],
-      },
-      { identity: country.identity("se:municipality:0180"), trust: country.trust },
-    );
+    const issued = await issue(sampleOpened(), { identity: country.identity("se:municipality:0180"), trust: country.trust });
     expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(
       true,
     );

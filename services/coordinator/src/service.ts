@@ -1,5 +1,5 @@
 import { fastify, type FastifyInstance } from "fastify";
-import { AuthError, createAuthenticator, type Logger, type ServiceRuntime } from "@stafett/shared";
+import { createAuthenticator, errorReply, type Logger, type ServiceRuntime } from "@stafett/shared";
 import { Coordinator } from "./coordinator.js";
 
 export interface RunningCoordinator {
@@ -16,11 +16,10 @@ export async function start(options: ServiceRuntime, log: Logger): Promise<Runni
   http.addHook("onRequest", async (req) => {
     await authenticate(req.headers.authorization);
   });
-  http.setErrorHandler((err, _req, reply) =>
-    err instanceof AuthError
-      ? reply.code(err.status).send({ code: err.code, message: err.message })
-      : reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" }),
-  );
+  http.setErrorHandler((err, _req, reply) => {
+    const r = errorReply(err, 1024 * 1024);
+    return reply.code(r.status).headers(r.headers).send(r.body);
+  });
   http.get("/v1/escalations", async () => [...coordinator.escalations.values()]);
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "coordinator ready");

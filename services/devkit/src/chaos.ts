@@ -32,6 +32,8 @@ export interface ChaosOptions {
   faultEveryMs: [number, number];
   /** How long a killed process stays down, milliseconds. */
   downMs: [number, number];
+  /** Faults to inject at least, even if the referrals are all sent before. */
+  minFaults?: number;
   /** Fault kinds to use. */
   faults?: readonly ("hub" | "gateway" | "broker")[];
   /** Deadline for everything to settle after the last referral, milliseconds. */
@@ -203,9 +205,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     // Faults, one at a time, while referrals are being sent.
     const faults: Record<string, number> = { hub: 0, gateway: 0, broker: 0 };
     const kinds = o.faults ?? ["hub", "gateway", "broker"];
-    while (!sendingDone) {
+    const injected = (): number => Object.values(faults).reduce((a, b) => a + b, 0);
+    while (!sendingDone || injected() < (o.minFaults ?? 0)) {
       await new Promise((r) => setTimeout(r, between(o.faultEveryMs)));
-      if (sendingDone) break;
+      if (sendingDone && injected() >= (o.minFaults ?? 0)) break;
       const kind = kinds[Math.floor(rnd() * kinds.length)] ?? "hub";
       faults[kind] = (faults[kind] ?? 0) + 1;
       if (kind === "broker") {

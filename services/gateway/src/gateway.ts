@@ -263,7 +263,8 @@ export class Gateway {
         { deadlineMs: this.options.publishDeadlineMs ?? 3_000 },
       );
       await this.party.record([{ k: "published", referralId }]);
-      return this.describe(referralId, existing !== undefined);
+      // This call published it: for the caller it is new, even if an earlier attempt had recorded it.
+      return this.describe(referralId, false);
     });
   }
 

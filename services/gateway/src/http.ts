@@ -5,10 +5,8 @@
 import { readFileSync } from "node:fs";
 import { fastify, type FastifyInstance, type FastifyReply } from "fastify";
 import {
-  AuthError,
   createAuthenticator,
-  isRetryablePublishError,
-  isStafettError,
+  errorReply,
   repoPath,
   SCHEMA_IDS,
   validate,
@@ -16,7 +14,6 @@ import {
   type DestinationJson,
   type Logger,
   type PersonalJson,
-  type StafettError,
 } from "@stafett/shared";
 import type { Gateway, ReferralRequest } from "./gateway.js";
 import type { InboxItem, SentReferral } from "./state.js";
@@ -24,20 +21,6 @@ import type { InboxItem, SentReferral } from "./state.js";
 /** Largest accepted request body; a referral with its personal part is a few KiB. */
 export const BODY_LIMIT = 256 * 1024;
 
-const STATUS_OF_CODE: Partial<Record<StafettError["code"], number>> = {
-  ERR_SCHEMA_INVALID: 400,
-  ERR_PERSONAL_INVALID: 400,
-  ERR_UNKNOWN_MUNICIPALITY: 400,
-  ERR_ADDRESS_INVALID: 400,
-  ERR_NOT_AUTHORISED: 409,
-  ERR_REPLAY: 409,
-  ERR_NOT_FOUND: 404,
-  ERR_OUTBOUND_POLICY: 409,
-  ERR_UNKNOWN_ORGANISATION: 400,
-  ERR_KEY_NOT_VALID: 503,
-  ERR_NOT_RECIPIENT: 500,
-  ERR_DECRYPT_FAILED: 500,
-};
 
 function sentView(r: SentReferral) {
   return {
@@ -90,38 +73,11 @@ export async function buildGatewayHttp(
       await authenticate(req.headers.authorization);
   });
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof AuthError)
-      return reply.code(err.status).send({ code: err.code, message: err.message });
-    if (isStafettError(err) && err.code === "ERR_UNAVAILABLE")
-      return reply.code(503).header("Retry-After", "5").send(err.toJSON());
-    if (isStafettError(err)) return reply.code(STATUS_OF_CODE[err.code] ?? 400).send(err.toJSON());
-    if (
-      isRetryablePublishError(err) ||
-      /maximum messages|maximum bytes|resource limits|no responders|timeout|closed|disconnect/i.test(
-        String((err as Error).message),
-      )
-    ) {
-      // The bus cannot take it now; nothing was accepted, so the caller retries (with its Idempotency-Key).
-      return reply
-        .code(503)
-        .header("Retry-After", "5")
-        .send({
-          code: "ERR_UNAVAILABLE",
-          message: "the message bus is not accepting referrals right now; retry later",
-        });
-    }
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status === 413)
-      return reply
-        .code(413)
-        .send({ code: "ERR_OVERSIZE", message: `request body is larger than ${BODY_LIMIT} bytes` });
-    if (status !== undefined && status < 500)
-      return reply
-        .code(status)
-        .send({ code: "ERR_BAD_REQUEST", message: "the request is not valid JSON" });
-    httpLog.error({ url: req.routeOptions.url, err }, "request failed");
-    return reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" });
+    const r = errorReply(err, BODY_LIMIT);
+    if (r.status === 500) httpLog.error({ url: req.routeOptions.url, err }, "request failed");
+    return reply.code(r.status).headers(r.headers).send(r.body);
   });
+
 
   app.get("/healthz", async () => ({ ok: true }));
   app.get("/openapi.yaml", async (_req, reply) => {

@@ -1,6 +1,6 @@
 /** The hub's HTTP API for the regional coordinator's officers: referrals, triage. */
 import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, AuthError, isStafettError, type AuthConfig } from "@stafett/shared";
+import { createAuthenticator, errorReply, type AuthConfig } from "@stafett/shared";
 import type { Hub } from "./hub.js";
 import type { HubReferral } from "./state.js";
 
@@ -28,17 +28,8 @@ export async function buildHubHttp(
     await authenticate(req.headers.authorization);
   });
   app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof AuthError)
-      return reply.code(err.status).send({ code: err.code, message: err.message });
-    if (isStafettError(err))
-      return reply.code(err.code === "ERR_NOT_AUTHORISED" ? 409 : 400).send(err.toJSON());
-    const status = (err as { statusCode?: number }).statusCode ?? 500;
-    return reply
-      .code(status)
-      .send({
-        code: status === 500 ? "ERR_INTERNAL" : "ERR_BAD_REQUEST",
-        message: status === 500 ? "internal error" : (err as Error).message,
-      });
+    const r = errorReply(err, 64 * 1024);
+    return reply.code(r.status).headers(r.headers).send(r.body);
   });
   app.get("/v1/referrals", async () => [...hub.state.referrals.values()].map(summary));
   app.get<{ Params: { id: string } }>("/v1/referrals/:id", async (req, reply) => {

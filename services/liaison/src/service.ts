@@ -1,5 +1,5 @@
 import { fastify, type FastifyInstance } from "fastify";
-import { AuthError, createAuthenticator, isStafettError, type Logger } from "@stafett/shared";
+import { createAuthenticator, errorReply, type Logger } from "@stafett/shared";
 import { Liaison, type LiaisonOptions } from "./liaison.js";
 import type { InboundReferral } from "./state.js";
 
@@ -21,12 +21,10 @@ export async function start(options: LiaisonOptions, log: Logger): Promise<Runni
     await authenticate(req.headers.authorization);
   });
   http.setErrorHandler((err, _req, reply) => {
-    if (err instanceof AuthError)
-      return reply.code(err.status).send({ code: err.code, message: err.message });
-    if (isStafettError(err))
-      return reply.code(err.code === "ERR_NOT_AUTHORISED" ? 409 : 400).send(err.toJSON());
-    return reply.code(500).send({ code: "ERR_INTERNAL", message: "internal error" });
+    const r = errorReply(err, 16 * 1024);
+    return reply.code(r.status).headers(r.headers).send(r.body);
   });
+
   http.get("/v1/inbound", async () => [...liaison.state.inbound.values()].map(view));
   http.post<{ Params: { id: string } }>("/v1/inbound/:id/accept", async (req) =>
     view(await liaison.answer(req.params.id, "accepted")),

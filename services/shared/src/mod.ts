@@ -29,3 +29,4 @@ export * from "./service-config.js";
 export * from "./infra.js";
 export * from "./permissions.js";
 export * from "./quarantine.js";
+export * from "./http-errors.js";

@@ -4,7 +4,7 @@ import { decodeEvent, decodeSignedEvent, encodeEvent, encodeSignedEvent } from "
 import { generateSigningKey, importSigningKey, type KeyHandle } from "./keys.js";
 import { signDetached } from "./jws.js";
 import { countersign, issue, receive, type IssueInput, type ReceiveResult } from "./pipeline.js";
-import { samplePersonal } from "./samples.js";
+import { sampleOpened, samplePersonal } from "./samples.js";
 import { TrustStore, type TrustList } from "./trust.js";
 import { dataschemaFor, type EventJson } from "./types.js";
 import { toBase64 } from "./base64url.js";
@@ -23,22 +23,7 @@ beforeAll(async () => {
   se = await createCountry({ code: "se", municipalities: ["0180", "1480", "1280"] });
 });
 
-function openedInput(overrides: Partial<IssueInput> = {}): IssueInput {
-  return {
-    type: "opened",
-    addressee: HUB_VAST,
-    referralId: randomUUID(),
-    body: {
-      urgency: "URGENCY_HIGH",
-      reason: "REASON_CATEGORY_MISSING",
-      destination: { country: "se", region: "vast", municipality: "1480" },
-      deadline: new Date(Date.now() + 12 * 3_600_000).toISOString(),
-    },
-    personal: samplePersonal(1),
-    sealTo: [HUB_VAST, GOTEBORG],
-    ...overrides,
-  };
-}
+const openedInput = (overrides: Partial<IssueInput> = {}): IssueInput => sampleOpened(overrides);
 
 async function openedBytes(overrides: Partial<IssueInput> = {}): Promise<Uint8Array> {
   return (

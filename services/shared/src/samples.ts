@@ -2,6 +2,8 @@
  * Synthetic referral content for the demo, the benchmarks and the tests. Every name here is
  * invented; no real child is described.
  */
+import { randomUUID } from "node:crypto";
+import type { IssueInput } from "./pipeline.js";
 import type { PersonalJson } from "./types.js";
 
 const GIVEN = ["Alva", "Noor", "Elias", "Mira", "Tilde", "Amir", "Juni", "Sami", "Leia", "Omar"];
@@ -27,5 +29,26 @@ export function samplePersonal(n = 0): PersonalJson {
     childViewsHeard: { heard: false, note: "Could not be reached before the handoff." },
     legalBasis: "SoL 2001:453 ch. 12 s. 10",
     contact: { unit: "Socialtjänsten, mottagningsenheten (test)", email: "mottagning@example.org" },
+  };
+}
+
+/**
+ * A valid `opened` referral to Göteborg (1480) through the Väst hub, sealed to both: the input
+ * of `issue()` that the tests and benchmarks share. `overrides` replace whole fields.
+ */
+export function sampleOpened(overrides: Partial<IssueInput> = {}, n = 1): IssueInput {
+  return {
+    type: "opened",
+    addressee: "se:hub:vast",
+    referralId: randomUUID(),
+    body: {
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      destination: { country: "se", region: "vast", municipality: "1480" },
+      deadline: new Date(Date.now() + 12 * 3_600_000).toISOString(),
+    },
+    personal: samplePersonal(n),
+    sealTo: ["se:hub:vast", "se:municipality:1480"],
+    ...overrides,
   };
 }
