@@ -72,6 +72,8 @@ export class Bus {
   readonly js: JetStreamClient;
   private readonly log: Logger;
   private jsmPromise: Promise<JetStreamManager> | undefined;
+  private outgoing: (() => void)[] = [];
+  private outgoingScheduled = false;
 
   private constructor(nc: NatsConnection, js: JetStreamClient, log: Logger) {
     this.nc = nc;
@@ -85,6 +87,9 @@ export class Bus {
       name: config.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // Every request (each JetStream publish is one) would otherwise build two Error objects
+      // with stack traces up front, in case it fails: about 6% of a busy service's CPU.
+      noAsyncTraces: true,
       ...config.connection,
     });
     const js = jetstream(nc, config.domain === undefined ? {} : { domain: config.domain });
@@ -98,8 +103,33 @@ export class Bus {
     return new Bus(nc, js, busLog);
   }
 
+  /**
+   * Starts `request` together with the other publishes and acks asked for in this turn of the
+   * event loop. The client writes what is queued at once, so concurrent handlers share one
+   * socket write instead of one each (on a small VM a loopback write costs tens of
+   * microseconds, and a hub makes four per referral).
+   */
+  private together<T>(request: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.outgoing.push(() => request().then(resolve, reject));
+      if (!this.outgoingScheduled) {
+        this.outgoingScheduled = true;
+        setImmediate(() => {
+          const batch = this.outgoing;
+          this.outgoing = [];
+          this.outgoingScheduled = false;
+          for (const start of batch) start();
+        });
+      }
+    });
+  }
+
   manager(): Promise<JetStreamManager> {
-    this.jsmPromise ??= jetstreamManager(this.nc);
+    // A failed attempt (the broker was down) is not kept: the next call tries again.
+    this.jsmPromise ??= jetstreamManager(this.nc).catch((err: unknown) => {
+      this.jsmPromise = undefined;
+      throw err;
+    });
     return this.jsmPromise;
   }
 
@@ -119,14 +149,16 @@ export class Bus {
     let attempt = 0;
     for (;;) {
       try {
-        return await this.js.publish(msg.subject, msg.bytes, {
-          headers: h,
-          ...(msgID === undefined ? {} : { msgID }),
-          ...(options.expectStream === undefined
-            ? {}
-            : { expect: { streamName: options.expectStream } }),
-          timeout: 2_000,
-        });
+        return await this.together(() =>
+          this.js.publish(msg.subject, msg.bytes, {
+            headers: h,
+            ...(msgID === undefined ? {} : { msgID }),
+            ...(options.expectStream === undefined
+              ? {}
+              : { expect: { streamName: options.expectStream } }),
+            timeout: 2_000,
+          }),
+        );
       } catch (err) {
         attempt += 1;
         const retryable = isRetryablePublishError(err);
@@ -167,12 +199,18 @@ export class Bus {
     });
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();
+    const confirming = new Set<Promise<void>>();
     const log = this.log;
     const handle = async (m: JsMsg): Promise<void> => {
+      let headers: Record<string, string> | undefined;
       const delivery: Delivery = {
         subject: m.subject,
         data: m.data,
-        headers: headersOf(m),
+        // Read on demand: most handlers never look at the headers.
+        get headers() {
+          headers ??= headersOf(m);
+          return headers;
+        },
         seq: m.info.streamSequence,
         deliveryCount: m.info.deliveryCount,
         lastAttempt: maxDeliver > 0 && m.info.deliveryCount >= maxDeliver,
@@ -193,15 +231,19 @@ export class Bus {
         clearInterval(heartbeat);
       }
       if (outcome.ack) {
-        // Wait for the server to confirm the ack: only then is the message gone for good.
-        await m
-          .ackAck()
-          .catch((err: unknown) =>
+        // The server confirms the ack: only then is the message gone for good. The handler's
+        // slot is free meanwhile (the message is handled; the round trip is the broker's), and
+        // stop() still waits for every confirmation.
+        const confirmed = this.together(() => m.ackAck()).then(
+          () => undefined,
+          (err: unknown) =>
             log.warn(
               { seq: delivery.seq, err },
               "ack not confirmed; redelivery will be de-duplicated",
             ),
-          );
+        );
+        confirming.add(confirmed);
+        void confirmed.finally(() => confirming.delete(confirmed));
       } else {
         m.nak(outcome.retryInMs);
       }
@@ -213,6 +255,7 @@ export class Bus {
         if (inFlight.size >= concurrency) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
+      await Promise.all(confirming);
     })();
     return {
       done,
