@@ -57,6 +57,9 @@ describe("the hub process killed mid-flow", () => {
         ),
       );
       // Kill the hub while referrals are in flight: some receipted, most not yet.
+      const forwardedAtOrigin = () =>
+        ids.filter((id) => stockholm.referral(id)?.timeline.some((e) => e.type === "forwarded"))
+          .length;
       const receipted = () =>
         ids.filter((id) => stockholm.referral(id)?.timeline.some((e) => e.type === "received"))
           .length;
@@ -77,7 +80,10 @@ describe("the hub process killed mid-flow", () => {
       await hub.ready;
       const t1 = Date.now();
       await waitFor(
-        () => ids.every((id) => goteborg.inboxItem(id) !== undefined) && receipted() === N,
+        () =>
+          ids.every((id) => goteborg.inboxItem(id) !== undefined) &&
+          receipted() === N &&
+          forwardedAtOrigin() === N,
         {
           timeoutMs: 60_000,
           message: "every referral forwarded and receipted after the restart",
