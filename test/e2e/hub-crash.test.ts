@@ -13,7 +13,7 @@ import {
 import { createLogger, quarantineStreamName, samplePersonal } from "@stafett/shared";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
-const N = 300;
+const N = 1_000;
 let se: LocalCountry;
 let hub: ServiceProcess | undefined;
 
