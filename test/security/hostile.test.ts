@@ -118,7 +118,16 @@ describe("hostile input at a running hub", () => {
       message: "another sender's referral still flows",
     });
   });
+  it("an older trust list put back in the bucket cannot undo the revocation across a restart", async () => {
+    await se.gateway("1480").stop();
+    await publishTrustList(nc, "se", se.country.trustListJws); // version 1, before the revocation
+    await expect(se.startGateway("se:municipality:1480")).rejects.toMatchObject({
+      code: "ERR_TRUST_LIST_INVALID",
+      reason: "rollback",
+    });
+  });
 });
+
 
 describe("100,000 random and mutated byte strings through receive", () => {
   it(

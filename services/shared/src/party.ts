@@ -9,6 +9,7 @@
  * then acks the message. A crash anywhere in between means redelivery and the same decisions
  * again: nothing lost, nothing doubled.
  */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
@@ -142,9 +143,23 @@ export class Party<R> {
     const bus = await Bus.connect(options.bus, options.log);
     try {
       const country = parseOrgId(options.identity.id).country;
+      // The highest own trust list version held before: an older one is refused at start-up.
+      const versionFile = join(options.stateDir, "trust-version");
+      const minVersion = existsSync(versionFile) ? Number(readFileSync(versionFile, "utf8")) || 0 : 0;
+      let held = minVersion;
       const trustWatch = await watchTrust(
         bus.nc,
-        { country, anchors: options.anchors },
+        {
+          country,
+          anchors: options.anchors,
+          minVersion,
+          onVersion: (v) => {
+            if (v > held) {
+              held = v;
+              writeFileSync(versionFile, String(v), { mode: 0o600 });
+            }
+          },
+        },
         options.log,
       );
       const party = new Party(options, bus, trustWatch, journal);

@@ -16,6 +16,13 @@ export interface TrustSource {
   /** The own country and the anchor keys its trust list must be signed by. */
   country: string;
   anchors: readonly KeyHandle[];
+  /**
+   * The highest own list version this party has held before (from its state): an older list in
+   * the bucket is refused at start-up, so a rollback cannot undo a revocation across a restart.
+   */
+  minVersion?: number;
+  /** Called with every own list version taken into force, to remember it. */
+  onVersion?: (version: number) => void;
 }
 
 /**
@@ -97,6 +104,12 @@ export async function watchTrust(
     const entry = await kv.get(source.country);
     if (entry !== null && entry.operation === "PUT") {
       own = await verifyTrustList(entry.string(), source.anchors);
+      if (own.version < (source.minVersion ?? 0)) {
+        throw new StafettError("ERR_TRUST_LIST_INVALID", `the trust list in the bucket (v${own.version}) is older than one this party already held (v${source.minVersion ?? 0})`, {
+          reason: "rollback",
+        });
+      }
+      source.onVersion?.(own.version);
       break;
     }
     if (Date.now() > deadline)
@@ -109,6 +122,7 @@ export async function watchTrust(
     if (key === source.country) {
       const list = await verifyTrustList(jws, source.anchors);
       if (holder.replaceOwn(list)) {
+        source.onVersion?.(list.version);
         partners = await partnerAnchors(list);
         tlog.info({ country: list.country, version: list.version }, "trust list in force");
       } else
