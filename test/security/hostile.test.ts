@@ -33,7 +33,10 @@ afterAll(async () => {
 });
 
 const opened = (from = "se:municipality:0180", time?: Date): Promise<IssuedEvent> =>
-  issue(sampleOpened(time === undefined ? {} : { time }, 0), { identity: se.country.identity(from), trust: se.country.trust });
+  issue(sampleOpened(time === undefined ? {} : { time }, 0), {
+    identity: se.country.identity(from),
+    trust: se.country.trust,
+  });
 
 async function quarantined(code: string, eventId: string): Promise<boolean> {
   const m = await jsm.streams
@@ -127,7 +130,6 @@ describe("hostile input at a running hub", () => {
     });
   });
 });
-
 
 describe("100,000 random and mutated byte strings through receive", () => {
   it(

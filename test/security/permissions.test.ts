@@ -119,14 +119,12 @@ async function refusedApi(org: string, subject: string): Promise<boolean> {
 describe("least privilege on the bus: the generated authorization, per role", () => {
   it("the services work under it: a referral flows, is forwarded and accepted", async () => {
     const id = (
-      await local
-        .gateway("0180")
-        .gateway.openReferral({
-          urgency: "URGENCY_HIGH",
-          reason: "REASON_CATEGORY_MISSING",
-          destination: { country: "se", municipality: "1480" },
-          personal: samplePersonal(),
-        } as never)
+      await local.gateway("0180").gateway.openReferral({
+        urgency: "URGENCY_HIGH",
+        reason: "REASON_CATEGORY_MISSING",
+        destination: { country: "se", municipality: "1480" },
+        personal: samplePersonal(),
+      } as never)
     ).referralId;
     await waitForValue(() => local.gateway("1480").gateway.inboxItem(id), {
       timeoutMs: 15_000,
@@ -227,7 +225,10 @@ describe("least privilege on the bus: the generated authorization, per role", ()
   });
 
   it("a refused publish loses nothing else: messages in flight still arrive", async () => {
-    const issued = await issue(sampleOpened(), { identity: country.identity("se:municipality:0180"), trust: country.trust });
+    const issued = await issue(sampleOpened(), {
+      identity: country.identity("se:municipality:0180"),
+      trust: country.trust,
+    });
     expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(
       true,
     );

@@ -145,7 +145,9 @@ export class Party<R> {
       const country = parseOrgId(options.identity.id).country;
       // The highest own trust list version held before: an older one is refused at start-up.
       const versionFile = join(options.stateDir, "trust-version");
-      const minVersion = existsSync(versionFile) ? Number(readFileSync(versionFile, "utf8")) || 0 : 0;
+      const minVersion = existsSync(versionFile)
+        ? Number(readFileSync(versionFile, "utf8")) || 0
+        : 0;
       let held = minVersion;
       const trustWatch = await watchTrust(
         bus.nc,

@@ -105,9 +105,13 @@ export async function watchTrust(
     if (entry !== null && entry.operation === "PUT") {
       own = await verifyTrustList(entry.string(), source.anchors);
       if (own.version < (source.minVersion ?? 0)) {
-        throw new StafettError("ERR_TRUST_LIST_INVALID", `the trust list in the bucket (v${own.version}) is older than one this party already held (v${source.minVersion ?? 0})`, {
-          reason: "rollback",
-        });
+        throw new StafettError(
+          "ERR_TRUST_LIST_INVALID",
+          `the trust list in the bucket (v${own.version}) is older than one this party already held (v${source.minVersion ?? 0})`,
+          {
+            reason: "rollback",
+          },
+        );
       }
       source.onVersion?.(own.version);
       break;
