@@ -21,7 +21,6 @@ import type { InboxItem, SentReferral } from "./state.js";
 /** Largest accepted request body; a referral with its personal part is a few KiB. */
 export const BODY_LIMIT = 256 * 1024;
 
-
 function sentView(r: SentReferral) {
   return {
     referralId: r.referralId,
@@ -78,7 +77,6 @@ export async function buildGatewayHttp(
     return reply.code(r.status).headers(r.headers).send(r.body);
   });
 
-
   app.get("/healthz", async () => ({ ok: true }));
   app.get("/openapi.yaml", async (_req, reply) => {
     openapi ??= readFileSync(repoPath("schemas/api/openapi.yaml"), "utf8");
@@ -90,14 +88,12 @@ export async function buildGatewayHttp(
     async (req, reply) => {
       const key = req.headers["idempotency-key"];
       if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) {
-        return reply
-          .code(400)
-          .send({
-            code: "ERR_SCHEMA_INVALID",
-            reason: "pattern",
-            field: "Idempotency-Key",
-            message: "Idempotency-Key must be 1 to 200 visible ASCII characters",
-          });
+        return reply.code(400).send({
+          code: "ERR_SCHEMA_INVALID",
+          reason: "pattern",
+          field: "Idempotency-Key",
+          message: "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        });
       }
       const opened = await gateway.openReferral(req.body, key);
       return reply

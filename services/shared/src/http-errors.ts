@@ -28,20 +28,42 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
 };
 
 const RETRY = { "Retry-After": "5" };
-const BUS_UNAVAILABLE = /maximum messages|maximum bytes|resource limits|no responders|timeout|closed|disconnect/i;
+const BUS_UNAVAILABLE =
+  /maximum messages|maximum bytes|resource limits|no responders|timeout|closed|disconnect/i;
 
 export function errorReply(err: unknown, bodyLimit: number): ErrorReply {
-  if (err instanceof AuthError) return { status: err.status, body: { code: err.code, message: err.message }, headers: {} };
+  if (err instanceof AuthError)
+    return { status: err.status, body: { code: err.code, message: err.message }, headers: {} };
   if (isStafettError(err)) {
     const status = STATUS_OF[err.code] ?? 400;
     return { status, body: { ...err.toJSON() }, headers: status === 503 ? RETRY : {} };
   }
-  if (isRetryablePublishError(err) || BUS_UNAVAILABLE.test(String((err as Error | undefined)?.message))) {
+  if (
+    isRetryablePublishError(err) ||
+    BUS_UNAVAILABLE.test(String((err as Error | undefined)?.message))
+  ) {
     // The bus cannot take it now; nothing was accepted, so the caller retries (with its Idempotency-Key).
-    return { status: 503, body: { code: "ERR_UNAVAILABLE", message: "the message bus is not available right now; retry later" }, headers: RETRY };
+    return {
+      status: 503,
+      body: {
+        code: "ERR_UNAVAILABLE",
+        message: "the message bus is not available right now; retry later",
+      },
+      headers: RETRY,
+    };
   }
   const status = (err as { statusCode?: number } | undefined)?.statusCode;
-  if (status === 413) return { status, body: { code: "ERR_OVERSIZE", message: `request body is larger than ${bodyLimit} bytes` }, headers: {} };
-  if (status !== undefined && status < 500) return { status, body: { code: "ERR_BAD_REQUEST", message: "the request is not valid" }, headers: {} };
+  if (status === 413)
+    return {
+      status,
+      body: { code: "ERR_OVERSIZE", message: `request body is larger than ${bodyLimit} bytes` },
+      headers: {},
+    };
+  if (status !== undefined && status < 500)
+    return {
+      status,
+      body: { code: "ERR_BAD_REQUEST", message: "the request is not valid" },
+      headers: {},
+    };
   return { status: 500, body: { code: "ERR_INTERNAL", message: "internal error" }, headers: {} };
 }
