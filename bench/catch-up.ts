@@ -8,12 +8,14 @@
 import { LocalCountry } from "@stafett/devkit";
 import { Bus, consumersOf, issue, streamName, type Logger } from "@stafett/shared";
 import {
+  cpuSecondsOf,
   memoryOf,
   serviceEnv,
   startService,
   stopService,
   type RunningService,
 } from "./services.js";
+import { registerTempDir } from "./supervisor.js";
 import { DESTINATION, HUB, MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
 import { boundedAll, until } from "./stats.js";
 
@@ -31,6 +33,8 @@ export interface CatchUpResult {
   drained: number;
   completed: boolean;
   hubPeakRssMB: number;
+  /** CPU time per referral while draining: the hub and nats-server. */
+  cpuMillisecondsPerReferral: { hub: number; natsServer: number };
 }
 
 const durableOf = (id: string): string => {
@@ -53,6 +57,8 @@ export async function runCatchUp(
     log,
     servicesOff: true,
   });
+  registerTempDir(local.stateRoot);
+  registerTempDir(local.server?.dir);
   let hub: RunningService | undefined;
   let bus: Bus | undefined;
   try {
@@ -95,6 +101,8 @@ export async function runCatchUp(
 
     hub = await startService("hub", HUB, env);
     const readyAt = performance.now();
+    const serverPid = local.server?.pid ?? -1;
+    const cpuAtReady = { hub: cpuSecondsOf(hub.pid), server: cpuSecondsOf(serverPid) };
     let drained = 0;
     const allDone = async (): Promise<boolean> => {
       const h = await pending(HUB);
@@ -114,6 +122,7 @@ export async function runCatchUp(
       () => false,
     );
     const drainSeconds = (performance.now() - readyAt) / 1_000;
+    const cpuAtEnd = { hub: cpuSecondsOf(hub.pid), server: cpuSecondsOf(serverPid) };
     const hubPeakRssMB = memoryOf(hub.pid).peakRssMB;
     return {
       referrals: options.referrals,
@@ -125,6 +134,10 @@ export async function runCatchUp(
       drained,
       completed,
       hubPeakRssMB,
+      cpuMillisecondsPerReferral: {
+        hub: ((cpuAtEnd.hub - cpuAtReady.hub) * 1e3) / Math.max(1, drained),
+        natsServer: ((cpuAtEnd.server - cpuAtReady.server) * 1e3) / Math.max(1, drained),
+      },
     };
   } finally {
     if (hub !== undefined) await stopService(hub);

@@ -9,7 +9,9 @@ import { LocalCountry } from "@stafett/devkit";
 import { coordinatorId, type Logger } from "@stafett/shared";
 import { HttpClient, type HttpResponse } from "./http-client.js";
 import {
+  cpuSecondsOf,
   memoryOf,
+  ownCpuSeconds,
   serviceEnv,
   startService,
   stopService,
@@ -17,6 +19,7 @@ import {
   type RunningService,
   type ServiceKind,
 } from "./services.js";
+import { registerTempDir } from "./supervisor.js";
 import { DESTINATION, HUB, MUNICIPALITIES, ORIGIN, referralRequest } from "./sample.js";
 import { percentiles, until, type Percentiles } from "./stats.js";
 
@@ -24,11 +27,14 @@ export interface ServiceFootprint {
   service: string;
   kind: ServiceKind;
   startupMs: number;
+  /** RSS just after start-up, before any load: the process's floor. */
+  rssAtReadyMB: number;
   peakRssMB: number;
   rssMB: number;
 }
 
-export interface LatencyResult {
+/** One open-loop run at a fixed offered rate. */
+export interface LatencyRun {
   offeredPerSecond: number;
   seconds: number;
   sent: number;
@@ -43,8 +49,15 @@ export interface LatencyResult {
   http: Percentiles;
   /** How late the sender was against its own schedule, ms (the client's share). */
   sendLag: Percentiles;
-  /** Referrals whose receipt arrived, per second, over the measured run. */
+  /** Referrals whose receipt arrived, per second, over the run. */
   achievedPerSecond: number;
+  /** CPU time per referral over the run, by process (services, nats-server, this client). */
+  cpuMillisecondsPerReferral: Record<string, number>;
+}
+
+/** The run at the offered rate of the target, and a shorter one well below capacity. */
+export interface LatencyResult extends LatencyRun {
+  belowCapacity: LatencyRun;
   footprint: ServiceFootprint[];
 }
 
@@ -65,6 +78,9 @@ export async function runLatency(
     rate: number;
     seconds: number;
     warmUpSeconds: number;
+    /** A second, shorter run at a rate the machine sustains: latency without a queue. */
+    belowCapacityRate: number;
+    belowCapacitySeconds: number;
     serviceEnv?: Record<string, string>;
   },
 ): Promise<LatencyResult> {
@@ -73,6 +89,8 @@ export async function runLatency(
     log,
     servicesOff: true,
   });
+  registerTempDir(local.stateRoot);
+  registerTempDir(local.server?.dir);
   const services: RunningService[] = [];
   let client: HttpClient | undefined;
   try {
@@ -92,47 +110,60 @@ export async function runLatency(
     client = new HttpClient(gateway.url, await local.token(ORIGIN));
     const api = client;
 
-    const warm = await openLoop(
-      api,
-      options.rate,
-      Math.round(options.rate * options.warmUpSeconds),
-      0,
-    );
-    await receiptsOf(api, warm, 120_000);
-    const count = Math.round(options.rate * options.seconds);
-    const t0 = now();
-    const sent = await openLoop(api, options.rate, count, warm.length);
-    const receipts = await receiptsOf(api, sent, 180_000);
-    const lastReceipt = Math.max(...receipts.values());
+    const serverPid = local.server?.pid ?? -1;
+    const cpu = (): Record<string, number> => ({
+      ...Object.fromEntries(services.map((s) => [s.id, cpuSecondsOf(s.pid)])),
+      "nats-server": cpuSecondsOf(serverPid),
+      "bench client": ownCpuSeconds(),
+    });
+    let offset = 0;
+    const run = async (rate: number, seconds: number): Promise<LatencyRun> => {
+      const count = Math.round(rate * seconds);
+      const cpuBefore = cpu();
+      const t0 = now();
+      const sent = await openLoop(api, rate, count, offset);
+      offset += count;
+      const receipts = await receiptsOf(api, sent, 180_000);
+      const lastReceipt = Math.max(t0 + 1, ...receipts.values());
+      const cpuAfter = cpu();
+      const ok = sent.filter((s) => s.status === 202);
+      return {
+        offeredPerSecond: rate,
+        seconds,
+        sent: sent.length,
+        accepted: ok.length,
+        receipted: receipts.size,
+        errors: sent.length - ok.length,
+        receipt: percentiles(
+          ok.flatMap((s) => {
+            const at = receipts.get(s.referralId);
+            return at === undefined ? [] : [at - s.scheduledAt];
+          }),
+        ),
+        http: percentiles(ok.map((s) => s.answeredAt - s.scheduledAt)),
+        sendLag: percentiles(sent.map((s) => s.sentAt - s.scheduledAt)),
+        achievedPerSecond: (receipts.size * 1_000) / (lastReceipt - t0),
+        cpuMillisecondsPerReferral: Object.fromEntries(
+          Object.entries(cpuAfter).map(([k, v]) => [k, ((v - (cpuBefore[k] ?? 0)) * 1e3) / count]),
+        ),
+      };
+    };
+
+    await run(options.rate, options.warmUpSeconds);
+    const belowCapacity = await run(options.belowCapacityRate, options.belowCapacitySeconds);
+    const main = await run(options.rate, options.seconds);
     const footprint = services.map((s) => {
       const m: Memory = memoryOf(s.pid);
       return {
         service: s.id,
         kind: s.kind,
         startupMs: s.startupMs,
+        rssAtReadyMB: s.rssAtReadyMB,
         peakRssMB: m.peakRssMB,
         rssMB: m.rssMB,
       };
     });
-    const ok = sent.filter((s) => s.status === 202);
-    return {
-      offeredPerSecond: options.rate,
-      seconds: options.seconds,
-      sent: sent.length,
-      accepted: ok.length,
-      errors: sent.length - ok.length,
-      receipted: receipts.size,
-      receipt: percentiles(
-        ok.flatMap((s) => {
-          const at = receipts.get(s.referralId);
-          return at === undefined ? [] : [at - s.scheduledAt];
-        }),
-      ),
-      http: percentiles(ok.map((s) => s.answeredAt - s.scheduledAt)),
-      sendLag: percentiles(sent.map((s) => s.sentAt - s.scheduledAt)),
-      achievedPerSecond: (receipts.size * 1_000) / (lastReceipt - t0),
-      footprint,
-    };
+    return { ...main, belowCapacity, footprint };
   } finally {
     client?.close();
     await Promise.all(services.map((s) => stopService(s)));

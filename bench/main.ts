@@ -7,8 +7,11 @@
  * as met or missed, never asserted.
  *
  * Options: --only=transport,primitives,pipeline,latency,catch-up (results go to bench/out/),
- * --quick (smaller counts, for trying changes), --profile (services write V8 CPU profiles to
- * bench/out/profiles/; run the bench itself under `node --cpu-prof` to profile parts 1-3).
+ * --render-only (rewrite bench/results.md from bench/results.json and bench/findings.md),
+ * --deadline-s=N (kill the run after N seconds instead of 10 minutes),
+ * --quick (smaller counts, for trying changes), --profile (service processes write V8 CPU
+ * profiles to bench/out/profiles/ when stopped; run the bench itself under `node --cpu-prof`
+ * to profile parts 1-3).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -23,13 +26,14 @@ import { runPipeline, type PipelineResult } from "./pipeline.js";
 import { runPrimitives, type PrimitivesResult } from "./primitives.js";
 import { computeIdeal, evaluateTargets, markdown, printTable, type Results } from "./report.js";
 import { killAllServices } from "./services.js";
+import { isSupervised, supervise } from "./supervisor.js";
 import { MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
 import { runTransport, type TransportResult } from "./transport.js";
 
 const PARTS = ["transport", "primitives", "pipeline", "latency", "catch-up"] as const;
 type Part = (typeof PARTS)[number];
 /** The whole run must end on its own: past this, everything is killed and the bench fails. */
-const WATCHDOG_MS = 12 * 60_000;
+const DEADLINE_MS = 10 * 60_000;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -39,8 +43,21 @@ async function main(): Promise<void> {
       only: { type: "string" },
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      "render-only": { type: "boolean", default: false },
+      // Read by the supervisor (below); accepted here so that parsing is strict.
+      "deadline-s": { type: "string" },
     },
   });
+  if (values["render-only"]) {
+    // bench/results.md again from bench/results.json and bench/findings.md, without measuring.
+    const results = JSON.parse(readFileSync(join(here, "results.json"), "utf8")) as Results;
+    writeFileSync(
+      join(here, "results.md"),
+      markdown(results, readFileSync(join(here, "findings.md"), "utf8")),
+    );
+    console.log(`\n${printTable(results)}\n\nwritten: ${join(here, "results.md")}`);
+    return;
+  }
   const only = values.only === undefined ? undefined : values.only.split(",").map((s) => s.trim());
   for (const p of only ?? []) {
     if (!(PARTS as readonly string[]).includes(p))
@@ -52,7 +69,8 @@ async function main(): Promise<void> {
   const serviceEnv: Record<string, string> = {};
   if (values.profile) {
     mkdirSync(profileDir, { recursive: true });
-    serviceEnv["NODE_OPTIONS"] = `--cpu-prof --cpu-prof-dir=${profileDir}`;
+    serviceEnv["NODE_OPTIONS"] = `--import=${join(here, "cpu-profile.mjs")}`;
+    serviceEnv["STAFETT_BENCH_PROFILE_DIR"] = profileDir;
   }
   const counts = {
     transportMessages: quick ? 5_000 : 20_000,
@@ -104,6 +122,8 @@ async function main(): Promise<void> {
       rate: counts.latencyRate,
       seconds: counts.latencySeconds,
       warmUpSeconds: quick ? 1 : 3,
+      belowCapacityRate: 100,
+      belowCapacitySeconds: quick ? 3 : 10,
       serviceEnv,
     });
   }
@@ -143,23 +163,31 @@ async function main(): Promise<void> {
   console.log(`written: ${join(outDir, "results.md")}, ${join(outDir, "results.json")}`);
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; stopping everything`);
-  killAllServices();
-  void stopAll().finally(() => process.exit(1));
-}, WATCHDOG_MS);
-watchdog.unref();
-
-main().then(
-  async () => {
-    clearTimeout(watchdog);
+if (!isSupervised()) {
+  // The supervisor: runs the bench below as its child and kills it past the deadline.
+  mkdirSync(join(here, "out"), { recursive: true });
+  const manifest = join(here, "out", `cleanup-${process.pid}.txt`);
+  const deadline = /^--deadline-s=(\d+)$/.exec(
+    process.argv.find((a) => a.startsWith("--deadline-s=")) ?? "",
+  );
+  const deadlineMs = deadline?.[1] === undefined ? DEADLINE_MS : Number(deadline[1]) * 1_000;
+  process.exitCode = await supervise(fileURLToPath(import.meta.url), manifest, deadlineMs);
+} else {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.error(`bench: ${signal}; stopping everything`);
+      killAllServices();
+      void stopAll().finally(() => process.exit(130));
+    });
+  }
+  try {
+    await main();
     await stopAll();
     process.exit(0);
-  },
-  async (err: unknown) => {
+  } catch (err) {
     console.error("bench failed:", err);
     killAllServices();
     await stopAll();
     process.exit(1);
-  },
-);
+  }
+}

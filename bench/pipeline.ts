@@ -18,7 +18,9 @@ import {
   type Logger,
 } from "@stafett/shared";
 import { HUB, openedInput, ORIGIN } from "./sample.js";
+import { cpuSecondsOf, ownCpuSeconds } from "./services.js";
 import { Semaphore, until } from "./stats.js";
+import { registerTempDir } from "./supervisor.js";
 
 export interface PipelineResult {
   referrals: number;
@@ -29,6 +31,8 @@ export interface PipelineResult {
   perSecond: number;
   /** Per referral: what the ideal counts. */
   operations: PipelineOperations;
+  /** CPU time per referral over the measured part: this process (all of the pipeline's own work) and nats-server. */
+  cpuMicrosecondsPerReferral: { pipeline: number; natsServer: number };
 }
 
 /** The primitive and transport operations one referral of this pipeline costs. */
@@ -69,6 +73,7 @@ export async function runPipeline(
   const concurrency = options.concurrency ?? 8;
   const total = warmUp + options.referrals;
   const server = await startServer();
+  registerTempDir(server.dir);
   const buses: Bus[] = [];
   try {
     const admin = await Bus.connect({ servers: server.url, name: "bench-provision" }, log);
@@ -95,6 +100,7 @@ export async function runPipeline(
     let failures = 0;
     let done = 0;
     let warmEndedAt = 0;
+    let cpuAtWarmEnd = { own: 0, server: 0 };
     const slots = new Semaphore(window);
     const hubConsumption = await hubBus.consume(
       { stream, durable: durableOf(HUB), concurrency },
@@ -124,7 +130,10 @@ export async function runPipeline(
         const r = await receive(d.data, { identity: origin, trust, subject: d.subject });
         if (!r.ok || r.event.type !== "received") failures += 1;
         done += 1;
-        if (done === warmUp) warmEndedAt = performance.now();
+        if (done === warmUp) {
+          warmEndedAt = performance.now();
+          cpuAtWarmEnd = { own: ownCpuSeconds(), server: cpuSecondsOf(server.pid) };
+        }
         slots.release();
         return { ack: true };
       },
@@ -142,6 +151,7 @@ export async function runPipeline(
     await Promise.all(producers);
     await until(() => done >= total, "every receipt verified at the origin", 600_000, 5);
     const endedAt = performance.now();
+    const cpuAtEnd = { own: ownCpuSeconds(), server: cpuSecondsOf(server.pid) };
     await hubConsumption.stop();
     await originConsumption.stop();
     if (failures > 0) throw new Error(`${failures} messages were refused in the pipeline`);
@@ -154,6 +164,10 @@ export async function runPipeline(
       seconds,
       perSecond: options.referrals / seconds,
       operations: PIPELINE_OPERATIONS,
+      cpuMicrosecondsPerReferral: {
+        pipeline: ((cpuAtEnd.own - cpuAtWarmEnd.own) * 1e6) / options.referrals,
+        natsServer: ((cpuAtEnd.server - cpuAtWarmEnd.server) * 1e6) / options.referrals,
+      },
     };
   } finally {
     for (const b of buses) await b.close();

@@ -16,6 +16,7 @@ import {
 import {
   decodeSignedEvent,
   issue,
+  keyObjectOf,
   open,
   samplePersonal,
   seal,
@@ -25,7 +26,7 @@ import {
 } from "@stafett/shared";
 import { joseOpen, joseSeal, joseSignDetached, joseVerifyDetached } from "./jose-reference.js";
 import { DESTINATION, HUB, openedInput, ORIGIN } from "./sample.js";
-import { rateAsync, rateSync } from "./stats.js";
+import { bestRates } from "./stats.js";
 
 /** node:crypto operations per second, one thread. */
 export interface PrimitiveRates {
@@ -44,6 +45,11 @@ export interface PrimitiveRates {
 export interface JoseRates {
   library: { sign: number; verify: number; seal2: number; open: number };
   jose: { sign: number; verify: number; seal2: number; open: number };
+  /**
+   * The same primitive steps as the library's seal and open, called one after another with
+   * node:crypto and nothing else (no JSON, no base64): what the JOSE layer adds is the difference.
+   */
+  bare: { seal2: number; open: number };
 }
 
 export interface PrimitivesResult {
@@ -57,7 +63,7 @@ export interface PrimitivesResult {
 
 const KW_IV = Buffer.from("A6A6A6A6A6A6A6A6", "hex");
 
-export async function runPrimitives(country: Country, budgetMs = 700): Promise<PrimitivesResult> {
+export async function runPrimitives(country: Country, budgetMs = 800): Promise<PrimitivesResult> {
   const origin = country.identity(ORIGIN);
   const issued = await issue(openedInput(0), { identity: origin, trust: country.trust });
   const eventBytes = decodeSignedEvent(issued.bytes).event;
@@ -81,20 +87,25 @@ export async function runPrimitives(country: Country, budgetMs = 700): Promise<P
   );
   const enc = gcmEncrypt(cek, iv, aad, personal);
 
-  const node: PrimitiveRates = {
-    ed25519Sign: rateSync(() => sign(null, eventBytes, ed.privateKey), budgetMs).perSecond,
-    ed25519Verify: rateSync(() => verify(null, eventBytes, ed.publicKey, signature), budgetMs)
-      .perSecond,
-    x25519KeyGen: rateSync(() => generateKeyPairSync("x25519"), budgetMs).perSecond,
-    x25519Agree: rateSync(() => {
-      const z = diffieHellman({ privateKey: recipient.privateKey, publicKey: recipient.publicKey });
-      return createHash("sha256").update(uint32(1)).update(z).update(otherInfo).digest();
-    }, budgetMs).perSecond,
-    aesKwWrap: rateSync(() => aesKw("wrap", kek, cek), budgetMs).perSecond,
-    aesKwUnwrap: rateSync(() => aesKw("unwrap", kek, wrapped), budgetMs).perSecond,
-    aesGcmEncrypt: rateSync(() => gcmEncrypt(cek, iv, aad, personal), budgetMs).perSecond,
-    aesGcmDecrypt: rateSync(() => gcmDecrypt(cek, iv, aad, enc), budgetMs).perSecond,
-  };
+  const node: PrimitiveRates = await bestRates(
+    {
+      ed25519Sign: () => sign(null, eventBytes, ed.privateKey),
+      ed25519Verify: () => verify(null, eventBytes, ed.publicKey, signature),
+      x25519KeyGen: () => generateKeyPairSync("x25519"),
+      x25519Agree: () => {
+        const z = diffieHellman({
+          privateKey: recipient.privateKey,
+          publicKey: recipient.publicKey,
+        });
+        return createHash("sha256").update(uint32(1)).update(z).update(otherInfo).digest();
+      },
+      aesKwWrap: () => aesKw("wrap", kek, cek),
+      aesKwUnwrap: () => aesKw("unwrap", kek, wrapped),
+      aesGcmEncrypt: () => gcmEncrypt(cek, iv, aad, personal),
+      aesGcmDecrypt: () => gcmDecrypt(cek, iv, aad, enc),
+    },
+    budgetMs * 8,
+  );
 
   const signer = origin.signing;
   const verifier = (await country.trust.signingKey(signer.kid)).handle;
@@ -104,22 +115,56 @@ export async function runPrimitives(country: Country, budgetMs = 700): Promise<P
   const referralId = issued.event.referralId;
   const sealed = await seal(samplePersonal(), recipients, referralId);
   const joseSealed = await joseSeal(samplePersonal(), recipients, referralId);
+  const recipientKeys = recipients.map((r) => keyObjectOf(r));
+  const readerKey = keyObjectOf(reader);
+  const bareSeal = (): Buffer => {
+    const contentKey = randomBytes(32);
+    for (const key of recipientKeys) {
+      const ephemeral = generateKeyPairSync("x25519");
+      const z = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: key });
+      aesKw(
+        "wrap",
+        createHash("sha256").update(uint32(1)).update(z).update(otherInfo).digest(),
+        contentKey,
+      );
+    }
+    return gcmEncrypt(contentKey, randomBytes(12), aad, personal);
+  };
+  const bareOpen = (): Buffer => {
+    const z = diffieHellman({ privateKey: readerKey, publicKey: recipient.publicKey });
+    const agreed = createHash("sha256").update(uint32(1)).update(z).update(otherInfo).digest();
+    // Unwrapped with the key it was wrapped with (the agreed one differs here): same cost.
+    const contentKey = aesKw("unwrap", agreed.byteLength === 32 ? kek : agreed, wrapped);
+    return gcmDecrypt(contentKey, iv, aad, enc);
+  };
+  const layer = await bestRates(
+    {
+      bareSeal2: bareSeal,
+      bareOpen,
+      librarySign: () => signDetached(eventBytes, signer),
+      joseSign: () => joseSignDetached(eventBytes, signer),
+      libraryVerify: () => verifyDetached(jws, eventBytes, verifier),
+      joseVerify: () => joseVerifyDetached(jws, eventBytes, verifier),
+      librarySeal2: () => seal(samplePersonal(), recipients, referralId),
+      joseSeal2: () => joseSeal(samplePersonal(), recipients, referralId),
+      libraryOpen: () => open(sealed, reader, referralId),
+      joseOpen: () => joseOpen(joseSealed, reader),
+    },
+    budgetMs * 10,
+  );
   const joseLayer: JoseRates = {
     library: {
-      sign: (await rateAsync(() => signDetached(eventBytes, signer), budgetMs)).perSecond,
-      verify: (await rateAsync(() => verifyDetached(jws, eventBytes, verifier), budgetMs))
-        .perSecond,
-      seal2: (await rateAsync(() => seal(samplePersonal(), recipients, referralId), budgetMs))
-        .perSecond,
-      open: (await rateAsync(() => open(sealed, reader, referralId), budgetMs)).perSecond,
+      sign: layer.librarySign,
+      verify: layer.libraryVerify,
+      seal2: layer.librarySeal2,
+      open: layer.libraryOpen,
     },
+    bare: { seal2: layer.bareSeal2, open: layer.bareOpen },
     jose: {
-      sign: (await rateAsync(() => joseSignDetached(eventBytes, signer), budgetMs)).perSecond,
-      verify: (await rateAsync(() => joseVerifyDetached(jws, eventBytes, verifier), budgetMs))
-        .perSecond,
-      seal2: (await rateAsync(() => joseSeal(samplePersonal(), recipients, referralId), budgetMs))
-        .perSecond,
-      open: (await rateAsync(() => joseOpen(joseSealed, reader), budgetMs)).perSecond,
+      sign: layer.joseSign,
+      verify: layer.joseVerify,
+      seal2: layer.joseSeal2,
+      open: layer.joseOpen,
     },
   };
   return {

@@ -22,6 +22,8 @@ export interface RunningService {
   url: string;
   /** spawn -> the "<service> ready" log line. */
   startupMs: number;
+  /** RSS right after ready, MB. */
+  rssAtReadyMB: number;
   env: Record<string, string>;
 }
 
@@ -111,7 +113,7 @@ export async function startService(
   const startupMs = performance.now() - t0;
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error(`${kind} ${id} has no pid`);
-  return { kind, id, process: proc, pid, url, startupMs, env };
+  return { kind, id, process: proc, pid, url, startupMs, rssAtReadyMB: memoryOf(pid).rssMB, env };
 }
 
 /** SIGTERM (the service drains and exits), SIGKILL if it has not gone after `timeoutMs`. */
@@ -130,4 +132,21 @@ export function memoryOf(pid: number): Memory {
   const kib = (field: string): number =>
     Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
   return { peakRssMB: (kib("VmHWM") * 1024) / 1e6, rssMB: (kib("VmRSS") * 1024) / 1e6 };
+}
+
+/** Linux reports process times in clock ticks of 1/100 s (sysconf(_SC_CLK_TCK) is 100 there). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU time (user + system) a process has used so far, seconds, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name "(...)": state is field 3, utime 14 and stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU time this process has used so far, seconds. */
+export function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }

@@ -54,6 +54,36 @@ export async function rateAsync(fn: () => Promise<unknown>, budgetMs = 800): Pro
   return rateOf(ops, now - start);
 }
 
+/**
+ * Rates of several operations measured in `rounds` interleaved rounds, each keeping its best
+ * round: on a shared machine a burst of someone else's work then lowers one round of every
+ * operation rather than all rounds of one.
+ */
+export async function bestRates<K extends string>(
+  ops: Record<K, () => unknown>,
+  totalBudgetMs: number,
+  rounds = 4,
+): Promise<Record<K, number>> {
+  const names = Object.keys(ops) as K[];
+  const best = {} as Record<K, number>;
+  const perRound = totalBudgetMs / rounds / names.length;
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const op = ops[name];
+      const probe = op();
+      const rate =
+        probe instanceof Promise
+          ? await (async () => {
+              await probe;
+              return (await rateAsync(op as () => Promise<unknown>, perRound)).perSecond;
+            })()
+          : rateSync(op, perRound).perSecond;
+      best[name] = Math.max(best[name] ?? 0, rate);
+    }
+  }
+  return best;
+}
+
 export function percentiles(values: readonly number[]): Percentiles {
   if (values.length === 0) return { count: 0, mean: 0, p50: 0, p95: 0, p99: 0, max: 0 };
   const sorted = [...values].sort((a, b) => a - b);

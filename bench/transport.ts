@@ -16,6 +16,7 @@ import {
   type ProvisionOptions,
 } from "@stafett/shared";
 import { boundedAll } from "./stats.js";
+import { registerTempDir } from "./supervisor.js";
 import { HUB } from "./sample.js";
 
 export interface TransportResult {
@@ -41,6 +42,7 @@ export async function runTransport(options: {
   const { messageBytes, messages } = options;
   const window = options.publishWindow ?? 256;
   const server = await startServer();
+  registerTempDir(server.dir);
   const nc = await connect({ servers: server.url, name: "bench-transport" });
   try {
     const jsm = await jetstreamManager(nc);

@@ -3,6 +3,7 @@
  * is the RFC 7638 thumbprint. Public keys travel in the trust list; private keys stay in files
  * that only their owner can read.
  */
+import { KeyObject } from "node:crypto";
 import {
   calculateJwkThumbprint,
   exportJWK,
@@ -35,10 +36,29 @@ export interface KeyPairJwk {
   privateJwk: PrivateJwk;
 }
 
-/** A ready-to-use key: imported once, reused for every message. */
+/**
+ * A ready-to-use key: imported once, reused for every message. `key` is the WebCrypto key that
+ * jose takes (trust lists, tokens); `keyObject` is the same key for node:crypto, which the
+ * event signatures and sealed parts use (jws.ts, jwe.ts). A handle built with only `key` gets
+ * its KeyObject derived on first use (`keyObjectOf`).
+ */
 export interface KeyHandle {
   kid: string;
   key: CryptoKey;
+  keyObject?: KeyObject;
+}
+
+const derivedKeyObjects = new WeakMap<CryptoKey, KeyObject>();
+
+/** The node:crypto KeyObject of a handle: its own, or one derived from its CryptoKey once. */
+export function keyObjectOf(handle: KeyHandle): KeyObject {
+  if (handle.keyObject !== undefined) return handle.keyObject;
+  let keyObject = derivedKeyObjects.get(handle.key);
+  if (keyObject === undefined) {
+    keyObject = KeyObject.from(handle.key);
+    derivedKeyObjects.set(handle.key, keyObject);
+  }
+  return keyObject;
 }
 
 export async function generateSigningKey(): Promise<KeyPairJwk> {
@@ -96,7 +116,7 @@ async function importKey(jwk: JWK, crv: "Ed25519" | "X25519", alg: string): Prom
   try {
     const key = await importJWK(jwk, alg);
     if (key instanceof Uint8Array) throw new TypeError("symmetric key");
-    return { kid: jwk.kid, key };
+    return { kid: jwk.kid, key, keyObject: KeyObject.from(key) };
   } catch (cause) {
     throw new StafettError("ERR_KEY_INVALID", `${crv} JWK could not be imported`, {
       reason: "import_failed",
