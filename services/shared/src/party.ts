@@ -21,6 +21,7 @@ import {
 } from "./bus.js";
 import { StafettError } from "./errors.js";
 import { derivedId } from "./ids.js";
+import { compileSchemas } from "./validate.js";
 import { Journal } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
@@ -139,6 +140,8 @@ export class Party<R> {
   }
 
   static async start<R>(options: PartyOptions<R>): Promise<Party<R>> {
+    // Every schema is compiled now, not by the first message (about 250 ms).
+    compileSchemas();
     const { journal, records } = Journal.open<Line<R>>(join(options.stateDir, "journal.jsonl"));
     const bus = await Bus.connect(options.bus, options.log);
     try {
