@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { LocalCountry, waitFor } from "@stafett/devkit";
-import { createLogger, samplePersonal, StafettError } from "@stafett/shared";
+import { createLogger } from "@stafett/shared";
+import { expectEachOnce, referralIds, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 200;
@@ -23,30 +23,8 @@ describe("the nats-server (file storage) killed and restarted mid-flow", () => {
   it(`loses nothing and doubles nothing (${N} referrals)`, { timeout: 120_000 }, async () => {
     const stockholm = se.gateway("0180").gateway;
     const goteborg = se.gateway("1480").gateway;
-    const ids = Array.from({ length: N }, () => randomUUID());
-    const send = async (referralId: string, i: number): Promise<void> => {
-      for (;;) {
-        try {
-          await stockholm.openReferral(
-            {
-              referralId,
-              urgency: "URGENCY_NORMAL",
-              reason: "REASON_CATEGORY_MOVED",
-              destination: { country: "se", municipality: "1480" },
-              personal: samplePersonal(i),
-            },
-            `key-${referralId}`,
-          );
-          return;
-        } catch (err) {
-          if (err instanceof StafettError && err.code !== "ERR_UNAVAILABLE") throw err;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    };
-    const sending = (async () => {
-      for (const [i, id] of ids.entries()) await send(id, i);
-    })();
+    const ids = referralIds(N);
+    const sending = sendReferrals(stockholm, ids);
     await waitFor(() => goteborg.state.inbox.size >= 20, {
       timeoutMs: 30_000,
       message: "the flow to start",
@@ -55,21 +33,6 @@ describe("the nats-server (file storage) killed and restarted mid-flow", () => {
     await new Promise((r) => setTimeout(r, 500));
     await se.server?.restart();
     await sending;
-    const settled = (id: string): boolean => {
-      const t = stockholm.referral(id)?.timeline.map((e) => e.type) ?? [];
-      return (
-        goteborg.inboxItem(id) !== undefined && t.includes("received") && t.includes("forwarded")
-      );
-    };
-    await waitFor(() => ids.every(settled), {
-      timeoutMs: 60_000,
-      message: "every referral delivered and receipted",
-    });
-    for (const id of ids) {
-      const t = stockholm.referral(id)?.timeline.map((e) => e.type) ?? [];
-      expect(t.filter((x) => x === "received")).toHaveLength(1);
-      expect(t.filter((x) => x === "forwarded")).toHaveLength(1);
-    }
-    expect(goteborg.state.inbox.size).toBe(N);
+    await expectEachOnce(stockholm, goteborg, ids);
   });
 });

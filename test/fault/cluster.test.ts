@@ -1,9 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { LocalCountry, startCluster, waitFor, type NatsCluster } from "@stafett/devkit";
-import { createLogger, quarantineStreamName, samplePersonal, StafettError } from "@stafett/shared";
+import { createLogger, quarantineStreamName } from "@stafett/shared";
+import { expectEachOnce, referralIds, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 200;
@@ -32,31 +32,8 @@ describe("a 3-node JetStream cluster with R3 streams", () => {
     async () => {
       const stockholm = se.gateway("0180").gateway;
       const goteborg = se.gateway("1480").gateway;
-      const ids = Array.from({ length: N }, () => randomUUID());
-      // A case system that retries with the same Idempotency-Key until the gateway accepts.
-      const send = async (referralId: string, i: number): Promise<void> => {
-        for (;;) {
-          try {
-            await stockholm.openReferral(
-              {
-                referralId,
-                urgency: "URGENCY_NORMAL",
-                reason: "REASON_CATEGORY_MOVED",
-                destination: { country: "se", municipality: "1480" },
-                personal: samplePersonal(i),
-              },
-              `key-${referralId}`,
-            );
-            return;
-          } catch (err) {
-            if (err instanceof StafettError && err.code !== "ERR_UNAVAILABLE") throw err;
-            await new Promise((r) => setTimeout(r, 250));
-          }
-        }
-      };
-      const sending = (async () => {
-        for (const [i, id] of ids.entries()) await send(id, i);
-      })();
+      const ids = referralIds(N);
+      const sending = sendReferrals(stockholm, ids);
       await waitFor(() => goteborg.state.inbox.size >= 30, {
         timeoutMs: 30_000,
         message: "the flow to start",
@@ -66,32 +43,7 @@ describe("a 3-node JetStream cluster with R3 streams", () => {
       await leader?.kill();
       await sending;
       await leader?.restart();
-      const settled = (id: string): boolean => {
-        const t = stockholm.referral(id)?.timeline.map((e) => e.type) ?? [];
-        return (
-          goteborg.inboxItem(id) !== undefined && t.includes("received") && t.includes("forwarded")
-        );
-      };
-      await waitFor(() => ids.every(settled), {
-        timeoutMs: 60_000,
-        message: "every referral at Göteborg and receipted",
-      }).catch((err: unknown) => {
-        const missing = ids.filter((id) => !settled(id));
-        const why = missing.map(
-          (id) =>
-            `${goteborg.inboxItem(id) === undefined ? "no-inbox" : "inbox"}/${(stockholm.referral(id)?.timeline.map((e) => e.type) ?? []).join("+")}`,
-        );
-        throw new Error(`${missing.length} unsettled: ${why.slice(0, 8).join(", ")}`, {
-          cause: err,
-        });
-      });
-      for (const id of ids) {
-        const t = stockholm.referral(id)?.timeline.map((e) => e.type) ?? [];
-        expect(t.filter((x) => x === "opened")).toHaveLength(1);
-        expect(t.filter((x) => x === "received")).toHaveLength(1);
-        expect(t.filter((x) => x === "forwarded")).toHaveLength(1);
-      }
-      expect(goteborg.state.inbox.size).toBe(N);
+      await expectEachOnce(stockholm, goteborg, ids);
       expect(stockholm.state.sent.size).toBe(N);
       const nc = await connect({ servers: cluster.urls });
       try {
