@@ -20,22 +20,22 @@ describe("Journal", () => {
     const { journal, records } = Journal.open<{ n: number }>(path);
     expect(records).toEqual([]);
     await Promise.all(Array.from({ length: 100 }, (_, n) => journal.append({ n })));
-    journal.close();
+    await journal.close();
     const again = Journal.open<{ n: number }>(path);
     expect(again.records.map((r) => r.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
-    again.journal.close();
+    await again.journal.close();
   });
 
   it("drops a torn last record and keeps appending after the good ones", async () => {
     const path = tempFile();
     const first = Journal.open<{ n: number }>(path);
     await first.journal.append({ n: 1 });
-    first.journal.close();
+    await first.journal.close();
     appendFileSync(path, '{"n":2'); // a crash mid-write
     const second = Journal.open<{ n: number }>(path);
     expect(second.records).toEqual([{ n: 1 }]);
     await second.journal.append({ n: 3 });
-    second.journal.close();
+    await second.journal.close();
     expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":3}\n');
   });
 });

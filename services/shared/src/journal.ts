@@ -7,12 +7,12 @@
 import {
   closeSync,
   existsSync,
-  fsyncSync,
+  fdatasync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
-  writeSync,
-  ftruncateSync,
+  write,
 } from "node:fs";
 import { dirname } from "node:path";
 
@@ -21,6 +21,7 @@ export class Journal<R> {
   private queue: { line: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushing = false;
   private closed = false;
+  private inFlight: Promise<void> = Promise.resolve();
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -60,24 +61,38 @@ export class Journal<R> {
     });
   }
 
+  /**
+   * Writes and fsyncs the queued records off the event loop (libuv's thread pool): a service
+   * keeps handling messages while the disk works, and the next batch collects meanwhile.
+   */
   private flush(): void {
     const batch = this.queue;
     this.queue = [];
-    try {
-      writeSync(this.fd, batch.map((b) => b.line).join(""));
-      fsyncSync(this.fd);
-      for (const b of batch) b.resolve();
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-    }
-    if (this.queue.length > 0) setImmediate(() => this.flush());
-    else this.flushing = false;
+    this.inFlight = new Promise<void>((done) => {
+      const finish = (err: NodeJS.ErrnoException | null): void => {
+        for (const b of batch) {
+          if (err === null) b.resolve();
+          else b.reject(err);
+        }
+        if (this.queue.length > 0) setImmediate(() => this.flush());
+        else this.flushing = false;
+        done();
+      };
+      write(this.fd, batch.map((b) => b.line).join(""), (err) => {
+        if (err !== null) finish(err);
+        else fdatasync(this.fd, finish);
+      });
+    });
   }
 
-  close(): void {
+  /** Waits for what is being written, then closes the file. */
+  async close(): Promise<void> {
     if (this.closed) return;
-    if (this.queue.length > 0) this.flush();
     this.closed = true;
+    while (this.flushing || this.queue.length > 0) {
+      if (!this.flushing) this.flush();
+      await this.inFlight;
+    }
     closeSync(this.fd);
   }
 }

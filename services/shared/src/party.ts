@@ -172,7 +172,7 @@ export class Party<R> {
       return party;
     } catch (err) {
       await bus.close();
-      journal.close();
+      await journal.close();
       throw err;
     }
   }
@@ -400,6 +400,6 @@ export class Party<R> {
     await Promise.all(this.consumptions.map((c) => c.stop()));
     await this.trustWatch.stop();
     await this.bus.close();
-    this.journal.close();
+    await this.journal.close();
   }
 }
