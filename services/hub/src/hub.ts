@@ -230,8 +230,12 @@ export class Hub {
     ) {
       const target = municipalityId(dest.country, dest.municipality);
       const targetHub = hubOfMunicipality(target);
-      if (targetHub === this.id) return this.forwardTo(ref, target, dest, personal);
-      return this.reroute(ref, targetHub, dest, personal, [targetHub, target]);
+      if (targetHub === this.id) {
+        return this.handOn("forwarded", ref, target, { ...dest, region: this.region }, personal, [
+          target,
+        ]);
+      }
+      return this.handOn("rerouted", ref, targetHub, dest, personal, [targetHub, target]);
     }
     if (
       dest.country === this.party.country &&
@@ -241,7 +245,7 @@ export class Hub {
     ) {
       const targetHub = hubId(dest.country, dest.region);
       if (this.party.trust.organisation(targetHub) !== undefined)
-        return this.reroute(ref, targetHub, dest, personal, [targetHub]);
+        return this.handOn("rerouted", ref, targetHub, dest, personal, [targetHub]);
     }
     return [{ k: "triage", referralId: ref.referralId, at: this.at() }];
   }
@@ -277,19 +281,33 @@ export class Hub {
     return decodeEvent(decodeSignedEvent(fromBase64(ref.opened)).event).opened?.personal;
   }
 
-  private async forwardTo(
+  /**
+   * Hands the referral on: to a municipality of this region ("forwarded") or to the hub that
+   * serves the destination ("rerouted"), with the personal part sealed to `recipients`, and tells
+   * the origin where it went. The event id derives from the referral and the target, so doing
+   * this again after a crash publishes the same id.
+   */
+  private async handOn(
+    kind: "forwarded" | "rerouted",
     ref: HubReferral,
-    target: string,
-    dest: DestinationJson,
+    to: string,
+    destination: DestinationJson,
     personal: unknown,
+    recipients: string[],
   ): Promise<HubRecord[]> {
-    const resealed = await this.sealedFor(ref, [target], personal);
-    const destination = { ...dest, region: this.region };
+    const resealed = await this.sealedFor(ref, recipients, personal);
+    // The origin hears first: its notice is in the stream before the next hub even has the
+    // referral, so the next hub's own notice cannot overtake it on the origin's timeline.
+    await this.notifyOrigin(ref, kind, to, destination);
+    const id =
+      kind === "forwarded"
+        ? derivedId(this.id, "forwarded", ref.openedId, to)
+        : derivedId(this.id, "rerouted", ref.openedId, to, destination.municipality ?? "");
     const fwd = await this.party.send({
       type: "forwarded",
-      addressee: target,
+      addressee: to,
       referralId: ref.referralId,
-      id: derivedId(this.id, "forwarded", ref.openedId, target),
+      id,
       body: {
         original: ref.opened,
         destination,
@@ -297,36 +315,7 @@ export class Hub {
         ...(resealed === undefined ? {} : { personal: resealed }),
       },
     });
-    await this.notifyOrigin(ref, "forwarded", target, destination);
-    return [
-      { k: "forwarded", referralId: ref.referralId, to: target, eventId: fwd.id, at: this.at() },
-    ];
-  }
-
-  private async reroute(
-    ref: HubReferral,
-    targetHub: string,
-    dest: DestinationJson,
-    personal: unknown,
-    recipients: string[],
-  ): Promise<HubRecord[]> {
-    const resealed = await this.sealedFor(ref, recipients, personal);
-    const fwd = await this.party.send({
-      type: "forwarded",
-      addressee: targetHub,
-      referralId: ref.referralId,
-      id: derivedId(this.id, "rerouted", ref.openedId, targetHub, dest.municipality ?? ""),
-      body: {
-        original: ref.opened,
-        destination: dest,
-        deadline: ref.deadline,
-        ...(resealed === undefined ? {} : { personal: resealed }),
-      },
-    });
-    await this.notifyOrigin(ref, "rerouted", targetHub, dest);
-    return [
-      { k: "rerouted", referralId: ref.referralId, to: targetHub, eventId: fwd.id, at: this.at() },
-    ];
+    return [{ k: kind, referralId: ref.referralId, to, eventId: fwd.id, at: this.at() }];
   }
 
   /** Tells the referral's origin where its referral went: a forward of its own opened event. */
