@@ -20,6 +20,7 @@ import {
   type OutgoingMessage,
 } from "./bus.js";
 import { StafettError } from "./errors.js";
+import { decodeEvent, decodeSignedEvent } from "./codec.js";
 import { derivedId } from "./ids.js";
 import { compileSchemas } from "./validate.js";
 import { Journal } from "./journal.js";
@@ -75,6 +76,15 @@ export type Decision<R> = R[];
 
 /** A journal line: either a service record or the fact that a message was handled. */
 type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R };
+
+/** The referral id in a message's bytes, unverified (for ordering only), or undefined. */
+function peekReferralId(bytes: Uint8Array): string | undefined {
+  try {
+    return decodeEvent(decodeSignedEvent(bytes).event).referralId || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Connection options for the credentials a runtime carries: an nkey, or a user and password;
@@ -245,6 +255,20 @@ export class Party<R> {
     handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
     mode: "addressee" | "relay",
   ): Promise<void> {
+    // Events about one referral are handled in the order they were delivered: the lock is taken
+    // before verification (whose duration varies), keyed by the referral id read from the bytes.
+    // That read is unverified and used for ordering only; receive() checks everything.
+    await this.locks.run(peekReferralId(delivery.data) ?? `seq:${delivery.seq}`, () =>
+      this.handleInOrder(durable, delivery, handler, mode),
+    );
+  }
+
+  private async handleInOrder(
+    durable: string,
+    delivery: Delivery,
+    handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
+    mode: "addressee" | "relay",
+  ): Promise<void> {
     const log = this.log;
     const result = await receive(delivery.data, {
       identity: this.identity,
@@ -258,7 +282,7 @@ export class Party<R> {
       return;
     }
     const id = result.event.id;
-    await this.locks.run(result.event.referralId, async () => {
+    {
       const firstSeq = this.seen.get(id);
       if (firstSeq === delivery.seq) return; // a redelivery of what was already handled
       if (firstSeq !== undefined) {
@@ -326,7 +350,7 @@ export class Party<R> {
       this.seen.set(id, delivery.seq);
       for (const r of records) this.options.apply(r);
       log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event handled");
-    });
+    }
   }
 
   /** Quarantines the bytes with the reason, and answers the sender when it is known. */
