@@ -1,6 +1,7 @@
 /**
- * Stafett services as their own OS processes (the real entry points, key files and
- * environment, via @stafett/devkit's spawnService), with what the benchmarks read of them: the
+ * Stafett services as their own OS processes (the real entry points compiled to dist/, as
+ * production runs them, with key files and environment, via @stafett/devkit's spawnService;
+ * `npm run bench` builds first), with what the benchmarks read of them: the
  * HTTP address they log when ready, the time from spawn to that line, and their memory.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -83,7 +84,7 @@ export async function startService(
   env: Record<string, string>,
 ): Promise<RunningService> {
   const t0 = performance.now();
-  const proc = spawnService(kind, env);
+  const proc = spawnService(kind, env, { fromDist: true });
   track(proc);
   let output = "";
   let url = "";

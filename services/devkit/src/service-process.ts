@@ -58,18 +58,28 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts `service`'s entry point: by default its TypeScript sources through tsx (what the tests
+ * change is what runs), or with `fromDist` the compiled `dist/main.js` as production runs it
+ * (`npm run build` first): no loader thread, no transpiling at start-up.
+ */
 export function spawnService(
   service: "hub" | "gateway" | "coordinator",
   env: Record<string, string>,
+  options: { fromDist?: boolean } = {},
 ): ServiceProcess {
+  const args =
+    options.fromDist === true
+      ? [join(root, `services/${service}/dist/main.js`)]
+      : [
+          "--conditions=source",
+          "--import",
+          join(root, "node_modules/tsx/dist/esm/index.mjs"),
+          join(root, `services/${service}/src/main.ts`),
+        ];
   const child = spawn(
     process.execPath,
-    [
-      "--conditions=source",
-      "--import",
-      join(root, "node_modules/tsx/dist/esm/index.mjs"),
-      join(root, `services/${service}/src/main.ts`),
-    ],
+    args,
     {
       env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "pipe"],
