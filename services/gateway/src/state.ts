@@ -162,10 +162,12 @@ export class GatewayState {
         if (ref === undefined) break;
         ref.timeline.push(r.entry);
         const status = STATUS_OF[r.entry.type];
-        // A closed or accepted referral stays so; later receipts do not reopen it.
+        // A closed or accepted referral stays so; later receipts do not reopen it. A receipt
+        // that comes after the hub's next step (its publish was retried) does not undo it.
         if (
           status !== undefined &&
-          !(ref.status === "closed" || (ref.status === "accepted" && status !== "closed"))
+          !(ref.status === "closed" || (ref.status === "accepted" && status !== "closed")) &&
+          !(status === "received" && ref.status !== "opened")
         )
           ref.status = status;
         if (r.entry.type === "forwarded" && r.entry.to !== undefined) ref.holder = r.entry.to;

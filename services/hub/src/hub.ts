@@ -26,12 +26,19 @@ import {
   type Delivery,
   type DestinationJson,
   type EventJson,
+  type IssueInput,
   type Logger,
   type ServiceRuntime,
   type TrustStore,
   type VerifiedEvent,
 } from "@stafett/shared";
 import { HubState, type HubRecord, type HubReferral } from "./state.js";
+
+/** A routing decision: the events to send, in order, and the records once they are sent. */
+interface Plan {
+  send: IssueInput[];
+  records: HubRecord[];
+}
 
 export interface HubOptions extends ServiceRuntime {
   /** How often deadlines are checked. */
@@ -178,13 +185,13 @@ export class Hub {
         field: "/referralId",
       });
     }
-    await this.party.send({
+    const receipt: IssueInput = {
       type: "received",
       addressee: input.from,
       referralId,
       id: derivedId(this.id, "received", input.receiptOf),
       body: { ofEventId: input.receiptOf, digest: input.digest },
-    });
+    };
     const records: HubRecord[] = [
       {
         k: "received",
@@ -213,16 +220,24 @@ export class Hub {
       escalated: false,
       history: [],
     };
-    records.push(...(await this.route(ref, ref.destination, input.personal)));
+    // The receipt goes out with the hand-on, before it in the stream (see Party.sendAll).
+    records.push(
+      ...(await this.carryOut(await this.route(ref, ref.destination, input.personal), [receipt])),
+    );
     return records;
   }
 
-  /** Forward to the municipality, re-route to its region's hub, or hold for triage. */
-  private async route(
-    ref: HubReferral,
-    dest: DestinationJson,
-    personal: unknown,
-  ): Promise<HubRecord[]> {
+  /** Sends what a routing decision needs (after `before`, in order) and returns its records. */
+  private async carryOut(plan: Plan, before: IssueInput[] = []): Promise<HubRecord[]> {
+    await this.party.sendAll([...before, ...plan.send]);
+    return plan.records;
+  }
+
+  /**
+   * Forward to the municipality, re-route to its region's hub, or hold for triage: the events
+   * to send, in order, and the records once they are sent.
+   */
+  private async route(ref: HubReferral, dest: DestinationJson, personal: unknown): Promise<Plan> {
     if (
       dest.country === this.party.country &&
       dest.municipality !== undefined &&
@@ -247,7 +262,7 @@ export class Hub {
       if (this.party.trust.organisation(targetHub) !== undefined)
         return this.handOn("rerouted", ref, targetHub, dest, personal, [targetHub]);
     }
-    return [{ k: "triage", referralId: ref.referralId, at: this.at() }];
+    return { send: [], records: [{ k: "triage", referralId: ref.referralId, at: this.at() }] };
   }
 
   /** The personal part sealed to `recipients`, reusing the original JWE when it already is. */
@@ -294,47 +309,53 @@ export class Hub {
     destination: DestinationJson,
     personal: unknown,
     recipients: string[],
-  ): Promise<HubRecord[]> {
+  ): Promise<Plan> {
     const resealed = await this.sealedFor(ref, recipients, personal);
-    // The origin hears first: its notice is in the stream before the next hub even has the
-    // referral, so the next hub's own notice cannot overtake it on the origin's timeline.
-    await this.notifyOrigin(ref, kind, to, destination);
     const id =
       kind === "forwarded"
         ? derivedId(this.id, "forwarded", ref.openedId, to)
         : derivedId(this.id, "rerouted", ref.openedId, to, destination.municipality ?? "");
-    const fwd = await this.party.send({
-      type: "forwarded",
-      addressee: to,
-      referralId: ref.referralId,
-      id,
-      body: {
-        original: ref.opened,
-        destination,
-        deadline: ref.deadline,
-        ...(resealed === undefined ? {} : { personal: resealed }),
-      },
-    });
-    return [{ k: kind, referralId: ref.referralId, to, eventId: fwd.id, at: this.at() }];
+    return {
+      // The origin hears first: its notice is in the stream before the next hub even has the
+      // referral, so the next hub's own notice cannot overtake it on the origin's timeline.
+      send: [
+        ...this.noticeToOrigin(ref, kind, to, destination),
+        {
+          type: "forwarded",
+          addressee: to,
+          referralId: ref.referralId,
+          id,
+          body: {
+            original: ref.opened,
+            destination,
+            deadline: ref.deadline,
+            ...(resealed === undefined ? {} : { personal: resealed }),
+          },
+        },
+      ],
+      records: [{ k: kind, referralId: ref.referralId, to, eventId: id, at: this.at() }],
+    };
   }
 
-  /** Tells the referral's origin where its referral went: a forward of its own opened event. */
-  private async notifyOrigin(
+  /** What tells the referral's origin where its referral went: a forward of its own opened event. */
+  private noticeToOrigin(
     ref: HubReferral,
     what: string,
     to: string,
     destination: DestinationJson,
-  ): Promise<void> {
+  ): IssueInput[] {
     const origin = parseOrgId(ref.origin);
     // A partner country's sender hears from its own contact point, not from our hubs.
-    if (origin.role !== "municipality" || origin.country !== this.party.country) return;
-    await this.party.send({
-      type: "forwarded",
-      addressee: ref.origin,
-      referralId: ref.referralId,
-      id: derivedId(this.id, "notify", what, ref.openedId, to),
-      body: { original: ref.opened, destination },
-    });
+    if (origin.role !== "municipality" || origin.country !== this.party.country) return [];
+    return [
+      {
+        type: "forwarded",
+        addressee: ref.origin,
+        referralId: ref.referralId,
+        id: derivedId(this.id, "notify", what, ref.openedId, to),
+        body: { original: ref.opened, destination },
+      },
+    ];
   }
 
   /** accepted or declined: only from the municipality that holds the referral; relayed to its origin. */
@@ -375,7 +396,11 @@ export class Hub {
     ];
     const suggested = e.declined?.suggested;
     if (suggested !== undefined)
-      records.push(...(await this.route({ ...ref, status: "declined" }, suggested, undefined)));
+      records.push(
+        ...(await this.carryOut(
+          await this.route({ ...ref, status: "declined" }, suggested, undefined),
+        )),
+      );
     else records.push({ k: "triage", referralId: ref.referralId, at: this.at() });
     return records;
   }
@@ -440,25 +465,30 @@ export class Hub {
             holder: ref.holder ?? this.id,
             destination: ref.destination,
           };
-          const esc = await this.party.send({
-            type: "escalated",
-            addressee: coordinatorId(this.party.country),
-            referralId: ref.referralId,
-            id: derivedId(this.id, "escalated", ref.referralId, ref.deadline),
-            body,
-          });
+          const escId = derivedId(this.id, "escalated", ref.referralId, ref.deadline);
           const origin = parseOrgId(ref.origin);
-          if (origin.role === "municipality" && origin.country === this.party.country) {
-            await this.party.send({
+          await this.party.sendAll([
+            {
               type: "escalated",
-              addressee: ref.origin,
+              addressee: coordinatorId(this.party.country),
               referralId: ref.referralId,
-              id: derivedId(this.id, "escalated-notify", ref.referralId, ref.deadline),
+              id: escId,
               body,
-            });
-          }
+            },
+            ...(origin.role === "municipality" && origin.country === this.party.country
+              ? [
+                  {
+                    type: "escalated" as const,
+                    addressee: ref.origin,
+                    referralId: ref.referralId,
+                    id: derivedId(this.id, "escalated-notify", ref.referralId, ref.deadline),
+                    body,
+                  },
+                ]
+              : []),
+          ]);
           await this.party.record([
-            { k: "escalated", referralId: ref.referralId, eventId: esc.id, at: this.at() },
+            { k: "escalated", referralId: ref.referralId, eventId: escId, at: this.at() },
           ]);
           n += 1;
         });
@@ -486,10 +516,8 @@ export class Hub {
           reason: "unknown",
           field: "municipality",
         });
-      const records = await this.route(
-        ref,
-        { country: this.party.country, municipality },
-        undefined,
+      const records = await this.carryOut(
+        await this.route(ref, { country: this.party.country, municipality }, undefined),
       );
       await this.party.record(records);
       return ref;

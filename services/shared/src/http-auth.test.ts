@@ -152,4 +152,53 @@ describe("createAuthenticator", () => {
       code: "ERR_FORBIDDEN",
     });
   });
+
+  describe("a token that verified once", () => {
+    /** An authenticator on a clock the test moves. */
+    function onClock(): { auth: Authenticator; advance(seconds: number): void } {
+      let t = Date.now();
+      return {
+        auth: createAuthenticator(config, ORG, () => new Date(t)),
+        advance: (seconds) => {
+          t += seconds * 1_000;
+        },
+      };
+    }
+    const decided = async (auth: Authenticator, header: string): Promise<number> =>
+      auth(header).then(
+        () => 200,
+        (err: unknown) => (err instanceof AuthError ? err.status : 500),
+      );
+
+    it("is refused once it expires, though it was accepted before", async () => {
+      const { auth, advance } = onClock();
+      const header = `Bearer ${await token({ exp: now() + 60 })}`;
+      expect(await decided(auth, header)).toBe(200);
+      advance(30);
+      expect(await decided(auth, header)).toBe(200);
+      advance(31);
+      expect(await decided(auth, header)).toBe(401);
+    });
+
+    it("is refused before its nbf, and accepted from then on", async () => {
+      const { auth, advance } = onClock();
+      const header = `Bearer ${await token({ nbf: now() + 30 })}`;
+      expect(await decided(auth, header)).toBe(401);
+      advance(31);
+      expect(await decided(auth, header)).toBe(200);
+    });
+
+    it("does not vouch for another token with the same claims and a changed signature", async () => {
+      const { auth } = onClock();
+      const good = await token();
+      expect(await decided(auth, `Bearer ${good}`)).toBe(200);
+      const [h, p, sig = ""] = good.split(".");
+      const flipped = sig.slice(0, 10) + (sig[10] === "A" ? "B" : "A") + sig.slice(11);
+      expect(await decided(auth, `Bearer ${h}.${p}.${flipped}`)).toBe(401);
+      // Another organisation's authenticator never accepts it, remembered or not.
+      const other = createAuthenticator(config, "se:municipality:1480");
+      expect(await decided(other, `Bearer ${good}`)).toBe(403);
+      expect(await decided(other, `Bearer ${good}`)).toBe(403);
+    });
+  });
 });

@@ -41,19 +41,51 @@ export class AuthError extends Error {
   }
 }
 
-export function createAuthenticator(config: AuthConfig, org: string): Authenticator {
+/** Verified tokens remembered at most, per authenticator (callers reuse their token). */
+const VERIFIED_TOKENS_MAX = 1_024;
+
+/**
+ * Verifies bearer tokens against `config`. A token that verified is remembered (by its exact
+ * text, until its `exp`), so a caller that reuses its token costs one signature check, not one
+ * per request: the signature check is as dear as an event's. Every request still checks the
+ * token's time window and its `org`; the JWKS is fixed for the authenticator's life.
+ */
+export function createAuthenticator(
+  config: AuthConfig,
+  org: string,
+  clock: () => Date = () => new Date(),
+): Authenticator {
   const keys = createLocalJWKSet(config.jwks);
+  const verified = new Map<string, JWTPayload>();
+  const verify = async (token: string, now: Date): Promise<JWTPayload> => {
+    const known = verified.get(token);
+    if (known !== undefined) {
+      const seconds = now.getTime() / 1_000;
+      // jose's own rules: expired when exp <= now, not yet valid when nbf > now.
+      if (typeof known.exp === "number" && seconds < known.exp && !((known.nbf ?? 0) > seconds))
+        return known;
+      verified.delete(token);
+    }
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: config.issuer,
+      audience: config.audience,
+      requiredClaims: ["exp", "sub"],
+      currentDate: now,
+    });
+    if (verified.size >= VERIFIED_TOKENS_MAX) {
+      const oldest = verified.keys().next().value;
+      if (oldest !== undefined) verified.delete(oldest);
+    }
+    verified.set(token, payload);
+    return payload;
+  };
   return async (authorization) => {
     const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization ?? "")?.[1];
     if (token === undefined)
       throw new AuthError(401, "ERR_UNAUTHENTICATED", "a bearer token is required");
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, keys, {
-        issuer: config.issuer,
-        audience: config.audience,
-        requiredClaims: ["exp", "sub"],
-      }));
+      payload = await verify(token, clock());
     } catch {
       throw new AuthError(401, "ERR_UNAUTHENTICATED", "the bearer token is not valid");
     }

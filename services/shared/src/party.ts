@@ -214,6 +214,22 @@ export class Party<R> {
     return issued;
   }
 
+  /**
+   * Issues `inputs`, then publishes them together, in this order. They go out on one connection
+   * in one batch, so the broker stores them in the order given, and their round trips overlap
+   * instead of following each other. A publish that fails is retried with the same message id,
+   * so after a fault a later event may precede it; receivers take events as they come.
+   */
+  async sendAll(
+    inputs: readonly IssueInput[],
+    options: { deadlineMs?: number } = {},
+  ): Promise<IssuedEvent[]> {
+    const issued: IssuedEvent[] = [];
+    for (const input of inputs) issued.push(await this.issue(input));
+    await Promise.all(issued.map((m) => this.publish(m, options)));
+    return issued;
+  }
+
   /** Durably records what the service did, then applies it to the service's state. */
   async record(records: readonly R[]): Promise<void> {
     if (records.length === 0) return;
