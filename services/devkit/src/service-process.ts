@@ -77,14 +77,10 @@ export function spawnService(
           join(root, "node_modules/tsx/dist/esm/index.mjs"),
           join(root, `services/${service}/src/main.ts`),
         ];
-  const child = spawn(
-    process.execPath,
-    args,
-    {
-      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   let url = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
