@@ -318,21 +318,27 @@ function failIfAsked(): void {
   if (control.failWith !== undefined) throw control.failWith;
 }
 
+/** The journal place the sample records would have; the stand-in never reads them back. */
+const NOWHERE = { offset: 0, length: 0 };
+
 function sampleGatewayState(): GatewayState {
   const state = new GatewayState();
   const at = (s: string) => `2026-11-27T${s}Z`;
-  state.apply({
-    k: "sent",
-    referralId: SENT_ID,
-    openedId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
-    hub: "se:hub:vast",
-    destination: { country: "se", region: "vast", municipality: "1480" },
-    urgency: "URGENCY_HIGH",
-    reason: "REASON_CATEGORY_MISSING",
-    deadline: at("21:15:00.000"),
-    at: at("09:15:00.000"),
-    idempotencyKey: REPLAYED_KEY,
-  });
+  state.apply(
+    {
+      k: "sent",
+      referralId: SENT_ID,
+      openedId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
+      hub: "se:hub:vast",
+      destination: { country: "se", region: "vast", municipality: "1480" },
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      deadline: at("21:15:00.000"),
+      at: at("09:15:00.000"),
+      idempotencyKey: REPLAYED_KEY,
+    },
+    NOWHERE,
+  );
   const entries = [
     { type: "received", by: "se:hub:vast" },
     { type: "rejected", by: "se:hub:vast", code: "ERR_STALE", reason: "too_old" },
@@ -345,37 +351,46 @@ function sampleGatewayState(): GatewayState {
     { type: "closed", by: GATEWAY_ORG },
   ] as const;
   entries.forEach((entry, i) => {
-    state.apply({
-      k: "timeline",
-      referralId: SENT_ID,
-      entry: {
-        ...entry,
-        at: at(`10:0${i}:00.000`),
-        eventId: `0000000${i}-0000-4000-8000-000000000001`,
+    state.apply(
+      {
+        k: "timeline",
+        referralId: SENT_ID,
+        entry: {
+          ...entry,
+          at: at(`10:0${i}:00.000`),
+          eventId: `0000000${i}-0000-4000-8000-000000000001`,
+        },
       },
-    });
-  });
-  state.apply({
-    k: "inbox",
-    referralId: INBOX_ID,
-    forwardedId: "9b2d4f60-1e7a-4c38-b6a9-0d5e3f8c1a72",
-    openedId: "1d5f8b3a-9c47-4e62-a0b8-7e2c4d9f6a15",
-    origin: "se:municipality:0180",
-    via: "se:hub:syd",
-    urgency: "URGENCY_NORMAL",
-    reason: "REASON_CATEGORY_MOVED",
-    deadline: at("23:00:00.000"),
-    bytes: "AAAA",
-    at: at("09:30:00.000"),
-  });
-  state.apply({
-    k: "inbox-event",
-    referralId: INBOX_ID,
-    type: "updated",
-    eventId: "6e0a2c9f-4b81-4d35-8f7e-3a9c1b5d2e60",
-    bytes: "AAAA",
-    at: at("09:45:00.000"),
-  });
+      NOWHERE,
+    );
+  }, NOWHERE);
+  state.apply(
+    {
+      k: "inbox",
+      referralId: INBOX_ID,
+      forwardedId: "9b2d4f60-1e7a-4c38-b6a9-0d5e3f8c1a72",
+      openedId: "1d5f8b3a-9c47-4e62-a0b8-7e2c4d9f6a15",
+      origin: "se:municipality:0180",
+      via: "se:hub:syd",
+      urgency: "URGENCY_NORMAL",
+      reason: "REASON_CATEGORY_MOVED",
+      deadline: at("23:00:00.000"),
+      bytes: "AAAA",
+      at: at("09:30:00.000"),
+    },
+    NOWHERE,
+  );
+  state.apply(
+    {
+      k: "inbox-event",
+      referralId: INBOX_ID,
+      type: "updated",
+      eventId: "6e0a2c9f-4b81-4d35-8f7e-3a9c1b5d2e60",
+      bytes: "AAAA",
+      at: at("09:45:00.000"),
+    },
+    NOWHERE,
+  );
   return state;
 }
 
@@ -420,43 +435,58 @@ function gatewayStandIn(state: GatewayState): Gateway {
 function sampleHubState(): HubState {
   const state = new HubState();
   const received = (referralId: string, destination: HubReferral["destination"]) =>
-    state.apply({
-      k: "received",
-      referralId,
-      openedId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
-      origin: GATEWAY_ORG,
-      opened: "AAAA",
-      urgency: "URGENCY_HIGH",
-      deadline: "2026-11-27T21:15:00Z",
-      destination,
-      from: GATEWAY_ORG,
-      at: "2026-11-27T09:15:00.402Z",
-    });
+    state.apply(
+      {
+        k: "received",
+        referralId,
+        openedId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
+        origin: GATEWAY_ORG,
+        opened: "AAAA",
+        urgency: "URGENCY_HIGH",
+        deadline: "2026-11-27T21:15:00Z",
+        destination,
+        from: GATEWAY_ORG,
+        at: "2026-11-27T09:15:00.402Z",
+      },
+      NOWHERE,
+    );
   received(SENT_ID, { country: "se", region: "vast", municipality: "1480" });
   const base = { referralId: SENT_ID, at: "2026-11-27T10:00:00.000Z" };
-  state.apply({ k: "forwarded", ...base, to: "se:municipality:1480", eventId: UNKNOWN_ID });
-  state.apply({
-    k: "declined",
-    ...base,
-    by: "se:municipality:1480",
-    eventId: UNKNOWN_ID,
-    reason: "DECLINE_REASON_WRONG_MUNICIPALITY",
-  });
-  state.apply({ k: "triage", ...base });
-  state.apply({ k: "forwarded", ...base, to: "se:municipality:1481", eventId: UNKNOWN_ID });
-  state.apply({ k: "escalated", ...base, eventId: UNKNOWN_ID });
-  state.apply({ k: "updated", ...base, eventId: UNKNOWN_ID });
-  state.apply({ k: "accepted", ...base, by: "se:municipality:1481", eventId: UNKNOWN_ID });
-  state.apply({
-    k: "note",
-    ...base,
-    type: "forwarded:received",
-    eventId: UNKNOWN_ID,
-    from: "se:municipality:1481",
-  });
-  state.apply({ k: "closed", ...base, eventId: UNKNOWN_ID });
+  state.apply(
+    { k: "forwarded", ...base, to: "se:municipality:1480", eventId: UNKNOWN_ID },
+    NOWHERE,
+  );
+  state.apply(
+    {
+      k: "declined",
+      ...base,
+      by: "se:municipality:1480",
+      eventId: UNKNOWN_ID,
+      reason: "DECLINE_REASON_WRONG_MUNICIPALITY",
+    },
+    NOWHERE,
+  );
+  state.apply({ k: "triage", ...base }, NOWHERE);
+  state.apply(
+    { k: "forwarded", ...base, to: "se:municipality:1481", eventId: UNKNOWN_ID },
+    NOWHERE,
+  );
+  state.apply({ k: "escalated", ...base, eventId: UNKNOWN_ID }, NOWHERE);
+  state.apply({ k: "updated", ...base, eventId: UNKNOWN_ID }, NOWHERE);
+  state.apply({ k: "accepted", ...base, by: "se:municipality:1481", eventId: UNKNOWN_ID }, NOWHERE);
+  state.apply(
+    {
+      k: "note",
+      ...base,
+      type: "forwarded:received",
+      eventId: UNKNOWN_ID,
+      from: "se:municipality:1481",
+    },
+    NOWHERE,
+  );
+  state.apply({ k: "closed", ...base, eventId: UNKNOWN_ID }, NOWHERE);
   received(TRIAGE_ID, { country: "se", region: "vast" });
-  state.apply({ k: "triage", referralId: TRIAGE_ID, at: "2026-11-27T09:15:00.500Z" });
+  state.apply({ k: "triage", referralId: TRIAGE_ID, at: "2026-11-27T09:15:00.500Z" }, NOWHERE);
   return state;
 }
 

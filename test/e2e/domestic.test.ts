@@ -103,9 +103,9 @@ describe("domestic handoff, end to end through the real services", () => {
     });
 
     // Only the hub and the destination can read the child's details; every other party cannot.
-    const ref = se.hub("vast").hub.state.referrals.get(id);
+    const held = se.hub("vast").hub.openedOf(id);
     const sealed =
-      decodeEvent(decodeSignedEvent(fromBase64(ref?.opened ?? "")).event).opened?.personal ?? "";
+      decodeEvent(decodeSignedEvent(fromBase64(held ?? "")).event).opened?.personal ?? "";
     const readers: string[] = [];
     for (const [orgId, identity] of se.country.identities) {
       const opened = await open(sealed, identity.encryption, id).then(

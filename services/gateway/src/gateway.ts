@@ -24,6 +24,7 @@ import {
   type Decision,
   type Delivery,
   type DestinationJson,
+  type JournalRef,
   type Logger,
   type PersonalJson,
   type ReasonCategory,
@@ -101,7 +102,7 @@ export class Gateway {
     gw.party = await Party.forService<GatewayRecord>(
       options,
       log,
-      (r) => gw.state.apply(r),
+      (r, at) => gw.state.apply(r, at),
       options.concurrency === undefined ? {} : { concurrency: options.concurrency },
     );
     await gw.party.consume((v, d) => gw.handle(v, d));
@@ -329,13 +330,22 @@ export class Gateway {
 
   /** The personal part of an inbox item, opened now with this municipality's key (never stored in clear). */
   async personalOf(item: InboxItem): Promise<unknown> {
-    const sealed = sealedIn(item.updatedBytes ?? item.bytes) ?? sealedIn(item.bytes);
+    const bytes = this.storedBytes(item.stored);
+    const updated = item.updated === undefined ? undefined : this.storedBytes(item.updated);
+    const sealed = sealedIn(updated ?? bytes) ?? sealedIn(bytes);
     if (sealed === undefined)
       throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
         reason: "not_recipient",
         field: "personal",
       });
     return open(sealed, this.options.identity.encryption, item.referralId);
+  }
+
+  /** The signed bytes (standard base64) of an inbox or update record, read from the journal. */
+  private storedBytes(at: JournalRef): string {
+    const r = this.party.stored(at);
+    if ((r.k === "inbox" || r.k === "inbox-event") && r.bytes !== undefined) return r.bytes;
+    throw new Error(`journal record at ${at.offset} holds no inbox bytes`);
   }
 
   async answer(

@@ -45,7 +45,7 @@ function inboxView(i: InboxItem) {
     reason: i.reason,
     deadline: i.deadline,
     receivedAt: i.receivedAt,
-    updated: i.updatedBytes !== undefined,
+    updated: i.updated !== undefined,
   };
 }
 

@@ -1,9 +1,10 @@
 /**
  * The gateway's own state, rebuilt from its journal: the referrals this municipality sent (with
- * their timelines) and the ones handed to it (its inbox). Inbox items keep the signed bytes as
- * they arrived; the personal part in them stays sealed at rest and is opened on request.
+ * their timelines) and the ones handed to it (its inbox). The signed bytes of an inbox item stay
+ * as they arrived, on disk in the journal (memory holds where they are); the personal part in
+ * them stays sealed at rest and is opened on request.
  */
-import type { DestinationJson, ReasonCategory, Urgency } from "@stafett/shared";
+import type { DestinationJson, JournalRef, ReasonCategory, Urgency } from "@stafett/shared";
 
 export type TimelineType =
   | "opened"
@@ -112,9 +113,10 @@ export interface InboxItem {
   urgency: Urgency;
   reason: ReasonCategory;
   deadline: string;
-  bytes: string;
-  /** A newer sealed personal part from an update, when there is one. */
-  updatedBytes?: string;
+  /** Where its `inbox` record, with the forwarded bytes, is in the journal. */
+  stored: JournalRef;
+  /** Where the latest update's record (a newer sealed personal part) is, when there is one. */
+  updated?: JournalRef;
   status: InboxStatus;
   receivedAt: string;
 }
@@ -135,7 +137,7 @@ export class GatewayState {
   readonly inbox = new Map<string, InboxItem>();
   readonly idempotency = new Map<string, string>();
 
-  apply(r: GatewayRecord): void {
+  apply(r: GatewayRecord, at: JournalRef): void {
     switch (r.k) {
       case "sent":
         this.sent.set(r.referralId, {
@@ -184,7 +186,7 @@ export class GatewayState {
           urgency: r.urgency,
           reason: r.reason,
           deadline: r.deadline,
-          bytes: r.bytes,
+          stored: at,
           status: "pending",
           receivedAt: r.at,
         });
@@ -192,7 +194,7 @@ export class GatewayState {
       case "inbox-event": {
         const item = this.inbox.get(r.referralId);
         if (item === undefined) break;
-        if (r.type === "updated" && r.bytes !== undefined) item.updatedBytes = r.bytes;
+        if (r.type === "updated" && r.bytes !== undefined) item.updated = at;
         if (r.type === "withdrawn" && item.status === "pending") item.status = "withdrawn";
         if (r.type === "closed" && item.status === "pending") item.status = "closed";
         break;

@@ -34,6 +34,18 @@ import {
 } from "@stafett/shared";
 import { HubState, type HubRecord, type HubReferral } from "./state.js";
 
+/** What routing needs to know of a referral. */
+type Routable = Pick<
+  HubReferral,
+  "referralId" | "openedId" | "origin" | "deadline" | "destination"
+>;
+
+/** The bytes the hub holds of a referral: the opened SignedEvent (base64), a relay's JWE. */
+interface Held {
+  opened: string;
+  sealed?: string;
+}
+
 /** A routing decision: the events to send, in order, and the records once they are sent. */
 interface Plan {
   send: IssueInput[];
@@ -73,7 +85,7 @@ export class Hub {
     hub.party = await Party.forService<HubRecord>(
       options,
       log,
-      (r) => hub.state.apply(r),
+      (r, at) => hub.state.apply(r, at),
       options.concurrency === undefined ? {} : { concurrency: options.concurrency },
     );
     await hub.party.consume((v, d) => hub.handle(v, d));
@@ -207,22 +219,22 @@ export class Hub {
         at: this.at(),
       },
     ];
-    const ref: HubReferral = {
+    const ref: Routable = {
       referralId,
       openedId: input.openedEvent.id,
       origin: input.origin,
-      opened: input.opened,
-      ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
-      urgency: o.urgency,
       deadline: o.deadline,
       destination: input.destination ?? o.destination,
-      status: "received",
-      escalated: false,
-      history: [],
+    };
+    const held: Held = {
+      opened: input.opened,
+      ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
     };
     // The receipt goes out with the hand-on, before it in the stream (see Party.sendAll).
     records.push(
-      ...(await this.carryOut(await this.route(ref, ref.destination, input.personal), [receipt])),
+      ...(await this.carryOut(await this.route(ref, held, ref.destination, input.personal), [
+        receipt,
+      ])),
     );
     return records;
   }
@@ -237,7 +249,12 @@ export class Hub {
    * Forward to the municipality, re-route to its region's hub, or hold for triage: the events
    * to send, in order, and the records once they are sent.
    */
-  private async route(ref: HubReferral, dest: DestinationJson, personal: unknown): Promise<Plan> {
+  private async route(
+    ref: Routable,
+    held: Held,
+    dest: DestinationJson,
+    personal: unknown,
+  ): Promise<Plan> {
     if (
       dest.country === this.party.country &&
       dest.municipality !== undefined &&
@@ -246,11 +263,17 @@ export class Hub {
       const target = municipalityId(dest.country, dest.municipality);
       const targetHub = hubOfMunicipality(target);
       if (targetHub === this.id) {
-        return this.handOn("forwarded", ref, target, { ...dest, region: this.region }, personal, [
+        return this.handOn(
+          "forwarded",
+          ref,
+          held,
           target,
-        ]);
+          { ...dest, region: this.region },
+          personal,
+          [target],
+        );
       }
-      return this.handOn("rerouted", ref, targetHub, dest, personal, [targetHub, target]);
+      return this.handOn("rerouted", ref, held, targetHub, dest, personal, [targetHub, target]);
     }
     if (
       dest.country === this.party.country &&
@@ -260,22 +283,24 @@ export class Hub {
     ) {
       const targetHub = hubId(dest.country, dest.region);
       if (this.party.trust.organisation(targetHub) !== undefined)
-        return this.handOn("rerouted", ref, targetHub, dest, personal, [targetHub]);
+        return this.handOn("rerouted", ref, held, targetHub, dest, personal, [targetHub]);
     }
     return { send: [], records: [{ k: "triage", referralId: ref.referralId, at: this.at() }] };
   }
 
   /** The personal part sealed to `recipients`, reusing the original JWE when it already is. */
   private async sealedFor(
-    ref: HubReferral,
+    ref: Routable,
+    held: Held,
     recipients: string[],
     personal: unknown,
   ): Promise<string | undefined> {
-    const original = this.originalPersonal(ref);
+    const original =
+      held.sealed ?? decodeEvent(decodeSignedEvent(fromBase64(held.opened)).event).opened?.personal;
     const keys = await this.party.trust.encryptionKeys(recipients, this.now());
     // Already sealed to them: the opened's own JWE (nothing to add) or the one a relay made.
     if (original !== undefined && keys.every((k) => recipientKids(original).includes(k.kid)))
-      return ref.sealed;
+      return held.sealed;
     const plaintext =
       personal ??
       (original === undefined
@@ -291,9 +316,18 @@ export class Hub {
     return seal(plaintext, keys, ref.referralId);
   }
 
-  private originalPersonal(ref: HubReferral): string | undefined {
-    if (ref.sealed !== undefined) return ref.sealed;
-    return decodeEvent(decodeSignedEvent(fromBase64(ref.opened)).event).opened?.personal;
+  /** The opened SignedEvent (standard base64) the hub holds for `referralId`, from its journal. */
+  openedOf(referralId: string): string | undefined {
+    const ref = this.state.referrals.get(referralId);
+    return ref === undefined ? undefined : this.held(ref).opened;
+  }
+
+  /** What the hub holds of a referral from its journal: the opened bytes, and a relay's JWE. */
+  private held(ref: HubReferral): Held {
+    const r = this.party.stored(ref.stored);
+    if (r.k !== "received" || r.referralId !== ref.referralId)
+      throw new Error(`journal record for ${ref.referralId} is not its receipt`);
+    return { opened: r.opened, ...(r.sealed === undefined ? {} : { sealed: r.sealed }) };
   }
 
   /**
@@ -304,13 +338,14 @@ export class Hub {
    */
   private async handOn(
     kind: "forwarded" | "rerouted",
-    ref: HubReferral,
+    ref: Routable,
+    held: Held,
     to: string,
     destination: DestinationJson,
     personal: unknown,
     recipients: string[],
   ): Promise<Plan> {
-    const resealed = await this.sealedFor(ref, recipients, personal);
+    const resealed = await this.sealedFor(ref, held, recipients, personal);
     const id =
       kind === "forwarded"
         ? derivedId(this.id, "forwarded", ref.openedId, to)
@@ -319,14 +354,14 @@ export class Hub {
       // The origin hears first: its notice is in the stream before the next hub even has the
       // referral, so the next hub's own notice cannot overtake it on the origin's timeline.
       send: [
-        ...this.noticeToOrigin(ref, kind, to, destination),
+        ...this.noticeToOrigin(ref, held, kind, to, destination),
         {
           type: "forwarded",
           addressee: to,
           referralId: ref.referralId,
           id,
           body: {
-            original: ref.opened,
+            original: held.opened,
             destination,
             deadline: ref.deadline,
             ...(resealed === undefined ? {} : { personal: resealed }),
@@ -339,7 +374,8 @@ export class Hub {
 
   /** What tells the referral's origin where its referral went: a forward of its own opened event. */
   private noticeToOrigin(
-    ref: HubReferral,
+    ref: Routable,
+    held: Held,
     what: string,
     to: string,
     destination: DestinationJson,
@@ -353,7 +389,7 @@ export class Hub {
         addressee: ref.origin,
         referralId: ref.referralId,
         id: derivedId(this.id, "notify", what, ref.openedId, to),
-        body: { original: ref.opened, destination },
+        body: { original: held.opened, destination },
       },
     ];
   }
@@ -397,9 +433,7 @@ export class Hub {
     const suggested = e.declined?.suggested;
     if (suggested !== undefined)
       records.push(
-        ...(await this.carryOut(
-          await this.route({ ...ref, status: "declined" }, suggested, undefined),
-        )),
+        ...(await this.carryOut(await this.route(ref, this.held(ref), suggested, undefined))),
       );
     else records.push({ k: "triage", referralId: ref.referralId, at: this.at() });
     return records;
@@ -517,7 +551,12 @@ export class Hub {
           field: "municipality",
         });
       const records = await this.carryOut(
-        await this.route(ref, { country: this.party.country, municipality }, undefined),
+        await this.route(
+          ref,
+          this.held(ref),
+          { country: this.party.country, municipality },
+          undefined,
+        ),
       );
       await this.party.record(records);
       return ref;

@@ -1,9 +1,10 @@
 /**
  * The hub's own state, rebuilt from its journal: every referral addressed into its region, who
- * holds it, and its deadline. It keeps the bytes it received (the personal part in them stays
- * sealed) so it can forward them later, and nothing in clear about the child.
+ * holds it, and its deadline. The bytes it received (the personal part in them stays sealed),
+ * which it may forward later, stay on disk in its journal: memory holds only where they are.
+ * Nothing in clear about the child is kept.
  */
-import type { DestinationJson, Urgency } from "@stafett/shared";
+import type { DestinationJson, JournalRef, Urgency } from "@stafett/shared";
 
 export type HubStatus =
   | "received"
@@ -46,8 +47,8 @@ export interface HubReferral {
   referralId: string;
   openedId: string;
   origin: string;
-  opened: string;
-  sealed?: string;
+  /** Where its `received` record, with the opened bytes, is in the journal. */
+  stored: JournalRef;
   urgency: Urgency;
   deadline: string;
   destination: DestinationJson;
@@ -60,14 +61,13 @@ export interface HubReferral {
 export class HubState {
   readonly referrals = new Map<string, HubReferral>();
 
-  apply(r: HubRecord): void {
+  apply(r: HubRecord, at: JournalRef): void {
     if (r.k === "received") {
       this.referrals.set(r.referralId, {
         referralId: r.referralId,
         openedId: r.openedId,
         origin: r.origin,
-        opened: r.opened,
-        ...(r.sealed === undefined ? {} : { sealed: r.sealed }),
+        stored: at,
         urgency: r.urgency,
         deadline: r.deadline,
         destination: r.destination,

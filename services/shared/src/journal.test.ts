@@ -22,7 +22,7 @@ describe("Journal", () => {
     await Promise.all(Array.from({ length: 100 }, (_, n) => journal.append({ n })));
     await journal.close();
     const again = Journal.open<{ n: number }>(path);
-    expect(again.records.map((r) => r.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
+    expect(again.records.map((r) => r.record.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
     await again.journal.close();
   });
 
@@ -33,9 +33,29 @@ describe("Journal", () => {
     await first.journal.close();
     appendFileSync(path, '{"n":2'); // a crash mid-write
     const second = Journal.open<{ n: number }>(path);
-    expect(second.records).toEqual([{ n: 1 }]);
+    expect(second.records.map((r) => r.record)).toEqual([{ n: 1 }]);
     await second.journal.append({ n: 3 });
     await second.journal.close();
     expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":3}\n');
+  });
+
+  it("reads a record back from where append and replay said it is", async () => {
+    const path = tempFile();
+    const first = Journal.open<{ n: number; text: string }>(path);
+    // Multi-byte characters: places are in bytes, not characters.
+    const record = (n: number) => ({ n, text: `Å${"ö".repeat(n)}` });
+    const placed = await Promise.all(
+      Array.from({ length: 50 }, (_, n) => first.journal.append(record(n))),
+    );
+    placed.forEach((at, n) => expect(first.journal.read(at)).toEqual(record(n)));
+    await first.journal.close();
+    const second = Journal.open<{ n: number; text: string }>(path);
+    expect(second.records.map((r) => r.at)).toEqual(placed);
+    const later = await second.journal.append(record(50));
+    expect(second.journal.read(later)).toEqual(record(50));
+    expect(second.journal.read(placed[7] ?? later)).toEqual(record(7));
+    // A place that is not the start of a line is refused, not misread.
+    expect(() => second.journal.read({ offset: 3, length: 10 })).toThrow(/no journal record/);
+    await second.journal.close();
   });
 });

@@ -23,7 +23,7 @@ import { StafettError } from "./errors.js";
 import { decodeEvent, decodeSignedEvent } from "./codec.js";
 import { derivedId } from "./ids.js";
 import { compileSchemas } from "./validate.js";
-import { Journal } from "./journal.js";
+import { Journal, type JournalRef } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { KeyedMutex } from "./mutex.js";
@@ -56,8 +56,11 @@ export interface PartyOptions<R> {
   log: Logger;
   /** Directory of this party's own state (its journal). */
   stateDir: string;
-  /** Applies one journal record to the service's state; called on replay and after each append. */
-  apply: (record: R) => void;
+  /**
+   * Applies one journal record to the service's state; called on replay and after each append,
+   * with the record's place in the journal (see `Party.stored`).
+   */
+  apply: (record: R, at: JournalRef) => void;
   receive?: Pick<ReceiveContext, "maxBytes" | "futureSkewMs" | "maxAgeMs">;
   /** Messages handled at once per consumer. */
   concurrency?: number;
@@ -131,7 +134,7 @@ export class Party<R> {
   static forService<R>(
     runtime: ServiceRuntime,
     log: Logger,
-    apply: (record: R) => void,
+    apply: (record: R, at: JournalRef) => void,
     extra: Pick<PartyOptions<R>, "concurrency" | "receive"> = {},
   ): Promise<Party<R>> {
     return Party.start<R>({
@@ -178,7 +181,7 @@ export class Party<R> {
         options.log,
       );
       const party = new Party(options, bus, trustWatch, journal);
-      for (const line of records) party.replay(line);
+      for (const { record, at } of records) party.replay(record, at);
       return party;
     } catch (err) {
       await bus.close();
@@ -187,9 +190,9 @@ export class Party<R> {
     }
   }
 
-  private replay(line: Line<R>): void {
+  private replay(line: Line<R>, at: JournalRef): void {
     if ("seen" in line) this.seen.set(line.seen.id, line.seen.seq);
-    else this.options.apply(line.r);
+    else this.options.apply(line.r, at);
   }
 
   get trust(): TrustStore {
@@ -233,8 +236,18 @@ export class Party<R> {
   /** Durably records what the service did, then applies it to the service's state. */
   async record(records: readonly R[]): Promise<void> {
     if (records.length === 0) return;
-    await Promise.all(records.map((r) => this.journal.append({ r })));
-    for (const r of records) this.options.apply(r);
+    const at = await Promise.all(records.map((r) => this.journal.append({ r })));
+    records.forEach((r, i) => this.options.apply(r, at[i] as JournalRef));
+  }
+
+  /**
+   * A record this party journaled, read back from disk by the place `apply` was given: services
+   * keep large parts (signed bytes) there instead of in memory.
+   */
+  stored(at: JournalRef): R {
+    const line = this.journal.read(at);
+    if (!("r" in line)) throw new Error(`journal line at ${at.offset} is not a service record`);
+    return line.r;
   }
 
   /**
@@ -359,12 +372,12 @@ export class Party<R> {
         });
         return;
       }
-      await Promise.all([
+      const [, ...at] = await Promise.all([
         this.journal.append({ seen: { id, seq: delivery.seq, durable } }),
         ...records.map((r) => this.journal.append({ r })),
       ]);
       this.seen.set(id, delivery.seq);
-      for (const r of records) this.options.apply(r);
+      records.forEach((r, i) => this.options.apply(r, at[i] as JournalRef));
       log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event handled");
     }
   }
