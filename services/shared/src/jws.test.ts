@@ -10,9 +10,9 @@ import {
 } from "./keys.js";
 
 /**
- * A signature this process made is checked against its record of it instead of being verified
- * again. The record must decide exactly as Ed25519 would: these tests sign here and then present
- * what an attacker could vary (the bytes, the key, the kid, the signature).
+ * A verifier's own signature coming back is checked against the record of it instead of being
+ * verified again. The record must decide exactly as Ed25519 would: these tests sign, then verify
+ * as the signer, presenting what an attacker could vary (the bytes, the key, the signature).
  */
 describe("verifying a signature this process made", () => {
   let signer: KeyHandle;
@@ -37,9 +37,9 @@ describe("verifying a signature this process made", () => {
 
   it("accepts it with the signer's public key, under any handle of that key", async () => {
     const jws = await signDetached(payload, signer);
-    await verifyDetached(jws, payload, verifier);
+    await verifyDetached(jws, payload, verifier, signer);
     // A handle imported again (as a trust list builds them) holds an equal key.
-    await verifyDetached(jws, Uint8Array.from(payload), await importSigningKey(publicJwk));
+    await verifyDetached(jws, Uint8Array.from(payload), await importSigningKey(publicJwk), signer);
   });
 
   it("refuses it over bytes that differ in one byte", async () => {
@@ -47,13 +47,15 @@ describe("verifying a signature this process made", () => {
     for (const at of [0, 950, payload.length - 1]) {
       const changed = Uint8Array.from(payload);
       changed[at] = (changed[at] ?? 0) ^ 1;
-      expect(await refused(verifyDetached(jws, changed, verifier))).toBe("ERR_SIGNATURE_INVALID");
+      expect(await refused(verifyDetached(jws, changed, verifier, signer))).toBe(
+        "ERR_SIGNATURE_INVALID",
+      );
     }
   });
 
   it("refuses it with another organisation's key", async () => {
     const jws = await signDetached(payload, signer);
-    expect(await refused(verifyDetached(jws, payload, otherVerifier))).toBe(
+    expect(await refused(verifyDetached(jws, payload, otherVerifier, signer))).toBe(
       "ERR_SIGNATURE_INVALID",
     );
   });
@@ -63,9 +65,13 @@ describe("verifying a signature this process made", () => {
     const dot = jws.lastIndexOf(".");
     const sig = jws.slice(dot + 1);
     const flipped = `${jws.slice(0, dot + 1)}${sig[0] === "A" ? "B" : "A"}${sig.slice(1)}`;
-    expect(await refused(verifyDetached(flipped, payload, verifier))).toBe("ERR_SIGNATURE_INVALID");
+    expect(await refused(verifyDetached(flipped, payload, verifier, signer))).toBe(
+      "ERR_SIGNATURE_INVALID",
+    );
     const otherTyp = await signDetached(payload, signer, "other+jws");
     const swapped = `${otherTyp.slice(0, otherTyp.indexOf("."))}..${sig}`;
-    expect(await refused(verifyDetached(swapped, payload, verifier))).toBe("ERR_SIGNATURE_INVALID");
+    expect(await refused(verifyDetached(swapped, payload, verifier, signer))).toBe(
+      "ERR_SIGNATURE_INVALID",
+    );
   });
 });

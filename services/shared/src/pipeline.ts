@@ -68,6 +68,8 @@ export type Signer = Pick<Identity, "id" | "signing">;
 export interface Reader {
   id: string;
   encryption?: KeyHandle;
+  /** Its own signing key: its own signatures coming back are not verified again (jws.ts). */
+  signing?: KeyHandle;
 }
 
 export interface IssueContext {
@@ -227,7 +229,7 @@ async function verify(
   // 1. The signature, over the exact bytes, before anything in them is believed.
   const header = readJwsHeader(issuerJws);
   const signer = await trust.signingKey(header.kid);
-  await verifyDetached(issuerJws, signed.event, signer.handle);
+  await verifyDetached(issuerJws, signed.event, signer.handle, identity.signing);
   if (depth === 0) seen.sender = signer.org.id;
 
   // 2. Decode and validate against the contract.
