@@ -6,9 +6,10 @@
  * referral (no gateway runs meanwhile, so the hub has the machine to itself).
  */
 import { LocalCountry } from "@stafett/devkit";
-import { Bus, consumersOf, issue, streamName, type Logger } from "@stafett/shared";
+import { Bus, issue, streamName, type Logger } from "@stafett/shared";
 import {
   cpuSecondsOf,
+  durableOf,
   memoryOf,
   serviceEnv,
   startService,
@@ -36,12 +37,6 @@ export interface CatchUpResult {
   /** CPU time per referral while draining: the hub and nats-server. */
   cpuMillisecondsPerReferral: { hub: number; natsServer: number };
 }
-
-const durableOf = (id: string): string => {
-  const spec = consumersOf(id)[0];
-  if (spec === undefined) throw new Error(`${id} has no consumer`);
-  return spec.durable;
-};
 
 export async function runCatchUp(
   log: Logger,

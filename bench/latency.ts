@@ -6,10 +6,11 @@
  * 6. Footprint: each service's start-up time (spawn -> ready) and its peak RSS under this load.
  */
 import { LocalCountry } from "@stafett/devkit";
-import { coordinatorId, type Logger } from "@stafett/shared";
+import { Bus, coordinatorId, streamName, type Logger } from "@stafett/shared";
 import { HttpClient, type HttpResponse } from "./http-client.js";
 import {
   cpuSecondsOf,
+  durableOf,
   memoryOf,
   ownCpuSeconds,
   serviceEnv,
@@ -93,7 +94,18 @@ export async function runLatency(
   registerTempDir(local.server?.dir);
   const services: RunningService[] = [];
   let client: HttpClient | undefined;
+  let bus: Bus | undefined;
   try {
+    bus = await Bus.connect({ servers: local.natsUrl, name: "bench-latency" }, log);
+    const jsm = await bus.manager();
+    /** Every message for these parties handled and acked: the handoff has settled. */
+    const settled = async (): Promise<boolean> => {
+      for (const id of [HUB, ORIGIN, DESTINATION]) {
+        const info = await jsm.consumers.info(streamName("se"), durableOf(id));
+        if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+      }
+      return true;
+    };
     // One at a time, so each start-up is measured without the others competing for the cores.
     const plan: [ServiceKind, string][] = [
       ["hub", HUB],
@@ -117,17 +129,25 @@ export async function runLatency(
       "bench client": ownCpuSeconds(),
     });
     let offset = 0;
-    const run = async (rate: number, seconds: number): Promise<LatencyRun> => {
+    const run = async (
+      rate: number,
+      seconds: number,
+    ): Promise<LatencyRun & { memory: Map<string, Memory> }> => {
       const count = Math.round(rate * seconds);
       const cpuBefore = cpu();
       const t0 = now();
       const sent = await openLoop(api, rate, count, offset);
       offset += count;
+      // Wait on the broker, not on the origin's API: listing every referral while the queue
+      // drains would make the measured gateway build large answers it would not otherwise.
+      await until(settled, "the handoff to settle", 180_000, 100).catch(() => undefined);
+      const memory = new Map(services.map((s) => [s.id, memoryOf(s.pid)]));
       const receipts = await receiptsOf(api, sent, 180_000);
       const lastReceipt = Math.max(t0 + 1, ...receipts.values());
       const cpuAfter = cpu();
       const ok = sent.filter((s) => s.status === 202);
       return {
+        memory,
         offeredPerSecond: rate,
         seconds,
         sent: sent.length,
@@ -150,10 +170,15 @@ export async function runLatency(
     };
 
     await run(options.rate, options.warmUpSeconds);
-    const belowCapacity = await run(options.belowCapacityRate, options.belowCapacitySeconds);
-    const main = await run(options.rate, options.seconds);
+    const { memory: _below, ...belowCapacity } = await run(
+      options.belowCapacityRate,
+      options.belowCapacitySeconds,
+    );
+    const { memory, ...main } = await run(options.rate, options.seconds);
+    // Read when the handoff had settled, before the bench listed every referral to collect the
+    // receipts: that one large answer is the bench's doing, not the service's.
     const footprint = services.map((s) => {
-      const m: Memory = memoryOf(s.pid);
+      const m: Memory = memory.get(s.id) ?? memoryOf(s.pid);
       return {
         service: s.id,
         kind: s.kind,
@@ -165,6 +190,7 @@ export async function runLatency(
     });
     return { ...main, belowCapacity, footprint };
   } finally {
+    await bus?.close();
     client?.close();
     await Promise.all(services.map((s) => stopService(s)));
     await local.stop();

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { consumersOf } from "@stafett/shared";
 import {
   spawnService,
   writeServiceFiles,
@@ -150,4 +151,11 @@ export function cpuSecondsOf(pid: number): number {
 export function ownCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/** The durable consumer of an organisation (its first, for a liaison). */
+export function durableOf(id: string): string {
+  const spec = consumersOf(id)[0];
+  if (spec === undefined) throw new Error(`${id} has no consumer`);
+  return spec.durable;
 }
