@@ -44,6 +44,8 @@ type Routable = Pick<
 interface Held {
   opened: string;
   sealed?: string;
+  /** The opened's own sealed part, when the opened is at hand decoded (saves decoding it again). */
+  openedPersonal?: string;
 }
 
 /** A routing decision: the events to send, in order, and the records once they are sent. */
@@ -229,6 +231,7 @@ export class Hub {
     const held: Held = {
       opened: input.opened,
       ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
+      ...(o.personal === undefined ? {} : { openedPersonal: o.personal }),
     };
     // The receipt goes out with the hand-on, before it in the stream (see Party.sendAll).
     records.push(
@@ -296,7 +299,9 @@ export class Hub {
     personal: unknown,
   ): Promise<string | undefined> {
     const original =
-      held.sealed ?? decodeEvent(decodeSignedEvent(fromBase64(held.opened)).event).opened?.personal;
+      held.sealed ??
+      held.openedPersonal ??
+      decodeEvent(decodeSignedEvent(fromBase64(held.opened)).event).opened?.personal;
     const keys = await this.party.trust.encryptionKeys(recipients, this.now());
     // Already sealed to them: the opened's own JWE (nothing to add) or the one a relay made.
     if (original !== undefined && keys.every((k) => recipientKids(original).includes(k.kid)))

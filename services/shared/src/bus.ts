@@ -199,7 +199,6 @@ export class Bus {
     });
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();
-    const confirming = new Set<Promise<void>>();
     const log = this.log;
     const handle = async (m: JsMsg): Promise<void> => {
       let headers: Record<string, string> | undefined;
@@ -231,19 +230,11 @@ export class Bus {
         clearInterval(heartbeat);
       }
       if (outcome.ack) {
-        // The server confirms the ack: only then is the message gone for good. The handler's
-        // slot is free meanwhile (the message is handled; the round trip is the broker's), and
-        // stop() still waits for every confirmation.
-        const confirmed = this.together(() => m.ackAck()).then(
-          () => undefined,
-          (err: unknown) =>
-            log.warn(
-              { seq: delivery.seq, err },
-              "ack not confirmed; redelivery will be de-duplicated",
-            ),
-        );
-        confirming.add(confirmed);
-        void confirmed.finally(() => confirming.delete(confirmed));
+        // A plain ack, not a confirmed one: the handler's outcome is journaled before it, and an
+        // ack the broker never got means a redelivery that the party recognises as handled (the
+        // same stream sequence) and acks again. A confirmation would cost a request and its
+        // reply per message and decide nothing.
+        m.ack();
       } else {
         m.nak(outcome.retryInMs);
       }
@@ -255,7 +246,8 @@ export class Bus {
         if (inFlight.size >= concurrency) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
-      await Promise.all(confirming);
+      // The acks are written before stop() returns.
+      if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);
     })();
     return {
       done,

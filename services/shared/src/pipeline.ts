@@ -195,7 +195,7 @@ export async function receive(bytes: Uint8Array, ctx: ReceiveContext): Promise<R
   const digest = digestOf(bytes);
   const seen: { eventId?: string; referralId?: string; eventType?: string; sender?: string } = {};
   try {
-    const verified = await verify(bytes, ctx, seen, 0);
+    const verified = await verify(bytes, ctx, seen, 0, digest);
     return { ok: true, ...verified };
   } catch (err) {
     const error = toStafettError(err, "ERR_MALFORMED", "message could not be processed");
@@ -208,6 +208,7 @@ async function verify(
   ctx: ReceiveContext,
   seen: { eventId?: string; referralId?: string; eventType?: string; sender?: string },
   depth: number,
+  digest = digestOf(bytes),
 ): Promise<VerifiedEvent> {
   const { trust, identity } = ctx;
   const now = ctx.now ?? new Date();
@@ -335,7 +336,7 @@ async function verify(
     event,
     issuer: signer.org,
     countersigners,
-    digest: digestOf(bytes),
+    digest,
   };
   let sealed: string | undefined;
   if (event.forwarded !== undefined) {
