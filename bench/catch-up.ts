@@ -45,6 +45,8 @@ export async function runCatchUp(
     concurrency?: number;
     drainTimeoutMs?: number;
     serviceEnv?: Record<string, string>;
+    /** Node/V8 flags for the hub process (`--service-node-args`). */
+    nodeArgs?: readonly string[];
   },
 ): Promise<CatchUpResult> {
   const local = await LocalCountry.start({
@@ -77,7 +79,7 @@ export async function runCatchUp(
 
     // A hub that has been running: start it, let it handle a few, stop it.
     const env = serviceEnv(local, HUB, options.serviceEnv);
-    hub = await startService("hub", HUB, env);
+    hub = await startService("hub", HUB, env, options.nodeArgs);
     await boundedAll(200, 16, send);
     await until(hubIdle, "the hub to handle the first referrals", 60_000, 50);
     await stopService(hub);
@@ -94,7 +96,7 @@ export async function runCatchUp(
     if (queued !== options.referrals)
       throw new Error(`${queued} queued for the hub, expected ${options.referrals}`);
 
-    hub = await startService("hub", HUB, env);
+    hub = await startService("hub", HUB, env, options.nodeArgs);
     const readyAt = performance.now();
     const serverPid = local.server?.pid ?? -1;
     const cpuAtReady = { hub: cpuSecondsOf(hub.pid), server: cpuSecondsOf(serverPid) };

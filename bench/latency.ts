@@ -56,9 +56,12 @@ export interface LatencyRun {
   cpuMillisecondsPerReferral: Record<string, number>;
 }
 
-/** The run at the offered rate of the target, and a shorter one well below capacity. */
+/**
+ * The run at the offered rate of the target, and shorter runs at lower rates first: where the
+ * latency holds, and where the queue starts.
+ */
 export interface LatencyResult extends LatencyRun {
-  belowCapacity: LatencyRun;
+  byRate: LatencyRun[];
   footprint: ServiceFootprint[];
 }
 
@@ -79,10 +82,12 @@ export async function runLatency(
     rate: number;
     seconds: number;
     warmUpSeconds: number;
-    /** A second, shorter run at a rate the machine sustains: latency without a queue. */
-    belowCapacityRate: number;
-    belowCapacitySeconds: number;
+    /** Shorter runs at these lower rates, before the main one: latency without a queue. */
+    lowerRates: readonly number[];
+    lowerRateSeconds: number;
     serviceEnv?: Record<string, string>;
+    /** Node/V8 flags for the service processes (`--service-node-args`). */
+    nodeArgs?: readonly string[];
   },
 ): Promise<LatencyResult> {
   const local = await LocalCountry.start({
@@ -114,7 +119,9 @@ export async function runLatency(
       ["coordinator", coordinatorId("se")],
     ];
     for (const [kind, id] of plan) {
-      services.push(await startService(kind, id, serviceEnv(local, id, options.serviceEnv)));
+      services.push(
+        await startService(kind, id, serviceEnv(local, id, options.serviceEnv), options.nodeArgs),
+      );
     }
     const gateway = services.find((s) => s.id === ORIGIN);
     if (gateway === undefined || gateway.url === "")
@@ -170,10 +177,11 @@ export async function runLatency(
     };
 
     await run(options.rate, options.warmUpSeconds);
-    const { memory: _below, ...belowCapacity } = await run(
-      options.belowCapacityRate,
-      options.belowCapacitySeconds,
-    );
+    const byRate: LatencyRun[] = [];
+    for (const rate of options.lowerRates) {
+      const { memory: _memory, ...lower } = await run(rate, options.lowerRateSeconds);
+      byRate.push(lower);
+    }
     const { memory, ...main } = await run(options.rate, options.seconds);
     // Read when the handoff had settled, before the bench listed every referral to collect the
     // receipts: that one large answer is the bench's doing, not the service's.
@@ -188,7 +196,7 @@ export async function runLatency(
         rssMB: m.rssMB,
       };
     });
-    return { ...main, belowCapacity, footprint };
+    return { ...main, byRate, footprint };
   } finally {
     await bus?.close();
     client?.close();

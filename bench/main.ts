@@ -11,7 +11,9 @@
  * --deadline-s=N (kill the run after N seconds instead of 10 minutes),
  * --quick (smaller counts, for trying changes), --profile (service processes write V8 CPU
  * profiles to bench/out/profiles/ when stopped; run the bench itself under `node --cpu-prof`
- * to profile parts 1-3).
+ * to profile parts 1-3), --service-node-args="<flags>" (Node/V8 flags for the service
+ * processes, e.g. "--max-semi-space-size=4 --heap-growing-percent=30"; the run then counts as
+ * not the recorded one and writes to bench/out/).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       "render-only": { type: "boolean", default: false },
+      "service-node-args": { type: "string" },
       // Read by the supervisor (below); accepted here so that parsing is strict.
       "deadline-s": { type: "string" },
     },
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
     serviceEnv["NODE_OPTIONS"] = `--import=${join(here, "cpu-profile.mjs")}`;
     serviceEnv["STAFETT_BENCH_PROFILE_DIR"] = profileDir;
   }
+  const nodeArgs = (values["service-node-args"] ?? "").split(" ").filter((a) => a !== "");
   const counts = {
     transportMessages: quick ? 5_000 : 20_000,
     pipelineReferrals: quick ? 2_000 : 20_000,
@@ -122,14 +126,19 @@ async function main(): Promise<void> {
       rate: counts.latencyRate,
       seconds: counts.latencySeconds,
       warmUpSeconds: quick ? 1 : 3,
-      belowCapacityRate: 100,
-      belowCapacitySeconds: quick ? 3 : 10,
+      lowerRates: quick ? [100, 300] : [100, 200, 300, 400],
+      lowerRateSeconds: quick ? 3 : 10,
       serviceEnv,
+      nodeArgs,
     });
   }
   if (runs("catch-up")) {
     step(`5. catch-up of ${counts.catchUpReferrals} referrals`);
-    catchUp = await runCatchUp(log, { referrals: counts.catchUpReferrals, serviceEnv });
+    catchUp = await runCatchUp(log, {
+      referrals: counts.catchUpReferrals,
+      serviceEnv,
+      nodeArgs,
+    });
   }
   const ideal =
     pipeline !== undefined && primitives !== undefined && transport !== undefined
@@ -140,9 +149,9 @@ async function main(): Promise<void> {
     startedAt: started.toISOString(),
     durationSeconds: (performance.now() - t0) / 1_000,
     mode:
-      only === undefined && !quick
+      only === undefined && !quick && nodeArgs.length === 0
         ? "full"
-        : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}`,
+        : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}${nodeArgs.length === 0 ? "" : `, services run with ${nodeArgs.join(" ")}`}`,
     ...(transport === undefined ? {} : { transport }),
     ...(primitives === undefined ? {} : { primitives }),
     ...(pipeline === undefined ? {} : { pipeline }),
@@ -154,7 +163,7 @@ async function main(): Promise<void> {
   step("done");
   console.log(`\n${printTable(results)}\n`);
 
-  const full = only === undefined && !quick;
+  const full = only === undefined && !quick && nodeArgs.length === 0;
   const outDir = full ? here : join(here, "out");
   mkdirSync(outDir, { recursive: true });
   const findings = readFileSync(join(here, "findings.md"), "utf8");

@@ -83,9 +83,10 @@ export async function startService(
   kind: ServiceKind,
   id: string,
   env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
 ): Promise<RunningService> {
   const t0 = performance.now();
-  const proc = spawnService(kind, env, { fromDist: true });
+  const proc = spawnService(kind, env, { fromDist: true, nodeArgs });
   track(proc);
   let output = "";
   let url = "";

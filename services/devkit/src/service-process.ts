@@ -61,22 +61,25 @@ export interface ServiceProcess {
 /**
  * Starts `service`'s entry point: by default its TypeScript sources through tsx (what the tests
  * change is what runs), or with `fromDist` the compiled `dist/main.js` as production runs it
- * (`npm run build` first): no loader thread, no transpiling at start-up.
+ * (`npm run build` first): no loader thread, no transpiling at start-up. `nodeArgs` go to node
+ * before the entry point (V8 flags such as `--max-semi-space-size=4`).
  */
 export function spawnService(
   service: "hub" | "gateway" | "coordinator",
   env: Record<string, string>,
-  options: { fromDist?: boolean } = {},
+  options: { fromDist?: boolean; nodeArgs?: readonly string[] } = {},
 ): ServiceProcess {
-  const args =
-    options.fromDist === true
+  const args = [...(options.nodeArgs ?? [])];
+  args.push(
+    ...(options.fromDist === true
       ? [join(root, `services/${service}/dist/main.js`)]
       : [
           "--conditions=source",
           "--import",
           join(root, "node_modules/tsx/dist/esm/index.mjs"),
           join(root, `services/${service}/src/main.ts`),
-        ];
+        ]),
+  );
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
