@@ -270,6 +270,21 @@ describe("domestic handoff, end to end through the real services", () => {
     expect(first.status).toBe(202);
     expect(second.status).toBe(200);
     expect(second.body).toEqual({ ...first.body, replayed: true });
+
+    // Retries that overlap the first request: one is new, the others are replays of it.
+    const concurrentKey = randomUUID();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        stockholm.post<{ referralId: string; eventId: string; replayed: boolean }>(
+          "/v1/referrals",
+          referral("1280"),
+          { "idempotency-key": concurrentKey },
+        ),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 202]);
+    expect(new Set(answers.map((a) => a.body.referralId)).size).toBe(1);
+    expect(new Set(answers.map((a) => a.body.eventId)).size).toBe(1);
   });
 
   it("a gateway restart keeps every referral's timeline", async () => {

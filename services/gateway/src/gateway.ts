@@ -202,7 +202,7 @@ export class Gateway {
       (key === undefined ? undefined : this.state.idempotency.get(key)) ??
       request.referralId ??
       (key === undefined ? randomUUID() : derivedId(this.id, "referral", key));
-    return this.party.locks.run(referralId, async () => {
+    const opened = await this.party.locks.run(referralId, async () => {
       const existing = this.state.sent.get(referralId);
       if (existing !== undefined && key === undefined) {
         throw new StafettError("ERR_REPLAY", "a referral with this id was already opened", {
@@ -210,7 +210,9 @@ export class Gateway {
           field: "/referralId",
         });
       }
-      if (existing?.published === true) return this.describe(referralId, true);
+      const publishing = this.publishing.get(referralId);
+      if (existing?.published === true || publishing !== undefined)
+        return { replayed: true, recorded: publishing };
       const now = this.now();
       const deadline =
         existing?.deadline ??
@@ -227,9 +229,10 @@ export class Gateway {
       const eventId =
         existing?.openedId ??
         (key === undefined ? randomUUID() : derivedId(this.id, "opened", key));
+      let written: Promise<void> | undefined;
       if (existing === undefined) {
         await this.checkIntake();
-        await this.party.record([
+        written = this.party.record([
           {
             k: "sent",
             referralId,
@@ -244,8 +247,11 @@ export class Gateway {
           },
         ]);
       }
-      await this.party.send(
-        {
+      // A failed write is thrown below; until then it must not count as unhandled.
+      written?.catch(() => undefined);
+      // Sealed and signed while the record is written; published only once it is on disk.
+      const issued = await this.party
+        .issue({
           type: "opened",
           addressee: route.addressee,
           referralId,
@@ -260,14 +266,29 @@ export class Gateway {
           personal: request.personal,
           sealTo: route.sealTo,
           ...(route.partnerCountry === undefined ? {} : { partnerCountry: route.partnerCountry }),
-        },
-        { deadlineMs: this.options.publishDeadlineMs ?? 3_000 },
-      );
-      await this.party.record([{ k: "published", referralId }]);
-      // This call published it: for the caller it is new, even if an earlier attempt had recorded it.
-      return this.describe(referralId, false);
+        })
+        .catch(async (err: unknown) => {
+          await written?.catch(() => undefined);
+          throw err;
+        });
+      await written;
+      await this.party.publish(issued, { deadlineMs: this.options.publishDeadlineMs ?? 3_000 });
+      // Written to disk after the lock is released: the hub's receipt, which needs the lock, does
+      // not wait for this write. A retry meanwhile waits for it and is answered as a replay.
+      const recorded = this.party
+        .record([{ k: "published", referralId }])
+        .finally(() => this.publishing.delete(referralId));
+      recorded.catch(() => undefined);
+      this.publishing.set(referralId, recorded);
+      return { replayed: false, recorded };
     });
+    await opened.recorded;
+    // This call published it: for the caller it is new, even if an earlier attempt had recorded it.
+    return this.describe(referralId, opened.replayed);
   }
+
+  /** Referrals whose `published` record is being written, by id. */
+  private readonly publishing = new Map<string, Promise<void>>();
 
   private describe(referralId: string, replayed: boolean): OpenedReferral {
     const ref = this.state.sent.get(referralId);

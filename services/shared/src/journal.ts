@@ -85,8 +85,11 @@ export class Journal<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject });
       if (!this.flushing) {
+        // Once the code that appended has run to its next await: the records it appended
+        // together go in one write, and the disk starts while it goes on (sealing, signing).
+        // What is appended while a write is under way goes in the next one (group commit).
         this.flushing = true;
-        setImmediate(() => this.flush());
+        queueMicrotask(() => this.flush());
       }
     });
   }
