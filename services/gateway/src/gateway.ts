@@ -166,18 +166,25 @@ export class Gateway {
   }
 
   private intake = { checkedAt: 0, open: true };
+  /** The stream-info request under way, shared by the requests that arrive meanwhile. */
+  private intakeCheck: Promise<void> | undefined;
 
   /** Refuses new referrals while the stream is above its high-water mark (checked at most twice a second). */
   private async checkIntake(): Promise<void> {
-    const now = Date.now();
-    if (now - this.intake.checkedAt > 500) {
-      const info = await (await this.party.bus.manager()).streams.info(this.party.stream);
-      const high = this.options.intakeHighWater ?? 0.8;
-      const { max_msgs: maxMsgs, max_bytes: maxBytes } = info.config;
-      const full =
-        (maxMsgs > 0 && info.state.messages >= Math.floor(maxMsgs * high)) ||
-        (maxBytes > 0 && info.state.bytes >= maxBytes * high);
-      this.intake = { checkedAt: now, open: !full };
+    if (Date.now() - this.intake.checkedAt > 500) {
+      this.intakeCheck ??= (async () => {
+        const now = Date.now();
+        const info = await (await this.party.bus.manager()).streams.info(this.party.stream);
+        const high = this.options.intakeHighWater ?? 0.8;
+        const { max_msgs: maxMsgs, max_bytes: maxBytes } = info.config;
+        const full =
+          (maxMsgs > 0 && info.state.messages >= Math.floor(maxMsgs * high)) ||
+          (maxBytes > 0 && info.state.bytes >= maxBytes * high);
+        this.intake = { checkedAt: now, open: !full };
+      })().finally(() => {
+        this.intakeCheck = undefined;
+      });
+      await this.intakeCheck;
     }
     if (!this.intake.open) {
       throw new StafettError(
