@@ -25,9 +25,9 @@ export interface TransportResult {
   /** Publishes in flight at once. */
   publishWindow: number;
   publishPerSecond: number;
-  /** Pull-consume, each message acked with a plain ack (no confirmation). */
+  /** Pull-consume, each message acked with a plain ack (no confirmation): what the services do. */
   consumeAckPerSecond: number;
-  /** Pull-consume, each ack confirmed by the server (what the services' bus does). */
+  /** Pull-consume, each ack confirmed by the server (a request per ack), for comparison. */
   consumeAckAckPerSecond: number;
 }
 
