@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { decodeEvent, decodeSignedEvent, encodeEvent, encodeSignedEvent } from "./codec.js";
+import {
+  decodeEvent,
+  decodeSignedEvent,
+  encodeEvent,
+  encodeSignedEvent,
+  peekReferralId,
+} from "./codec.js";
 import { dataschemaFor, type EventJson } from "./types.js";
 
 const event: EventJson = {
@@ -30,5 +36,25 @@ describe("codec", () => {
     expect(() => decodeSignedEvent(withUnknown)).toThrow(
       expect.objectContaining({ code: "ERR_MALFORMED", reason: "unknown_field" }),
     );
+  });
+
+  it("peeks the referral id (for ordering only) without judging the bytes", () => {
+    const signed = encodeSignedEvent({ event: encodeEvent(event), signatures: ["a..b"] });
+    expect(peekReferralId(signed)).toBe(event.referralId);
+    // A message the receive path will refuse still has its referral id read, so that it is
+    // handled in order with the others about that referral.
+    const unknownInside = encodeSignedEvent({
+      event: Uint8Array.from([...encodeEvent(event), 0x9a, 0x06, 0x01, 0x61]),
+      signatures: [],
+    });
+    expect(peekReferralId(unknownInside)).toBe(event.referralId);
+    for (const garbage of [Uint8Array.from([0xff, 0xff, 0xff]), new Uint8Array(0)]) {
+      expect(peekReferralId(garbage)).toBeUndefined();
+    }
+    const noReferral = encodeSignedEvent({
+      event: encodeEvent({ ...event, referralId: "" }),
+      signatures: ["a..b"],
+    });
+    expect(peekReferralId(noReferral)).toBeUndefined();
   });
 });

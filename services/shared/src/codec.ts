@@ -47,6 +47,19 @@ export function decodeEvent(bytes: Uint8Array): EventJson {
   return Event.toObject(message, JSON_OPTIONS) as EventJson;
 }
 
+/**
+ * The referral id in a SignedEvent's bytes, read without any check or conversion (no JSON
+ * form, no unknown-field check): for ordering work by referral before the bytes are verified,
+ * never for a decision. Undefined when the bytes do not decode.
+ */
+export function peekReferralId(bytes: Uint8Array): string | undefined {
+  try {
+    return Event.decode(SignedEvent.decode(bytes).event).referralId || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function encodeSignedEvent(parts: SignedEventParts): Uint8Array {
   return SignedEvent.encode({ event: parts.event, signatures: parts.signatures }).finish();
 }

@@ -20,7 +20,7 @@ import {
   type OutgoingMessage,
 } from "./bus.js";
 import { StafettError } from "./errors.js";
-import { decodeEvent, decodeSignedEvent } from "./codec.js";
+import { peekReferralId } from "./codec.js";
 import { derivedId } from "./ids.js";
 import { compileSchemas } from "./validate.js";
 import { Journal, type JournalRef } from "./journal.js";
@@ -79,15 +79,6 @@ export type Decision<R> = R[];
 
 /** A journal line: either a service record or the fact that a message was handled. */
 type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R };
-
-/** The referral id in a message's bytes, unverified (for ordering only), or undefined. */
-function peekReferralId(bytes: Uint8Array): string | undefined {
-  try {
-    return decodeEvent(decodeSignedEvent(bytes).event).referralId || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Connection options for the credentials a runtime carries: an nkey, or a user and password;
