@@ -58,4 +58,21 @@ describe("Journal", () => {
     expect(() => second.journal.read({ offset: 3, length: 10 })).toThrow(/no journal record/);
     await second.journal.close();
   });
+
+  it("closes after writing a batch that queued behind the one on its way to disk", async () => {
+    const path = tempFile();
+    const { journal } = Journal.open<{ n: number }>(path);
+    const first = journal.append({ n: 1 });
+    // Let the first write start, then queue a second behind it and close at once.
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    const second = journal.append({ n: 2 });
+    const closed = journal.close();
+    const outcome = await Promise.race([
+      Promise.all([first, second, closed]).then(() => "closed"),
+      new Promise((resolve) => setTimeout(() => resolve("hung"), 2_000)),
+    ]);
+    expect(outcome).toBe("closed");
+    expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":2}\n');
+    expect(() => journal.read({ offset: 0, length: 8 })).toThrow(/closed/);
+  });
 });

@@ -15,7 +15,6 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
-  fstatSync,
   readFileSync,
   readSync,
   write,
@@ -26,6 +25,8 @@ import { dirname } from "node:path";
 export interface JournalRef {
   offset: number;
   length: number;
+  /** Which record of that line, when a line holds several (the journal's user decides). */
+  index?: number;
 }
 
 export class Journal<R> {
@@ -38,6 +39,8 @@ export class Journal<R> {
     reject: (e: unknown) => void;
   }[] = [];
   private flushing = false;
+  /** Set when the file can no longer be trusted: every append is refused with it. */
+  private broken: Error | undefined;
   private closed = false;
   private inFlight: Promise<void> = Promise.resolve();
 
@@ -72,6 +75,7 @@ export class Journal<R> {
 
   /** The record at `at` (from `open` or `append`), read back from the file. */
   read(at: JournalRef): R {
+    if (this.closed) throw new Error("journal is closed");
     const buffer = Buffer.alloc(at.length);
     const n = readSync(this.fd, buffer, 0, at.length, at.offset);
     if (n !== at.length || buffer[at.length - 1] !== 0x0a)
@@ -82,6 +86,7 @@ export class Journal<R> {
   /** Resolves, once the record is on disk, with where it is. */
   append(record: R): Promise<JournalRef> {
     if (this.closed) return Promise.reject(new Error("journal is closed"));
+    if (this.broken !== undefined) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       this.queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject });
       if (!this.flushing) {
@@ -97,13 +102,17 @@ export class Journal<R> {
   /**
    * Writes and fsyncs the queued records off the event loop (libuv's thread pool): a service
    * keeps handling messages while the disk works, and the next batch collects meanwhile.
+   *
+   * A write that fails or falls short is taken back (the file is cut to where it was), so that
+   * no later record follows a fragment, which replay would stop at. A failed fsync leaves what
+   * is on disk unknown: the journal then refuses everything, and the service must restart.
    */
   private flush(): void {
     const batch = this.queue;
     this.queue = [];
     this.inFlight = new Promise<void>((done) => {
-      const text = batch.map((b) => b.line).join("");
-      const finish = (err: NodeJS.ErrnoException | null): void => {
+      const bytes = Buffer.from(batch.map((b) => b.line).join(""));
+      const settle = (err: Error | null): void => {
         let offset = this.size;
         for (const b of batch) {
           const length = Buffer.byteLength(b.line);
@@ -111,15 +120,37 @@ export class Journal<R> {
           else b.reject(err);
           offset += length;
         }
-        // After a failed write the file may hold part of the batch: go on from its real end.
-        this.size = err === null ? offset : fstatSync(this.fd).size;
-        if (this.queue.length > 0) setImmediate(() => this.flush());
+        if (err === null) this.size = offset;
+        if (this.broken !== undefined) {
+          for (const b of this.queue.splice(0)) b.reject(this.broken);
+        }
+        // The next batch starts now (not on a later turn): close() waits on it.
+        if (this.queue.length > 0) this.flush();
         else this.flushing = false;
         done();
       };
-      write(this.fd, text, (err) => {
-        if (err !== null) finish(err);
-        else fdatasync(this.fd, finish);
+      write(this.fd, bytes, 0, bytes.length, null, (err, written) => {
+        const failed =
+          err ??
+          (written === bytes.length
+            ? null
+            : new Error(`journal write fell short: ${written} of ${bytes.length} bytes`));
+        if (failed !== null) {
+          try {
+            ftruncateSync(this.fd, this.size);
+          } catch (cause) {
+            this.broken = new Error("journal cannot be repaired after a failed write", { cause });
+          }
+          settle(failed);
+          return;
+        }
+        fdatasync(this.fd, (syncErr) => {
+          if (syncErr !== null)
+            this.broken = new Error("journal fsync failed; restart the service", {
+              cause: syncErr,
+            });
+          settle(syncErr);
+        });
       });
     });
   }
