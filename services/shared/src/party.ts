@@ -78,7 +78,26 @@ export interface ConsumerOptions {
 export type Decision<R> = R[];
 
 /** A journal line: either a service record or the fact that a message was handled. */
-type Line<R> = { seen: { id: string; seq: number; durable: string } } | { r: R };
+export type Seen = { id: string; seq: number; durable: string };
+/**
+ * A journal line. Everything one step did is one line, the handled message's id with the
+ * records it led to: a line is on disk whole or not at all (a torn last line is dropped), so a
+ * crash can never keep "handled" and lose part of what the handling did. Journals written
+ * before held one line per record (`{ r }`) and one for the id (`{ seen }`); they still replay.
+ */
+export type JournalLine<R> = { seen?: Seen; rs: R[] } | { seen: Seen } | { r: R };
+
+/** What a journal line holds: the message it handled, if any, and its records with their places. */
+export function readJournalLine<R>(
+  line: JournalLine<R>,
+  at: JournalRef,
+): { seen?: Seen; records: { record: R; at: JournalRef }[] } {
+  const seen = "seen" in line && line.seen !== undefined ? { seen: line.seen } : {};
+  if ("rs" in line)
+    return { ...seen, records: line.rs.map((record, index) => ({ record, at: { ...at, index } })) };
+  if ("r" in line) return { ...seen, records: [{ record: line.r, at }] };
+  return { ...seen, records: [] };
+}
 
 /**
  * Connection options for the credentials a runtime carries: an nkey, or a user and password;
@@ -99,7 +118,7 @@ export class Party<R> {
   readonly country: string;
   readonly stream: string;
   private readonly trustWatch: TrustWatch;
-  private readonly journal: Journal<Line<R>>;
+  private readonly journal: Journal<JournalLine<R>>;
   private readonly seen = new Map<string, number>();
   private readonly options: PartyOptions<R>;
   private readonly consumptions: Consumption[] = [];
@@ -109,7 +128,7 @@ export class Party<R> {
     options: PartyOptions<R>,
     bus: Bus,
     trustWatch: TrustWatch,
-    journal: Journal<Line<R>>,
+    journal: Journal<JournalLine<R>>,
   ) {
     this.options = options;
     this.identity = options.identity;
@@ -146,7 +165,9 @@ export class Party<R> {
   static async start<R>(options: PartyOptions<R>): Promise<Party<R>> {
     // Every schema is compiled now, not by the first message (about 250 ms).
     compileSchemas();
-    const { journal, records } = Journal.open<Line<R>>(join(options.stateDir, "journal.jsonl"));
+    const { journal, records } = Journal.open<JournalLine<R>>(
+      join(options.stateDir, "journal.jsonl"),
+    );
     const bus = await Bus.connect(options.bus, options.log);
     try {
       const country = parseOrgId(options.identity.id).country;
@@ -181,9 +202,10 @@ export class Party<R> {
     }
   }
 
-  private replay(line: Line<R>, at: JournalRef): void {
-    if ("seen" in line) this.seen.set(line.seen.id, line.seen.seq);
-    else this.options.apply(line.r, at);
+  private replay(line: JournalLine<R>, at: JournalRef): void {
+    const { seen, records } = readJournalLine(line, at);
+    if (seen !== undefined) this.seen.set(seen.id, seen.seq);
+    for (const r of records) this.options.apply(r.record, r.at);
   }
 
   get trust(): TrustStore {
@@ -227,8 +249,8 @@ export class Party<R> {
   /** Durably records what the service did, then applies it to the service's state. */
   async record(records: readonly R[]): Promise<void> {
     if (records.length === 0) return;
-    const at = await Promise.all(records.map((r) => this.journal.append({ r })));
-    records.forEach((r, i) => this.options.apply(r, at[i] as JournalRef));
+    const at = await this.journal.append({ rs: [...records] });
+    records.forEach((r, index) => this.options.apply(r, { ...at, index }));
   }
 
   /**
@@ -236,9 +258,9 @@ export class Party<R> {
    * keep large parts (signed bytes) there instead of in memory.
    */
   stored(at: JournalRef): R {
-    const line = this.journal.read(at);
-    if (!("r" in line)) throw new Error(`journal line at ${at.offset} is not a service record`);
-    return line.r;
+    const found = readJournalLine(this.journal.read(at), at).records[at.index ?? 0];
+    if (found === undefined) throw new Error(`journal line at ${at.offset} holds no such record`);
+    return found.record;
   }
 
   /**
@@ -363,12 +385,12 @@ export class Party<R> {
         });
         return;
       }
-      const [, ...at] = await Promise.all([
-        this.journal.append({ seen: { id, seq: delivery.seq, durable } }),
-        ...records.map((r) => this.journal.append({ r })),
-      ]);
+      const at = await this.journal.append({
+        seen: { id, seq: delivery.seq, durable },
+        rs: [...records],
+      });
       this.seen.set(id, delivery.seq);
-      records.forEach((r, i) => this.options.apply(r, at[i] as JournalRef));
+      records.forEach((r, index) => this.options.apply(r, { ...at, index }));
       log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event handled");
     }
   }
