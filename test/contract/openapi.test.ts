@@ -363,7 +363,7 @@ function sampleGatewayState(): GatewayState {
       },
       NOWHERE,
     );
-  }, NOWHERE);
+  });
   state.apply(
     {
       k: "inbox",

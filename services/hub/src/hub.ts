@@ -356,8 +356,9 @@ export class Hub {
         ? derivedId(this.id, "forwarded", ref.openedId, to)
         : derivedId(this.id, "rerouted", ref.openedId, to, destination.municipality ?? "");
     return {
-      // The origin hears first: its notice is in the stream before the next hub even has the
-      // referral, so the next hub's own notice cannot overtake it on the origin's timeline.
+      // The origin hears first: sent in this order in one batch, its notice is in the stream
+      // before the next hub has the referral, so the next hub's own notice does not overtake it
+      // on the origin's timeline. Only a retried publish (a broker fault) can reorder them.
       send: [
         ...this.noticeToOrigin(ref, held, kind, to, destination),
         {

@@ -81,33 +81,32 @@ export async function signDetached(
  * signature by someone else, a restart) is verified in full; so is everything a caller does not
  * claim as its own, so two parties sharing a process (tests, the bench) still verify each other.
  */
-const ownSignatures = new Map<
-  string,
-  { digest: Buffer; privateKey: KeyObject; publicKey: KeyObject }
->();
+const ownSignatures = new Map<string, { digest: Buffer; signer: number; publicKey: KeyObject }>();
 const OWN_SIGNATURES_MAX = 8_192;
-const publicKeys = new WeakMap<KeyObject, KeyObject>();
+/** Each private key that signed here: a number for the record (not the key itself) and its public key. */
+const signers = new WeakMap<KeyObject, { signer: number; publicKey: KeyObject }>();
+let nextSigner = 0;
 
 const sha256 = (bytes: Uint8Array): Buffer => createHash("sha256").update(bytes).digest();
 
 function rememberOwn(jws: string, payload: Uint8Array, privateKey: KeyObject): void {
-  let publicKey = publicKeys.get(privateKey);
-  if (publicKey === undefined) {
-    publicKey = createPublicKey(privateKey);
-    publicKeys.set(privateKey, publicKey);
+  let known = signers.get(privateKey);
+  if (known === undefined) {
+    known = { signer: nextSigner++, publicKey: createPublicKey(privateKey) };
+    signers.set(privateKey, known);
   }
   if (ownSignatures.size >= OWN_SIGNATURES_MAX) {
     const oldest = ownSignatures.keys().next().value;
     if (oldest !== undefined) ownSignatures.delete(oldest);
   }
-  ownSignatures.set(jws, { digest: sha256(payload), privateKey, publicKey });
+  ownSignatures.set(jws, { digest: sha256(payload), ...known });
 }
 
 function madeBy(jws: string, payload: Uint8Array, key: KeyObject, signer: KeyHandle): boolean {
   const own = ownSignatures.get(jws);
   return (
     own !== undefined &&
-    own.privateKey === keyObjectOf(signer) &&
+    own.signer === signers.get(keyObjectOf(signer))?.signer &&
     own.publicKey.equals(key) &&
     own.digest.equals(sha256(payload))
   );
