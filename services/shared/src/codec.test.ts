@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { stafett } from "./gen/stafett.js";
 import {
   decodeEvent,
   decodeSignedEvent,
@@ -56,5 +58,32 @@ describe("codec", () => {
       signatures: ["a..b"],
     });
     expect(peekReferralId(noReferral)).toBeUndefined();
+  });
+
+  it("maps forwarded.original to the same base64 as protobufjs, both ways", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 3_000 }), (original) => {
+        const forwarded: EventJson = {
+          ...event,
+          type: "forwarded",
+          forwarded: { original: Buffer.from(original).toString("base64") },
+        };
+        delete forwarded.accepted;
+        const bytes = encodeEvent(forwarded);
+        // protobufjs's own conversion is the reference the wire format was defined with.
+        const reference = stafett.v1.Event.toObject(stafett.v1.Event.decode(bytes), {
+          enums: String,
+          bytes: String,
+          longs: String,
+          json: true,
+        });
+        expect(decodeEvent(bytes)).toEqual(reference);
+        expect(decodeEvent(bytes).forwarded?.original).toBe(forwarded.forwarded?.original);
+        expect(Buffer.from(stafett.v1.Event.decode(bytes).forwarded?.original ?? [])).toEqual(
+          Buffer.from(original),
+        );
+      }),
+      { numRuns: 200 },
+    );
   });
 });

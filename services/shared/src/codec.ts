@@ -9,8 +9,18 @@ import type { EventJson } from "./types.js";
 
 const { Event, SignedEvent } = stafett.v1;
 
-/** proto3 JSON mapping: enums by name, bytes as standard base64, 64-bit ints as strings. */
-const JSON_OPTIONS = { enums: String, bytes: String, longs: String, json: true } as const;
+/**
+ * proto3 JSON mapping: enums by name, 64-bit ints as strings, bytes as standard base64. The one
+ * bytes field of an Event (`forwarded.original`, kilobytes) is converted with Node's native
+ * base64 rather than protobufjs's JavaScript one: same text, a tenth of the time.
+ */
+const JSON_OPTIONS = { enums: String, longs: String, json: true } as const;
+
+/** Standard base64 back to bytes, only when it is the canonical spelling (else undefined). */
+function canonicalBase64(text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, "base64");
+  return bytes.toString("base64") === text ? bytes : undefined;
+}
 
 export interface SignedEventParts {
   /** The exact protobuf bytes of the Event; every signature covers these bytes. */
@@ -22,7 +32,12 @@ export interface SignedEventParts {
 export function encodeEvent(json: EventJson): Uint8Array {
   let message: stafett.v1.Event;
   try {
-    message = Event.fromObject(json);
+    // Anything but canonical base64 goes to protobufjs as it is, which refuses it as before.
+    const original = json.forwarded?.original;
+    const bytes = original === undefined ? undefined : canonicalBase64(original);
+    message = Event.fromObject(
+      bytes === undefined ? json : { ...json, forwarded: { ...json.forwarded, original: bytes } },
+    );
   } catch (cause) {
     throw new StafettError("ERR_MALFORMED", "event JSON does not map to the protobuf Event", {
       reason: "not_encodable",
@@ -44,7 +59,15 @@ export function decodeEvent(bytes: Uint8Array): EventJson {
     });
   }
   rejectUnknownFields(message, "event");
-  return Event.toObject(message, JSON_OPTIONS) as EventJson;
+  const json = Event.toObject(message, JSON_OPTIONS) as EventJson;
+  const original: unknown = json.forwarded?.original;
+  if (json.forwarded !== undefined && original instanceof Uint8Array)
+    json.forwarded.original = Buffer.from(
+      original.buffer,
+      original.byteOffset,
+      original.byteLength,
+    ).toString("base64");
+  return json;
 }
 
 /**
