@@ -250,7 +250,7 @@ export function tableRows(r: Results): Row[] {
     ]);
     const cpu = Object.entries(l.cpuMillisecondsPerReferral);
     rows.push([
-      "CPU per referral under that load",
+      `CPU per referral at ${l.offeredPerSecond}/s`,
       `${fmt(
         cpu.reduce((t, [, v]) => t + v, 0),
         2,
