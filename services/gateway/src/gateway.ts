@@ -165,6 +165,9 @@ export class Gateway {
     return { addressee: hub, sealTo: [hub] };
   }
 
+  /** Referrals whose `published` record is being written, by id. */
+  private readonly publishing = new Map<string, Promise<void>>();
+
   private intake = { checkedAt: 0, open: true };
   /** The stream-info request under way, shared by the requests that arrive meanwhile. */
   private intakeCheck: Promise<void> | undefined;
@@ -293,9 +296,6 @@ export class Gateway {
     // This call published it: for the caller it is new, even if an earlier attempt had recorded it.
     return this.describe(referralId, opened.replayed);
   }
-
-  /** Referrals whose `published` record is being written, by id. */
-  private readonly publishing = new Map<string, Promise<void>>();
 
   private describe(referralId: string, replayed: boolean): OpenedReferral {
     const ref = this.state.sent.get(referralId);
