@@ -25,7 +25,19 @@ function invalid(reason: string, field: string): StafettError {
   return new StafettError("ERR_ADDRESS_INVALID", `not a valid ${field}`, { reason, field });
 }
 
+/** Parsed organisation ids, frozen: each message names a few, and they come from a small set. */
+const parsedOrgIds = new Map<string, Readonly<Address>>();
+
 export function parseOrgId(id: string): Address {
+  const known = parsedOrgIds.get(id);
+  if (known !== undefined) return known;
+  if (parsedOrgIds.size >= 4_096) parsedOrgIds.clear();
+  const address = Object.freeze(parseOrgIdOnce(id));
+  parsedOrgIds.set(id, address);
+  return address;
+}
+
+function parseOrgIdOnce(id: string): Address {
   const m = ORG_ID.exec(id);
   if (m === null) throw invalid("format", "organisation id");
   const country = m[1] ?? "";
