@@ -4,7 +4,8 @@
  */
 import {
   connect,
-  headers as natsHeaders,
+  MsgHdrsImpl,
+  type MsgHdrs,
   type NatsConnection,
   type ConnectionOptions,
 } from "@nats-io/transport-node";
@@ -142,12 +143,9 @@ export class Bus {
     msg: OutgoingMessage,
     options: { deadlineMs?: number; expectStream?: string } = {},
   ): Promise<PubAck> {
-    const msgID = msg.headers["Nats-Msg-Id"];
-    // `append`, not `set`: the headers are new, and nats-core's `set` first deletes, listing
-    // every key twice; per publish that was the largest single source of garbage. The
-    // de-duplication id goes in through `msgID`, which sets that header.
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(msg.headers)) if (k !== "Nats-Msg-Id") h.append(k, v);
+    // The de-duplication id goes in through `msgID`, which sets that header.
+    const { "Nats-Msg-Id": msgID, ...rest } = msg.headers;
+    const h = natsHeadersOf(rest);
     const deadline = Date.now() + (options.deadlineMs ?? 10_000);
     let attempt = 0;
     for (;;) {
@@ -181,8 +179,7 @@ export class Bus {
       this.nc.publish(subject, data);
       return;
     }
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(headers)) h.append(k, v);
+    const h = natsHeadersOf(headers);
     this.nc.publish(subject, data, { headers: h });
   }
 
@@ -265,6 +262,25 @@ export class Bus {
     if (this.nc.isClosed()) return;
     await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+const HEADER_NAME = /^[!-9;-~]+$/;
+const CR_OR_LF = /[\r\n]/;
+
+/**
+ * NATS headers from a record: the checks nats-core's `append` makes (a field name of printable
+ * ASCII without a colon, no CR or LF in a value), without the lists of keys it builds on every
+ * call, which made headers the largest single source of garbage per publish.
+ */
+export function natsHeadersOf(record: Record<string, string>): MsgHdrs {
+  const values: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (!HEADER_NAME.test(k)) throw new Error(`not a valid header name: ${JSON.stringify(k)}`);
+    if (CR_OR_LF.test(v)) throw new Error(`header ${k}: values cannot contain CR or LF`);
+    // nats-core trims values when it appends them; so do we, for the same bytes on the wire.
+    values[k] = [v.trim()];
+  }
+  return MsgHdrsImpl.fromRecord(values);
 }
 
 export function headersOf(m: {
