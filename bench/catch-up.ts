@@ -5,19 +5,18 @@
  * stream holds a receipt and a notice for the origin and a forward for the destination per
  * referral (no gateway runs meanwhile, so the hub has the machine to itself).
  */
-import { LocalCountry } from "@stafett/devkit";
-import { Bus, issue, streamName, type Logger } from "@stafett/shared";
+import { Bus, issue, type Logger } from "@stafett/shared";
 import {
   cpuSecondsOf,
-  durableOf,
+  backlogOf,
+  benchCountry,
   memoryOf,
   serviceEnv,
   startService,
   stopService,
   type RunningService,
 } from "./services.js";
-import { registerTempDir } from "./supervisor.js";
-import { DESTINATION, HUB, MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
+import { DESTINATION, HUB, openedInput, ORIGIN } from "./sample.js";
 import { boundedAll, until } from "./stats.js";
 
 export interface CatchUpResult {
@@ -49,23 +48,13 @@ export async function runCatchUp(
     nodeArgs?: readonly string[];
   },
 ): Promise<CatchUpResult> {
-  const local = await LocalCountry.start({
-    municipalities: [...MUNICIPALITIES],
-    log,
-    servicesOff: true,
-  });
-  registerTempDir(local.stateRoot);
-  registerTempDir(local.server?.dir);
+  const local = await benchCountry(log);
   let hub: RunningService | undefined;
   let bus: Bus | undefined;
   try {
     bus = await Bus.connect({ servers: local.natsUrl, name: "bench-catch-up" }, log);
     const jsm = await bus.manager();
-    const stream = streamName("se");
-    const pending = async (id: string): Promise<{ pending: number; unacked: number }> => {
-      const info = await jsm.consumers.info(stream, durableOf(id));
-      return { pending: info.num_pending, unacked: info.num_ack_pending };
-    };
+    const pending = (id: string) => backlogOf(jsm, id);
     const origin = local.country.identity(ORIGIN);
     const trust = local.country.trust;
     const send = async (i: number): Promise<void> => {

@@ -5,12 +5,12 @@
  * origin gateway verified the hub's signed receipt (the `at` of its timeline entry `received`).
  * 6. Footprint: each service's start-up time (spawn -> ready) and its peak RSS under this load.
  */
-import { LocalCountry } from "@stafett/devkit";
-import { Bus, coordinatorId, streamName, type Logger } from "@stafett/shared";
+import { Bus, coordinatorId, type Logger } from "@stafett/shared";
 import { HttpClient, type HttpResponse } from "./http-client.js";
 import {
   cpuSecondsOf,
-  durableOf,
+  backlogOf,
+  benchCountry,
   memoryOf,
   ownCpuSeconds,
   serviceEnv,
@@ -20,8 +20,7 @@ import {
   type RunningService,
   type ServiceKind,
 } from "./services.js";
-import { registerTempDir } from "./supervisor.js";
-import { DESTINATION, HUB, MUNICIPALITIES, ORIGIN, referralRequest } from "./sample.js";
+import { DESTINATION, HUB, ORIGIN, referralRequest } from "./sample.js";
 import { percentiles, until, type Percentiles } from "./stats.js";
 
 export interface ServiceFootprint {
@@ -90,13 +89,7 @@ export async function runLatency(
     nodeArgs?: readonly string[];
   },
 ): Promise<LatencyResult> {
-  const local = await LocalCountry.start({
-    municipalities: [...MUNICIPALITIES],
-    log,
-    servicesOff: true,
-  });
-  registerTempDir(local.stateRoot);
-  registerTempDir(local.server?.dir);
+  const local = await benchCountry(log);
   const services: RunningService[] = [];
   let client: HttpClient | undefined;
   let bus: Bus | undefined;
@@ -106,8 +99,8 @@ export async function runLatency(
     /** Every message for these parties handled and acked: the handoff has settled. */
     const settled = async (): Promise<boolean> => {
       for (const id of [HUB, ORIGIN, DESTINATION]) {
-        const info = await jsm.consumers.info(streamName("se"), durableOf(id));
-        if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+        const backlog = await backlogOf(jsm, id);
+        if (backlog.pending > 0 || backlog.unacked > 0) return false;
       }
       return true;
     };

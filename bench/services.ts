@@ -6,13 +6,16 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { consumersOf } from "@stafett/shared";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { consumersOf, streamName, type Logger } from "@stafett/shared";
 import {
+  LocalCountry,
   spawnService,
   writeServiceFiles,
-  type LocalCountry,
   type ServiceProcess,
 } from "@stafett/devkit";
+import { MUNICIPALITIES } from "./sample.js";
+import { registerTempDir } from "./supervisor.js";
 
 export type ServiceKind = "hub" | "gateway" | "coordinator";
 
@@ -155,8 +158,32 @@ export function ownCpuSeconds(): number {
 }
 
 /** The durable consumer of an organisation (its first, for a liaison). */
-export function durableOf(id: string): string {
+function durableOf(id: string): string {
   const spec = consumersOf(id)[0];
   if (spec === undefined) throw new Error(`${id} has no consumer`);
   return spec.durable;
+}
+
+/** What an organisation's consumer has left: messages not yet delivered, and delivered unacked. */
+export async function backlogOf(
+  jsm: JetStreamManager,
+  id: string,
+): Promise<{ pending: number; unacked: number }> {
+  const info = await jsm.consumers.info(streamName("se"), durableOf(id));
+  return { pending: info.num_pending, unacked: info.num_ack_pending };
+}
+
+/**
+ * The bench's country: its own nats-server and trust lists, no services (each part starts the
+ * ones it measures as processes); its temporary directories go when the bench ends.
+ */
+export async function benchCountry(log: Logger): Promise<LocalCountry> {
+  const local = await LocalCountry.start({
+    municipalities: [...MUNICIPALITIES],
+    log,
+    servicesOff: true,
+  });
+  registerTempDir(local.stateRoot);
+  registerTempDir(local.server?.dir);
+  return local;
 }
