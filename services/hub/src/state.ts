@@ -58,8 +58,15 @@ export interface HubReferral {
   history: { type: string; at: string; by?: string; to?: string; eventId?: string }[];
 }
 
+/** Statuses in which nobody has taken responsibility: past its deadline, such a referral escalates. */
+const UNACCEPTED: ReadonlySet<HubStatus> = new Set(["received", "forwarded", "triage", "declined"]);
+
 export class HubState {
   readonly referrals = new Map<string, HubReferral>();
+  /** When each referral entered an unaccepted status: its deadline (ms), earliest first. */
+  private readonly deadlines = new DeadlineQueue();
+  /** Past their deadline and not yet seen escalated or accepted: checked on every tick. */
+  private readonly due = new Set<string>();
 
   apply(r: HubRecord, at: JournalRef): void {
     if (r.k === "received") {
@@ -75,6 +82,7 @@ export class HubState {
         escalated: false,
         history: [{ type: "received", at: r.at, by: r.from, eventId: r.openedId }],
       });
+      this.deadlines.push(Date.parse(r.deadline), r.referralId);
       return;
     }
     const ref = this.referrals.get(r.referralId);
@@ -121,23 +129,91 @@ export class HubState {
         ref.history.push({ type: r.type, at: r.at, by: r.from, eventId: r.eventId });
         break;
     }
+    // Back in an unaccepted status (a decline after a forward, say): its deadline counts again.
+    if (r.k !== "updated" && r.k !== "note" && !ref.escalated && UNACCEPTED.has(ref.status))
+      this.deadlines.push(Date.parse(ref.deadline), ref.referralId);
   }
 
-  /** Referrals whose deadline has passed while nobody has accepted them. */
+  /**
+   * Referrals whose deadline has passed while nobody has accepted them. Costs the number of
+   * deadlines that passed since the last call plus those still waiting to be escalated, not
+   * the number of referrals held: the hub asks every second.
+   */
   overdue(now: Date): HubReferral[] {
+    for (const id of this.deadlines.popUntil(now.getTime())) this.due.add(id);
+    const out: HubReferral[] = [];
     const t = now.getTime();
-    return [...this.referrals.values()].filter(
-      (r) =>
-        !r.escalated &&
-        (r.status === "received" ||
-          r.status === "forwarded" ||
-          r.status === "triage" ||
-          r.status === "declined") &&
-        Date.parse(r.deadline) <= t,
-    );
+    for (const id of this.due) {
+      const ref = this.referrals.get(id);
+      // Escalated, or taken (accepted, re-routed, withdrawn, closed), or received again with a
+      // later deadline: whatever puts it back in an unaccepted status queues it again (apply).
+      if (
+        ref === undefined ||
+        ref.escalated ||
+        !UNACCEPTED.has(ref.status) ||
+        !(Date.parse(ref.deadline) <= t)
+      )
+        this.due.delete(id);
+      else out.push(ref);
+    }
+    return out;
   }
 
   triage(): HubReferral[] {
     return [...this.referrals.values()].filter((r) => r.status === "triage");
+  }
+}
+
+/** A binary min-heap of (time, referral id). */
+class DeadlineQueue {
+  private readonly times: number[] = [];
+  private readonly ids: string[] = [];
+
+  push(time: number, id: string): void {
+    // An unreadable deadline never passes (schemas make every deadline a date-time).
+    if (Number.isNaN(time)) return;
+    const { times, ids } = this;
+    let i = times.length;
+    times.push(time);
+    ids.push(id);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (times[parent]! <= time) break;
+      times[i] = times[parent]!;
+      ids[i] = ids[parent]!;
+      i = parent;
+    }
+    times[i] = time;
+    ids[i] = id;
+  }
+
+  /** Removes and returns the ids whose time is at or before `t`, earliest first. */
+  popUntil(t: number): string[] {
+    const out: string[] = [];
+    while (this.times.length > 0 && this.times[0]! <= t) out.push(this.pop());
+    return out;
+  }
+
+  private pop(): string {
+    const { times, ids } = this;
+    const top = ids[0]!;
+    const lastTime = times.pop()!;
+    const lastId = ids.pop()!;
+    const n = times.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      const child = right < n && times[right]! < times[left]! ? right : left;
+      if (times[child]! >= lastTime) break;
+      times[i] = times[child]!;
+      ids[i] = ids[child]!;
+      i = child;
+    }
+    times[i] = lastTime;
+    ids[i] = lastId;
+    return top;
   }
 }
