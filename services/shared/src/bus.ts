@@ -105,23 +105,27 @@ export class Bus {
   }
 
   /**
-   * Starts `request` together with the other publishes and acks asked for in this turn of the
-   * event loop. The client writes what is queued at once, so concurrent handlers share one
-   * socket write instead of one each (on a small VM a loopback write costs tens of
-   * microseconds, and a hub makes four per referral).
+   * Runs `start` together with the other publishes and acks asked for in this turn of the event
+   * loop. The client writes what is queued at once, so concurrent handlers share one socket
+   * write instead of one each (on a small VM a loopback write costs tens of microseconds, and a
+   * hub makes four per referral).
    */
+  private soon(start: () => void): void {
+    this.outgoing.push(start);
+    if (this.outgoingScheduled) return;
+    this.outgoingScheduled = true;
+    setImmediate(() => {
+      const batch = this.outgoing;
+      this.outgoing = [];
+      this.outgoingScheduled = false;
+      for (const s of batch) s();
+    });
+  }
+
+  /** `request`, started with the others of this turn (`soon`); settles as it does. */
   private together<T>(request: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.outgoing.push(() => request().then(resolve, reject));
-      if (!this.outgoingScheduled) {
-        this.outgoingScheduled = true;
-        setImmediate(() => {
-          const batch = this.outgoing;
-          this.outgoing = [];
-          this.outgoingScheduled = false;
-          for (const start of batch) start();
-        });
-      }
+      this.soon(() => request().then(resolve, reject));
     });
   }
 
@@ -199,6 +203,8 @@ export class Bus {
     });
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();
+    /** Resolves the pull loop's wait for a free handler slot. */
+    let slotFree: (() => void) | undefined;
     const log = this.log;
     const handle = async (m: JsMsg): Promise<void> => {
       let headers: Record<string, string> | undefined;
@@ -234,19 +240,28 @@ export class Bus {
         // ack the broker never got means a redelivery that the party recognises as handled (the
         // same stream sequence) and acks again. A confirmation would cost a request and its
         // reply per message and decide nothing.
-        m.ack();
+        this.soon(() => m.ack());
       } else {
-        m.nak(outcome.retryInMs);
+        const delay = outcome.retryInMs;
+        this.soon(() => m.nak(delay));
       }
     };
     const done = (async () => {
       for await (const m of messages) {
-        const p = handle(m).finally(() => inFlight.delete(p));
+        const p = handle(m).finally(() => {
+          inFlight.delete(p);
+          const wake = slotFree;
+          slotFree = undefined;
+          wake?.();
+        });
         inFlight.add(p);
-        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+        // Not Promise.race over the handlers: that adds a reaction to every one of them per
+        // message, garbage that grows with the concurrency.
+        if (inFlight.size >= concurrency) await new Promise<void>((r) => (slotFree = r));
       }
       await Promise.all(inFlight);
-      // The acks are written before stop() returns.
+      // The acks (started on the next turn, with the publishes) are written before stop() returns.
+      await new Promise<void>((r) => setImmediate(r));
       if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);
     })();
     return {
