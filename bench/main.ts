@@ -20,7 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { stopAll } from "@stafett/devkit";
-import { createCountry, createLogger, issue, compileSchemas } from "@stafett/shared";
+import { createCountry, createLogger, issue } from "@stafett/shared";
 import { runCatchUp, type CatchUpResult } from "./catch-up.js";
 import { runLatency, type LatencyResult } from "./latency.js";
 import { describeMachine } from "./machine.js";
@@ -89,7 +89,6 @@ async function main(): Promise<void> {
   const log = createLogger({ service: "bench", level: "warn" });
   const step = (what: string): void =>
     console.log(`[${((performance.now() - t0) / 1_000).toFixed(1)} s] ${what}`);
-  compileSchemas();
   const machine = describeMachine();
   const country = await createCountry({ code: "se", municipalities: [...MUNICIPALITIES] });
   const sample = await issue(openedInput(0), {

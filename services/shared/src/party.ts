@@ -22,7 +22,6 @@ import {
 import { StafettError } from "./errors.js";
 import { peekReferralId } from "./codec.js";
 import { derivedId } from "./ids.js";
-import { compileSchemas } from "./validate.js";
 import { Journal, type JournalRef } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
@@ -172,8 +171,6 @@ export class Party<R> {
   }
 
   static async start<R>(options: PartyOptions<R>): Promise<Party<R>> {
-    // Every schema is compiled now, not by the first message (about 250 ms).
-    compileSchemas();
     const { journal, records } = Journal.open<JournalLine<R>>(
       join(options.stateDir, "journal.jsonl"),
     );
