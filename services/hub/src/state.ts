@@ -145,16 +145,11 @@ export class HubState {
     const t = now.getTime();
     for (const id of this.due) {
       const ref = this.referrals.get(id);
-      // Escalated, or taken (accepted, re-routed, withdrawn, closed), or received again with a
-      // later deadline: whatever puts it back in an unaccepted status queues it again (apply).
-      if (
-        ref === undefined ||
-        ref.escalated ||
-        !UNACCEPTED.has(ref.status) ||
-        !(Date.parse(ref.deadline) <= t)
-      )
-        this.due.delete(id);
-      else out.push(ref);
+      // Escalated, or taken (accepted, re-routed, withdrawn, closed): whatever puts it back in
+      // an unaccepted status queues it again (apply).
+      if (ref === undefined || ref.escalated || !UNACCEPTED.has(ref.status)) this.due.delete(id);
+      // Received again with a later deadline, or the clock stepped back: it stays due, for later.
+      else if (Date.parse(ref.deadline) <= t) out.push(ref);
     }
     return out;
   }

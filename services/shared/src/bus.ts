@@ -118,7 +118,15 @@ export class Bus {
       const batch = this.outgoing;
       this.outgoing = [];
       this.outgoingScheduled = false;
-      for (const s of batch) s();
+      for (const s of batch) {
+        // One that throws (an ack on a connection that has just closed) must not strand the
+        // publishes after it, whose handlers would wait for ever.
+        try {
+          s();
+        } catch (err) {
+          this.log.warn({ err }, "could not start a publish or an ack");
+        }
+      }
     });
   }
 
@@ -199,7 +207,9 @@ export class Bus {
     const consumer = await this.js.consumers.get(options.stream, options.durable);
     const maxDeliver = (await consumer.info(true)).config.max_deliver ?? -1;
     const messages: ConsumerMessages = await consumer.consume({
-      max_messages: Math.max(16, (options.concurrency ?? 1) * 4),
+      // Pulled ahead: enough to keep every handler busy, few enough that buffered messages
+      // (which get no `working()` heartbeat) are not redelivered while a broker stall lasts.
+      max_messages: Math.max(16, (options.concurrency ?? 1) * 2),
     });
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();

@@ -25,7 +25,7 @@ const validators = createRequire(import.meta.url)("./gen/validators.cjs") as Rea
 >;
 
 function validator(id: string): ValidateFunction {
-  const fn = validators[id];
+  const fn = Object.hasOwn(validators, id) ? validators[id] : undefined;
   if (fn === undefined) throw new Error(`schema ${id} is not in schemas/`);
   return fn;
 }
