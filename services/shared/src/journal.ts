@@ -10,6 +10,7 @@
  */
 import {
   closeSync,
+  constants,
   existsSync,
   fdatasync,
   ftruncateSync,
@@ -44,9 +45,18 @@ export class Journal<R> {
   private closed = false;
   private inFlight: Promise<void> = Promise.resolve();
 
-  private constructor(fd: number, size: number) {
+  /**
+   * The file was opened with O_DSYNC: each write returns once its data is on disk, as a write
+   * followed by fdatasync would, in one system call and one trip to libuv's thread pool instead
+   * of two (on a small VM, handing a job to the pool costs tens of microseconds of the event
+   * loop's time). Where O_DSYNC does not exist (Windows), every write is followed by fdatasync.
+   */
+  private readonly dsync: boolean;
+
+  private constructor(fd: number, size: number, dsync: boolean) {
     this.fd = fd;
     this.size = size;
+    this.dsync = dsync;
   }
 
   /** Opens (or creates) the journal at `path` and returns it with the records it holds. */
@@ -68,9 +78,11 @@ export class Journal<R> {
         validBytes += length;
       }
     }
-    const fd = openSync(path, "a+", 0o600);
-    if (existsSync(path)) ftruncateSync(fd, validBytes);
-    return { journal: new Journal<R>(fd, validBytes), records };
+    const dsync = typeof constants.O_DSYNC === "number";
+    const flags = constants.O_RDWR | constants.O_CREAT | constants.O_APPEND;
+    const fd = openSync(path, dsync ? flags | constants.O_DSYNC : flags, 0o600);
+    ftruncateSync(fd, validBytes);
+    return { journal: new Journal<R>(fd, validBytes, dsync), records };
   }
 
   /** The record at `at` (from `open` or `append`), read back from the file. */
@@ -100,12 +112,14 @@ export class Journal<R> {
   }
 
   /**
-   * Writes and fsyncs the queued records off the event loop (libuv's thread pool): a service
-   * keeps handling messages while the disk works, and the next batch collects meanwhile.
+   * Writes the queued records durably (O_DSYNC, or write and fdatasync) off the event loop
+   * (libuv's thread pool): a service keeps handling messages while the disk works, and the next
+   * batch collects meanwhile.
    *
-   * A write that fails or falls short is taken back (the file is cut to where it was), so that
-   * no later record follows a fragment, which replay would stop at. A failed fsync leaves what
-   * is on disk unknown: the journal then refuses everything, and the service must restart.
+   * A write that falls short is taken back (the file is cut to where it was), so that no later
+   * record follows a fragment, which replay would stop at. A failed sync (or, with O_DSYNC, a
+   * failed write) leaves what is on disk unknown: the journal then refuses everything, and the
+   * service must restart.
    */
   private flush(): void {
     const batch = this.queue;
@@ -141,7 +155,14 @@ export class Journal<R> {
           } catch (cause) {
             this.broken = new Error("journal cannot be repaired after a failed write", { cause });
           }
+          // With O_DSYNC a failed write may be a failed sync: what is on disk is then unknown.
+          if (err !== null && this.dsync)
+            this.broken ??= new Error("journal write failed; restart the service", { cause: err });
           settle(failed);
+          return;
+        }
+        if (this.dsync) {
+          settle(null);
           return;
         }
         fdatasync(this.fd, (syncErr) => {
