@@ -12,6 +12,7 @@ import {
   backlogOf,
   benchCountry,
   memoryOf,
+  resetPeakRss,
   ownCpuSeconds,
   serviceEnv,
   startService,
@@ -53,6 +54,11 @@ export interface LatencyRun {
   achievedPerSecond: number;
   /** CPU time per referral over the run, by process (services, nats-server, this client). */
   cpuMillisecondsPerReferral: Record<string, number>;
+  /**
+   * Each service's peak RSS during this run, MB: from its start until the handoff settled, not
+   * counting the bench's listing of every referral afterwards.
+   */
+  peakRssMB?: Record<string, number>;
 }
 
 /**
@@ -134,6 +140,9 @@ export async function runLatency(
       seconds: number,
     ): Promise<LatencyRun & { memory: Map<string, Memory> }> => {
       const count = Math.round(rate * seconds);
+      // The peaks from here on: not the previous run's listing of every referral (receiptsOf),
+      // one large answer that is the bench's doing, not the service's.
+      for (const s of services) resetPeakRss(s.pid);
       const cpuBefore = cpu();
       const t0 = now();
       const sent = await openLoop(api, rate, count, offset);
@@ -166,26 +175,28 @@ export async function runLatency(
         cpuMillisecondsPerReferral: Object.fromEntries(
           Object.entries(cpuAfter).map(([k, v]) => [k, ((v - (cpuBefore[k] ?? 0)) * 1e3) / count]),
         ),
+        peakRssMB: Object.fromEntries([...memory].map(([id, m]) => [id, m.peakRssMB])),
       };
     };
 
-    await run(options.rate, options.warmUpSeconds);
+    const warmUp = await run(options.rate, options.warmUpSeconds);
     const byRate: LatencyRun[] = [];
     for (const rate of options.lowerRates) {
       const { memory: _memory, ...lower } = await run(rate, options.lowerRateSeconds);
       byRate.push(lower);
     }
     const { memory, ...main } = await run(options.rate, options.seconds);
-    // Read when the handoff had settled, before the bench listed every referral to collect the
-    // receipts: that one large answer is the bench's doing, not the service's.
+    // Each run's peak was read when its handoff had settled, before the bench listed every
+    // referral to collect the receipts; the footprint's peak is the highest of them.
     const footprint = services.map((s) => {
       const m: Memory = memory.get(s.id) ?? memoryOf(s.pid);
+      const peaks = [warmUp, ...byRate, main].map((r) => r.peakRssMB?.[s.id] ?? 0);
       return {
         service: s.id,
         kind: s.kind,
         startupMs: s.startupMs,
         rssAtReadyMB: s.rssAtReadyMB,
-        peakRssMB: m.peakRssMB,
+        peakRssMB: Math.max(...peaks),
         rssMB: m.rssMB,
       };
     });

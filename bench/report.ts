@@ -235,12 +235,17 @@ export function tableRows(r: Results): Row[] {
       `p50 ${fmt(l.http.p50, 1)} / p95 ${fmt(l.http.p95, 1)} / p99 ${fmt(l.http.p99, 1)} / max ${fmt(l.http.max, 1)} ms`,
       `sender lag p99 ${fmt(l.sendLag.p99, 1)} ms`,
     ]);
-    rows.push(["achieved rate (receipts)", `${fmt(l.achievedPerSecond)} referrals/s`]);
+    rows.push([
+      "achieved rate (receipts)",
+      `${fmt(l.achievedPerSecond)} referrals/s`,
+      peaksOf(l).replace(/^; /, ""),
+    ]);
     for (const b of l.byRate) {
       rows.push([
         `latency at a lower rate, ${b.offeredPerSecond}/s x ${b.seconds} s`,
         `p50 ${fmt(b.receipt.p50, 1)} / p95 ${fmt(b.receipt.p95, 1)} / p99 ${fmt(b.receipt.p99, 1)} / max ${fmt(b.receipt.max, 1)} ms`,
-        `achieved ${fmt(b.achievedPerSecond)}/s; POST -> 202 p99 ${fmt(b.http.p99, 1)} ms; ${fmt(b.receipted)} of ${fmt(b.sent)} receipted, ${b.errors} errors`,
+        `achieved ${fmt(b.achievedPerSecond)}/s; POST -> 202 p99 ${fmt(b.http.p99, 1)} ms; ${fmt(b.receipted)} of ${fmt(b.sent)} receipted, ${b.errors} errors` +
+          peaksOf(b),
       ]);
     }
     const holds = [...l.byRate, l]
@@ -298,6 +303,14 @@ export function printTable(r: Results): string {
     lines.push(`${t.met ? "met   " : "MISSED"}  ${t.name}: ${t.value} (target ${t.target})`);
   }
   return lines.join("\n");
+}
+
+/** "; peak RSS vast 150, 1480 130, … MB": each service's peak during one latency run. */
+function peaksOf(run: { peakRssMB?: Record<string, number> }): string {
+  const peaks = Object.entries(run.peakRssMB ?? {});
+  if (peaks.length === 0) return "";
+  const short = (id: string): string => id.split(":").at(-1) ?? id;
+  return `; peak RSS ${peaks.map(([id, mb]) => `${short(id)} ${fmt(mb)}`).join(", ")} MB`;
 }
 
 export function markdown(r: Results, findings: string): string {

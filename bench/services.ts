@@ -132,6 +132,19 @@ export async function stopService(s: RunningService, timeoutMs = 15_000): Promis
   clearTimeout(timer);
 }
 
+/**
+ * Starts the process's peak RSS (VmHWM) again from its current RSS (`clear_refs` 5, Linux 4.0 and
+ * later), so that a later `memoryOf` tells the peak of what happened in between. Where the
+ * kernel refuses, the peak stays the process's whole life's, which can only overstate it.
+ */
+export function resetPeakRss(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+  } catch {
+    // Not Linux, or not allowed: the peak is then cumulative.
+  }
+}
+
 /** Peak and current RSS from /proc/<pid>/status (Linux). */
 export function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
