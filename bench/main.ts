@@ -12,8 +12,9 @@
  * --quick (smaller counts, for trying changes), --profile (service processes write V8 CPU
  * profiles to bench/out/profiles/ when stopped; run the bench itself under `node --cpu-prof`
  * to profile parts 1-3), --service-node-args="<flags>" (Node/V8 flags for the service
- * processes, e.g. "--max-semi-space-size=4 --heap-growing-percent=30"; the run then counts as
- * not the recorded one and writes to bench/out/).
+ * processes, after the ones they always run with, devkit's SERVICE_NODE_FLAGS; e.g.
+ * "--max-semi-space-size=4 --heap-growing-percent=30"; the run then counts as not the recorded
+ * one and writes to bench/out/).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
