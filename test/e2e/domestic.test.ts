@@ -228,9 +228,17 @@ describe("domestic handoff, end to end through the real services", () => {
     const id = opened.body.referralId;
     const escalated = await timelineUntil(stockholm, id, (t) => types(t).includes("escalated"));
     expect(escalated.timeline.find((e) => e.type === "escalated")?.by).toBe("se:hub:vast");
-    const at = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter(
-      (e) => e.referralId === id,
-    );
+    // The hub publishes the escalation to the coordinator and the notice to the origin together;
+    // the two consume independently, so the origin may see its notice first.
+    const escalationsOf = () =>
+      [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter(
+        (e) => e.referralId === id,
+      );
+    await waitForValue(() => (escalationsOf().length > 0 ? true : undefined), {
+      timeoutMs: 10_000,
+      message: "the coordinator's escalation",
+    });
+    const at = escalationsOf();
     expect(at).toHaveLength(1);
     expect(at[0]?.holder).toBe(GOTEBORG);
   });
