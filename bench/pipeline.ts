@@ -2,13 +2,15 @@
  * 3. Pipeline: the library's whole first leg of a handoff, in one process on one thread:
  * `issue` (validate, seal to the hub and the destination municipality, sign) -> publish ->
  * the hub's `receive` (verify, trust checks, decode, validate, open) -> a signed `received`
- * issued back -> publish -> the origin's `receive` of the receipt. Consumers handle 8 messages
- * at once, as a Party does; the origin keeps a bounded window of referrals in flight.
+ * issued back -> publish -> the origin's `receive` of the receipt. Consumers handle as many
+ * messages at once as a Party does (`DEFAULT_CONCURRENCY`); the origin keeps a bounded window of
+ * referrals in flight.
  */
 import { startServer } from "@stafett/devkit";
 import {
   Bus,
   consumersOf,
+  DEFAULT_CONCURRENCY,
   derivedId,
   issue,
   provisionCountry,
@@ -76,7 +78,7 @@ export async function runPipeline(
 ): Promise<PipelineResult> {
   const warmUp = options.warmUp ?? 500;
   const window = options.window ?? 64;
-  const concurrency = options.concurrency ?? 8;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const total = warmUp + options.referrals;
   const server = await startServer();
   registerTempDir(server.dir);
