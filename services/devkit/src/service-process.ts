@@ -64,7 +64,8 @@ export interface ServiceProcess {
  * it there: V8 scales how far it lets the heap grow between full collections with that ceiling
  * (1.4 times the live heap at 512 MB, against 4 times with the default of several GB; see
  * `MaxGrowingFactor` in V8's heap-controller.cc). In the bench it cut the busiest services' peak
- * RSS by about a third, for no CPU cost beyond the run-to-run noise (bench/results.md).
+ * RSS by about a third, for more frequent full collections: about 6 % more CPU in the hub's
+ * catch-up and a longer p99 at 300/s (bench/results.md, third round, item 8).
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ["--max-old-space-size=512"];
 
@@ -80,8 +81,9 @@ export function spawnService(
   env: Record<string, string>,
   options: { fromDist?: boolean; nodeArgs?: readonly string[] } = {},
 ): ServiceProcess {
-  const args = [...SERVICE_NODE_FLAGS, ...(options.nodeArgs ?? [])];
-  args.push(
+  const args = [
+    ...SERVICE_NODE_FLAGS,
+    ...(options.nodeArgs ?? []),
     ...(options.fromDist === true
       ? [join(root, `services/${service}/dist/main.js`)]
       : [
@@ -90,7 +92,7 @@ export function spawnService(
           join(root, "node_modules/tsx/dist/esm/index.mjs"),
           join(root, `services/${service}/src/main.ts`),
         ]),
-  );
+  ];
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

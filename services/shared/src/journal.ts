@@ -1,7 +1,7 @@
 /**
  * A party's own durable state: an append-only journal of JSON records, one per line, replayed
- * at start-up. Appends that arrive together are written and fsynced together (group commit),
- * and `append` resolves only once its record is on disk. A torn last line (a crash mid-write)
+ * at start-up. Appends that arrive together are written, durably, together (group commit), and
+ * `append` resolves only once its record is on disk. A torn last line (a crash mid-write)
  * is dropped on replay; it was never acknowledged.
  *
  * Every record has a place in the file (`JournalRef`), given on replay and by `append`, and
