@@ -5,7 +5,10 @@
  * origin gateway verified the hub's signed receipt (the `at` of its timeline entry `received`).
  * 6. Footprint: each service's start-up time (spawn -> ready) and its peak RSS under this load.
  */
-import { Bus, coordinatorId, type Logger } from "@stafett/shared";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Bus, coordinatorId, streamName, type Logger } from "@stafett/shared";
 import { HttpClient, type HttpResponse } from "./http-client.js";
 import {
   cpuSecondsOf,
@@ -21,6 +24,7 @@ import {
   type RunningService,
   type ServiceKind,
 } from "./services.js";
+import type { PipelineOperations } from "./pipeline.js";
 import { DESTINATION, HUB, ORIGIN, referralRequest } from "./sample.js";
 import { percentiles, until, type Percentiles } from "./stats.js";
 
@@ -68,6 +72,16 @@ export interface LatencyRun {
 export interface LatencyResult extends LatencyRun {
   byRate: LatencyRun[];
   footprint: ServiceFootprint[];
+  /**
+   * What one referral of the whole handoff cost in primitive and transport operations, counted
+   * in the services (node:crypto calls, bench/op-count.mjs) and on the stream (messages
+   * published; each is consumed once) over every run of this part. Absent when a service did
+   * not exit cleanly and so wrote no count.
+   */
+  operations?: {
+    perReferral: PipelineOperations;
+    byService: Record<string, Partial<PipelineOperations>>;
+  };
 }
 
 interface Sent {
@@ -80,6 +94,7 @@ interface Sent {
 }
 
 const now = (): number => performance.timeOrigin + performance.now();
+const here = dirname(fileURLToPath(import.meta.url));
 
 export async function runLatency(
   log: Logger,
@@ -97,6 +112,13 @@ export async function runLatency(
 ): Promise<LatencyResult> {
   const local = await benchCountry(log);
   const services: RunningService[] = [];
+  const opCountDir = join(local.stateRoot, "op-count");
+  mkdirSync(opCountDir);
+  const nodeArgs = [...(options.nodeArgs ?? []), `--import=${join(here, "op-count.mjs")}`];
+  let result: Omit<LatencyResult, "operations">;
+  let operations: LatencyResult["operations"];
+  let referrals = 0;
+  let messages = 0;
   let client: HttpClient | undefined;
   let bus: Bus | undefined;
   try {
@@ -119,7 +141,12 @@ export async function runLatency(
     ];
     for (const [kind, id] of plan) {
       services.push(
-        await startService(kind, id, serviceEnv(local, id, options.serviceEnv), options.nodeArgs),
+        await startService(
+          kind,
+          id,
+          serviceEnv(local, id, { ...options.serviceEnv, STAFETT_BENCH_OPCOUNT_DIR: opCountDir }),
+          nodeArgs,
+        ),
       );
     }
     const gateway = services.find((s) => s.id === ORIGIN);
@@ -150,10 +177,11 @@ export async function runLatency(
       // Wait on the broker, not on the origin's API: listing every referral while the queue
       // drains would make the measured gateway build large answers it would not otherwise.
       await until(settled, "the handoff to settle", 180_000, 100).catch(() => undefined);
+      // Read before the bench lists every referral (receiptsOf): that listing is the bench's work.
+      const cpuAfter = cpu();
       const memory = new Map(services.map((s) => [s.id, memoryOf(s.pid)]));
       const receipts = await receiptsOf(api, sent, 180_000);
       const lastReceipt = Math.max(t0 + 1, ...receipts.values());
-      const cpuAfter = cpu();
       const ok = sent.filter((s) => s.status === 202);
       return {
         memory,
@@ -179,6 +207,9 @@ export async function runLatency(
       };
     };
 
+    const lastSeq = async (): Promise<number> =>
+      (await jsm.streams.info(streamName("se"))).state.last_seq;
+    const seqBefore = await lastSeq();
     const warmUp = await run(options.rate, options.warmUpSeconds);
     const byRate: LatencyRun[] = [];
     for (const rate of options.lowerRates) {
@@ -186,6 +217,8 @@ export async function runLatency(
       byRate.push(lower);
     }
     const { memory, ...main } = await run(options.rate, options.seconds);
+    referrals = offset;
+    messages = (await lastSeq()) - seqBefore;
     // Each run's peak was read when its handoff had settled, before the bench listed every
     // referral to collect the receipts; the footprint's peak is the highest of them.
     const footprint = services.map((s) => {
@@ -200,13 +233,54 @@ export async function runLatency(
         rssMB: m.rssMB,
       };
     });
-    return { ...main, byRate, footprint };
+    result = { ...main, byRate, footprint };
   } finally {
     await bus?.close();
     client?.close();
     await Promise.all(services.map((s) => stopService(s)));
+    // The counts were written as the services exited.
+    operations = operationsOf(opCountDir, services.length, referrals, messages);
     await local.stop();
   }
+  return { ...result, ...(operations === undefined ? {} : { operations }) };
+}
+
+/** Per referral: the services' counted crypto operations, and the stream's messages. */
+function operationsOf(
+  dir: string,
+  expected: number,
+  referrals: number,
+  messages: number,
+): LatencyResult["operations"] {
+  const files = readdirSync(dir);
+  if (files.length !== expected || referrals === 0) return undefined;
+  const byService: Record<string, Partial<PipelineOperations>> = {};
+  const perReferral: PipelineOperations = {
+    ed25519Sign: 0,
+    ed25519Verify: 0,
+    x25519KeyGen: 0,
+    x25519Agree: 0,
+    aesKwWrap: 0,
+    aesKwUnwrap: 0,
+    aesGcmEncrypt: 0,
+    aesGcmDecrypt: 0,
+    publish: messages / referrals,
+    consume: messages / referrals,
+  };
+  for (const f of files) {
+    const { service, counts } = JSON.parse(readFileSync(join(dir, f), "utf8")) as {
+      service: string;
+      counts: Partial<Record<keyof PipelineOperations, number>>;
+    };
+    const mine: Partial<PipelineOperations> = {};
+    for (const [k, n] of Object.entries(counts) as [keyof PipelineOperations, number][]) {
+      if (!(k in perReferral)) continue;
+      mine[k] = n / referrals;
+      perReferral[k] += n / referrals;
+    }
+    byService[service] = mine;
+  }
+  return { perReferral, byService };
 }
 
 /**

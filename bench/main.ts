@@ -14,7 +14,8 @@
  * to profile parts 1-3), --service-node-args="<flags>" (Node/V8 flags for the service
  * processes, after the ones they always run with, devkit's SERVICE_NODE_FLAGS; e.g.
  * "--max-semi-space-size=4 --heap-growing-percent=30"; the run then counts as not the recorded
- * one and writes to bench/out/).
+ * one and writes to bench/out/), --latency-rate=N (part 4 offers N referrals/s instead of 500,
+ * after the lower of its usual rates; also not the recorded run).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -27,7 +28,14 @@ import { runLatency, type LatencyResult } from "./latency.js";
 import { describeMachine } from "./machine.js";
 import { runPipeline, type PipelineResult } from "./pipeline.js";
 import { runPrimitives, type PrimitivesResult } from "./primitives.js";
-import { computeIdeal, evaluateTargets, markdown, printTable, type Results } from "./report.js";
+import {
+  computeHandoffIdeal,
+  computeIdeal,
+  evaluateTargets,
+  markdown,
+  printTable,
+  type Results,
+} from "./report.js";
 import { killAllServices } from "./services.js";
 import { isSupervised, supervise } from "./supervisor.js";
 import { MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
@@ -48,6 +56,7 @@ async function main(): Promise<void> {
       profile: { type: "boolean", default: false },
       "render-only": { type: "boolean", default: false },
       "service-node-args": { type: "string" },
+      "latency-rate": { type: "string" },
       // Read by the supervisor (below); accepted here so that parsing is strict.
       "deadline-s": { type: "string" },
     },
@@ -69,6 +78,9 @@ async function main(): Promise<void> {
   }
   const runs = (p: Part): boolean => only === undefined || only.includes(p);
   const quick = values.quick;
+  const latencyRate = Number(values["latency-rate"] ?? 500);
+  if (!(latencyRate > 0 && latencyRate <= 10_000))
+    throw new Error(`--latency-rate must be a number of referrals per second (1 to 10000)`);
   const profileDir = join(here, "out", "profiles");
   const serviceEnv: Record<string, string> = {};
   if (values.profile) {
@@ -81,7 +93,7 @@ async function main(): Promise<void> {
     transportMessages: quick ? 5_000 : 20_000,
     pipelineReferrals: quick ? 2_000 : 20_000,
     latencySeconds: quick ? 5 : 30,
-    latencyRate: 500,
+    latencyRate,
     catchUpReferrals: quick ? 5_000 : 50_000,
   };
 
@@ -105,14 +117,15 @@ async function main(): Promise<void> {
   let pipeline: PipelineResult | undefined;
   let latency: LatencyResult | undefined;
   let catchUp: CatchUpResult | undefined;
-  if (runs("transport") || runs("pipeline")) {
+  // The transport and primitive baselines price the pipeline's ideal and the handoff's.
+  if (runs("transport") || runs("pipeline") || runs("latency")) {
     step("1. transport baseline");
     transport = await runTransport({
       messageBytes: sample.bytes.byteLength,
       messages: counts.transportMessages,
     });
   }
-  if (runs("primitives") || runs("pipeline")) {
+  if (runs("primitives") || runs("pipeline") || runs("latency")) {
     step("2. primitive baseline");
     primitives = await runPrimitives(country);
   }
@@ -126,7 +139,7 @@ async function main(): Promise<void> {
       rate: counts.latencyRate,
       seconds: counts.latencySeconds,
       warmUpSeconds: quick ? 1 : 3,
-      lowerRates: quick ? [100, 300] : [100, 200, 300, 400],
+      lowerRates: (quick ? [100, 300] : [100, 200, 300, 400]).filter((r) => r < counts.latencyRate),
       lowerRateSeconds: quick ? 3 : 10,
       serviceEnv,
       nodeArgs,
@@ -144,26 +157,31 @@ async function main(): Promise<void> {
     pipeline !== undefined && primitives !== undefined && transport !== undefined
       ? computeIdeal(pipeline.operations, primitives.node, transport, pipeline.perSecond)
       : undefined;
+  const handoffIdeal =
+    latency !== undefined && primitives !== undefined && transport !== undefined
+      ? computeHandoffIdeal(latency, primitives.node, transport, machine.cores)
+      : undefined;
+  const defaultRate = values["latency-rate"] === undefined;
+  const full = only === undefined && !quick && nodeArgs.length === 0 && defaultRate;
   const partial: Omit<Results, "targets"> = {
     machine,
     startedAt: started.toISOString(),
     durationSeconds: (performance.now() - t0) / 1_000,
-    mode:
-      only === undefined && !quick && nodeArgs.length === 0
-        ? "full"
-        : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}${nodeArgs.length === 0 ? "" : `, services run with ${nodeArgs.join(" ")}`}`,
+    mode: full
+      ? "full"
+      : `${only?.join(",") ?? "all parts"}${quick ? ", quick" : ""}${defaultRate ? "" : `, latency at ${counts.latencyRate}/s`}${nodeArgs.length === 0 ? "" : `, services run with ${nodeArgs.join(" ")}`}`,
     ...(transport === undefined ? {} : { transport }),
     ...(primitives === undefined ? {} : { primitives }),
     ...(pipeline === undefined ? {} : { pipeline }),
     ...(ideal === undefined ? {} : { ideal }),
     ...(latency === undefined ? {} : { latency }),
+    ...(handoffIdeal === undefined ? {} : { handoffIdeal }),
     ...(catchUp === undefined ? {} : { catchUp }),
   };
   const results: Results = { ...partial, targets: evaluateTargets(partial) };
   step("done");
   console.log(`\n${printTable(results)}\n`);
 
-  const full = only === undefined && !quick && nodeArgs.length === 0;
   const outDir = full ? here : join(here, "out");
   mkdirSync(outDir, { recursive: true });
   const findings = readFileSync(join(here, "findings.md"), "utf8");

@@ -4,7 +4,7 @@
  * bench/results.md and bench/results.json.
  */
 import type { CatchUpResult } from "./catch-up.js";
-import type { LatencyResult } from "./latency.js";
+import type { LatencyResult, LatencyRun } from "./latency.js";
 import type { Machine } from "./machine.js";
 import type { PipelineOperations, PipelineResult } from "./pipeline.js";
 import type { PrimitiveRates, PrimitivesResult } from "./primitives.js";
@@ -21,6 +21,7 @@ export interface Results {
   pipeline?: PipelineResult;
   ideal?: Ideal;
   latency?: LatencyResult;
+  handoffIdeal?: HandoffIdeal;
   catchUp?: CatchUpResult;
   targets: Target[];
 }
@@ -49,6 +50,58 @@ export function computeIdeal(
   transport: TransportResult,
   pipelinePerSecond: number,
 ): Ideal {
+  const { micro, total } = idealOf(ops, node, transport);
+  const transportOnly = 1e6 / (micro.publish + micro.consume);
+  return {
+    microsecondsPerReferral: micro,
+    microseconds: total,
+    perSecond: 1e6 / total,
+    transportOnlyPerSecond: transportOnly,
+    pipelineToIdeal: pipelinePerSecond / (1e6 / total),
+    pipelineToTransport: pipelinePerSecond / transportOnly,
+  };
+}
+
+/**
+ * The ideal of the whole handoff that the latency part measures: the operations its services
+ * were counted doing (LatencyResult.operations), each at the cost the primitive and transport
+ * baselines measured in this run; and the share of this machine it would take at the offered
+ * rate, next to what the handoff took (CPU of the services and nats-server, not the bench client).
+ */
+export interface HandoffIdeal {
+  microsecondsPerReferral: Record<keyof PipelineOperations, number>;
+  microseconds: number;
+  /** ideal x offered rate / cores. */
+  machineShareAtOfferedRate: number;
+  /** Measured CPU per referral at the offered rate / the ideal. */
+  measuredToIdeal: number;
+}
+
+export function computeHandoffIdeal(
+  latency: LatencyResult,
+  node: PrimitiveRates,
+  transport: TransportResult,
+  cores: number,
+): HandoffIdeal | undefined {
+  if (latency.operations === undefined) return undefined;
+  const { micro, total } = idealOf(latency.operations.perReferral, node, transport);
+  const measured = Object.entries(latency.cpuMillisecondsPerReferral)
+    .filter(([k]) => k !== "bench client")
+    .reduce((t, [, ms]) => t + ms * 1e3, 0);
+  return {
+    microsecondsPerReferral: micro,
+    microseconds: total,
+    machineShareAtOfferedRate: (total * latency.offeredPerSecond) / (cores * 1e6),
+    measuredToIdeal: measured / total,
+  };
+}
+
+/** Each operation's count x its measured cost (1 / rate), µs; the services ack without confirmation. */
+function idealOf(
+  ops: PipelineOperations,
+  node: PrimitiveRates,
+  transport: TransportResult,
+): { micro: Record<keyof PipelineOperations, number>; total: number } {
   const rates: Record<keyof PipelineOperations, number> = {
     ...node,
     publish: transport.publishPerSecond,
@@ -61,15 +114,7 @@ export function computeIdeal(
     micro[key] = (ops[key] * 1e6) / rates[key];
     total += micro[key];
   }
-  const transportOnly = 1e6 / (micro.publish + micro.consume);
-  return {
-    microsecondsPerReferral: micro,
-    microseconds: total,
-    perSecond: 1e6 / total,
-    transportOnlyPerSecond: transportOnly,
-    pipelineToIdeal: pipelinePerSecond / (1e6 / total),
-    pipelineToTransport: pipelinePerSecond / transportOnly,
-  };
+  return { micro, total };
 }
 
 export function evaluateTargets(r: Omit<Results, "targets">): Target[] {
@@ -244,7 +289,7 @@ export function tableRows(r: Results): Row[] {
       rows.push([
         `latency at a lower rate, ${b.offeredPerSecond}/s x ${b.seconds} s`,
         `p50 ${fmt(b.receipt.p50, 1)} / p95 ${fmt(b.receipt.p95, 1)} / p99 ${fmt(b.receipt.p99, 1)} / max ${fmt(b.receipt.max, 1)} ms`,
-        `achieved ${fmt(b.achievedPerSecond)}/s; POST -> 202 p99 ${fmt(b.http.p99, 1)} ms; ${fmt(b.receipted)} of ${fmt(b.sent)} receipted, ${b.errors} errors` +
+        `achieved ${fmt(b.achievedPerSecond)}/s; POST -> 202 p99 ${fmt(b.http.p99, 1)} ms; ${fmt(b.receipted)} of ${fmt(b.sent)} receipted, ${b.errors} errors; CPU ${fmt(cpuSum(b), 2)} ms per referral` +
           peaksOf(b),
       ]);
     }
@@ -256,15 +301,21 @@ export function tableRows(r: Results): Row[] {
       holds.length === 0 ? "none" : `${fmt(Math.max(...holds))} referrals/s`,
       "of the rates run above, on this machine",
     ]);
-    const cpu = Object.entries(l.cpuMillisecondsPerReferral);
     rows.push([
       `CPU per referral at ${l.offeredPerSecond}/s`,
-      `${fmt(
-        cpu.reduce((t, [, v]) => t + v, 0),
-        2,
-      )} ms in all`,
-      cpu.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", "),
+      `${fmt(cpuSum(l), 2)} ms in all`,
+      Object.entries(l.cpuMillisecondsPerReferral)
+        .map(([k, v]) => `${k} ${fmt(v, 2)}`)
+        .join(", "),
     ]);
+    const h = r.handoffIdeal;
+    if (h !== undefined) {
+      rows.push([
+        "handoff ideal (its counted primitives + transport, one core)",
+        `${fmt(h.microseconds)} µs per referral`,
+        `${fmt(h.machineShareAtOfferedRate * 100)} % of this machine at ${l.offeredPerSecond}/s; the handoff took ${fmt(h.measuredToIdeal, 1)} x the ideal in CPU (services and nats-server)`,
+      ]);
+    }
     for (const s of l.footprint) {
       rows.push([
         `footprint ${s.service}`,
@@ -303,6 +354,11 @@ export function printTable(r: Results): string {
     lines.push(`${t.met ? "met   " : "MISSED"}  ${t.name}: ${t.value} (target ${t.target})`);
   }
   return lines.join("\n");
+}
+
+/** CPU time per referral of every process in a latency run, ms. */
+function cpuSum(run: LatencyRun): number {
+  return Object.values(run.cpuMillisecondsPerReferral).reduce((t, v) => t + v, 0);
 }
 
 /** "; peak RSS vast 150, 1480 130, … MB": each service's peak during one latency run. */
@@ -356,6 +412,36 @@ export function markdown(r: Results, findings: string): string {
     out.push(
       `| **total** | | **${fmt(r.ideal.microseconds, 1)}** (${fmt(r.ideal.perSecond)} referrals/s) |`,
     );
+    out.push("");
+  }
+  const ops = r.latency?.operations;
+  if (r.handoffIdeal !== undefined && ops !== undefined && r.latency !== undefined) {
+    const h = r.handoffIdeal;
+    const services = Object.keys(ops.byService).sort();
+    out.push("## The ideal, per referral of the whole handoff");
+    out.push("");
+    out.push(
+      "What the latency part's services did for one referral (POST, the hub, the destination, the " +
+        "receipt back at the origin), counted in the services themselves (node:crypto calls, " +
+        "bench/op-count.mjs) and on the stream (messages published, each consumed once), over " +
+        `every run of that part. Priced like the pipeline's ideal, it is ${fmt(h.microseconds)} µs ` +
+        `per referral on one core: ${fmt(h.machineShareAtOfferedRate * 100)} % of this machine's ` +
+        `${r.machine.cores} cores at ${r.latency.offeredPerSecond}/s, before any HTTP, JSON, ` +
+        "schema, journal or scheduling. The handoff took " +
+        `${fmt(h.measuredToIdeal, 1)} x that in CPU.`,
+    );
+    out.push("");
+    out.push(`| operation | ${services.map((s) => s).join(" | ")} | per referral | µs |`);
+    out.push(`|---|${services.map(() => "---|").join("")}---|---|`);
+    for (const [k, v] of Object.entries(h.microsecondsPerReferral)) {
+      const key = k as keyof PipelineOperations;
+      // Messages are counted on the stream, not by service.
+      const each = services.map((s) =>
+        key === "publish" || key === "consume" ? "" : fmt(ops.byService[s]?.[key] ?? 0, 2),
+      );
+      out.push(`| ${k} | ${each.join(" | ")} | ${fmt(ops.perReferral[key], 2)} | ${fmt(v, 1)} |`);
+    }
+    out.push(`| **total** |${services.map(() => " |").join("")} | **${fmt(h.microseconds, 1)}** |`);
     out.push("");
   }
   out.push(findings.trim());
