@@ -5,7 +5,13 @@
  * stream holds a receipt and a notice for the origin and a forward for the destination per
  * referral (no gateway runs meanwhile, so the hub has the machine to itself).
  */
-import { Bus, issue, type Logger } from "@stafett/shared";
+import { Bus, issue, streamName, type Logger } from "@stafett/shared";
+import {
+  OperationCounter,
+  operationsPerReferral,
+  type OperationCounts,
+  type Operations,
+} from "./operations.js";
 import {
   cpuSecondsOf,
   backlogOf,
@@ -35,6 +41,12 @@ export interface CatchUpResult {
   hubPeakRssMB: number;
   /** CPU time per referral while draining: the hub and nats-server. */
   cpuMillisecondsPerReferral: { hub: number; natsServer: number };
+  /**
+   * The restarted hub's operations per referral drained: its node:crypto calls, counted in it
+   * (bench/op-count.mjs), and the messages it published (on the stream) and consumed (one each).
+   * Absent when the hub did not exit cleanly and so wrote no count.
+   */
+  operations?: Operations;
 }
 
 export async function runCatchUp(
@@ -49,8 +61,12 @@ export async function runCatchUp(
   },
 ): Promise<CatchUpResult> {
   const local = await benchCountry(log);
+  const counter = new OperationCounter(local.stateRoot);
   let hub: RunningService | undefined;
   let bus: Bus | undefined;
+  let result: Omit<CatchUpResult, "operations">;
+  let published = 0;
+  let counts: { counts: OperationCounts }[] = [];
   try {
     bus = await Bus.connect({ servers: local.natsUrl, name: "bench-catch-up" }, log);
     const jsm = await bus.manager();
@@ -85,7 +101,11 @@ export async function runCatchUp(
     if (queued !== options.referrals)
       throw new Error(`${queued} queued for the hub, expected ${options.referrals}`);
 
-    hub = await startService("hub", HUB, env, options.nodeArgs);
+    const lastSeq = async (): Promise<number> =>
+      (await jsm.streams.info(streamName("se"))).state.last_seq;
+    const seqBefore = await lastSeq();
+    const counted = counter.withCounter(env, options.nodeArgs);
+    hub = await startService("hub", HUB, counted.env, counted.nodeArgs);
     const readyAt = performance.now();
     const serverPid = local.server?.pid ?? -1;
     const cpuAtReady = { hub: cpuSecondsOf(hub.pid), server: cpuSecondsOf(serverPid) };
@@ -110,7 +130,8 @@ export async function runCatchUp(
     const drainSeconds = (performance.now() - readyAt) / 1_000;
     const cpuAtEnd = { hub: cpuSecondsOf(hub.pid), server: cpuSecondsOf(serverPid) };
     const hubPeakRssMB = memoryOf(hub.pid).peakRssMB;
-    return {
+    published = (await lastSeq()) - seqBefore;
+    result = {
       referrals: options.referrals,
       preparedPerSecond: options.referrals / prepareSeconds,
       prepareSeconds,
@@ -128,6 +149,22 @@ export async function runCatchUp(
   } finally {
     if (hub !== undefined) await stopService(hub);
     await bus?.close();
+    // The restarted hub wrote its counts as it exited.
+    counts = counter.read();
     await local.stop();
   }
+  const { drained } = result;
+  if (counts.length !== 1)
+    console.warn(
+      `operation counts: the restarted hub wrote none; the catch-up's ideal is left out`,
+    );
+  const operations =
+    counts.length === 1 && drained > 0
+      ? operationsPerReferral(
+          counts.map((c) => c.counts),
+          drained,
+          { publish: published / drained, consume: 1 },
+        )
+      : undefined;
+  return { ...result, ...(operations === undefined ? {} : { operations }) };
 }

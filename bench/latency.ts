@@ -5,9 +5,6 @@
  * origin gateway verified the hub's signed receipt (the `at` of its timeline entry `received`).
  * 6. Footprint: each service's start-up time (spawn -> ready) and its peak RSS under this load.
  */
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Bus, coordinatorId, streamName, type Logger } from "@stafett/shared";
 import { HttpClient, type HttpResponse } from "./http-client.js";
 import {
@@ -24,7 +21,7 @@ import {
   type RunningService,
   type ServiceKind,
 } from "./services.js";
-import type { PipelineOperations } from "./pipeline.js";
+import { OperationCounter, operationsPerReferral, type Operations } from "./operations.js";
 import { DESTINATION, HUB, ORIGIN, referralRequest } from "./sample.js";
 import { percentiles, until, type Percentiles } from "./stats.js";
 
@@ -79,8 +76,8 @@ export interface LatencyResult extends LatencyRun {
    * not exit cleanly and so wrote no count.
    */
   operations?: {
-    perReferral: PipelineOperations;
-    byService: Record<string, Partial<PipelineOperations>>;
+    perReferral: Operations;
+    byService: Record<string, Operations>;
   };
 }
 
@@ -93,8 +90,10 @@ interface Sent {
   status: number;
 }
 
+/** The load generator's key in `cpuMillisecondsPerReferral` (the others are processes it measures). */
+export const BENCH_CLIENT = "bench client";
+
 const now = (): number => performance.timeOrigin + performance.now();
-const here = dirname(fileURLToPath(import.meta.url));
 
 export async function runLatency(
   log: Logger,
@@ -112,9 +111,7 @@ export async function runLatency(
 ): Promise<LatencyResult> {
   const local = await benchCountry(log);
   const services: RunningService[] = [];
-  const opCountDir = join(local.stateRoot, "op-count");
-  mkdirSync(opCountDir);
-  const nodeArgs = [...(options.nodeArgs ?? []), `--import=${join(here, "op-count.mjs")}`];
+  const counter = new OperationCounter(local.stateRoot);
   let result: Omit<LatencyResult, "operations">;
   let operations: LatencyResult["operations"];
   let referrals = 0;
@@ -140,14 +137,11 @@ export async function runLatency(
       ["coordinator", coordinatorId("se")],
     ];
     for (const [kind, id] of plan) {
-      services.push(
-        await startService(
-          kind,
-          id,
-          serviceEnv(local, id, { ...options.serviceEnv, STAFETT_BENCH_OPCOUNT_DIR: opCountDir }),
-          nodeArgs,
-        ),
+      const { env, nodeArgs } = counter.withCounter(
+        serviceEnv(local, id, options.serviceEnv),
+        options.nodeArgs,
       );
+      services.push(await startService(kind, id, env, nodeArgs));
     }
     const gateway = services.find((s) => s.id === ORIGIN);
     if (gateway === undefined || gateway.url === "")
@@ -159,7 +153,7 @@ export async function runLatency(
     const cpu = (): Record<string, number> => ({
       ...Object.fromEntries(services.map((s) => [s.id, cpuSecondsOf(s.pid)])),
       "nats-server": cpuSecondsOf(serverPid),
-      "bench client": ownCpuSeconds(),
+      [BENCH_CLIENT]: ownCpuSeconds(),
     });
     let offset = 0;
     const run = async (
@@ -217,7 +211,8 @@ export async function runLatency(
       byRate.push(lower);
     }
     const { memory, ...main } = await run(options.rate, options.seconds);
-    referrals = offset;
+    // Those answered 202: a refused one costs no crypto and publishes nothing.
+    referrals = [warmUp, ...byRate, main].reduce((n, r) => n + r.accepted, 0);
     messages = (await lastSeq()) - seqBefore;
     // Each run's peak was read when its handoff had settled, before the bench listed every
     // referral to collect the receipts; the footprint's peak is the highest of them.
@@ -239,48 +234,27 @@ export async function runLatency(
     client?.close();
     await Promise.all(services.map((s) => stopService(s)));
     // The counts were written as the services exited.
-    operations = operationsOf(opCountDir, services.length, referrals, messages);
+    const counted = counter.read();
+    if (counted.length !== services.length || referrals === 0) {
+      console.warn(
+        `operation counts: ${counted.length} of ${services.length} services wrote theirs; the handoff's ideal is left out`,
+      );
+    } else {
+      const each = (n: number) => ({ publish: n, consume: n });
+      operations = {
+        perReferral: operationsPerReferral(
+          counted.map((c) => c.counts),
+          referrals,
+          each(messages / referrals),
+        ),
+        byService: Object.fromEntries(
+          counted.map((c) => [c.service, operationsPerReferral([c.counts], referrals, each(0))]),
+        ),
+      };
+    }
     await local.stop();
   }
   return { ...result, ...(operations === undefined ? {} : { operations }) };
-}
-
-/** Per referral: the services' counted crypto operations, and the stream's messages. */
-function operationsOf(
-  dir: string,
-  expected: number,
-  referrals: number,
-  messages: number,
-): LatencyResult["operations"] {
-  const files = readdirSync(dir);
-  if (files.length !== expected || referrals === 0) return undefined;
-  const byService: Record<string, Partial<PipelineOperations>> = {};
-  const perReferral: PipelineOperations = {
-    ed25519Sign: 0,
-    ed25519Verify: 0,
-    x25519KeyGen: 0,
-    x25519Agree: 0,
-    aesKwWrap: 0,
-    aesKwUnwrap: 0,
-    aesGcmEncrypt: 0,
-    aesGcmDecrypt: 0,
-    publish: messages / referrals,
-    consume: messages / referrals,
-  };
-  for (const f of files) {
-    const { service, counts } = JSON.parse(readFileSync(join(dir, f), "utf8")) as {
-      service: string;
-      counts: Partial<Record<keyof PipelineOperations, number>>;
-    };
-    const mine: Partial<PipelineOperations> = {};
-    for (const [k, n] of Object.entries(counts) as [keyof PipelineOperations, number][]) {
-      if (!(k in perReferral)) continue;
-      mine[k] = n / referrals;
-      perReferral[k] += n / referrals;
-    }
-    byService[service] = mine;
-  }
-  return { perReferral, byService };
 }
 
 /**

@@ -29,6 +29,7 @@ import { describeMachine } from "./machine.js";
 import { runPipeline, type PipelineResult } from "./pipeline.js";
 import { runPrimitives, type PrimitivesResult } from "./primitives.js";
 import {
+  computeCatchUpIdeal,
   computeHandoffIdeal,
   computeIdeal,
   evaluateTargets,
@@ -47,6 +48,8 @@ type Part = (typeof PARTS)[number];
 const DEADLINE_MS = 10 * 60_000;
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** The offered rate of the latency target (p99 < 20 ms at 500 referrals/s). */
+const TARGET_RATE = 500;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -78,8 +81,8 @@ async function main(): Promise<void> {
   }
   const runs = (p: Part): boolean => only === undefined || only.includes(p);
   const quick = values.quick;
-  const latencyRate = Number(values["latency-rate"] ?? 500);
-  if (!(latencyRate > 0 && latencyRate <= 10_000))
+  const latencyRate = Number(values["latency-rate"] ?? TARGET_RATE);
+  if (!(Number.isInteger(latencyRate) && latencyRate > 0 && latencyRate <= 10_000))
     throw new Error(`--latency-rate must be a number of referrals per second (1 to 10000)`);
   const profileDir = join(here, "out", "profiles");
   const serviceEnv: Record<string, string> = {};
@@ -117,15 +120,16 @@ async function main(): Promise<void> {
   let pipeline: PipelineResult | undefined;
   let latency: LatencyResult | undefined;
   let catchUp: CatchUpResult | undefined;
-  // The transport and primitive baselines price the pipeline's ideal and the handoff's.
-  if (runs("transport") || runs("pipeline") || runs("latency")) {
+  // The transport and primitive baselines price the ideals of parts 3 to 5.
+  const priced = runs("pipeline") || runs("latency") || runs("catch-up");
+  if (runs("transport") || priced) {
     step("1. transport baseline");
     transport = await runTransport({
       messageBytes: sample.bytes.byteLength,
       messages: counts.transportMessages,
     });
   }
-  if (runs("primitives") || runs("pipeline") || runs("latency")) {
+  if (runs("primitives") || priced) {
     step("2. primitive baseline");
     primitives = await runPrimitives(country);
   }
@@ -161,7 +165,11 @@ async function main(): Promise<void> {
     latency !== undefined && primitives !== undefined && transport !== undefined
       ? computeHandoffIdeal(latency, primitives.node, transport, machine.cores)
       : undefined;
-  const defaultRate = values["latency-rate"] === undefined;
+  const catchUpIdeal =
+    catchUp !== undefined && primitives !== undefined && transport !== undefined
+      ? computeCatchUpIdeal(catchUp, primitives.node, transport)
+      : undefined;
+  const defaultRate = latencyRate === TARGET_RATE;
   const full = only === undefined && !quick && nodeArgs.length === 0 && defaultRate;
   const partial: Omit<Results, "targets"> = {
     machine,
@@ -177,6 +185,7 @@ async function main(): Promise<void> {
     ...(latency === undefined ? {} : { latency }),
     ...(handoffIdeal === undefined ? {} : { handoffIdeal }),
     ...(catchUp === undefined ? {} : { catchUp }),
+    ...(catchUpIdeal === undefined ? {} : { catchUpIdeal }),
   };
   const results: Results = { ...partial, targets: evaluateTargets(partial) };
   step("done");

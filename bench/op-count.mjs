@@ -1,8 +1,8 @@
-// Loaded into each service process of the latency part with `--import=<this file>`: counts the
-// node:crypto operations the service performs (the same kinds the primitive baseline measures),
-// so that the ideal of the whole handoff is computed from what the services really did, not
-// from a list kept by hand. At exit it writes $STAFETT_BENCH_OPCOUNT_DIR/<pid>.json:
-// { "service": "<STAFETT_ORG>", "counts": { "ed25519Sign": n, ... } }.
+// Loaded into a service process by the bench (latency and catch-up parts) with
+// `--import=<this file>`: counts the node:crypto operations the service performs, of the kinds
+// the primitive baseline measures, so that the ideals of the handoff and of the catch-up are
+// priced from what the services really did, not from a list kept by hand. At exit it writes
+// $STAFETT_BENCH_OPCOUNT_DIR/<pid>.json: { "service": "<STAFETT_ORG>", "counts": { ... } }.
 // A counter is one property increment per call: nothing measurable next to the operation.
 import crypto from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 const dir = process.env.STAFETT_BENCH_OPCOUNT_DIR;
 if (dir) {
   const counts = {};
+  /** Wraps crypto[name]; `kindOf` names the operation a call is, or undefined to not count it. */
   const count = (name, kindOf) => {
     const original = crypto[name];
     crypto[name] = function (...args) {
@@ -20,26 +21,28 @@ if (dir) {
       return original.apply(this, args);
     };
   };
-  const cipher = { "aes-256-gcm": "aesGcm", "id-aes256-wrap": "aesKw" };
-  count("sign", () => "ed25519Sign");
-  count("verify", () => "ed25519Verify");
-  count("diffieHellman", () => "x25519Agree");
+  const keyType = (key) => key?.asymmetricKeyType;
+  /** Encryption and decryption, by cipher: the primitive baseline's names. */
+  const ciphers = {
+    "aes-256-gcm": ["aesGcmEncrypt", "aesGcmDecrypt"],
+    "id-aes256-wrap": ["aesKwWrap", "aesKwUnwrap"],
+  };
+  const cipher = (alg, i) => {
+    const name = String(alg).toLowerCase();
+    return Object.hasOwn(ciphers, name) ? ciphers[name][i] : undefined;
+  };
+  count("sign", (_alg, _data, key) => (keyType(key) === "ed25519" ? "ed25519Sign" : undefined));
+  count("verify", (_alg, _data, key) => (keyType(key) === "ed25519" ? "ed25519Verify" : undefined));
+  count("diffieHellman", (o) => (keyType(o?.privateKey) === "x25519" ? "x25519Agree" : undefined));
   count("generateKeyPairSync", (type) => (type === "x25519" ? "x25519KeyGen" : undefined));
-  count("createCipheriv", (alg) => (alg in cipher ? `${cipher[alg]}Encrypt` : undefined));
-  count("createDecipheriv", (alg) => (alg in cipher ? `${cipher[alg]}Decrypt` : undefined));
+  count("createCipheriv", (alg) => cipher(alg, 0));
+  count("createDecipheriv", (alg) => cipher(alg, 1));
   // The services import node:crypto's functions by name (ESM): make those bindings see the counters.
   syncBuiltinESMExports();
   process.once("exit", () => {
-    // AES-KW is a wrap going out and an unwrap coming in: the primitive baseline's names.
-    const { aesKwEncrypt, aesKwDecrypt, ...rest } = counts;
-    const named = {
-      ...rest,
-      ...(aesKwEncrypt === undefined ? {} : { aesKwWrap: aesKwEncrypt }),
-      ...(aesKwDecrypt === undefined ? {} : { aesKwUnwrap: aesKwDecrypt }),
-    };
     writeFileSync(
       join(dir, `${process.pid}.json`),
-      JSON.stringify({ service: process.env.STAFETT_ORG ?? "", counts: named }),
+      JSON.stringify({ service: process.env.STAFETT_ORG ?? "", counts }),
     );
   });
 }

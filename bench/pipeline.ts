@@ -19,6 +19,7 @@ import {
   type Country,
   type Logger,
 } from "@stafett/shared";
+import type { Operations } from "./operations.js";
 import { HUB, openedInput, ORIGIN } from "./sample.js";
 import { cpuSecondsOf, ownCpuSeconds } from "./services.js";
 import { Semaphore, until } from "./stats.js";
@@ -38,27 +39,13 @@ export interface PipelineResult {
   /** Over the whole measured run. */
   wholeRunPerSecond?: number;
   /** Per referral: what the ideal counts. */
-  operations: PipelineOperations;
+  operations: Operations;
   /** CPU time per referral over the measured part: this process (all of the pipeline's own work) and nats-server. */
   cpuMicrosecondsPerReferral: { pipeline: number; natsServer: number };
 }
 
-/** The primitive and transport operations one referral of this pipeline costs. */
-export interface PipelineOperations {
-  ed25519Sign: number;
-  ed25519Verify: number;
-  x25519KeyGen: number;
-  x25519Agree: number;
-  aesKwWrap: number;
-  aesKwUnwrap: number;
-  aesGcmEncrypt: number;
-  aesGcmDecrypt: number;
-  publish: number;
-  consume: number;
-}
-
 /** opened: sealed to 2 recipients and signed; received: signed; each verified once, one opening. */
-export const PIPELINE_OPERATIONS: PipelineOperations = {
+export const PIPELINE_OPERATIONS: Operations = {
   ed25519Sign: 2,
   ed25519Verify: 2,
   x25519KeyGen: 2,

@@ -4,9 +4,10 @@
  * bench/results.md and bench/results.json.
  */
 import type { CatchUpResult } from "./catch-up.js";
-import type { LatencyResult, LatencyRun } from "./latency.js";
+import { BENCH_CLIENT, type LatencyResult, type LatencyRun } from "./latency.js";
 import type { Machine } from "./machine.js";
-import type { PipelineOperations, PipelineResult } from "./pipeline.js";
+import type { Operations } from "./operations.js";
+import type { PipelineResult } from "./pipeline.js";
 import type { PrimitiveRates, PrimitivesResult } from "./primitives.js";
 import type { TransportResult } from "./transport.js";
 
@@ -22,13 +23,14 @@ export interface Results {
   ideal?: Ideal;
   latency?: LatencyResult;
   handoffIdeal?: HandoffIdeal;
+  catchUpIdeal?: CatchUpIdeal;
   catchUp?: CatchUpResult;
   targets: Target[];
 }
 
 export interface Ideal {
   /** Microseconds per referral for each kind of operation (count x 1/rate). */
-  microsecondsPerReferral: Record<keyof PipelineOperations, number>;
+  microsecondsPerReferral: Record<keyof Operations, number>;
   microseconds: number;
   perSecond: number;
   /** The same referral on the transport alone: 2 publishes and 2 consumes. */
@@ -45,12 +47,12 @@ export interface Target {
 }
 
 export function computeIdeal(
-  ops: PipelineOperations,
+  ops: Operations,
   node: PrimitiveRates,
   transport: TransportResult,
   pipelinePerSecond: number,
 ): Ideal {
-  const { micro, total } = idealOf(ops, node, transport);
+  const { micro, total } = idealOf(ops, node, transport, "rate");
   const transportOnly = 1e6 / (micro.publish + micro.consume);
   return {
     microsecondsPerReferral: micro,
@@ -63,18 +65,27 @@ export function computeIdeal(
 }
 
 /**
- * The ideal of the whole handoff that the latency part measures: the operations its services
- * were counted doing (LatencyResult.operations), each at the cost the primitive and transport
- * baselines measured in this run; and the share of this machine it would take at the offered
- * rate, next to what the handoff took (CPU of the services and nats-server, not the bench client).
+ * The ideal of operations counted in the service processes (LatencyResult.operations,
+ * CatchUpResult.operations), each at the cost the primitive and transport baselines measured in
+ * this run, next to the CPU those processes and nats-server took per referral.
  */
-export interface HandoffIdeal {
-  microsecondsPerReferral: Record<keyof PipelineOperations, number>;
+export interface CountedIdeal {
+  microsecondsPerReferral: Record<keyof Operations, number>;
   microseconds: number;
+  /** Measured CPU per referral (the services and nats-server, not the bench) / the ideal. */
+  measuredToIdeal: number;
+}
+
+/** The whole handoff of the latency part (at its offered rate). */
+export interface HandoffIdeal extends CountedIdeal {
   /** ideal x offered rate / cores. */
   machineShareAtOfferedRate: number;
-  /** Measured CPU per referral at the offered rate / the ideal. */
-  measuredToIdeal: number;
+}
+
+/** The hub's catch-up. */
+export interface CatchUpIdeal extends CountedIdeal {
+  /** ideal x the referrals queued: the catch-up on one core at the ideal. */
+  secondsOnOneCore: number;
 }
 
 export function computeHandoffIdeal(
@@ -84,34 +95,66 @@ export function computeHandoffIdeal(
   cores: number,
 ): HandoffIdeal | undefined {
   if (latency.operations === undefined) return undefined;
-  const { micro, total } = idealOf(latency.operations.perReferral, node, transport);
+  const { micro, total } = idealOf(latency.operations.perReferral, node, transport, "cpu");
   const measured = Object.entries(latency.cpuMillisecondsPerReferral)
-    .filter(([k]) => k !== "bench client")
+    .filter(([k]) => k !== BENCH_CLIENT)
     .reduce((t, [, ms]) => t + ms * 1e3, 0);
   return {
     microsecondsPerReferral: micro,
     microseconds: total,
-    machineShareAtOfferedRate: (total * latency.offeredPerSecond) / (cores * 1e6),
     measuredToIdeal: measured / total,
+    machineShareAtOfferedRate: (total * latency.offeredPerSecond) / (cores * 1e6),
   };
 }
 
-/** Each operation's count x its measured cost (1 / rate), µs; the services ack without confirmation. */
-function idealOf(
-  ops: PipelineOperations,
+export function computeCatchUpIdeal(
+  catchUp: CatchUpResult,
   node: PrimitiveRates,
   transport: TransportResult,
-): { micro: Record<keyof PipelineOperations, number>; total: number } {
-  const rates: Record<keyof PipelineOperations, number> = {
-    ...node,
-    publish: transport.publishPerSecond,
-    // The services ack without confirmation (a lost ack is a redelivery they recognise).
-    consume: transport.consumeAckPerSecond,
+): CatchUpIdeal | undefined {
+  if (catchUp.operations === undefined) return undefined;
+  const { micro, total } = idealOf(catchUp.operations, node, transport, "cpu");
+  const cpu = catchUp.cpuMillisecondsPerReferral;
+  return {
+    microsecondsPerReferral: micro,
+    microseconds: total,
+    measuredToIdeal: ((cpu.hub + cpu.natsServer) * 1e3) / total,
+    secondsOnOneCore: (total * catchUp.referrals) / 1e6,
   };
-  const micro = {} as Record<keyof PipelineOperations, number>;
+}
+
+/**
+ * Each operation's count x its measured cost, µs. A primitive costs 1 / its rate on one thread
+ * (its CPU time). A message costs 1 / its rate when the ideal is a throughput to compare with
+ * one (the pipeline's, as the issue defines it), and the CPU of client and nats-server together
+ * when the ideal is compared with CPU time (the counted ideals).
+ */
+function idealOf(
+  ops: Operations,
+  node: PrimitiveRates,
+  transport: TransportResult,
+  messages: "rate" | "cpu",
+): { micro: Record<keyof Operations, number>; total: number } {
+  const cost: Record<keyof Operations, number> = {
+    ...(Object.fromEntries(Object.entries(node).map(([k, rate]) => [k, 1e6 / rate])) as Record<
+      keyof PrimitiveRates,
+      number
+    >),
+    ...(messages === "rate"
+      ? {
+          publish: 1e6 / transport.publishPerSecond,
+          // The services ack without confirmation (a lost ack is a redelivery they recognise).
+          consume: 1e6 / transport.consumeAckPerSecond,
+        }
+      : {
+          publish: transport.cpuMicrosecondsPerMessage.publish,
+          consume: transport.cpuMicrosecondsPerMessage.consumeAck,
+        }),
+  };
+  const micro = {} as Record<keyof Operations, number>;
   let total = 0;
-  for (const key of Object.keys(ops) as (keyof PipelineOperations)[]) {
-    micro[key] = (ops[key] * 1e6) / rates[key];
+  for (const key of Object.keys(ops) as (keyof Operations)[]) {
+    micro[key] = ops[key] * cost[key];
     total += micro[key];
   }
   return { micro, total };
@@ -185,12 +228,12 @@ export function tableRows(r: Results): Row[] {
     rows.push([
       "transport: publish (msg id, ack awaited)",
       `${fmt(x.publishPerSecond)} msg/s`,
-      `${x.messageBytes} B, ${x.publishWindow} in flight`,
+      `${x.messageBytes} B, ${x.publishWindow} in flight; CPU ${fmt(x.cpuMicrosecondsPerMessage.publish)} µs per message, client and nats-server`,
     ]);
     rows.push([
       "transport: pull-consume + ack",
       `${fmt(x.consumeAckPerSecond)} msg/s`,
-      "what the services do",
+      `what the services do; CPU ${fmt(x.cpuMicrosecondsPerMessage.consumeAck)} µs per message, client and nats-server`,
     ]);
     rows.push([
       "transport: pull-consume + confirmed ack",
@@ -311,7 +354,7 @@ export function tableRows(r: Results): Row[] {
     const h = r.handoffIdeal;
     if (h !== undefined) {
       rows.push([
-        "handoff ideal (its counted primitives + transport, one core)",
+        "handoff ideal (its counted primitives and messages, CPU)",
         `${fmt(h.microseconds)} µs per referral`,
         `${fmt(h.machineShareAtOfferedRate * 100)} % of this machine at ${l.offeredPerSecond}/s; the handoff took ${fmt(h.measuredToIdeal, 1)} x the ideal in CPU (services and nats-server)`,
       ]);
@@ -335,6 +378,14 @@ export function tableRows(r: Results): Row[] {
       "catch-up CPU per referral: hub / nats-server",
       `${fmt(c.cpuMillisecondsPerReferral.hub, 2)} / ${fmt(c.cpuMillisecondsPerReferral.natsServer, 2)} ms`,
     ]);
+    const ci = r.catchUpIdeal;
+    if (ci !== undefined) {
+      rows.push([
+        "catch-up ideal (the hub's counted primitives and messages, CPU)",
+        `${fmt(ci.microseconds)} µs per referral`,
+        `${fmt(ci.secondsOnOneCore, 1)} s for the ${fmt(c.referrals)} on one core; the hub and nats-server took ${fmt(ci.measuredToIdeal, 1)} x the ideal in CPU`,
+      ]);
+    }
     rows.push([
       "catch-up preparation (issue + publish)",
       `${fmt(c.preparedPerSecond)} referrals/s`,
@@ -407,7 +458,7 @@ export function markdown(r: Results, findings: string): string {
     out.push("|---|---|---|");
     const ops = r.pipeline?.operations;
     for (const [k, v] of Object.entries(r.ideal.microsecondsPerReferral)) {
-      out.push(`| ${k} | ${ops?.[k as keyof PipelineOperations] ?? ""} | ${fmt(v, 1)} |`);
+      out.push(`| ${k} | ${ops?.[k as keyof Operations] ?? ""} | ${fmt(v, 1)} |`);
     }
     out.push(
       `| **total** | | **${fmt(r.ideal.microseconds, 1)}** (${fmt(r.ideal.perSecond)} referrals/s) |`,
@@ -417,31 +468,42 @@ export function markdown(r: Results, findings: string): string {
   const ops = r.latency?.operations;
   if (r.handoffIdeal !== undefined && ops !== undefined && r.latency !== undefined) {
     const h = r.handoffIdeal;
-    const services = Object.keys(ops.byService).sort();
-    out.push("## The ideal, per referral of the whole handoff");
+    out.push("## The ideal, per referral of the whole handoff and of the catch-up");
     out.push("");
     out.push(
       "What the latency part's services did for one referral (POST, the hub, the destination, the " +
         "receipt back at the origin), counted in the services themselves (node:crypto calls, " +
-        "bench/op-count.mjs) and on the stream (messages published, each consumed once), over " +
-        `every run of that part. Priced like the pipeline's ideal, it is ${fmt(h.microseconds)} µs ` +
-        `per referral on one core: ${fmt(h.machineShareAtOfferedRate * 100)} % of this machine's ` +
-        `${r.machine.cores} cores at ${r.latency.offeredPerSecond}/s, before any HTTP, JSON, ` +
-        "schema, journal or scheduling. The handoff took " +
+        "bench/op-count.mjs) and on the stream (messages published, each consumed once), averaged " +
+        "over every referral accepted in that part (a count that is not a whole number would show " +
+        "work that varies with load); and what the restarted hub did for each referral of the " +
+        "catch-up. Each primitive is priced at 1 / its rate above, as in the pipeline's ideal; each " +
+        "message at the CPU that client and nats-server spent on it in part 1, because these " +
+        "ideals are compared with CPU time. The handoff's ideal is " +
+        `${fmt(h.microseconds)} µs per referral: ${fmt(h.machineShareAtOfferedRate * 100)} % of this ` +
+        `machine's ${r.machine.cores} cores at ${r.latency.offeredPerSecond}/s, before any HTTP, ` +
+        "JSON, schema, journal or scheduling. The handoff took " +
         `${fmt(h.measuredToIdeal, 1)} x that in CPU.`,
     );
     out.push("");
-    out.push(`| operation | ${services.map((s) => s).join(" | ")} | per referral | µs |`);
-    out.push(`|---|${services.map(() => "---|").join("")}---|---|`);
+    const columns: [string, Partial<Operations>][] = Object.entries(ops.byService).sort(
+      ([a], [b]) => a.localeCompare(b),
+    );
+    if (r.catchUp?.operations !== undefined) columns.push(["catch-up: hub", r.catchUp.operations]);
+    out.push(`| operation | ${columns.map(([name]) => name).join(" | ")} | handoff | µs |`);
+    out.push(`|---|${columns.map(() => "---|").join("")}---|---|`);
     for (const [k, v] of Object.entries(h.microsecondsPerReferral)) {
-      const key = k as keyof PipelineOperations;
-      // Messages are counted on the stream, not by service.
-      const each = services.map((s) =>
-        key === "publish" || key === "consume" ? "" : fmt(ops.byService[s]?.[key] ?? 0, 2),
+      const key = k as keyof Operations;
+      // The handoff's messages are counted on the stream, not by service.
+      const each = columns.map(([name, o]) =>
+        (key === "publish" || key === "consume") && name !== "catch-up: hub"
+          ? ""
+          : fmt(o[key] ?? 0, 2),
       );
       out.push(`| ${k} | ${each.join(" | ")} | ${fmt(ops.perReferral[key], 2)} | ${fmt(v, 1)} |`);
     }
-    out.push(`| **total** |${services.map(() => " |").join("")} | **${fmt(h.microseconds, 1)}** |`);
+    out.push(
+      `| **total µs** |${columns.map(([name]) => (name === "catch-up: hub" && r.catchUpIdeal !== undefined ? ` ${fmt(r.catchUpIdeal.microseconds, 1)} |` : " |")).join("")} | **${fmt(h.microseconds, 1)}** |`,
+    );
     out.push("");
   }
   out.push(findings.trim());

@@ -15,6 +15,7 @@ import {
   streamName,
   type ProvisionOptions,
 } from "@stafett/shared";
+import { cpuSecondsOf, ownCpuSeconds } from "./services.js";
 import { boundedAll } from "./stats.js";
 import { registerTempDir } from "./supervisor.js";
 import { HUB } from "./sample.js";
@@ -29,6 +30,11 @@ export interface TransportResult {
   consumeAckPerSecond: number;
   /** Pull-consume, each ack confirmed by the server (a request per ack), for comparison. */
   consumeAckAckPerSecond: number;
+  /**
+   * CPU time per message, µs, of this client and nats-server together: the rates above are of
+   * the two working at once, on two cores, so 1/rate is not what a message costs in CPU.
+   */
+  cpuMicrosecondsPerMessage: { publish: number; consumeAck: number };
 }
 
 const STREAM = streamName("se");
@@ -57,12 +63,18 @@ export async function runTransport(options: {
     const js = jetstream(nc);
     const payload = new Uint8Array(messageBytes).fill(0x2a);
 
+    /** CPU seconds so far of this process and the server. */
+    const cpu = (): number => ownCpuSeconds() + cpuSecondsOf(server.pid);
+    const cpuPerMessage: number[] = [];
     const publish = async (round: string): Promise<number> => {
+      const c0 = cpu();
       const t0 = performance.now();
       await boundedAll(messages, window, async (i) => {
         await js.publish(SUBJECT, payload, { msgID: `${round}-${i}`, timeout: 10_000 });
       });
-      return performance.now() - t0;
+      const ms = performance.now() - t0;
+      cpuPerMessage.push(((cpu() - c0) * 1e6) / messages);
+      return ms;
     };
     const consume = async (confirm: boolean): Promise<number> => {
       const consumer = await js.consumers.get(STREAM, spec.durable);
@@ -85,7 +97,9 @@ export async function runTransport(options: {
 
     await warmUp(js, payload);
     const publishMs = await publish("a");
+    const c0 = cpu();
     const ackMs = await consume(false);
+    const consumeAckCpu = ((cpu() - c0) * 1e6) / messages;
     const publishMs2 = await publish("b");
     const ackAckMs = await consume(true);
     const rate = (ms: number): number => (messages * 1_000) / ms;
@@ -97,6 +111,10 @@ export async function runTransport(options: {
       publishPerSecond: (rate(publishMs) + rate(publishMs2)) / 2,
       consumeAckPerSecond: rate(ackMs),
       consumeAckAckPerSecond: rate(ackAckMs),
+      cpuMicrosecondsPerMessage: {
+        publish: cpuPerMessage.reduce((t, v) => t + v, 0) / cpuPerMessage.length,
+        consumeAck: consumeAckCpu,
+      },
     };
   } finally {
     await nc.close();
