@@ -30,12 +30,15 @@ export interface JournalRef {
   index?: number;
 }
 
+const NEWLINE = Buffer.from("\n");
+
 export class Journal<R> {
   private readonly fd: number;
   /** Bytes in the file: where the next line goes (the file is only appended to). */
   private size: number;
   private queue: {
-    line: string;
+    /** The record's JSON (one line, without its newline). */
+    json: string;
     resolve: (at: JournalRef) => void;
     reject: (e: unknown) => void;
   }[] = [];
@@ -100,7 +103,7 @@ export class Journal<R> {
     if (this.closed) return Promise.reject(new Error("journal is closed"));
     if (this.broken !== undefined) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
-      this.queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject });
+      this.queue.push({ json: JSON.stringify(record), resolve, reject });
       if (!this.flushing) {
         // Once the code that appended has run to its next await: the records it appended
         // together go in one write, and the disk starts while it goes on (sealing, signing).
@@ -125,11 +128,14 @@ export class Journal<R> {
     const batch = this.queue;
     this.queue = [];
     this.inFlight = new Promise<void>((done) => {
-      const bytes = Buffer.from(batch.map((b) => b.line).join(""));
+      // Each record to UTF-8 once, and the newlines as bytes: no joined or flattened copy of
+      // the lines on the JavaScript heap (a hub's line holds a whole event, kilobytes).
+      const lines = batch.map((b) => Buffer.from(b.json));
+      const bytes = Buffer.concat(lines.flatMap((line) => [line, NEWLINE]));
       const settle = (err: Error | null): void => {
         let offset = this.size;
-        for (const b of batch) {
-          const length = Buffer.byteLength(b.line);
+        for (const [i, b] of batch.entries()) {
+          const length = (lines[i]?.length ?? 0) + 1;
           if (err === null) b.resolve({ offset, length });
           else b.reject(err);
           offset += length;
