@@ -8,21 +8,11 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The primitive and transport operations of one referral. */
-export interface Operations {
-  ed25519Sign: number;
-  ed25519Verify: number;
-  x25519KeyGen: number;
-  x25519Agree: number;
-  aesKwWrap: number;
-  aesKwUnwrap: number;
-  aesGcmEncrypt: number;
-  aesGcmDecrypt: number;
-  publish: number;
-  consume: number;
-}
-
-const OPERATION_KINDS: readonly (keyof Operations)[] = [
+/**
+ * The node:crypto operations part 2 measures, one thread each. `x25519Agree` is the X25519
+ * shared secret plus the Concat KDF (one SHA-256) that ECDH-ES applies to it.
+ */
+export const PRIMITIVES = [
   "ed25519Sign",
   "ed25519Verify",
   "x25519KeyGen",
@@ -31,9 +21,14 @@ const OPERATION_KINDS: readonly (keyof Operations)[] = [
   "aesKwUnwrap",
   "aesGcmEncrypt",
   "aesGcmDecrypt",
-  "publish",
-  "consume",
-];
+] as const;
+
+export type Primitive = (typeof PRIMITIVES)[number];
+
+/** The primitive and transport operations of one referral: how many of each. */
+export type Operations = Record<Primitive | "publish" | "consume", number>;
+
+const OPERATION_KINDS: readonly (keyof Operations)[] = [...PRIMITIVES, "publish", "consume"];
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -25,21 +25,12 @@ import {
   type Country,
 } from "@stafett/shared";
 import { joseOpen, joseSeal, joseSignDetached, joseVerifyDetached } from "./jose-reference.js";
+import type { Primitive } from "./operations.js";
 import { DESTINATION, HUB, openedInput, ORIGIN } from "./sample.js";
 import { bestRates } from "./stats.js";
 
-/** node:crypto operations per second, one thread. */
-export interface PrimitiveRates {
-  ed25519Sign: number;
-  ed25519Verify: number;
-  x25519KeyGen: number;
-  /** X25519 shared secret plus the Concat KDF (one SHA-256) that ECDH-ES applies to it. */
-  x25519Agree: number;
-  aesKwWrap: number;
-  aesKwUnwrap: number;
-  aesGcmEncrypt: number;
-  aesGcmDecrypt: number;
-}
+/** node:crypto operations per second, one thread (the kinds: PRIMITIVES in operations.ts). */
+export type PrimitiveRates = Record<Primitive, number>;
 
 /** The library's JOSE operations next to jose's, per second. */
 export interface JoseRates {
