@@ -13,13 +13,39 @@ describe("derivedId", () => {
     );
   });
 
-  it("is uuid's v5 of the parts joined by U+001F, in the fixed namespace", () => {
+  /** Characters, and now and then half of a surrogate pair on its own. */
+  const characterOrHalf = fc.oneof(
+    { weight: 9, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 }) },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+    },
+  );
+
+  it("is uuid's v5 of the parts joined by U+001F, in the fixed namespace, and throws where it threw", () => {
+    const namespace = "6f1c2b1e-4f7a-4a57-9d3e-5b8a0c2e9d41";
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: "grapheme" }), { maxLength: 4 }), (parts) => {
-        expect(derivedId(...parts)).toBe(
-          v5(parts.join("\u001f"), "6f1c2b1e-4f7a-4a57-9d3e-5b8a0c2e9d41"),
-        );
+      fc.property(fc.array(fc.string({ unit: characterOrHalf }), { maxLength: 4 }), (parts) => {
+        let expected: string | undefined;
+        try {
+          expected = v5(parts.join("\u001f"), namespace);
+        } catch {
+          // uuid refuses a lone surrogate (URIError); so must derivedId
+          expect(() => derivedId(...parts)).toThrow(TypeError);
+          return;
+        }
+        expect(derivedId(...parts)).toBe(expected);
       }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("refuses a lone surrogate rather than derive the id of its replacement character", () => {
+    expect(() => derivedId("se:hub:vast", "a\uD800")).toThrow(TypeError);
+    expect(() => derivedId("se:hub:vast", "\uDC00b")).toThrow(TypeError);
+    // A pair is one character: no refusal.
+    expect(derivedId("se:hub:vast", "a\u{1F600}")).toBe(
+      v5("se:hub:vast\u001fa\u{1F600}", "6f1c2b1e-4f7a-4a57-9d3e-5b8a0c2e9d41"),
     );
   });
 });

@@ -13,6 +13,13 @@ import { parse, v5 } from "uuid";
  */
 const NAMESPACE = parse("6f1c2b1e-4f7a-4a57-9d3e-5b8a0c2e9d41");
 
+/** A UTF-16 surrogate without its pair: not a character, so not part of any id. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 export function derivedId(...parts: string[]): string {
-  return v5(Buffer.from(parts.join("\u001f"), "utf8"), NAMESPACE);
+  const name = parts.join("\u001f");
+  // UTF-8 would turn a lone surrogate into U+FFFD, and two different names into one id (uuid's
+  // own conversion threw instead).
+  if (LONE_SURROGATE.test(name)) throw new TypeError("a derived id's parts must be well-formed");
+  return v5(Buffer.from(name, "utf8"), NAMESPACE);
 }

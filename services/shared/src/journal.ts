@@ -30,8 +30,6 @@ export interface JournalRef {
   index?: number;
 }
 
-const NEWLINE = Buffer.from("\n");
-
 export class Journal<R> {
   private readonly fd: number;
   /** Bytes in the file: where the next line goes (the file is only appended to). */
@@ -128,17 +126,21 @@ export class Journal<R> {
     const batch = this.queue;
     this.queue = [];
     this.inFlight = new Promise<void>((done) => {
-      // Each record to UTF-8 once, and the newlines as bytes: no joined or flattened copy of
-      // the lines on the JavaScript heap (a hub's line holds a whole event, kilobytes).
-      const lines = batch.map((b) => Buffer.from(b.json));
-      const bytes = Buffer.concat(lines.flatMap((line) => [line, NEWLINE]));
+      // Each record written as UTF-8 straight into one buffer, then its newline: no joined or
+      // flattened copy of the lines on the JavaScript heap (a hub's line holds a whole event).
+      const lines = batch.map((b) => ({ ...b, length: Buffer.byteLength(b.json) + 1 }));
+      const bytes = Buffer.alloc(lines.reduce((n, l) => n + l.length, 0));
+      let at = 0;
+      for (const l of lines) {
+        at += bytes.write(l.json, at);
+        bytes[at++] = 0x0a;
+      }
       const settle = (err: Error | null): void => {
         let offset = this.size;
-        for (const [i, b] of batch.entries()) {
-          const length = (lines[i]?.length ?? 0) + 1;
-          if (err === null) b.resolve({ offset, length });
-          else b.reject(err);
-          offset += length;
+        for (const l of lines) {
+          if (err === null) l.resolve({ offset, length: l.length });
+          else l.reject(err);
+          offset += l.length;
         }
         if (err === null) this.size = offset;
         if (this.broken !== undefined) {
