@@ -5,7 +5,7 @@
  * stream holds a receipt and a notice for the origin and a forward for the destination per
  * referral (no gateway runs meanwhile, so the hub has the machine to itself).
  */
-import { Bus, issue, streamName, type Logger } from "@stafett/shared";
+import { Bus, issue, type Logger } from "@stafett/shared";
 import {
   OperationCounter,
   operationsPerReferral,
@@ -15,6 +15,7 @@ import {
 import {
   cpuSecondsOf,
   backlogOf,
+  lastSeqOf,
   benchCountry,
   memoryOf,
   serviceEnv,
@@ -101,9 +102,7 @@ export async function runCatchUp(
     if (queued !== options.referrals)
       throw new Error(`${queued} queued for the hub, expected ${options.referrals}`);
 
-    const lastSeq = async (): Promise<number> =>
-      (await jsm.streams.info(streamName("se"))).state.last_seq;
-    const seqBefore = await lastSeq();
+    const seqBefore = await lastSeqOf(jsm);
     const counted = counter.withCounter(env, options.nodeArgs);
     hub = await startService("hub", HUB, counted.env, counted.nodeArgs);
     const readyAt = performance.now();
@@ -130,7 +129,7 @@ export async function runCatchUp(
     const drainSeconds = (performance.now() - readyAt) / 1_000;
     const cpuAtEnd = { hub: cpuSecondsOf(hub.pid), server: cpuSecondsOf(serverPid) };
     const hubPeakRssMB = memoryOf(hub.pid).peakRssMB;
-    published = (await lastSeq()) - seqBefore;
+    published = (await lastSeqOf(jsm)) - seqBefore;
     result = {
       referrals: options.referrals,
       preparedPerSecond: options.referrals / prepareSeconds,
@@ -156,7 +155,7 @@ export async function runCatchUp(
   const { drained } = result;
   if (counts.length !== 1)
     console.warn(
-      `operation counts: the restarted hub wrote none; the catch-up's ideal is left out`,
+      `operation counts: ${counts.length} written, 1 expected (the restarted hub's); the catch-up's ideal is left out`,
     );
   const operations =
     counts.length === 1 && drained > 0

@@ -5,11 +5,12 @@
  * origin gateway verified the hub's signed receipt (the `at` of its timeline entry `received`).
  * 6. Footprint: each service's start-up time (spawn -> ready) and its peak RSS under this load.
  */
-import { Bus, coordinatorId, streamName, type Logger } from "@stafett/shared";
+import { Bus, coordinatorId, type Logger } from "@stafett/shared";
 import { HttpClient, type HttpResponse } from "./http-client.js";
 import {
   cpuSecondsOf,
   backlogOf,
+  lastSeqOf,
   benchCountry,
   memoryOf,
   resetPeakRss,
@@ -195,15 +196,17 @@ export async function runLatency(
         sendLag: percentiles(sent.map((s) => s.sentAt - s.scheduledAt)),
         achievedPerSecond: (receipts.size * 1_000) / (lastReceipt - t0),
         cpuMillisecondsPerReferral: Object.fromEntries(
-          Object.entries(cpuAfter).map(([k, v]) => [k, ((v - (cpuBefore[k] ?? 0)) * 1e3) / count]),
+          // Per accepted referral, as the counted operations are (a refused one does little).
+          Object.entries(cpuAfter).map(([k, v]) => [
+            k,
+            ((v - (cpuBefore[k] ?? 0)) * 1e3) / Math.max(1, ok.length),
+          ]),
         ),
         peakRssMB: Object.fromEntries([...memory].map(([id, m]) => [id, m.peakRssMB])),
       };
     };
 
-    const lastSeq = async (): Promise<number> =>
-      (await jsm.streams.info(streamName("se"))).state.last_seq;
-    const seqBefore = await lastSeq();
+    const seqBefore = await lastSeqOf(jsm);
     const warmUp = await run(options.rate, options.warmUpSeconds);
     const byRate: LatencyRun[] = [];
     for (const rate of options.lowerRates) {
@@ -213,7 +216,7 @@ export async function runLatency(
     const { memory, ...main } = await run(options.rate, options.seconds);
     // Those answered 202: a refused one costs no crypto and publishes nothing.
     referrals = [warmUp, ...byRate, main].reduce((n, r) => n + r.accepted, 0);
-    messages = (await lastSeq()) - seqBefore;
+    messages = (await lastSeqOf(jsm)) - seqBefore;
     // Each run's peak was read when its handoff had settled, before the bench listed every
     // referral to collect the receipts; the footprint's peak is the highest of them.
     const footprint = services.map((s) => {
@@ -235,11 +238,12 @@ export async function runLatency(
     await Promise.all(services.map((s) => stopService(s)));
     // The counts were written as the services exited.
     const counted = counter.read();
-    if (counted.length !== services.length || referrals === 0) {
+    // Only when the runs completed (else their error is what the bench reports).
+    if (referrals > 0 && counted.length !== services.length) {
       console.warn(
         `operation counts: ${counted.length} of ${services.length} services wrote theirs; the handoff's ideal is left out`,
       );
-    } else {
+    } else if (referrals > 0) {
       const each = (n: number) => ({ publish: n, consume: n });
       operations = {
         perReferral: operationsPerReferral(

@@ -172,11 +172,13 @@ export function evaluateTargets(r: Omit<Results, "targets">): Target[] {
   }
   if (r.latency !== undefined) {
     const l = r.latency;
+    // A run at a lower rate (--latency-rate) reports its p99, but cannot meet a target set at 500/s.
     t.push({
       name: `p99 latency at ${l.offeredPerSecond}/s`,
-      target: "< 20 ms",
+      target: "< 20 ms at 500/s",
       value: `${fmt(l.receipt.p99, 1)} ms`,
-      met: l.receipt.p99 < 20 && l.receipted === l.sent && l.errors === 0,
+      met:
+        l.offeredPerSecond >= 500 && l.receipt.p99 < 20 && l.receipted === l.sent && l.errors === 0,
     });
     for (const s of l.footprint) {
       t.push({
@@ -199,9 +201,9 @@ export function evaluateTargets(r: Omit<Results, "targets">): Target[] {
     const c = r.catchUp;
     t.push({
       name: `catch-up of ${c.referrals.toLocaleString("en")}`,
-      target: "< 30 s",
+      target: "< 30 s for 50,000",
       value: `${fmt(c.drainSeconds, 1)} s`,
-      met: c.completed && c.drainSeconds < 30,
+      met: c.referrals >= 50_000 && c.completed && c.drainSeconds < 30,
     });
   }
   return t;
@@ -420,6 +422,9 @@ function peaksOf(run: { peakRssMB?: Record<string, number> }): string {
   return `; peak RSS ${peaks.map(([id, mb]) => `${short(id)} ${fmt(mb)}`).join(", ")} MB`;
 }
 
+/** The catch-up's column in the table of counted operations (the others are services). */
+const CATCH_UP_HUB = "catch-up: hub";
+
 export function markdown(r: Results, findings: string): string {
   const out: string[] = [];
   out.push("# Benchmark results");
@@ -478,7 +483,8 @@ export function markdown(r: Results, findings: string): string {
         "work that varies with load); and what the restarted hub did for each referral of the " +
         "catch-up. Each primitive is priced at 1 / its rate above, as in the pipeline's ideal; each " +
         "message at the CPU that client and nats-server spent on it in part 1, because these " +
-        "ideals are compared with CPU time. The handoff's ideal is " +
+        "ideals are compared with CPU time (part 1's messages are the size of an opened event, " +
+        "256 in flight: a forward is larger, and the services batch less). The handoff's ideal is " +
         `${fmt(h.microseconds)} µs per referral: ${fmt(h.machineShareAtOfferedRate * 100)} % of this ` +
         `machine's ${r.machine.cores} cores at ${r.latency.offeredPerSecond}/s, before any HTTP, ` +
         "JSON, schema, journal or scheduling. The handoff took " +
@@ -488,21 +494,21 @@ export function markdown(r: Results, findings: string): string {
     const columns: [string, Partial<Operations>][] = Object.entries(ops.byService).sort(
       ([a], [b]) => a.localeCompare(b),
     );
-    if (r.catchUp?.operations !== undefined) columns.push(["catch-up: hub", r.catchUp.operations]);
+    if (r.catchUp?.operations !== undefined) columns.push([CATCH_UP_HUB, r.catchUp.operations]);
     out.push(`| operation | ${columns.map(([name]) => name).join(" | ")} | handoff | µs |`);
     out.push(`|---|${columns.map(() => "---|").join("")}---|---|`);
     for (const [k, v] of Object.entries(h.microsecondsPerReferral)) {
       const key = k as keyof Operations;
       // The handoff's messages are counted on the stream, not by service.
       const each = columns.map(([name, o]) =>
-        (key === "publish" || key === "consume") && name !== "catch-up: hub"
+        (key === "publish" || key === "consume") && name !== CATCH_UP_HUB
           ? ""
           : fmt(o[key] ?? 0, 2),
       );
       out.push(`| ${k} | ${each.join(" | ")} | ${fmt(ops.perReferral[key], 2)} | ${fmt(v, 1)} |`);
     }
     out.push(
-      `| **total µs** |${columns.map(([name]) => (name === "catch-up: hub" && r.catchUpIdeal !== undefined ? ` ${fmt(r.catchUpIdeal.microseconds, 1)} |` : " |")).join("")} | **${fmt(h.microseconds, 1)}** |`,
+      `| **total µs** |${columns.map(([name]) => (name === CATCH_UP_HUB && r.catchUpIdeal !== undefined ? ` ${fmt(r.catchUpIdeal.microseconds, 1)} |` : " |")).join("")} | **${fmt(h.microseconds, 1)}** |`,
     );
     out.push("");
   }

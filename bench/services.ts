@@ -186,6 +186,11 @@ export async function backlogOf(
   return { pending: info.num_pending, unacked: info.num_ack_pending };
 }
 
+/** The last sequence number of the country's stream: the messages published so far. */
+export async function lastSeqOf(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.info(streamName("se"))).state.last_seq;
+}
+
 /**
  * The bench's country: its own nats-server and trust lists, no services (each part starts the
  * ones it measures as processes); its temporary directories go when the bench ends.
