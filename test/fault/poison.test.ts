@@ -8,6 +8,7 @@ import {
   issue,
   listQuarantine,
   Party,
+  plan,
   replayQuarantine,
   samplePersonal,
 } from "@stafett/shared";
@@ -62,10 +63,10 @@ describe("a handler that throws on one poison message", () => {
       const party = await Party.forService<{ id: string }>(se.runtime("se:hub:vast"), log, (r) =>
         handled.set(r.id, (handled.get(r.id) ?? 0) + 1),
       );
-      await party.consume(async (v) => {
+      await party.consume((v) => {
         attempts.set(v.event.referralId, (attempts.get(v.event.referralId) ?? 0) + 1);
         if (poisoned && v.event.referralId === poison) throw new Error("a bug in the handler");
-        return [{ id: v.event.referralId }];
+        return plan([{ id: v.event.referralId }]);
       });
       try {
         const ids = [poison, ...Array.from({ length: 40 }, () => randomUUID())];

@@ -10,19 +10,13 @@ import {
   decodeSignedEvent,
   derivedId,
   fromBase64,
-  hubId,
-  hubOfMunicipality,
-  isMunicipality,
-  liaisonId,
+  isRefusal,
   open,
   Party,
   parseOrgId,
   SCHEMA_IDS,
   StafettError,
-  toBase64,
   validate,
-  type Decision,
-  type Delivery,
   type DestinationJson,
   type JournalRef,
   type Logger,
@@ -31,8 +25,17 @@ import {
   type ServiceRuntime,
   type TrustStore,
   type Urgency,
-  type VerifiedEvent,
+  type Verdict,
 } from "@stafett/shared";
+import {
+  deadlineOf,
+  decide,
+  decideAnswer,
+  decideFollow,
+  routeOpened,
+  type GatewayContext,
+  type GatewayView,
+} from "./decide.js";
 import {
   GatewayState,
   type GatewayRecord,
@@ -103,9 +106,12 @@ export class Gateway {
       options,
       log,
       (r, at) => gw.state.apply(r, at),
-      options.concurrency === undefined ? {} : { concurrency: options.concurrency },
+      {
+        now: gw.now,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      },
     );
-    await gw.party.consume((v, d) => gw.handle(v, d));
+    await gw.party.consume((v, d) => decide(gw.context(), gw.view, v, d.data, gw.now()));
     return gw;
   }
 
@@ -122,47 +128,25 @@ export class Gateway {
     return this.party.country;
   }
 
-  private at(): string {
-    return this.now().toISOString();
+  /** Who the gateway is, for its decisions. */
+  private context(): GatewayContext {
+    return {
+      id: this.id,
+      country: this.country,
+      serves: (hub) => this.party.trust.organisation(hub) !== undefined,
+    };
   }
 
-  /** Where a referral goes first, and who can read its personal part. */
-  private routeOf(dest: DestinationJson): {
-    addressee: string;
-    sealTo: string[];
-    partnerCountry?: string;
-  } {
-    if (dest.country !== this.country) {
-      // Bound for another country: addressed to the partner's liaison, through our own.
-      // Sealed to the partner's liaison and to our own, which reviews what leaves the country.
-      const partner = liaisonId(dest.country);
-      return {
-        addressee: partner,
-        sealTo: [partner, liaisonId(this.country)],
-        partnerCountry: dest.country,
-      };
-    }
-    if (dest.municipality !== undefined) {
-      if (!isMunicipality(dest.municipality)) {
-        throw new StafettError(
-          "ERR_UNKNOWN_MUNICIPALITY",
-          "destination municipality is not a known code",
-          { reason: "unknown", field: "/destination/municipality" },
-        );
-      }
-      const target = `${dest.country}:municipality:${dest.municipality}`;
-      return { addressee: hubOfMunicipality(target), sealTo: [hubOfMunicipality(target), target] };
-    }
-    // No municipality known: the destination region's hub (or our own) triages it.
-    const hub =
-      dest.region !== undefined ? hubId(dest.country, dest.region) : hubOfMunicipality(this.id);
-    if (this.party.trust.organisation(hub) === undefined) {
-      throw new StafettError("ERR_ADDRESS_INVALID", "no hub serves the destination region", {
-        reason: "unknown_region",
-        field: "/destination/region",
-      });
-    }
-    return { addressee: hub, sealTo: [hub] };
+  /** What the gateway holds, for its decisions. */
+  private readonly view: GatewayView = {
+    sent: (referralId) => this.state.sent.get(referralId),
+    inbox: (referralId) => this.state.inbox.get(referralId),
+  };
+
+  /** Carries out a command's verdict; a refusal is thrown to the caller. */
+  private async carryOut(verdict: Verdict<GatewayRecord>): Promise<void> {
+    if (isRefusal(verdict)) throw verdict.refuse;
+    await this.party.carryOut(verdict);
   }
 
   /** Referrals whose `published` record is being written, by id. */
@@ -225,16 +209,10 @@ export class Gateway {
         return { replayed: true, recorded: publishing };
       const now = this.now();
       const deadline =
-        existing?.deadline ??
-        request.deadline ??
-        new Date(now.getTime() + this.deadlines[request.urgency]).toISOString();
-      if (Date.parse(deadline) <= now.getTime()) {
-        throw new StafettError("ERR_SCHEMA_INVALID", "the deadline has already passed", {
-          reason: "past",
-          field: "/deadline",
-        });
-      }
-      const route = this.routeOf(request.destination);
+        existing?.deadline ?? deadlineOf(request.deadline, request.urgency, this.deadlines, now);
+      if (deadline instanceof StafettError) throw deadline;
+      const route = routeOpened(this.context(), request.destination);
+      if (route instanceof StafettError) throw route;
       // A retried request with the same key gets the same event id: the stream drops a second copy.
       const eventId =
         existing?.openedId ??
@@ -321,33 +299,23 @@ export class Gateway {
     personal?: PersonalJson,
   ): Promise<TimelineEntry> {
     return this.party.locks.run(referralId, async () => {
-      const ref = this.state.sent.get(referralId);
-      if (ref === undefined)
-        throw new StafettError("ERR_NOT_FOUND", "no referral sent with this id", {
-          reason: "unknown_referral",
-          field: "referralId",
-        });
-      if (ref.status === "closed" || ref.status === "withdrawn") {
-        throw new StafettError("ERR_NOT_AUTHORISED", `the referral is ${ref.status}`, {
-          reason: "ended",
-          field: "referralId",
-        });
-      }
-      const sealTo = [
-        ref.hub,
-        ...(ref.holder !== undefined && ref.holder !== ref.hub ? [ref.holder] : []),
-      ];
-      const dest = ref.destination;
-      const issued = await this.party.send({
-        type,
-        addressee: ref.hub,
-        referralId,
-        body,
-        ...(personal === undefined ? {} : { personal, sealTo }),
-        ...(dest.country === this.country ? {} : { partnerCountry: dest.country }),
-      });
-      const entry: TimelineEntry = { type, at: this.at(), eventId: issued.id, by: this.id };
-      await this.party.record([{ k: "timeline", referralId, entry }]);
+      const eventId = randomUUID();
+      await this.carryOut(
+        decideFollow(
+          this.context(),
+          this.view,
+          {
+            referralId,
+            type,
+            body,
+            eventId,
+            ...(personal === undefined ? {} : { personal }),
+          },
+          this.now(),
+        ),
+      );
+      const entry = this.state.sent.get(referralId)?.timeline.find((t) => t.eventId === eventId);
+      if (entry === undefined) throw new Error("follow-up vanished from the timeline");
       return entry;
     });
   }
@@ -382,187 +350,13 @@ export class Gateway {
     declined?: { reason: string; suggested?: DestinationJson },
   ): Promise<InboxItem> {
     return this.party.locks.run(referralId, async () => {
+      await this.carryOut(
+        decideAnswer(this.context(), this.view, referralId, decision, declined, this.now()),
+      );
       const item = this.state.inbox.get(referralId);
-      if (item === undefined)
-        throw new StafettError("ERR_NOT_FOUND", "no referral in the inbox with this id", {
-          reason: "unknown_referral",
-          field: "referralId",
-        });
-      if (item.status !== "pending")
-        throw new StafettError("ERR_NOT_AUTHORISED", `the referral is already ${item.status}`, {
-          reason: "not_pending",
-          field: "referralId",
-        });
-      const issued = await this.party.send({
-        type: decision,
-        addressee: item.via,
-        referralId,
-        id: derivedId(this.id, decision, item.forwardedId),
-        body:
-          decision === "accepted"
-            ? { ofEventId: item.openedId }
-            : { ofEventId: item.openedId, ...declined },
-      });
-      await this.party.record([
-        { k: "answered", referralId, decision, eventId: issued.id, at: this.at() },
-      ]);
+      if (item === undefined) throw new Error("inbox item vanished from state");
       return item;
     });
-  }
-
-  private entry(
-    v: VerifiedEvent,
-    type: TimelineEntry["type"],
-    extra: Partial<TimelineEntry> = {},
-  ): GatewayRecord {
-    return {
-      k: "timeline",
-      referralId: v.event.referralId,
-      entry: { type, at: this.at(), eventId: v.event.id, by: v.issuer.id, ...extra },
-    };
-  }
-
-  private async handle(v: VerifiedEvent, d: Delivery): Promise<Decision<GatewayRecord>> {
-    const e = v.event;
-    const mine = this.state.sent.get(e.referralId);
-    switch (e.type) {
-      case "received":
-        return mine === undefined ? [] : [this.entry(v, "received")];
-      case "rejected":
-        return mine === undefined
-          ? []
-          : [
-              this.entry(v, "rejected", {
-                code: e.rejected?.code ?? "",
-                reason: e.rejected?.reason ?? "",
-              }),
-            ];
-      case "escalated":
-        return mine === undefined ? [] : [this.entry(v, "escalated")];
-      case "forwarded":
-        return this.onForwarded(v, d, mine);
-      default:
-        return [];
-    }
-  }
-
-  private async onForwarded(
-    v: VerifiedEvent,
-    d: Delivery,
-    mine: SentReferral | undefined,
-  ): Promise<GatewayRecord[]> {
-    const inner = v.original;
-    const e = v.event;
-    if (inner === undefined) return [];
-    const innerType = inner.event.type;
-    if (innerType === "opened" && inner.issuer.id === this.id) {
-      // The hub tells us where our referral went.
-      // Handed to a municipality of the notifying hub's own region: forwarded; else re-routed
-      // to the hub that serves the destination.
-      const dest = e.forwarded?.destination;
-      if (mine === undefined || dest === undefined) return [];
-      if (dest.country !== this.country)
-        return [this.entry(v, "forwarded", { to: liaisonId(dest.country) })];
-      const target =
-        dest.municipality !== undefined && isMunicipality(dest.municipality)
-          ? `${dest.country}:municipality:${dest.municipality}`
-          : undefined;
-      const servingHub =
-        target !== undefined
-          ? hubOfMunicipality(target)
-          : dest.region !== undefined
-            ? hubId(dest.country, dest.region)
-            : v.issuer.id;
-      if (target !== undefined && servingHub === v.issuer.id)
-        return [this.entry(v, "forwarded", { to: target })];
-      return [this.entry(v, "rerouted", { to: servingHub })];
-    }
-    if (innerType === "opened") {
-      const o = inner.event.opened;
-      if (o === undefined || this.state.inbox.has(e.referralId)) return [];
-      return [
-        {
-          k: "inbox",
-          referralId: e.referralId,
-          forwardedId: e.id,
-          openedId: inner.event.id,
-          origin: inner.issuer.id,
-          via: v.issuer.id,
-          urgency: o.urgency,
-          reason: o.reason,
-          deadline: e.forwarded?.deadline ?? o.deadline,
-          bytes: toBase64(d.data),
-          at: this.at(),
-        },
-      ];
-    }
-    if ((innerType === "received" || innerType === "rejected") && mine !== undefined) {
-      // A partner country's receipt or refusal, relayed by our liaison.
-      const r = inner.event.rejected;
-      return [
-        {
-          k: "timeline",
-          referralId: e.referralId,
-          entry: {
-            type: innerType,
-            at: this.at(),
-            eventId: inner.event.id,
-            by: inner.issuer.id,
-            ...(r === undefined ? {} : { code: r.code, reason: r.reason }),
-          },
-        },
-      ];
-    }
-    if ((innerType === "accepted" || innerType === "declined") && mine !== undefined) {
-      const records: GatewayRecord[] = [
-        {
-          k: "timeline",
-          referralId: e.referralId,
-          entry: {
-            type: innerType,
-            at: this.at(),
-            eventId: inner.event.id,
-            by: inner.issuer.id,
-            ...(innerType === "declined" ? { reason: inner.event.declined?.reason ?? "" } : {}),
-          },
-        },
-      ];
-      if (innerType === "accepted") {
-        // Responsibility has moved: the sender's side of the referral ends (DESIGN.md lifecycle).
-        const closed = await this.party.send({
-          type: "closed",
-          addressee: mine.hub,
-          referralId: e.referralId,
-          id: derivedId(this.id, "closed", inner.event.id),
-          body: { outcome: "CLOSE_OUTCOME_ACCEPTED", holder: inner.issuer.id },
-          ...(mine.destination.country === this.country
-            ? {}
-            : { partnerCountry: mine.destination.country }),
-        });
-        records.push({
-          k: "timeline",
-          referralId: e.referralId,
-          entry: { type: "closed", at: this.at(), eventId: closed.id, by: this.id },
-        });
-      }
-      return records;
-    }
-    if (
-      (innerType === "updated" || innerType === "withdrawn" || innerType === "closed") &&
-      this.state.inbox.has(e.referralId)
-    ) {
-      return [
-        {
-          k: "inbox-event",
-          referralId: e.referralId,
-          type: innerType,
-          eventId: inner.event.id,
-          ...(innerType === "updated" ? { bytes: toBase64(d.data) } : {}),
-          at: this.at(),
-        },
-      ];
-    }
-    return [];
   }
 
   async stop(): Promise<void> {

@@ -30,3 +30,5 @@ export * from "./infra.js";
 export * from "./permissions.js";
 export * from "./quarantine.js";
 export * from "./http-errors.js";
+export * from "./decision.js";
+export * from "./routing.js";

@@ -21,12 +21,15 @@ import {
 } from "./bus.js";
 import { StafettError } from "./errors.js";
 import { peekReferralId } from "./codec.js";
+import { isRefusal, type Outgoing, type Plan, type Reseal, type Verdict } from "./decision.js";
+import { open, recipientKids, seal } from "./jwe.js";
 import { derivedId } from "./ids.js";
 import { Journal, type JournalRef } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { KeyedMutex } from "./mutex.js";
 import {
+  countersign,
   issue,
   receive,
   type Identity,
@@ -63,6 +66,10 @@ export interface PartyOptions<R> {
   receive?: Pick<ReceiveContext, "maxBytes" | "futureSkewMs" | "maxAgeMs">;
   /** Messages handled at once per consumer (default `DEFAULT_CONCURRENCY`). */
   concurrency?: number;
+  /** The clock: for the keys a personal part is sealed to. */
+  now?: () => Date;
+  /** How long a countersigned event waits between attempts while a partner's link is down. */
+  linkRetryMs?: number;
 }
 
 /**
@@ -82,8 +89,8 @@ export interface ConsumerOptions {
   mode?: "addressee" | "relay";
 }
 
-/** What a service's handler returns: the records of what it did (may be empty). */
-export type Decision<R> = R[];
+/** What decides about a verified message: a role's pure `decide`, given the party's state. */
+export type Decide<R> = (event: VerifiedEvent, delivery: Delivery) => Verdict<R>;
 
 /** A journal line: either a service record or the fact that a message was handled. */
 export type Seen = { id: string; seq: number; durable: string };
@@ -131,6 +138,7 @@ export class Party<R> {
   private readonly options: PartyOptions<R>;
   private readonly consumptions: Consumption[] = [];
   readonly locks = new KeyedMutex();
+  private stopping = false;
 
   private constructor(
     options: PartyOptions<R>,
@@ -153,7 +161,7 @@ export class Party<R> {
     runtime: ServiceRuntime,
     log: Logger,
     apply: (record: R, at: JournalRef) => void,
-    extra: Pick<PartyOptions<R>, "concurrency" | "receive"> = {},
+    extra: Pick<PartyOptions<R>, "concurrency" | "receive" | "now" | "linkRetryMs"> = {},
   ): Promise<Party<R>> {
     return Party.start<R>({
       identity: runtime.identity,
@@ -260,6 +268,96 @@ export class Party<R> {
   }
 
   /**
+   * Carries out a plan that no message led to (a deadline, an officer's command): sends its
+   * events, then journals and applies its records.
+   */
+  async carryOut(plan: Plan<R>): Promise<IssuedEvent[]> {
+    const issued = await this.dispatch(plan.send);
+    await this.record(plan.records);
+    return issued;
+  }
+
+  /**
+   * Issues (sealing personal parts as each `reseal` says) or countersigns each outgoing event,
+   * then publishes them together, in order (see `sendAll`). Returns the events it issued.
+   */
+  private async dispatch(send: readonly Outgoing[]): Promise<IssuedEvent[]> {
+    if (send.length === 0) return [];
+    const issued: IssuedEvent[] = [];
+    const messages: OutgoingMessage[] = [];
+    const countersigned: OutgoingMessage[] = [];
+    for (const o of send) {
+      if ("countersign" in o) {
+        const c = o.countersign;
+        const bytes = await countersign(c.bytes, this.identity.signing);
+        countersigned.push({ subject: c.subject, bytes, headers: c.headers ?? {} });
+        continue;
+      }
+      const input = o.reseal === undefined ? o.issue : await this.withPersonal(o.issue, o.reseal);
+      const event = await this.issue(input);
+      issued.push(event);
+      messages.push(event);
+    }
+    // What crosses to a partner goes first, and waits while the link is down: the events this
+    // party issues about it (a notice to the sender) follow once the partner's stream has it.
+    for (const m of countersigned) await this.publishPatiently(m);
+    await Promise.all(messages.map((m) => this.publish(m)));
+    return issued;
+  }
+
+  /** The input with its personal part (`body.personal`) worked out as `reseal` says. */
+  private async withPersonal(input: IssueInput, reseal: Reseal): Promise<IssueInput> {
+    const at = input.time ?? this.now();
+    const keys = await this.trust.encryptionKeys(reseal.to, at);
+    const current = reseal.current;
+    let personal: string | undefined;
+    if (
+      reseal.fresh !== true &&
+      current !== undefined &&
+      keys.every((k) => recipientKids(current).includes(k.kid))
+    ) {
+      personal = reseal.carried;
+    } else {
+      const plaintext =
+        reseal.plaintext ??
+        (current === undefined
+          ? undefined
+          : await open(current, this.identity.encryption, input.referralId));
+      if (plaintext === undefined) {
+        throw new StafettError(
+          "ERR_NOT_RECIPIENT",
+          "cannot read the personal part to seal it again",
+          { reason: "not_recipient", field: "personal" },
+        );
+      }
+      personal = await seal(plaintext, keys, input.referralId);
+    }
+    return personal === undefined ? input : { ...input, body: { ...input.body, personal } };
+  }
+
+  /** Store and forward: publishes until the stream has it, waiting while the link is down. */
+  private async publishPatiently(m: OutgoingMessage): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.bus.publish(m, { deadlineMs: 5_000 });
+        return;
+      } catch (err) {
+        if (this.stopping) throw err;
+        if (attempt === 1 || attempt % 10 === 0)
+          this.log.warn(
+            { subject: m.subject, attempt },
+            "partner link unavailable; the event waits",
+          );
+        await new Promise((r) => setTimeout(r, this.options.linkRetryMs ?? 1_000));
+      }
+    }
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  /**
    * A record this party journaled, read back from disk by the place `apply` was given: services
    * keep large parts (signed bytes) there instead of in memory.
    */
@@ -274,10 +372,7 @@ export class Party<R> {
    * a refused one is quarantined and, when its sender is known, answered with a signed
    * `rejected`; a verified one goes to `handler`, whose records are journaled before the ack.
    */
-  async consume(
-    handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
-    consumers?: readonly ConsumerOptions[],
-  ): Promise<void> {
+  async consume(decide: Decide<R>, consumers?: readonly ConsumerOptions[]): Promise<void> {
     const list: readonly ConsumerOptions[] =
       consumers ?? consumersOf(this.identity.id).map((c) => ({ durable: c.durable }));
     for (const c of list) {
@@ -289,7 +384,7 @@ export class Party<R> {
           concurrency: c.concurrency ?? this.options.concurrency ?? DEFAULT_CONCURRENCY,
         },
         async (delivery) => {
-          await this.handle(durable, delivery, handler, c.mode ?? "addressee");
+          await this.handle(durable, delivery, decide, c.mode ?? "addressee");
           return { ack: true };
         },
       );
@@ -300,21 +395,21 @@ export class Party<R> {
   private async handle(
     durable: string,
     delivery: Delivery,
-    handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
+    decide: Decide<R>,
     mode: "addressee" | "relay",
   ): Promise<void> {
     // Events about one referral are handled in the order they were delivered: the lock is taken
     // before verification (whose duration varies), keyed by the referral id read from the bytes.
     // That read is unverified and used for ordering only; receive() checks everything.
     await this.locks.run(peekReferralId(delivery.data) ?? `seq:${delivery.seq}`, () =>
-      this.handleInOrder(durable, delivery, handler, mode),
+      this.handleInOrder(durable, delivery, decide, mode),
     );
   }
 
   private async handleInOrder(
     durable: string,
     delivery: Delivery,
-    handler: (event: VerifiedEvent, delivery: Delivery) => Promise<Decision<R>>,
+    decide: Decide<R>,
     mode: "addressee" | "relay",
   ): Promise<void> {
     const log = this.log;
@@ -351,13 +446,26 @@ export class Party<R> {
         );
         return;
       }
-      let records: Decision<R>;
+      const about = {
+        digest: result.digest,
+        eventId: id,
+        referralId: result.event.referralId,
+        eventType: result.event.type,
+        sender: result.issuer.id,
+      };
+      let records: R[];
       try {
-        records = await handler(result, delivery);
+        const verdict = decide(result, delivery);
+        if (isRefusal(verdict)) {
+          await this.refuse(durable, delivery, verdict.refuse, about);
+          return;
+        }
+        await this.dispatch(verdict.send);
+        records = verdict.records;
       } catch (err) {
-        // A coded refusal by the service (e.g. an acceptance from a party that does not hold
-        // the referral) is answered like any other; anything else is retried, and after the
-        // consumer's last attempt the message is quarantined with that reason rather than left.
+        // A coded failure while carrying the plan out (e.g. no valid key to seal to) is answered
+        // like a refusal; anything else is retried, and after the consumer's last attempt the
+        // message is quarantined with that reason rather than left.
         if (!(err instanceof StafettError)) {
           if (!delivery.lastAttempt) throw err;
           this.log.error(
@@ -382,13 +490,7 @@ export class Party<R> {
           );
           return;
         }
-        await this.refuse(durable, delivery, err, {
-          digest: result.digest,
-          eventId: id,
-          referralId: result.event.referralId,
-          eventType: result.event.type,
-          sender: result.issuer.id,
-        });
+        await this.refuse(durable, delivery, err, about);
         return;
       }
       const at = await this.journal.append({
@@ -469,6 +571,7 @@ export class Party<R> {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.consumptions.map((c) => c.stop()));
     await this.trustWatch.stop();
     await this.bus.close();

@@ -1,0 +1,469 @@
+/**
+ * The regional hub's rules, as pure decisions: given what the hub holds, a verified event (or
+ * an officer's command, or the clock) and the time, what it sends and what it records. Nothing
+ * here touches the bus or the journal; hub.ts carries the verdicts out.
+ *
+ * - `opened` (from its origin) or a `forwarded` opened (re-routed by another hub): a signed
+ *   receipt to whoever handed it over, then forwarded to the destination municipality of this
+ *   region, re-routed to the hub that serves the destination, or held for triage.
+ * - `accepted` / `declined`: only from the municipality that holds it; relayed to the origin. A
+ *   decline routes the referral again (to the suggested destination, else to triage).
+ * - `updated` / `withdrawn` / `closed`: only from the referral's origin; relayed to its holder.
+ * - A deadline passed with nobody having accepted: escalated to the national coordinator, and
+ *   the origin told.
+ */
+import {
+  coordinatorId,
+  decodeEvent,
+  decodeSignedEvent,
+  derivedId,
+  fromBase64,
+  parseOrgId,
+  plan,
+  refusal,
+  routeOf,
+  StafettError,
+  toBase64,
+  type DestinationJson,
+  type EventJson,
+  type IssueInput,
+  type Outgoing,
+  type Plan,
+  type Verdict,
+  type VerifiedEvent,
+} from "@stafett/shared";
+import type { HubRecord, HubReferral } from "./state.js";
+
+/** Who the hub is, and what it knows of the country's hubs. */
+export interface HubContext {
+  id: string;
+  country: string;
+  region: string;
+  /** Whether a hub is in the trust list (a region only routes to a hub that exists). */
+  serves(hub: string): boolean;
+}
+
+/** The bytes the hub holds of a referral: the opened SignedEvent (base64), a relay's JWE. */
+export interface Held {
+  opened: string;
+  sealed?: string;
+  /** The opened's own sealed part, when the opened is at hand decoded (saves decoding it again). */
+  openedPersonal?: string;
+}
+
+/** What the hub holds, as a decision reads it. */
+export interface HubView {
+  referral(referralId: string): HubReferral | undefined;
+  /** The bytes held of a referral (kept in the journal, read back on demand). */
+  held(ref: HubReferral): Held;
+}
+
+/** What routing needs to know of a referral. */
+type Routable = Pick<HubReferral, "referralId" | "openedId" | "origin" | "deadline">;
+
+type HubVerdict = Verdict<HubRecord>;
+
+/** What the hub does with a verified event. `bytes` is the SignedEvent as it arrived. */
+export function decide(
+  ctx: HubContext,
+  view: HubView,
+  v: VerifiedEvent,
+  bytes: Uint8Array,
+  now: Date,
+): HubVerdict {
+  const e = v.event;
+  const at = now.toISOString();
+  switch (e.type) {
+    case "opened":
+      return take(ctx, view, now, {
+        opened: toBase64(bytes),
+        openedEvent: e,
+        origin: v.issuer.id,
+        from: v.issuer.id,
+        receiptOf: e.id,
+        digest: v.digest,
+        personal: v.personal,
+      });
+    case "forwarded": {
+      const inner = v.original;
+      if (inner?.event.type === "opened") {
+        return take(ctx, view, now, {
+          opened: e.forwarded?.original ?? "",
+          openedEvent: inner.event,
+          origin: inner.issuer.id,
+          from: v.issuer.id,
+          receiptOf: e.id,
+          digest: v.digest,
+          personal: v.personal,
+          ...(e.forwarded?.personal === undefined ? {} : { sealed: e.forwarded.personal }),
+          ...(e.forwarded?.destination === undefined
+            ? {}
+            : { destination: e.forwarded.destination }),
+        });
+      }
+      return plan([note(e, `forwarded:${inner?.event.type ?? "?"}`, v.issuer.id, at)]);
+    }
+    case "accepted":
+    case "declined":
+      return fromHolder(ctx, view, v, bytes, now);
+    case "updated":
+    case "withdrawn":
+    case "closed":
+      return fromOrigin(ctx, view, v, bytes, now);
+    default:
+      return plan([note(e, e.type, v.issuer.id, at)]);
+  }
+}
+
+function note(e: EventJson, type: string, from: string, at: string): HubRecord {
+  return { k: "note", referralId: e.referralId, type, eventId: e.id, from, at };
+}
+
+/** A referral arrives (from its origin or relayed by another hub): receipt, then route. */
+function take(
+  ctx: HubContext,
+  view: HubView,
+  now: Date,
+  input: {
+    opened: string;
+    openedEvent: EventJson;
+    origin: string;
+    from: string;
+    receiptOf: string;
+    digest: string;
+    personal: unknown;
+    sealed?: string;
+    destination?: DestinationJson;
+  },
+): HubVerdict {
+  const o = input.openedEvent.opened;
+  if (o === undefined)
+    return refusal(
+      new StafettError("ERR_SCHEMA_INVALID", "relayed event is not a referral", {
+        reason: "type",
+        field: "/forwarded/original",
+      }),
+    );
+  const referralId = input.openedEvent.referralId;
+  const known = view.referral(referralId);
+  if (known !== undefined && known.status !== "rerouted") {
+    return refusal(
+      new StafettError("ERR_REPLAY", "this referral is already held here", {
+        reason: "duplicate_referral",
+        field: "/referralId",
+      }),
+    );
+  }
+  const destination = input.destination ?? o.destination;
+  const receipt: IssueInput = {
+    type: "received",
+    addressee: input.from,
+    referralId,
+    id: derivedId(ctx.id, "received", input.receiptOf),
+    body: { ofEventId: input.receiptOf, digest: input.digest },
+  };
+  const received: HubRecord = {
+    k: "received",
+    referralId,
+    openedId: input.openedEvent.id,
+    origin: input.origin,
+    opened: input.opened,
+    ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
+    urgency: o.urgency,
+    deadline: o.deadline,
+    destination,
+    from: input.from,
+    at: now.toISOString(),
+  };
+  const ref: Routable = {
+    referralId,
+    openedId: input.openedEvent.id,
+    origin: input.origin,
+    deadline: o.deadline,
+  };
+  const held: Held = {
+    opened: input.opened,
+    ...(input.sealed === undefined ? {} : { sealed: input.sealed }),
+    ...(o.personal === undefined ? {} : { openedPersonal: o.personal }),
+  };
+  // The receipt goes out with the hand-on, before it in the stream.
+  const routed = route(ctx, ref, held, destination, input.personal, now);
+  return { send: [{ issue: receipt }, ...routed.send], records: [received, ...routed.records] };
+}
+
+/** Forward to the municipality, re-route to the hub that serves the destination, or triage. */
+function route(
+  ctx: HubContext,
+  ref: Routable,
+  held: Held,
+  dest: DestinationJson,
+  personal: unknown,
+  now: Date,
+): Plan<HubRecord> {
+  const r = routeOf(dest, ctx.country, (hub) => ctx.serves(hub));
+  if (r.kind === "municipality") {
+    if (r.hub === ctx.id)
+      return handOn(
+        ctx,
+        "forwarded",
+        ref,
+        held,
+        r.municipality,
+        { ...dest, region: ctx.region },
+        personal,
+        r.sealTo,
+        now,
+      );
+    return handOn(ctx, "rerouted", ref, held, r.hub, dest, personal, r.sealTo, now);
+  }
+  if (r.kind === "region" && r.hub !== ctx.id)
+    return handOn(ctx, "rerouted", ref, held, r.hub, dest, personal, r.sealTo, now);
+  return plan([{ k: "triage", referralId: ref.referralId, at: now.toISOString() }]);
+}
+
+/** The JWE the hub holds of a referral: a relay's, else the opened's own. */
+function sealedHeld(held: Held): string | undefined {
+  return (
+    held.sealed ??
+    held.openedPersonal ??
+    decodeEvent(decodeSignedEvent(fromBase64(held.opened)).event).opened?.personal
+  );
+}
+
+/**
+ * Hands the referral on: to a municipality of this region ("forwarded") or to the hub that
+ * serves the destination ("rerouted"), with the personal part sealed to `recipients` (the JWE
+ * held is reused when it already reaches them), and tells the origin where it went. The event
+ * id derives from the referral and the target, so doing this again after a crash publishes the
+ * same id.
+ */
+function handOn(
+  ctx: HubContext,
+  kind: "forwarded" | "rerouted",
+  ref: Routable,
+  held: Held,
+  to: string,
+  destination: DestinationJson,
+  personal: unknown,
+  recipients: readonly string[],
+  now: Date,
+): Plan<HubRecord> {
+  const id =
+    kind === "forwarded"
+      ? derivedId(ctx.id, "forwarded", ref.openedId, to)
+      : derivedId(ctx.id, "rerouted", ref.openedId, to, destination.municipality ?? "");
+  const current = sealedHeld(held);
+  return {
+    // The origin hears first: sent in this order in one batch, its notice is in the stream
+    // before the next hub has the referral, so the next hub's own notice does not overtake it
+    // on the origin's timeline. Only a retried publish (a broker fault) can reorder them.
+    send: [
+      ...noticeToOrigin(ctx, ref, held, kind, to, destination),
+      {
+        issue: {
+          type: "forwarded",
+          addressee: to,
+          referralId: ref.referralId,
+          id,
+          body: { original: held.opened, destination, deadline: ref.deadline },
+        },
+        reseal: {
+          to: recipients,
+          ...(current === undefined ? {} : { current }),
+          ...(held.sealed === undefined ? {} : { carried: held.sealed }),
+          ...(personal === undefined ? {} : { plaintext: personal }),
+        },
+      },
+    ],
+    records: [{ k: kind, referralId: ref.referralId, to, eventId: id, at: now.toISOString() }],
+  };
+}
+
+/** What tells the referral's origin where its referral went: a forward of its own opened event. */
+function noticeToOrigin(
+  ctx: HubContext,
+  ref: Routable,
+  held: Held,
+  what: string,
+  to: string,
+  destination: DestinationJson,
+): Outgoing[] {
+  const origin = parseOrgId(ref.origin);
+  // A partner country's sender hears from its own contact point, not from our hubs.
+  if (origin.role !== "municipality" || origin.country !== ctx.country) return [];
+  return [
+    {
+      issue: {
+        type: "forwarded",
+        addressee: ref.origin,
+        referralId: ref.referralId,
+        id: derivedId(ctx.id, "notify", what, ref.openedId, to),
+        body: { original: held.opened, destination },
+      },
+    },
+  ];
+}
+
+/** accepted or declined: only from the municipality that holds the referral; relayed to its origin. */
+function fromHolder(
+  ctx: HubContext,
+  view: HubView,
+  v: VerifiedEvent,
+  bytes: Uint8Array,
+  now: Date,
+): HubVerdict {
+  const e = v.event;
+  const ref = view.referral(e.referralId);
+  if (ref === undefined || ref.holder !== v.issuer.id || ref.status !== "forwarded") {
+    return refusal(
+      new StafettError(
+        "ERR_NOT_AUTHORISED",
+        `only the municipality holding the referral may send ${e.type}`,
+        { reason: "not_holder", field: "/source" },
+      ),
+    );
+  }
+  const at = now.toISOString();
+  const relayed = relay(ctx, ref, ref.origin, bytes, e);
+  if (e.type === "accepted")
+    return plan(
+      [{ k: "accepted", referralId: ref.referralId, by: v.issuer.id, eventId: e.id, at }],
+      [relayed],
+    );
+  const declined: HubRecord = {
+    k: "declined",
+    referralId: ref.referralId,
+    by: v.issuer.id,
+    eventId: e.id,
+    reason: e.declined?.reason ?? "",
+    at,
+  };
+  const suggested = e.declined?.suggested;
+  const next =
+    suggested === undefined
+      ? plan<HubRecord>([{ k: "triage", referralId: ref.referralId, at }])
+      : route(ctx, ref, view.held(ref), suggested, undefined, now);
+  // The decline reaches the origin before the referral moves on.
+  return { send: [relayed, ...next.send], records: [declined, ...next.records] };
+}
+
+/** updated, withdrawn or closed: only from the origin; relayed to whoever holds the referral. */
+function fromOrigin(
+  ctx: HubContext,
+  view: HubView,
+  v: VerifiedEvent,
+  bytes: Uint8Array,
+  now: Date,
+): HubVerdict {
+  const e = v.event;
+  const ref = view.referral(e.referralId);
+  if (ref === undefined || ref.origin !== v.issuer.id) {
+    return refusal(
+      new StafettError("ERR_NOT_AUTHORISED", `only the referral's origin may send ${e.type}`, {
+        reason: "not_origin",
+        field: "/source",
+      }),
+    );
+  }
+  const send =
+    ref.holder !== undefined && ref.holder !== ref.origin
+      ? [relay(ctx, ref, ref.holder, bytes, e, v.personal)]
+      : [];
+  const base = { referralId: ref.referralId, eventId: e.id, at: now.toISOString() };
+  const k = e.type === "updated" ? "updated" : e.type === "withdrawn" ? "withdrawn" : "closed";
+  return plan([{ k, ...base }], send);
+}
+
+/** Relays an event to `to` inside a `forwarded`; an update's personal part is sealed to `to` if it is not already. */
+function relay(
+  ctx: HubContext,
+  ref: HubReferral,
+  to: string,
+  bytes: Uint8Array,
+  e: EventJson,
+  personal?: unknown,
+): Outgoing {
+  const sealed = e.updated?.personal;
+  const issue: IssueInput = {
+    type: "forwarded",
+    addressee: to,
+    referralId: ref.referralId,
+    id: derivedId(ctx.id, "relay", e.id, to),
+    body: { original: toBase64(bytes) },
+  };
+  if (sealed === undefined || personal === undefined) return { issue };
+  return { issue, reseal: { to: [to], current: sealed, plaintext: personal } };
+}
+
+/**
+ * The escalation of an overdue referral nobody accepted: to the national coordinator, and the
+ * origin told when it is a municipality of this country. Nothing when it was escalated already.
+ */
+export function decideEscalation(
+  ctx: HubContext,
+  ref: HubReferral,
+  now: Date,
+): Plan<HubRecord> | undefined {
+  if (ref.escalated) return undefined;
+  const body = {
+    deadline: ref.deadline,
+    urgency: ref.urgency,
+    holder: ref.holder ?? ctx.id,
+    destination: ref.destination,
+  };
+  const escId = derivedId(ctx.id, "escalated", ref.referralId, ref.deadline);
+  const origin = parseOrgId(ref.origin);
+  const send: Outgoing[] = [
+    {
+      issue: {
+        type: "escalated",
+        addressee: coordinatorId(ctx.country),
+        referralId: ref.referralId,
+        id: escId,
+        body,
+      },
+    },
+  ];
+  if (origin.role === "municipality" && origin.country === ctx.country)
+    send.push({
+      issue: {
+        type: "escalated",
+        addressee: ref.origin,
+        referralId: ref.referralId,
+        id: derivedId(ctx.id, "escalated-notify", ref.referralId, ref.deadline),
+        body,
+      },
+    });
+  return plan(
+    [{ k: "escalated", referralId: ref.referralId, eventId: escId, at: now.toISOString() }],
+    send,
+  );
+}
+
+/** An officer forwards a referral held for triage to a municipality of this country. */
+export function decideTriageForward(
+  ctx: HubContext,
+  view: HubView,
+  referralId: string,
+  municipality: string,
+  now: Date,
+): HubVerdict {
+  const ref = view.referral(referralId);
+  if (ref === undefined || ref.status !== "triage") {
+    return refusal(
+      new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", {
+        reason: "not_in_triage",
+        field: "referralId",
+      }),
+    );
+  }
+  const dest = { country: ctx.country, municipality };
+  if (routeOf(dest, ctx.country).kind !== "municipality")
+    return refusal(
+      new StafettError("ERR_UNKNOWN_MUNICIPALITY", "not a municipality code", {
+        reason: "unknown",
+        field: "municipality",
+      }),
+    );
+  return route(ctx, ref, view.held(ref), dest, undefined, now);
+}

@@ -1,0 +1,446 @@
+/**
+ * The national liaison's rules, as pure decisions; liaison.ts carries the verdicts out.
+ *
+ * - Outbound (an event a domestic party addresses to a partner country): the outbound policy is
+ *   checked; a refused event is answered with a signed `rejected` to its issuer; an allowed one
+ *   is countersigned (the issuer's signature untouched) and handed to the partner's inbound
+ *   subject, and a municipality's referral is noted back to it as forwarded abroad.
+ * - Inbound (a partner's event): one for a domestic party is relayed to it inside a
+ *   `forwarded`; a partner's referral gets a signed receipt and goes to the hub that serves its
+ *   destination municipality, or waits for the contact point's decision.
+ * - The contact point's commands: accept or decline a waiting referral on behalf of the country,
+ *   or route it to a municipality.
+ */
+import {
+  decodeEvent,
+  decodeSignedEvent,
+  derivedId,
+  fromBase64,
+  liaisonId,
+  parseOrgId,
+  plan,
+  recipientKids,
+  refusal,
+  routeOf,
+  StafettError,
+  toBase64,
+  type EventType,
+  type Outgoing,
+  type ReasonCategory,
+  type TrustStore,
+  type Verdict,
+  type VerifiedEvent,
+} from "@stafett/shared";
+import type { InboundReferral, LiaisonRecord } from "./state.js";
+
+export interface OutboundPolicy {
+  /** Countries referrals may go to; default: every partner the trust list names. */
+  partners?: readonly string[];
+  /** Event types that may leave the country. */
+  types: readonly EventType[];
+  /** Reason categories for which a referral may leave the country. */
+  reasons: readonly ReasonCategory[];
+}
+
+export const DEFAULT_OUTBOUND_POLICY: OutboundPolicy = {
+  types: [
+    "opened",
+    "updated",
+    "withdrawn",
+    "closed",
+    "accepted",
+    "declined",
+    "received",
+    "rejected",
+    "forwarded",
+  ],
+  // "Other" states no ground a partner authority could act on; it stays at home.
+  reasons: [
+    "REASON_CATEGORY_MISSING",
+    "REASON_CATEGORY_TRAFFICKING_SUSPECTED",
+    "REASON_CATEGORY_EXPLOITATION_SUSPECTED",
+    "REASON_CATEGORY_UNACCOMPANIED_MINOR",
+    "REASON_CATEGORY_MOVED",
+  ],
+};
+
+/** Who the liaison is, the trust lists in force and its outbound policy. */
+export interface LiaisonContext {
+  id: string;
+  country: string;
+  trust: TrustStore;
+  policy: OutboundPolicy;
+}
+
+/** What the liaison holds, as a decision reads it. */
+export interface LiaisonView {
+  inbound(referralId: string): InboundReferral | undefined;
+}
+
+/** A message as it arrived: its SignedEvent bytes, headers and subject. */
+export interface Arrival {
+  bytes: Uint8Array;
+  headers: Record<string, string>;
+  /** Set for an outbound event: the partner country of its subject. */
+  partnerCountry?: string;
+}
+
+type LiaisonVerdict = Verdict<LiaisonRecord>;
+
+const policyRefusal = (reason: string, message: string, field?: string): StafettError =>
+  new StafettError("ERR_OUTBOUND_POLICY", message, {
+    reason,
+    ...(field === undefined ? {} : { field }),
+  });
+
+/** What the liaison does with a verified event on its outbound or inbound consumer. */
+export function decide(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  v: VerifiedEvent,
+  arrival: Arrival,
+  now: Date,
+): LiaisonVerdict {
+  if (arrival.partnerCountry !== undefined)
+    return outbound(ctx, v, arrival, arrival.partnerCountry, now);
+  return inbound(ctx, view, v, arrival, now);
+}
+
+/** The outbound policy's refusal of an event, if it refuses it. */
+export function checkOutbound(
+  ctx: LiaisonContext,
+  v: VerifiedEvent,
+  partner: string,
+): StafettError | undefined {
+  const e = v.event;
+  const partnerLiaison = liaisonId(partner);
+  const { trust, policy } = ctx;
+  const named = (trust.lists[0]?.partners ?? []).some((p) => p.country === partner);
+  if (
+    !named ||
+    trust.organisation(partnerLiaison) === undefined ||
+    (policy.partners !== undefined && !policy.partners.includes(partner))
+  ) {
+    return policyRefusal(
+      "unknown_partner",
+      `${partner} is not a partner country referrals may go to`,
+      "/addressee",
+    );
+  }
+  if (parseOrgId(e.addressee).country !== partner)
+    return policyRefusal(
+      "addressee_country",
+      "the addressee is not in the partner country of the subject",
+      "/addressee",
+    );
+  if (!policy.types.includes(e.type))
+    return policyRefusal("type_not_allowed", `${e.type} events do not leave the country`, "/type");
+  const opened = e.opened;
+  if (opened !== undefined && !policy.reasons.includes(opened.reason)) {
+    return policyRefusal(
+      "reason_not_allowed",
+      "this reason category does not justify a referral abroad",
+      "/opened/reason",
+    );
+  }
+  const sealed = opened?.personal ?? e.updated?.personal;
+  if (sealed !== undefined) {
+    const partnerKey = trust
+      .organisation(partnerLiaison)
+      ?.keys.find((k) => k.use === "enc" && k.revokedAt === undefined);
+    if (partnerKey === undefined || !recipientKids(sealed).includes(partnerKey.kid)) {
+      return policyRefusal(
+        "not_sealed_to_partner",
+        "the personal part is not sealed to the partner's liaison",
+        "/opened/personal",
+      );
+    }
+    // The contact point reviews what leaves the country: it must be a recipient, and a legal basis stated.
+    const personal = v.personal as { legalBasis?: unknown } | undefined;
+    if (personal === undefined)
+      return policyRefusal(
+        "not_sealed_to_liaison",
+        "the personal part is not sealed to the own liaison for review",
+        "/opened/personal",
+      );
+    if (typeof personal.legalBasis !== "string" || personal.legalBasis.trim().length === 0) {
+      return policyRefusal(
+        "no_legal_basis",
+        "no legal basis is stated for the disclosure",
+        "/personal/legalBasis",
+      );
+    }
+  }
+  return undefined;
+}
+
+function outbound(
+  ctx: LiaisonContext,
+  v: VerifiedEvent,
+  arrival: Arrival,
+  partner: string,
+  now: Date,
+): LiaisonVerdict {
+  const e = v.event;
+  const at = now.toISOString();
+  const refused = checkOutbound(ctx, v, partner);
+  if (refused !== undefined) {
+    return plan(
+      [
+        {
+          k: "refused",
+          eventId: e.id,
+          referralId: e.referralId,
+          partner,
+          from: v.issuer.id,
+          reason: refused.reason,
+          at,
+        },
+      ],
+      [
+        {
+          issue: {
+            type: "rejected",
+            addressee: v.issuer.id,
+            referralId: e.referralId,
+            id: derivedId(ctx.id, "rejected", e.id),
+            body: {
+              ofEventId: e.id,
+              code: refused.code,
+              reason: refused.reason,
+              ...(refused.field === undefined ? {} : { field: refused.field }),
+              digest: v.digest,
+            },
+          },
+        },
+      ],
+    );
+  }
+  // Store and forward: the event stays unacked in our stream until the partner's stream has it.
+  const send: Outgoing[] = [
+    {
+      countersign: {
+        bytes: arrival.bytes,
+        subject: `stafett.${partner}.in.${ctx.country}.${e.type}`,
+        headers: arrival.headers,
+      },
+    },
+  ];
+  if (e.type === "opened" && parseOrgId(v.issuer.id).role === "municipality") {
+    send.push({
+      issue: {
+        type: "forwarded",
+        addressee: v.issuer.id,
+        referralId: e.referralId,
+        id: derivedId(ctx.id, "notify", e.id),
+        body: { original: toBase64(arrival.bytes), destination: { country: partner } },
+      },
+    });
+  }
+  return plan(
+    [
+      {
+        k: "out",
+        eventId: e.id,
+        referralId: e.referralId,
+        type: e.type,
+        partner,
+        from: v.issuer.id,
+        at,
+      },
+    ],
+    send,
+  );
+}
+
+function inbound(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  v: VerifiedEvent,
+  arrival: Arrival,
+  now: Date,
+): LiaisonVerdict {
+  const e = v.event;
+  const at = now.toISOString();
+  if (e.addressee !== ctx.id) {
+    // For a domestic party: relay it, with the partner's signatures inside.
+    if (parseOrgId(e.addressee).country !== ctx.country)
+      return refusal(
+        new StafettError("ERR_NOT_ADDRESSEE", "inbound event for another country", {
+          reason: "mismatch",
+          field: "/addressee",
+        }),
+      );
+    const id = derivedId(ctx.id, "relay-in", e.id);
+    return plan(
+      [
+        {
+          k: "relayed-in",
+          eventId: id,
+          referralId: e.referralId,
+          type: e.type,
+          to: e.addressee,
+          at,
+        },
+      ],
+      [
+        {
+          issue: {
+            type: "forwarded",
+            addressee: e.addressee,
+            referralId: e.referralId,
+            id,
+            body: { original: toBase64(arrival.bytes) },
+          },
+        },
+      ],
+    );
+  }
+  const o = e.opened;
+  if (e.type !== "opened" || o === undefined) return plan();
+  if (view.inbound(e.referralId) !== undefined) {
+    return refusal(
+      new StafettError("ERR_REPLAY", "this referral already arrived", {
+        reason: "duplicate_referral",
+        field: "/referralId",
+      }),
+    );
+  }
+  const receipt: Outgoing = {
+    issue: {
+      type: "received",
+      addressee: v.issuer.id,
+      referralId: e.referralId,
+      id: derivedId(ctx.id, "received", e.id),
+      body: { ofEventId: e.id, digest: v.digest },
+    },
+  };
+  const item: Extract<LiaisonRecord, { k: "inbound" }> = {
+    k: "inbound",
+    referralId: e.referralId,
+    openedId: e.id,
+    origin: v.issuer.id,
+    urgency: o.urgency,
+    reason: o.reason,
+    deadline: o.deadline,
+    opened: toBase64(arrival.bytes),
+    at,
+  };
+  const route = routeOf(o.destination, ctx.country);
+  if (route.kind !== "municipality") {
+    // No known municipality: it waits for the contact point (GET /v1/inbound).
+    return plan([item], [receipt]);
+  }
+  return plan(
+    [{ ...item, routedTo: route.hub }],
+    [receipt, routeInward(ctx, item, route.hub, route.sealTo, v.personal)],
+  );
+}
+
+/** Forwards a partner's referral to a domestic hub, the personal part sealed anew to `recipients`. */
+function routeInward(
+  ctx: LiaisonContext,
+  item: { referralId: string; openedId: string; opened: string; deadline: string },
+  to: string,
+  recipients: readonly string[],
+  personal: unknown,
+): Outgoing {
+  const opened = decodeEvent(decodeSignedEvent(fromBase64(item.opened)).event).opened;
+  const current = opened?.personal;
+  const dest = opened?.destination;
+  return {
+    issue: {
+      type: "forwarded",
+      addressee: to,
+      referralId: item.referralId,
+      id: derivedId(ctx.id, "route", item.openedId, to),
+      body: {
+        original: item.opened,
+        deadline: item.deadline,
+        ...(dest === undefined ? {} : { destination: dest }),
+      },
+    },
+    reseal: {
+      to: recipients,
+      fresh: true,
+      ...(current === undefined ? {} : { current }),
+      ...(personal === undefined ? {} : { plaintext: personal }),
+    },
+  };
+}
+
+function notPending(): StafettError {
+  return new StafettError(
+    "ERR_NOT_AUTHORISED",
+    "no inbound referral waiting for a decision with this id",
+    { reason: "not_pending", field: "referralId" },
+  );
+}
+
+/** The contact point accepts or declines a waiting partner referral on behalf of its country. */
+export function decideAnswer(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  referralId: string,
+  decision: "accepted" | "declined",
+  reason: string | undefined,
+  now: Date,
+): LiaisonVerdict {
+  const item = view.inbound(referralId);
+  if (item === undefined || item.status !== "pending") return refusal(notPending());
+  const id = derivedId(ctx.id, decision, item.openedId);
+  return plan(
+    [{ k: "answered", referralId, decision, eventId: id, at: now.toISOString() }],
+    [
+      {
+        issue: {
+          type: decision,
+          addressee: item.origin,
+          referralId,
+          id,
+          body:
+            decision === "accepted"
+              ? { ofEventId: item.openedId }
+              : { ofEventId: item.openedId, reason: reason ?? "DECLINE_REASON_OTHER" },
+        },
+      },
+    ],
+  );
+}
+
+/** The contact point hands a waiting partner referral to a domestic municipality (through its hub). */
+export function decideRouteTo(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  referralId: string,
+  municipality: string,
+  now: Date,
+): LiaisonVerdict {
+  const item = view.inbound(referralId);
+  if (item === undefined || item.status !== "pending") return refusal(notPending());
+  const route = routeOf({ country: ctx.country, municipality }, ctx.country);
+  if (route.kind !== "municipality")
+    return refusal(
+      new StafettError("ERR_UNKNOWN_MUNICIPALITY", "not a municipality code", {
+        reason: "unknown",
+        field: "municipality",
+      }),
+    );
+  return plan(
+    [
+      {
+        k: "inbound",
+        referralId,
+        openedId: item.openedId,
+        origin: item.origin,
+        urgency: item.urgency,
+        reason: item.reason,
+        deadline: item.deadline,
+        opened: item.opened,
+        routedTo: route.hub,
+        at: now.toISOString(),
+      },
+    ],
+    [routeInward(ctx, item, route.hub, route.sealTo, undefined)],
+  );
+}
