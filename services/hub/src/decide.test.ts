@@ -1,0 +1,399 @@
+import { describe, expect, it } from "vitest";
+import { toBase64, type DestinationJson, type EventJson } from "@stafett/shared";
+import {
+  bytesOf,
+  event,
+  forwardedOf,
+  kinds,
+  LATER,
+  NOW,
+  planOf,
+  refusalOf,
+  sends,
+  verified,
+} from "../../../test/support/decisions.js";
+import {
+  decide,
+  decideEscalation,
+  decideTriageForward,
+  type HubContext,
+  type HubView,
+} from "./decide.js";
+import { HubState, type HubRecord, type HubStatus } from "./state.js";
+
+const HUB = "se:hub:vast";
+const ORIGIN = "se:municipality:0180"; // Stockholm
+const HOLDER = "se:municipality:1480"; // Göteborg, in Väst
+const OTHER = "se:municipality:1490"; // Borås, in Väst
+const REF = "11111111-1111-4111-8111-111111111111";
+const DEADLINE = "2026-12-02T10:00:00.000Z";
+
+const ctx: HubContext = {
+  id: HUB,
+  country: "se",
+  region: "vast",
+  serves: (hub) => ["se:hub:vast", "se:hub:stockholm", "se:hub:bergslagen"].includes(hub),
+};
+
+function opened(dest: DestinationJson, origin = ORIGIN, referralId = REF): EventJson {
+  return event("opened", origin, HUB, referralId, {
+    urgency: "URGENCY_HIGH",
+    reason: "REASON_CATEGORY_MISSING",
+    destination: dest,
+    deadline: DEADLINE,
+    personal: "jwe-of-the-origin",
+  });
+}
+
+/** A hub that holds REF in `status`, with `holder`, reached through the records that lead there. */
+function holding(status: HubStatus | "none", origin = ORIGIN): { view: HubView; state: HubState } {
+  const state = new HubState();
+  const o = opened({ country: "se", municipality: "1480" }, origin);
+  const at = { offset: 0, length: 0 };
+  const apply = (r: HubRecord) => state.apply(r, at);
+  if (status !== "none") {
+    apply({
+      k: "received",
+      referralId: REF,
+      openedId: o.id,
+      origin,
+      opened: toBase64(bytesOf(o)),
+      urgency: "URGENCY_HIGH",
+      deadline: DEADLINE,
+      destination: { country: "se", municipality: "1480" },
+      from: origin,
+      at: NOW.toISOString(),
+    });
+    const t = NOW.toISOString();
+    if (status === "forwarded" || status === "accepted" || status === "closed")
+      apply({ k: "forwarded", referralId: REF, to: HOLDER, eventId: "f1", at: t });
+    if (status === "accepted" || status === "closed")
+      apply({ k: "accepted", referralId: REF, by: HOLDER, eventId: "a1", at: t });
+    if (status === "closed") apply({ k: "closed", referralId: REF, eventId: "c1", at: t });
+    if (status === "triage") apply({ k: "triage", referralId: REF, at: t });
+    if (status === "rerouted")
+      apply({ k: "rerouted", referralId: REF, to: "se:hub:stockholm", eventId: "r1", at: t });
+    if (status === "declined") {
+      apply({ k: "forwarded", referralId: REF, to: HOLDER, eventId: "f1", at: t });
+      apply({ k: "declined", referralId: REF, by: HOLDER, eventId: "d1", reason: "x", at: t });
+    }
+    if (status === "withdrawn") apply({ k: "withdrawn", referralId: REF, eventId: "w1", at: t });
+  }
+  return {
+    state,
+    view: {
+      referral: (id) => state.referrals.get(id),
+      held: () => ({ opened: toBase64(bytesOf(o)) }),
+    },
+  };
+}
+
+const fresh = () => holding("none").view;
+
+describe("hub decide: a referral arrives (opened, or forwarded by another hub)", () => {
+  it.each<[string, DestinationJson, string[], string[]]>([
+    [
+      "a municipality of its own region: receipt, the origin's notice, forwarded to it",
+      { country: "se", municipality: "1480" },
+      [`received -> ${ORIGIN}`, `forwarded -> ${ORIGIN}`, `forwarded -> ${HOLDER}`],
+      ["received", "forwarded"],
+    ],
+    [
+      "a municipality of another region: re-routed to that region's hub",
+      { country: "se", municipality: "0380" },
+      [`received -> ${ORIGIN}`, `forwarded -> ${ORIGIN}`, "forwarded -> se:hub:mitt"],
+      ["received", "rerouted"],
+    ],
+    [
+      "another region only, whose hub exists: re-routed to it",
+      { country: "se", region: "bergslagen" },
+      [`received -> ${ORIGIN}`, `forwarded -> ${ORIGIN}`, "forwarded -> se:hub:bergslagen"],
+      ["received", "rerouted"],
+    ],
+    [
+      "its own region only: held for triage",
+      { country: "se", region: "vast" },
+      [`received -> ${ORIGIN}`],
+      ["received", "triage"],
+    ],
+    [
+      "a region no hub serves: held for triage",
+      { country: "se", region: "atlantis" },
+      [`received -> ${ORIGIN}`],
+      ["received", "triage"],
+    ],
+    [
+      "an unknown municipality code: held for triage",
+      { country: "se", municipality: "9999" },
+      [`received -> ${ORIGIN}`],
+      ["received", "triage"],
+    ],
+    [
+      "another country: held for triage (only gateways send abroad)",
+      { country: "no" },
+      [`received -> ${ORIGIN}`],
+      ["received", "triage"],
+    ],
+  ])("opened for %s", (_name, dest, sent, records) => {
+    const o = opened(dest);
+    const p = planOf(decide(ctx, fresh(), verified(o, { personal: { x: 1 } }), bytesOf(o), NOW));
+    expect(sends(p)).toEqual(sent);
+    expect(kinds(p)).toEqual(records);
+  });
+
+  it("seals the hand-on to the next hub and the municipality, from the personal part it opened", () => {
+    const o = opened({ country: "se", municipality: "0380" });
+    const p = planOf(decide(ctx, fresh(), verified(o, { personal: { x: 1 } }), bytesOf(o), NOW));
+    const last = p.send.at(-1);
+    expect(last !== undefined && "issue" in last ? last.reseal : undefined).toEqual({
+      to: ["se:hub:mitt", "se:municipality:0380"],
+      current: "jwe-of-the-origin",
+      plaintext: { x: 1 },
+    });
+  });
+
+  it("a referral re-routed by another hub: the receipt goes to that hub, the origin stays", () => {
+    const o = opened({ country: "se", municipality: "1480" });
+    const { v, bytes } = forwardedOf("se:hub:stockholm", HUB, o, {
+      destination: { country: "se", municipality: "1480" },
+      personal: "jwe-of-the-relay",
+    });
+    const p = planOf(decide(ctx, fresh(), v, bytes, NOW));
+    expect(sends(p)).toEqual([
+      "received -> se:hub:stockholm",
+      `forwarded -> ${ORIGIN}`,
+      `forwarded -> ${HOLDER}`,
+    ]);
+    expect(p.records[0]).toMatchObject({
+      k: "received",
+      origin: ORIGIN,
+      from: "se:hub:stockholm",
+      sealed: "jwe-of-the-relay",
+    });
+  });
+
+  it("a partner's referral routed in by the liaison: no notice to a foreign origin", () => {
+    const o = opened({ country: "se", municipality: "1480" }, "no:liaison");
+    const { v, bytes } = forwardedOf("se:liaison", HUB, o, {}, { personal: { x: 1 } });
+    expect(sends(planOf(decide(ctx, fresh(), v, bytes, NOW)))).toEqual([
+      "received -> se:liaison",
+      `forwarded -> ${HOLDER}`,
+    ]);
+  });
+
+  it.each<[HubStatus, ReturnType<typeof refusalOf>]>([
+    ["received", { code: "ERR_REPLAY", reason: "duplicate_referral" }],
+    ["forwarded", { code: "ERR_REPLAY", reason: "duplicate_referral" }],
+    ["triage", { code: "ERR_REPLAY", reason: "duplicate_referral" }],
+    ["accepted", { code: "ERR_REPLAY", reason: "duplicate_referral" }],
+    ["closed", { code: "ERR_REPLAY", reason: "duplicate_referral" }],
+    ["rerouted", "plan"],
+  ])("an opened for a referral already held as %s: %j", (status, expected) => {
+    const o = opened({ country: "se", municipality: "1480" });
+    const v = decide(ctx, holding(status).view, verified(o), bytesOf(o), NOW);
+    expect(refusalOf(v)).toEqual(expected);
+  });
+
+  it("a forwarded whose relayed opened has no referral body is refused ERR_SCHEMA_INVALID", () => {
+    const o = { ...opened({ country: "se" }) };
+    delete o.opened;
+    const { v, bytes } = forwardedOf("se:hub:stockholm", HUB, o);
+    expect(refusalOf(decide(ctx, fresh(), v, bytes, NOW))).toEqual({
+      code: "ERR_SCHEMA_INVALID",
+      reason: "type",
+    });
+  });
+});
+
+describe("hub decide: answers from the holder (accepted, declined)", () => {
+  const accepted = (from: string) =>
+    event("accepted", from, HUB, REF, { ofEventId: "o1" }, `accepted-${from}`);
+  const declined = (from: string, suggested?: DestinationJson) =>
+    event("declined", from, HUB, REF, {
+      ofEventId: "o1",
+      reason: "DECLINE_REASON_NOT_RESIDENT",
+      ...(suggested === undefined ? {} : { suggested }),
+    });
+
+  it("accepted from the holder: relayed to the origin, recorded", () => {
+    const e = accepted(HOLDER);
+    const p = planOf(decide(ctx, holding("forwarded").view, verified(e), bytesOf(e), NOW));
+    expect(sends(p)).toEqual([`forwarded -> ${ORIGIN}`]);
+    expect(kinds(p)).toEqual(["accepted"]);
+  });
+
+  it("declined with a suggestion: relayed to the origin, then routed to the suggestion", () => {
+    const e = declined(HOLDER, { country: "se", municipality: "1880" });
+    const p = planOf(decide(ctx, holding("forwarded").view, verified(e), bytesOf(e), NOW));
+    expect(sends(p)).toEqual([
+      `forwarded -> ${ORIGIN}`,
+      `forwarded -> ${ORIGIN}`,
+      "forwarded -> se:hub:bergslagen",
+    ]);
+    expect(kinds(p)).toEqual(["declined", "rerouted"]);
+  });
+
+  it("declined without a suggestion: relayed to the origin, held for triage", () => {
+    const e = declined(HOLDER);
+    const p = planOf(decide(ctx, holding("forwarded").view, verified(e), bytesOf(e), NOW));
+    expect(sends(p)).toEqual([`forwarded -> ${ORIGIN}`]);
+    expect(kinds(p)).toEqual(["declined", "triage"]);
+  });
+
+  it.each<[string, HubStatus | "none", string]>([
+    ["another municipality", "forwarded", OTHER],
+    ["the origin", "forwarded", ORIGIN],
+    ["the holder, once it has accepted", "accepted", HOLDER],
+    ["the holder, of a closed referral", "closed", HOLDER],
+    ["the former holder, after it declined", "declined", HOLDER],
+    ["anyone, about a referral the hub never held", "none", HOLDER],
+    ["anyone, about a referral in triage", "triage", HOLDER],
+  ])("from %s: refused ERR_NOT_AUTHORISED not_holder", (_who, status, from) => {
+    for (const e of [accepted(from), declined(from)]) {
+      expect(refusalOf(decide(ctx, holding(status).view, verified(e), bytesOf(e), NOW))).toEqual({
+        code: "ERR_NOT_AUTHORISED",
+        reason: "not_holder",
+      });
+    }
+  });
+});
+
+describe("hub decide: the origin's follow-ups (updated, withdrawn, closed)", () => {
+  const followUps = (from: string): EventJson[] => [
+    event("updated", from, HUB, REF, { urgency: "URGENCY_IMMEDIATE" }),
+    event("withdrawn", from, HUB, REF, { reason: "WITHDRAW_REASON_CHILD_FOUND" }),
+    event("closed", from, HUB, REF, { outcome: "CLOSE_OUTCOME_ACCEPTED" }),
+  ];
+
+  it.each<[HubStatus, string[]]>([
+    ["forwarded", [`forwarded -> ${HOLDER}`]],
+    ["accepted", [`forwarded -> ${HOLDER}`]],
+    ["triage", []],
+    ["received", []],
+  ])("from the origin while %s: relayed to the holder when there is one", (status, sent) => {
+    for (const e of followUps(ORIGIN)) {
+      const p = planOf(decide(ctx, holding(status).view, verified(e), bytesOf(e), NOW));
+      expect(sends(p)).toEqual(sent);
+      expect(kinds(p)).toEqual([e.type]);
+    }
+  });
+
+  it("an update's personal part is sealed again for the holder when it is not already", () => {
+    const e = event("updated", ORIGIN, HUB, REF, { personal: "jwe-update" });
+    const p = planOf(
+      decide(ctx, holding("forwarded").view, verified(e, { personal: { y: 2 } }), bytesOf(e), NOW),
+    );
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.reseal : undefined).toEqual({
+      to: [HOLDER],
+      current: "jwe-update",
+      plaintext: { y: 2 },
+    });
+  });
+
+  it.each<[string, HubStatus | "none", string]>([
+    ["the holder", "forwarded", HOLDER],
+    ["another municipality", "forwarded", OTHER],
+    ["anyone, about a referral the hub never held", "none", ORIGIN],
+  ])("from %s: refused ERR_NOT_AUTHORISED not_origin", (_who, status, from) => {
+    for (const e of followUps(from)) {
+      expect(refusalOf(decide(ctx, holding(status).view, verified(e), bytesOf(e), NOW))).toEqual({
+        code: "ERR_NOT_AUTHORISED",
+        reason: "not_origin",
+      });
+    }
+  });
+});
+
+describe("hub decide: events that only leave a note", () => {
+  it.each<EventJson>([
+    event("received", ORIGIN, HUB, REF, { ofEventId: "x", digest: "d" }),
+    event("rejected", ORIGIN, HUB, REF, { code: "ERR_SCHEMA_INVALID", reason: "type" }),
+    event("escalated", "se:hub:stockholm", HUB, REF, { deadline: DEADLINE, holder: HUB }),
+  ])("$type: a note on the referral, nothing sent", (e) => {
+    const p = planOf(decide(ctx, holding("forwarded").view, verified(e), bytesOf(e), NOW));
+    expect(p.send).toEqual([]);
+    expect(p.records).toMatchObject([{ k: "note", type: e.type, from: e.source }]);
+  });
+
+  it("a forwarded relaying anything but a referral: a note naming what it relayed", () => {
+    const inner = event("accepted", HOLDER, HUB, REF, { ofEventId: "o1" });
+    const { v, bytes } = forwardedOf("se:liaison", HUB, inner);
+    const p = planOf(decide(ctx, holding("forwarded").view, v, bytes, NOW));
+    expect(p.send).toEqual([]);
+    expect(p.records).toMatchObject([{ k: "note", type: "forwarded:accepted" }]);
+  });
+});
+
+describe("hub decideEscalation: a deadline passed with nobody having accepted", () => {
+  it("escalates to the national coordinator and tells a domestic origin", () => {
+    const ref = holding("forwarded").state.referrals.get(REF)!;
+    const p = decideEscalation(ctx, ref, LATER)!;
+    expect(sends(p)).toEqual(["escalated -> se:coordinator", `escalated -> ${ORIGIN}`]);
+    expect(kinds(p)).toEqual(["escalated"]);
+    const [first] = p.send;
+    expect(first !== undefined && "issue" in first ? first.issue.body : undefined).toEqual({
+      deadline: DEADLINE,
+      urgency: "URGENCY_HIGH",
+      holder: HOLDER,
+      destination: { country: "se", municipality: "1480" },
+    });
+  });
+
+  it("names the hub itself as holder of a referral in triage", () => {
+    const ref = holding("triage").state.referrals.get(REF)!;
+    const [first] = decideEscalation(ctx, ref, LATER)!.send;
+    expect(first !== undefined && "issue" in first ? first.issue.body?.holder : undefined).toBe(
+      HUB,
+    );
+  });
+
+  it("tells a foreign origin nothing (its own contact point does)", () => {
+    const ref = holding("received", "no:liaison").state.referrals.get(REF)!;
+    expect(sends(decideEscalation(ctx, ref, LATER)!)).toEqual(["escalated -> se:coordinator"]);
+  });
+
+  it("does nothing for a referral already escalated", () => {
+    const { state } = holding("forwarded");
+    state.apply(
+      { k: "escalated", referralId: REF, eventId: "e1", at: NOW.toISOString() },
+      {
+        offset: 0,
+        length: 0,
+      },
+    );
+    expect(decideEscalation(ctx, state.referrals.get(REF)!, LATER)).toBeUndefined();
+  });
+
+  it("gives the same event ids when decided again (a crash before the journal write)", () => {
+    const ref = holding("forwarded").state.referrals.get(REF)!;
+    const ids = (p: ReturnType<typeof decideEscalation>) =>
+      p!.send.map((o) => ("issue" in o ? o.issue.id : ""));
+    expect(ids(decideEscalation(ctx, ref, LATER))).toEqual(
+      ids(decideEscalation(ctx, ref, new Date(LATER.getTime() + 60_000))),
+    );
+  });
+});
+
+describe("hub decideTriageForward: an officer forwards a referral held for triage", () => {
+  it("forwards it to a municipality of the region, telling the origin", () => {
+    const p = planOf(decideTriageForward(ctx, holding("triage").view, REF, "1490", NOW));
+    expect(sends(p)).toEqual([`forwarded -> ${ORIGIN}`, `forwarded -> ${OTHER}`]);
+    expect(kinds(p)).toEqual(["forwarded"]);
+  });
+
+  it.each<[string, HubStatus | "none", string, ReturnType<typeof refusalOf>]>([
+    ["not in triage", "forwarded", "1490", { code: "ERR_NOT_AUTHORISED", reason: "not_in_triage" }],
+    ["never held", "none", "1490", { code: "ERR_NOT_AUTHORISED", reason: "not_in_triage" }],
+    [
+      "to an unknown code",
+      "triage",
+      "9999",
+      { code: "ERR_UNKNOWN_MUNICIPALITY", reason: "unknown" },
+    ],
+  ])("refuses a referral %s", (_name, status, code, expected) => {
+    expect(refusalOf(decideTriageForward(ctx, holding(status).view, REF, code, NOW))).toEqual(
+      expected,
+    );
+  });
+});

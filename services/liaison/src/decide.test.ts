@@ -1,0 +1,300 @@
+import { describe, expect, it } from "vitest";
+import {
+  TrustStore,
+  type EventJson,
+  type EventType,
+  type TrustList,
+  type TrustKey,
+} from "@stafett/shared";
+import {
+  bytesOf,
+  event,
+  NOW,
+  org,
+  planOf,
+  refusalOf,
+  sends,
+  verified,
+} from "../../../test/support/decisions.js";
+import {
+  decide,
+  decideAnswer,
+  decideRouteTo,
+  DEFAULT_OUTBOUND_POLICY,
+  type LiaisonContext,
+  type LiaisonView,
+} from "./decide.js";
+import { LiaisonState, type LiaisonRecord } from "./state.js";
+
+const ME = "se:liaison";
+const MALMO = "se:municipality:1280";
+const REF = "33333333-3333-4333-8333-333333333333";
+const DEADLINE = "2026-12-02T10:00:00.000Z";
+const PARTNER_ENC = "no-liaison-enc-1";
+
+const key = (kid: string, use: "sig" | "enc"): TrustKey =>
+  ({
+    kid,
+    use,
+    jwk: {},
+    notBefore: "2026-01-01T00:00:00.000Z",
+    notAfter: "2027-12-31T00:00:00.000Z",
+  }) as unknown as TrustKey;
+
+/** Sweden's list naming Norway as a partner, and Norway's, with the keys the policy looks at. */
+const trust = new TrustStore([
+  {
+    country: "se",
+    version: 1,
+    partners: [{ country: "no", anchors: [] }],
+    organisations: [{ ...org(ME), keys: [key("se-liaison-enc", "enc")] }],
+    policy: [],
+  } as unknown as TrustList,
+  {
+    country: "no",
+    version: 1,
+    organisations: [{ ...org("no:liaison"), keys: [key(PARTNER_ENC, "enc")] }],
+    policy: [],
+  } as unknown as TrustList,
+]);
+
+const ctx: LiaisonContext = { id: ME, country: "se", trust, policy: DEFAULT_OUTBOUND_POLICY };
+
+/** A JWE's shape as far as `recipientKids` reads it: the kids of its recipients. */
+function jweTo(...kids: string[]): string {
+  return JSON.stringify({ recipients: kids.map((kid) => ({ header: { kid } })), ciphertext: "" });
+}
+
+function view(records: LiaisonRecord[] = []): LiaisonView {
+  const state = new LiaisonState();
+  for (const r of records) state.apply(r);
+  return { inbound: (id) => state.inbound.get(id) };
+}
+
+function openedAbroad(
+  reason = "REASON_CATEGORY_MISSING",
+  personal = jweTo(PARTNER_ENC, "se-liaison-enc"),
+): EventJson {
+  return event("opened", MALMO, "no:liaison", REF, {
+    urgency: "URGENCY_HIGH",
+    reason: reason as "REASON_CATEGORY_MISSING",
+    destination: { country: "no" },
+    deadline: DEADLINE,
+    personal,
+  });
+}
+
+const out = (e: EventJson, personal?: unknown, partner = "no") =>
+  decide(
+    ctx,
+    view(),
+    verified(e, personal === undefined ? {} : { personal }),
+    { bytes: bytesOf(e), headers: {}, partnerCountry: partner },
+    NOW,
+  );
+
+describe("liaison decide: outbound, the policy lets it leave", () => {
+  it("a municipality's referral: countersigned to the partner, and the sender told where it went", () => {
+    const p = planOf(out(openedAbroad(), { legalBasis: "SoL 5 kap. 1 §" }));
+    expect(sends(p)).toEqual(["countersign -> stafett.no.in.se.opened", `forwarded -> ${MALMO}`]);
+    expect(p.records).toMatchObject([{ k: "out", partner: "no", type: "opened" }]);
+  });
+
+  it.each<EventType>(["accepted", "declined", "received", "rejected", "withdrawn", "closed"])(
+    "%s: countersigned to the partner, nobody else told",
+    (type) => {
+      const e = event(type, MALMO, "no:liaison", REF, {} as never);
+      expect(sends(planOf(out(e)))).toEqual([`countersign -> stafett.no.in.se.${type}`]);
+    },
+  );
+});
+
+describe("liaison decide: outbound, the policy refuses", () => {
+  it.each<[string, () => ReturnType<typeof out>, string]>([
+    [
+      "a country that is not a partner",
+      () => out({ ...openedAbroad(), addressee: "dk:liaison" }, { legalBasis: "x" }, "dk"),
+      "unknown_partner",
+    ],
+    [
+      "an addressee outside the subject's country",
+      () => out({ ...openedAbroad(), addressee: "fi:liaison" }, { legalBasis: "x" }),
+      "addressee_country",
+    ],
+    [
+      "a type that does not leave the country",
+      () =>
+        out(event("escalated", MALMO, "no:liaison", REF, { deadline: DEADLINE, holder: MALMO })),
+      "type_not_allowed",
+    ],
+    [
+      "the reason 'other'",
+      () => out(openedAbroad("REASON_CATEGORY_OTHER"), { legalBasis: "x" }),
+      "reason_not_allowed",
+    ],
+    [
+      "a personal part not sealed to the partner",
+      () => out(openedAbroad(undefined, jweTo("se-liaison-enc")), { legalBasis: "x" }),
+      "not_sealed_to_partner",
+    ],
+    [
+      "a personal part the own liaison cannot read",
+      () => out(openedAbroad()),
+      "not_sealed_to_liaison",
+    ],
+    ["no legal basis stated", () => out(openedAbroad(), { legalBasis: "  " }), "no_legal_basis"],
+  ])("%s: a signed rejected to the issuer, recorded as refused", (_name, run, reason) => {
+    const p = planOf(run());
+    expect(sends(p)).toEqual([`rejected -> ${MALMO}`]);
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.issue.body : undefined).toMatchObject({
+      code: "ERR_OUTBOUND_POLICY",
+      reason,
+    });
+    expect(p.records).toMatchObject([{ k: "refused", reason }]);
+  });
+});
+
+describe("liaison decide: inbound", () => {
+  const inbound = (e: EventJson, records: LiaisonRecord[] = [], personal?: unknown) =>
+    decide(
+      ctx,
+      view(records),
+      verified(e, personal === undefined ? {} : { personal }),
+      { bytes: bytesOf(e), headers: {} },
+      NOW,
+    );
+  const partnerOpened = (dest: { country: string; municipality?: string }) =>
+    event("opened", "no:liaison", ME, REF, {
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      destination: dest,
+      deadline: DEADLINE,
+      personal: jweTo("se-liaison-enc"),
+    });
+
+  it("a partner's event for a domestic party: relayed to it", () => {
+    const p = planOf(inbound(event("accepted", "no:liaison", MALMO, REF, { ofEventId: "o1" })));
+    expect(sends(p)).toEqual([`forwarded -> ${MALMO}`]);
+    expect(p.records).toMatchObject([{ k: "relayed-in", to: MALMO, type: "accepted" }]);
+  });
+
+  it("a partner's event for another country: refused ERR_NOT_ADDRESSEE", () => {
+    expect(
+      refusalOf(inbound(event("accepted", "no:liaison", "fi:liaison", REF, { ofEventId: "o1" }))),
+    ).toEqual({
+      code: "ERR_NOT_ADDRESSEE",
+      reason: "mismatch",
+    });
+  });
+
+  it("a partner's referral for a known municipality: receipt, then to its hub, sealed anew", () => {
+    const p = planOf(inbound(partnerOpened({ country: "se", municipality: "1480" }), [], { x: 1 }));
+    expect(sends(p)).toEqual(["received -> no:liaison", "forwarded -> se:hub:vast"]);
+    expect(p.records).toMatchObject([{ k: "inbound", routedTo: "se:hub:vast" }]);
+    const o = p.send[1];
+    expect(o !== undefined && "issue" in o ? o.reseal : undefined).toMatchObject({
+      to: ["se:hub:vast", "se:municipality:1480"],
+      fresh: true,
+      plaintext: { x: 1 },
+    });
+  });
+
+  it("a partner's referral with no municipality: receipt, then it waits for the contact point", () => {
+    const p = planOf(inbound(partnerOpened({ country: "se" })));
+    expect(sends(p)).toEqual(["received -> no:liaison"]);
+    expect(p.records).toEqual([expect.objectContaining({ k: "inbound" })]);
+    expect(p.records[0]).not.toHaveProperty("routedTo");
+  });
+
+  it("a partner's referral that already arrived: refused ERR_REPLAY", () => {
+    const first = planOf(inbound(partnerOpened({ country: "se" }))).records;
+    expect(refusalOf(inbound(partnerOpened({ country: "se" }), first))).toEqual({
+      code: "ERR_REPLAY",
+      reason: "duplicate_referral",
+    });
+  });
+
+  it.each<EventType>([
+    "received",
+    "rejected",
+    "accepted",
+    "declined",
+    "updated",
+    "withdrawn",
+    "closed",
+    "escalated",
+    "forwarded",
+  ])("a partner's %s addressed to the liaison itself: nothing", (type) => {
+    expect(planOf(inbound(event(type, "no:liaison", ME, REF, {} as never)))).toEqual({
+      send: [],
+      records: [],
+    });
+  });
+});
+
+describe("liaison: the contact point's commands", () => {
+  const waiting = (): LiaisonRecord[] => [
+    {
+      k: "inbound",
+      referralId: REF,
+      openedId: "o1",
+      origin: "no:liaison",
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      deadline: DEADLINE,
+      opened: Buffer.from(
+        bytesOf(
+          event("opened", "no:liaison", ME, REF, {
+            urgency: "URGENCY_HIGH",
+            reason: "REASON_CATEGORY_MISSING",
+            destination: { country: "se" },
+            deadline: DEADLINE,
+            personal: jweTo("se-liaison-enc"),
+          }),
+        ),
+      ).toString("base64"),
+      at: NOW.toISOString(),
+    },
+  ];
+
+  it.each(["accepted", "declined"] as const)(
+    "%s on behalf of the country: answered to the partner",
+    (decision) => {
+      const p = planOf(decideAnswer(ctx, view(waiting()), REF, decision, undefined, NOW));
+      expect(sends(p)).toEqual([`${decision} -> no:liaison`]);
+      expect(p.records).toMatchObject([{ k: "answered", decision }]);
+    },
+  );
+
+  it("routes a waiting referral to a municipality through its hub", () => {
+    const p = planOf(decideRouteTo(ctx, view(waiting()), REF, "1880", NOW));
+    expect(sends(p)).toEqual(["forwarded -> se:hub:bergslagen"]);
+    expect(p.records).toMatchObject([{ k: "inbound", routedTo: "se:hub:bergslagen" }]);
+  });
+
+  it.each<[string, LiaisonRecord[], string, ReturnType<typeof refusalOf>]>([
+    ["nothing waits", [], "1880", { code: "ERR_NOT_AUTHORISED", reason: "not_pending" }],
+    [
+      "it was answered already",
+      [
+        ...waiting(),
+        { k: "answered", referralId: REF, decision: "accepted", eventId: "a", at: "" },
+      ],
+      "1880",
+      { code: "ERR_NOT_AUTHORISED", reason: "not_pending" },
+    ],
+    [
+      "the code is unknown",
+      waiting(),
+      "9999",
+      { code: "ERR_UNKNOWN_MUNICIPALITY", reason: "unknown" },
+    ],
+  ])("refuses when %s", (_name, records, code, expected) => {
+    expect(refusalOf(decideRouteTo(ctx, view(records), REF, code, NOW))).toEqual(expected);
+    if (code !== "9999")
+      expect(refusalOf(decideAnswer(ctx, view(records), REF, "accepted", undefined, NOW))).toEqual(
+        expected,
+      );
+  });
+});
