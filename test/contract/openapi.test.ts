@@ -406,7 +406,7 @@ function gatewayStandIn(state: GatewayState): Gateway {
     openReferral: async (request, key): Promise<OpenedReferral> => {
       failIfAsked();
       return {
-        referralId: request.referralId ?? SENT_ID,
+        referralId: SENT_ID,
         eventId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
         deadline: request.deadline ?? "2026-11-27T21:15:00.000Z",
         addressee: "se:hub:vast",

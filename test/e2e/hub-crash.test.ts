@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -44,16 +43,17 @@ describe("the hub process killed mid-flow", () => {
 
       const stockholm = se.gateway("0180").gateway;
       const goteborg = se.gateway("1480").gateway;
-      const ids = Array.from({ length: N }, () => randomUUID());
+      const ids: string[] = [];
       const sending = Promise.all(
-        ids.map((referralId, i) =>
-          stockholm.openReferral({
-            referralId,
-            urgency: "URGENCY_NORMAL",
-            reason: "REASON_CATEGORY_MOVED",
-            destination: { country: "se", municipality: "1480" },
-            personal: samplePersonal(i),
-          }),
+        Array.from({ length: N }, (_, i) =>
+          stockholm
+            .openReferral({
+              urgency: "URGENCY_NORMAL",
+              reason: "REASON_CATEGORY_MOVED",
+              destination: { country: "se", municipality: "1480" },
+              personal: samplePersonal(i),
+            })
+            .then((opened) => ids.push(opened.referralId)),
         ),
       );
       // Kill the hub while referrals are in flight: some receipted, most not yet.

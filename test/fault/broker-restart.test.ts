@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { LocalCountry, waitFor } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
-import { expectEachOnce, referralIds, sendReferrals } from "../support/flow.js";
+import { caseKeys, expectEachOnce, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 200;
@@ -23,8 +23,8 @@ describe("the nats-server (file storage) killed and restarted mid-flow", () => {
   it(`loses nothing and doubles nothing (${N} referrals)`, { timeout: 120_000 }, async () => {
     const stockholm = se.gateway("0180").gateway;
     const goteborg = se.gateway("1480").gateway;
-    const ids = referralIds(N);
-    const sending = sendReferrals(stockholm, ids);
+    const ids: string[] = [];
+    const sending = sendReferrals(stockholm, caseKeys(N), ids);
     await waitFor(() => goteborg.state.inbox.size >= 20, {
       timeoutMs: 30_000,
       message: "the flow to start",

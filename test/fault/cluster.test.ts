@@ -3,7 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { LocalCountry, startCluster, waitFor, type NatsCluster } from "@stafett/devkit";
 import { createLogger, quarantineStreamName } from "@stafett/shared";
-import { expectEachOnce, referralIds, sendReferrals } from "../support/flow.js";
+import { caseKeys, expectEachOnce, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 200;
@@ -32,8 +32,8 @@ describe("a 3-node JetStream cluster with R3 streams", () => {
     async () => {
       const stockholm = se.gateway("0180").gateway;
       const goteborg = se.gateway("1480").gateway;
-      const ids = referralIds(N);
-      const sending = sendReferrals(stockholm, ids);
+      const ids: string[] = [];
+      const sending = sendReferrals(stockholm, caseKeys(N), ids);
       await waitFor(() => goteborg.state.inbox.size >= 30, {
         timeoutMs: 30_000,
         message: "the flow to start",

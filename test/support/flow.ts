@@ -9,25 +9,33 @@ import type { Gateway } from "@stafett/gateway";
 import { samplePersonal, StafettError } from "@stafett/shared";
 import { waitFor } from "./wait.js";
 
-export function referralIds(n: number): string[] {
-  return Array.from({ length: n }, () => randomUUID());
+/** The case system's own keys for `n` referrals (sent as Idempotency-Key). */
+export function caseKeys(n: number): string[] {
+  return Array.from({ length: n }, () => `case-${randomUUID()}`);
 }
 
-/** Sends each referral in turn, retrying a 503-like refusal with the same key. */
-export async function sendReferrals(origin: Gateway, ids: readonly string[]): Promise<void> {
-  for (const [i, referralId] of ids.entries()) {
+/**
+ * Sends a referral per key in turn, retrying a 503-like refusal with the same key; the ids the
+ * gateway gave them are pushed to `ids` as they come.
+ */
+export async function sendReferrals(
+  origin: Gateway,
+  keys: readonly string[],
+  ids: string[] = [],
+): Promise<string[]> {
+  for (const [i, key] of keys.entries()) {
     for (;;) {
       try {
-        await origin.openReferral(
+        const opened = await origin.openReferral(
           {
-            referralId,
             urgency: "URGENCY_NORMAL",
             reason: "REASON_CATEGORY_MOVED",
             destination: { country: "se", municipality: "1480" },
             personal: samplePersonal(i),
           },
-          `key-${referralId}`,
+          key,
         );
+        ids.push(opened.referralId);
         break;
       } catch (err) {
         if (err instanceof StafettError && err.code !== "ERR_UNAVAILABLE") throw err;
@@ -35,6 +43,7 @@ export async function sendReferrals(origin: Gateway, ids: readonly string[]): Pr
       }
     }
   }
+  return ids;
 }
 
 const types = (origin: Gateway, id: string): string[] =>

@@ -271,9 +271,11 @@ describe("gateway decide: what comes back about a referral it sent", () => {
     expect(o !== undefined && "issue" in o ? o.issue.partnerCountry : undefined).toBe("no");
   });
 
-  it.each<[string, EventJson, string]>([
+  it.each<[string, string, DestinationJson, EventJson, string]>([
     [
-      "a decline",
+      "a decline by the municipality, relayed by its hub",
+      DEST_HUB,
+      { country: "se", municipality: "1480" },
       event("declined", DEST, DEST_HUB, REF, {
         ofEventId: "o1",
         reason: "DECLINE_REASON_NOT_RESIDENT",
@@ -281,20 +283,142 @@ describe("gateway decide: what comes back about a referral it sent", () => {
       "declined",
     ],
     [
-      "a partner's receipt",
+      "a partner's receipt, relayed by the own liaison",
+      "se:liaison",
+      { country: "no" },
       event("received", "no:liaison", ME, REF, { ofEventId: "o1", digest: "d" }),
       "received",
     ],
     [
-      "a partner's refusal",
+      "a partner's refusal, relayed by the own liaison",
+      "se:liaison",
+      { country: "no" },
       event("rejected", "no:liaison", ME, REF, { code: "ERR_SCHEMA_INVALID", reason: "type" }),
       "rejected",
     ],
-  ])("%s relayed to it: a timeline entry, nothing sent", (_name, inner, type) => {
-    const { v, bytes } = forwardedOf(DEST_HUB, ME, inner);
-    const p = planOf(decide(ctx, sentAs("forwarded"), v, bytes, NOW));
+  ])("%s: a timeline entry, nothing sent", (_name, relayer, dest, inner, type) => {
+    const { v, bytes } = forwardedOf(relayer, ME, inner);
+    const p = planOf(decide(ctx, sentAs("forwarded", dest), v, bytes, NOW));
     expect(p.send).toEqual([]);
     expect(p.records).toMatchObject([{ entry: { type, by: inner.source } }]);
+  });
+});
+
+describe("gateway decide: only parties on the referral's path move it", () => {
+  const NOT_ON_PATH = { code: "ERR_NOT_AUTHORISED", reason: "not_on_path" };
+  it.each<[string, string, DestinationJson, EventJson]>([
+    [
+      "a partner's acceptance of a domestic referral, relayed by the own liaison",
+      "se:liaison",
+      { country: "se", municipality: "1480" },
+      event("accepted", "no:liaison", ME, REF, { ofEventId: "o1" }),
+    ],
+    [
+      "an acceptance by a municipality the relaying hub does not serve",
+      DEST_HUB,
+      { country: "se", municipality: "1480" },
+      event("accepted", "se:municipality:0380", DEST_HUB, REF, { ofEventId: "o1" }),
+    ],
+    [
+      "an acceptance relayed by a hub that never held the referral",
+      "se:hub:mitt",
+      { country: "se", municipality: "1480" },
+      event("accepted", "se:municipality:0380", "se:hub:mitt", REF, { ofEventId: "o1" }),
+    ],
+    [
+      "an acceptance of a referral sent abroad, from a third country",
+      "se:liaison",
+      { country: "no" },
+      event("accepted", "fi:liaison", ME, REF, { ofEventId: "o1" }),
+    ],
+    [
+      "an acceptance of a referral sent abroad, relayed by a hub",
+      DEST_HUB,
+      { country: "no" },
+      event("accepted", "no:liaison", ME, REF, { ofEventId: "o1" }),
+    ],
+  ])("refuses %s", (_name, relayer, dest, inner) => {
+    const { v, bytes } = forwardedOf(relayer, ME, inner);
+    expect(refusalOf(decide(ctx, sentAs("forwarded", dest), v, bytes, NOW))).toEqual(NOT_ON_PATH);
+  });
+
+  it.each<[string, EventJson]>([
+    [
+      "a receipt from a hub that is not its first addressee",
+      event("received", "se:hub:mitt", ME, REF, { ofEventId: "o1", digest: "d" }),
+    ],
+    [
+      "a refusal with free text from another municipality",
+      event("rejected", "se:municipality:1490", ME, REF, {
+        code: "ERR_OUTBOUND_POLICY",
+        reason: "Child found safe, case closed",
+      }),
+    ],
+    [
+      "an escalation from a hub off its path",
+      event("escalated", "se:hub:nord", ME, REF, { deadline: DEADLINE, holder: DEST }),
+    ],
+  ])("refuses %s", (_name, e) => {
+    expect(refusalOf(decide(ctx, sentAs("forwarded"), verified(e), bytesOf(e), NOW))).toEqual(
+      NOT_ON_PATH,
+    );
+  });
+
+  it("refuses a notice from a hub off the referral's path", () => {
+    const { v, bytes } = forwardedOf("se:hub:nord", ME, opened(ME), {
+      destination: { country: "se", region: "nord" },
+    });
+    expect(refusalOf(decide(ctx, sentAs("received"), v, bytes, NOW))).toEqual(NOT_ON_PATH);
+  });
+
+  it("takes an escalation from a hub the referral was re-routed to", () => {
+    const { v: notice, bytes: nb } = forwardedOf(DEST_HUB, ME, opened(ME), {
+      destination: { country: "se", municipality: "1880" },
+    });
+    const state = new GatewayState();
+    state.apply(
+      {
+        k: "sent",
+        referralId: REF,
+        openedId: "o1",
+        hub: DEST_HUB,
+        destination: { country: "se", municipality: "1480" },
+        urgency: "URGENCY_HIGH",
+        reason: "REASON_CATEGORY_MISSING",
+        deadline: DEADLINE,
+        at: NOW.toISOString(),
+      },
+      AT,
+    );
+    for (const r of planOf(decide(ctx, view(state), notice, nb, NOW)).records) state.apply(r, AT);
+    const e = event("escalated", "se:hub:bergslagen", ME, REF, { deadline: DEADLINE, holder: "x" });
+    expect(planOf(decide(ctx, view(state), verified(e), bytesOf(e), NOW)).records).toMatchObject([
+      { entry: { type: "escalated", by: "se:hub:bergslagen" } },
+    ]);
+  });
+
+  it("puts a referral routed back to its origin in the origin's inbox", () => {
+    const { v, bytes } = forwardedOf(MY_HUB, ME, opened(ME), {
+      destination: { country: "se", municipality: "0180" },
+      deadline: DEADLINE,
+    });
+    expect(planOf(decide(ctx, sentAs("received"), v, bytes, NOW)).records).toMatchObject([
+      { k: "inbox", referralId: REF, via: MY_HUB },
+    ]);
+  });
+
+  it("refuses an update of an inbox item not from its origin through the hub that handed it over", () => {
+    for (const [relayer, from] of [
+      [MY_HUB, "se:municipality:1490"],
+      [DEST_HUB, "se:municipality:1280"],
+    ] as const) {
+      const inner = event("withdrawn", from, relayer, REF, { reason: "WITHDRAW_REASON_OTHER" });
+      const { v, bytes } = forwardedOf(relayer, ME, inner);
+      expect(refusalOf(decide(ctx, inboxAs("pending"), v, bytes, NOW))).toEqual({
+        code: "ERR_NOT_AUTHORISED",
+        reason: "not_origin",
+      });
+    }
   });
 });
 
@@ -322,8 +446,8 @@ describe("gateway decide: what is handed to it", () => {
         withdrawn: { reason: "WITHDRAW_REASON_CHILD_FOUND" },
         closed: { outcome: "CLOSE_OUTCOME_OTHER" },
       }[type];
-      const inner = event(type, "se:municipality:1280", DEST_HUB, REF, body as never);
-      const { v, bytes } = forwardedOf(DEST_HUB, ME, inner);
+      const inner = event(type, "se:municipality:1280", MY_HUB, REF, body as never);
+      const { v, bytes } = forwardedOf(MY_HUB, ME, inner);
       expect(kinds(planOf(decide(ctx, inboxAs("pending"), v, bytes, NOW)))).toEqual([
         "inbox-event",
       ]);

@@ -14,6 +14,7 @@ import {
   derivedId,
   hubOfMunicipality,
   liaisonId,
+  parseOrgId,
   plan,
   refusal,
   routeOf,
@@ -121,22 +122,43 @@ export function decide(
       by: v.issuer.id,
       ...extra,
     });
-  switch (e.type) {
-    case "received":
-      return plan(mine === undefined ? [] : [entry("received")]);
-    case "rejected":
-      return plan(
-        mine === undefined
-          ? []
-          : [entry("rejected", { code: e.rejected?.code ?? "", reason: e.rejected?.reason ?? "" })],
-      );
-    case "escalated":
-      return plan(mine === undefined ? [] : [entry("escalated")]);
-    case "forwarded":
-      return onForwarded(ctx, view, v, bytes, mine, now);
-    default:
-      return plan();
+  if (e.type === "forwarded") return onForwarded(ctx, view, v, bytes, mine, now);
+  if (e.type !== "received" && e.type !== "rejected" && e.type !== "escalated") return plan();
+  if (mine === undefined) return plan();
+  // Only a party on the referral's path may say something about it: the first addressee
+  // receipts it; it or the own liaison (what leaves the country) refuses it; a hub that held it
+  // (or the own liaison) escalates it.
+  const path = pathOf(ctx, mine);
+  const allowed =
+    e.type === "received"
+      ? v.issuer.id === mine.hub
+      : e.type === "rejected"
+        ? v.issuer.id === mine.hub || (path.abroad && v.issuer.id === liaisonId(ctx.country))
+        : path.hubs.has(v.issuer.id) || v.issuer.id === liaisonId(ctx.country);
+  if (!allowed) return refusal(notOnPath(e.type));
+  if (e.type === "rejected")
+    return plan([
+      entry("rejected", { code: e.rejected?.code ?? "", reason: e.rejected?.reason ?? "" }),
+    ]);
+  return plan([entry(e.type)]);
+}
+
+/** Who is on a sent referral's path, as its timeline shows: the hubs that held it, and whether it left the country. */
+function pathOf(ctx: GatewayContext, mine: SentReferral): { hubs: Set<string>; abroad: boolean } {
+  const hubs = new Set<string>([mine.hub]);
+  for (const t of mine.timeline) {
+    if (t.type !== "forwarded" && t.type !== "rerouted") continue;
+    for (const id of [t.by, t.to]) if (id !== undefined && id.includes(":hub:")) hubs.add(id);
   }
+  return { hubs, abroad: mine.destination.country !== ctx.country };
+}
+
+function notOnPath(type: string): StafettError {
+  return new StafettError(
+    "ERR_NOT_AUTHORISED",
+    `${type} about this referral may come only from a party on its path`,
+    { reason: "not_on_path", field: "/source" },
+  );
 }
 
 function timeline(referralId: string, entry: TimelineEntry): GatewayRecord {
@@ -156,11 +178,16 @@ function onForwarded(
   const at = now.toISOString();
   if (inner === undefined) return plan();
   const innerType = inner.event.type;
-  if (innerType === "opened" && inner.issuer.id === ctx.id) {
+  // A hub's notice of where our own referral went carries no deadline; a hand-on always does
+  // (a referral routed back to its origin lands in the origin's inbox like any other).
+  if (innerType === "opened" && inner.issuer.id === ctx.id && e.forwarded?.deadline === undefined) {
     // The hub tells us where our referral went: to a municipality of its own region
     // (forwarded), else to the hub that serves the destination (re-routed).
     const dest = e.forwarded?.destination;
     if (mine === undefined || dest === undefined) return plan();
+    const path = pathOf(ctx, mine);
+    if (!path.hubs.has(v.issuer.id) && !(path.abroad && v.issuer.id === liaisonId(ctx.country)))
+      return refusal(notOnPath("a notice"));
     const entry = (type: "forwarded" | "rerouted", to: string) =>
       timeline(e.referralId, { type, at, eventId: e.id, by: v.issuer.id, to });
     const r = routeOf(dest, ctx.country);
@@ -188,6 +215,16 @@ function onForwarded(
         at,
       },
     ]);
+  }
+  if (
+    innerType !== "updated" &&
+    innerType !== "withdrawn" &&
+    innerType !== "closed" &&
+    mine !== undefined
+  ) {
+    // An answer about a referral we sent: from the municipality a hub on its path handed it to,
+    // relayed by that hub; or, abroad, from the partner country, relayed by our liaison.
+    if (!answeredOnPath(ctx, mine, v)) return refusal(notOnPath(innerType));
   }
   if ((innerType === "received" || innerType === "rejected") && mine !== undefined) {
     // A partner country's receipt or refusal, relayed by our liaison.
@@ -229,10 +266,19 @@ function onForwarded(
       [{ issue: closed }],
     );
   }
+  const item = view.inbox(e.referralId);
   if (
     (innerType === "updated" || innerType === "withdrawn" || innerType === "closed") &&
-    view.inbox(e.referralId) !== undefined
+    item !== undefined
   ) {
+    // Only the origin changes a referral, through whoever handed it to us.
+    if (inner.issuer.id !== item.origin || v.issuer.id !== item.via)
+      return refusal(
+        new StafettError("ERR_NOT_AUTHORISED", `only the referral's origin may send ${innerType}`, {
+          reason: "not_origin",
+          field: "/forwarded/original",
+        }),
+      );
     return plan([
       {
         k: "inbox-event",
@@ -245,6 +291,25 @@ function onForwarded(
     ]);
   }
   return plan();
+}
+
+/**
+ * Whether a relayed answer (received, rejected, accepted, declined) about a referral we sent comes
+ * from its path: at home, relayed by a hub that held it, from a municipality that hub serves and
+ * addressed to that hub; abroad, relayed by our own liaison, from the destination country.
+ */
+function answeredOnPath(ctx: GatewayContext, mine: SentReferral, v: VerifiedEvent): boolean {
+  const inner = v.original;
+  if (inner === undefined) return false;
+  const path = pathOf(ctx, mine);
+  if (path.abroad)
+    return (
+      v.issuer.id === liaisonId(ctx.country) &&
+      parseOrgId(inner.issuer.id).country === mine.destination.country
+    );
+  if (!path.hubs.has(v.issuer.id) || inner.event.addressee !== v.issuer.id) return false;
+  const from = parseOrgId(inner.issuer.id);
+  return from.role === "municipality" && hubOfMunicipality(inner.issuer.id) === v.issuer.id;
 }
 
 /**

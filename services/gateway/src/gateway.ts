@@ -8,9 +8,9 @@ import { randomUUID } from "node:crypto";
 import {
   decodeEvent,
   decodeSignedEvent,
-  derivedId,
   fromBase64,
   isRefusal,
+  jsonDigest,
   open,
   Party,
   parseOrgId,
@@ -65,7 +65,6 @@ export interface GatewayOptions extends ServiceRuntime {
 }
 
 export interface ReferralRequest {
-  referralId?: string;
   urgency: Urgency;
   reason: ReasonCategory;
   destination: DestinationJson;
@@ -192,10 +191,11 @@ export class Gateway {
   async openReferral(request: ReferralRequest, idempotencyKey?: string): Promise<OpenedReferral> {
     validate(SCHEMA_IDS.api("referral-request"), request);
     const key = idempotencyKey;
+    const requestDigest = jsonDigest(request);
+    // Unpredictable to anyone but this gateway, and never the client's choice: another
+    // organisation cannot open a referral under an id this one will use.
     const referralId =
-      (key === undefined ? undefined : this.state.idempotency.get(key)) ??
-      request.referralId ??
-      (key === undefined ? randomUUID() : derivedId(this.id, "referral", key));
+      (key === undefined ? undefined : this.state.idempotency.get(key)) ?? randomUUID();
     const opened = await this.party.locks.run(referralId, async () => {
       const existing = this.state.sent.get(referralId);
       if (existing !== undefined && key === undefined) {
@@ -203,6 +203,13 @@ export class Gateway {
           reason: "duplicate_referral",
           field: "/referralId",
         });
+      }
+      if (existing?.requestDigest !== undefined && existing.requestDigest !== requestDigest) {
+        throw new StafettError(
+          "ERR_IDEMPOTENCY_MISMATCH",
+          "this Idempotency-Key was used for a different referral",
+          { reason: "different_body", field: "Idempotency-Key" },
+        );
       }
       const publishing = this.publishing.get(referralId);
       if (existing?.published === true || publishing !== undefined)
@@ -214,9 +221,7 @@ export class Gateway {
       const route = routeOpened(this.context(), request.destination);
       if (route instanceof StafettError) throw route;
       // A retried request with the same key gets the same event id: the stream drops a second copy.
-      const eventId =
-        existing?.openedId ??
-        (key === undefined ? randomUUID() : derivedId(this.id, "opened", key));
+      const eventId = existing?.openedId ?? randomUUID();
       let written: Promise<void> | undefined;
       if (existing === undefined) {
         await this.checkIntake();
@@ -232,6 +237,7 @@ export class Gateway {
             deadline,
             at: now.toISOString(),
             ...(key === undefined ? {} : { idempotencyKey: key }),
+            requestDigest,
           },
         ]);
       }

@@ -43,6 +43,8 @@ export type GatewayRecord =
       deadline: string;
       at: string;
       idempotencyKey?: string;
+      /** The digest of the request that opened it: a reused Idempotency-Key must carry the same. */
+      requestDigest?: string;
     }
   | { k: "published"; referralId: string }
   | { k: "timeline"; referralId: string; entry: TimelineEntry }
@@ -99,6 +101,7 @@ export interface SentReferral {
   holder?: string;
   /** False until the stream confirmed the opened event (written ahead of the publish). */
   published: boolean;
+  requestDigest?: string;
   timeline: TimelineEntry[];
 }
 
@@ -150,6 +153,7 @@ export class GatewayState {
           deadline: r.deadline,
           status: "opened",
           published: false,
+          ...(r.requestDigest === undefined ? {} : { requestDigest: r.requestDigest }),
           timeline: [{ type: "opened", at: r.at, eventId: r.openedId, by: "self", to: r.hub }],
         });
         if (r.idempotencyKey !== undefined) this.idempotency.set(r.idempotencyKey, r.referralId);

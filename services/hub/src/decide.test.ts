@@ -397,3 +397,72 @@ describe("hub decideTriageForward: an officer forwards a referral held for triag
     );
   });
 });
+
+describe("hub decide: nobody takes a referral over, and no refusal strands it", () => {
+  it("an opened under the id of a referral it re-routed, from another origin, is refused", () => {
+    const o = opened({ country: "se", municipality: "1480" }, HOLDER);
+    expect(refusalOf(decide(ctx, holding("rerouted").view, verified(o), bytesOf(o), NOW))).toEqual({
+      code: "ERR_REPLAY",
+      reason: "duplicate_referral",
+    });
+  });
+
+  it("the same referral coming back after a re-route is taken again, its origin kept", () => {
+    const o = opened({ country: "se", municipality: "1480" });
+    const { v, bytes } = forwardedOf("se:hub:stockholm", HUB, o, {}, { personal: { x: 1 } });
+    const p = planOf(decide(ctx, holding("rerouted").view, v, bytes, NOW));
+    expect(p.records[0]).toMatchObject({ k: "received", origin: ORIGIN });
+  });
+
+  it("the next hub's receipt of a re-route ends the hub's part; until then its deadline counts", () => {
+    const { state, view } = holding("rerouted");
+    const ref = state.referrals.get(REF)!;
+    expect(state.overdue(LATER).map((r) => r.referralId)).toEqual([REF]);
+    const receipt = event("received", "se:hub:stockholm", HUB, REF, {
+      ofEventId: ref.handOn!.eventId,
+      digest: "d",
+    });
+    const p = planOf(decide(ctx, view, verified(receipt), bytesOf(receipt), NOW));
+    expect(p.records).toMatchObject([{ k: "receipted", by: "se:hub:stockholm" }]);
+    for (const r of p.records) state.apply(r, { offset: 0, length: 0 });
+    expect(state.overdue(new Date(LATER.getTime() + 1_000))).toEqual([]);
+  });
+
+  it("a receipt from anyone else, or of another event, leaves only a note", () => {
+    const { view } = holding("rerouted");
+    for (const [from, of] of [
+      ["se:hub:nord", "r1"],
+      ["se:hub:stockholm", "something-else"],
+    ] as const) {
+      const e = event("received", from, HUB, REF, { ofEventId: of, digest: "d" });
+      expect(kinds(planOf(decide(ctx, view, verified(e), bytesOf(e), NOW)))).toEqual(["note"]);
+    }
+  });
+
+  it("a refused hand-on (a revoked key, say) escalates at once, to the coordinator and the origin", () => {
+    const { state, view } = holding("rerouted");
+    const ref = state.referrals.get(REF)!;
+    const e = event("rejected", "se:hub:stockholm", HUB, REF, {
+      ofEventId: ref.handOn!.eventId,
+      code: "ERR_KEY_REVOKED",
+      reason: "revoked",
+    });
+    const p = planOf(decide(ctx, view, verified(e), bytesOf(e), NOW));
+    expect(sends(p)).toEqual(["escalated -> se:coordinator", `escalated -> ${ORIGIN}`]);
+    expect(kinds(p)).toEqual(["note", "escalated"]);
+  });
+
+  it("a refused forward to a municipality escalates at once too", () => {
+    const { state, view } = holding("forwarded");
+    const ref = state.referrals.get(REF)!;
+    const e = event("rejected", HOLDER, HUB, REF, {
+      ofEventId: ref.handOn!.eventId,
+      code: "ERR_KEY_REVOKED",
+      reason: "revoked",
+    });
+    expect(kinds(planOf(decide(ctx, view, verified(e), bytesOf(e), NOW)))).toEqual([
+      "note",
+      "escalated",
+    ]);
+  });
+});

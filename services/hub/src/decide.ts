@@ -18,6 +18,7 @@ import {
   decodeSignedEvent,
   derivedId,
   fromBase64,
+  join,
   parseOrgId,
   plan,
   refusal,
@@ -32,7 +33,7 @@ import {
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
-import type { HubRecord, HubReferral } from "./state.js";
+import { awaitsResponsibility, type HubRecord, type HubReferral } from "./state.js";
 
 /** Who the hub is, and what it knows of the country's hubs. */
 export interface HubContext {
@@ -110,9 +111,47 @@ export function decide(
     case "withdrawn":
     case "closed":
       return fromOrigin(ctx, view, v, bytes, now);
+    case "received":
+    case "rejected":
+      return answerToHandOn(ctx, view, v, now);
     default:
       return plan([note(e, e.type, v.issuer.id, at)]);
   }
+}
+
+/**
+ * A receipt or a refusal from whoever the hub handed a referral on to. A receipt ends the hub's
+ * part in a re-routed referral; a refusal of the hand-on (the next hub could not take it: a
+ * revoked key, a clock off) escalates at once, so that the referral is never left with nobody
+ * holding it. Anything else is a note.
+ */
+function answerToHandOn(ctx: HubContext, view: HubView, v: VerifiedEvent, now: Date): HubVerdict {
+  const e = v.event;
+  const at = now.toISOString();
+  const ref = view.referral(e.referralId);
+  const hand = ref?.handOn;
+  const ofEventId = e.received?.ofEventId ?? e.rejected?.ofEventId;
+  const aboutHandOn =
+    ref !== undefined &&
+    hand !== undefined &&
+    hand.to === v.issuer.id &&
+    hand.eventId === ofEventId &&
+    !hand.receipted;
+  if (!aboutHandOn) return plan([note(e, e.type, v.issuer.id, at)]);
+  if (e.type === "received")
+    return plan([
+      {
+        k: "receipted",
+        referralId: ref.referralId,
+        by: v.issuer.id,
+        eventId: e.id,
+        of: hand.eventId,
+        at,
+      },
+    ]);
+  const escalation = awaitsResponsibility(ref) ? decideEscalation(ctx, ref, now) : undefined;
+  const noted = plan([note(e, e.type, v.issuer.id, at)]);
+  return escalation === undefined ? noted : join(noted, escalation);
 }
 
 function note(e: EventJson, type: string, from: string, at: string): HubRecord {
@@ -146,7 +185,14 @@ function take(
     );
   const referralId = input.openedEvent.referralId;
   const known = view.referral(referralId);
-  if (known !== undefined && known.status !== "rerouted") {
+  // A referral this hub re-routed may come back (declined over there, say): the same referral,
+  // opened by the same origin. Anything else under a known id is refused, so that nobody can
+  // take over a referral (its origin, its holder) by opening another under its id.
+  const cameBack =
+    known?.status === "rerouted" &&
+    known.origin === input.origin &&
+    known.openedId === input.openedEvent.id;
+  if (known !== undefined && !cameBack) {
     return refusal(
       new StafettError("ERR_REPLAY", "this referral is already held here", {
         reason: "duplicate_referral",

@@ -28,7 +28,8 @@ function scanned(state: HubState, now: number): string[] {
     .filter(
       (r) =>
         !r.escalated &&
-        ["received", "forwarded", "triage", "declined"].includes(r.status) &&
+        (["received", "forwarded", "triage", "declined"].includes(r.status) ||
+          (r.status === "rerouted" && r.handOn?.receipted !== true)) &&
         Date.parse(r.deadline) <= now,
     )
     .map((r) => r.referralId)

@@ -41,6 +41,8 @@ export type HubRecord =
   | { k: "withdrawn"; referralId: string; eventId: string; at: string }
   | { k: "closed"; referralId: string; eventId: string; at: string }
   | { k: "escalated"; referralId: string; eventId: string; at: string }
+  /** The next hub's (or the municipality's) receipt of the hand-on: this hub's part is done. */
+  | { k: "receipted"; referralId: string; by: string; eventId: string; of: string; at: string }
   | { k: "note"; referralId: string; type: string; eventId: string; from: string; at: string };
 
 export interface HubReferral {
@@ -54,12 +56,25 @@ export interface HubReferral {
   destination: DestinationJson;
   status: HubStatus;
   holder?: string;
+  /** The last hand-on (forward or re-route): to whom, its event id, and whether it was receipted. */
+  handOn?: { to: string; eventId: string; receipted: boolean };
   escalated: boolean;
   history: { type: string; at: string; by?: string; to?: string; eventId?: string }[];
 }
 
 /** Statuses in which nobody has taken responsibility: past its deadline, such a referral escalates. */
 const UNACCEPTED: ReadonlySet<HubStatus> = new Set(["received", "forwarded", "triage", "declined"]);
+
+/**
+ * Whether nobody has taken responsibility for the referral yet. A re-routed one counts until the
+ * next hub's receipt: a hand-on the next hub refuses (a revoked key, a clock off) or never
+ * receives must still escalate here.
+ */
+export function awaitsResponsibility(ref: HubReferral): boolean {
+  return (
+    UNACCEPTED.has(ref.status) || (ref.status === "rerouted" && ref.handOn?.receipted !== true)
+  );
+}
 
 export class HubState {
   readonly referrals = new Map<string, HubReferral>();
@@ -91,11 +106,13 @@ export class HubState {
       case "forwarded":
         ref.status = "forwarded";
         ref.holder = r.to;
+        ref.handOn = { to: r.to, eventId: r.eventId, receipted: false };
         ref.history.push({ type: "forwarded", at: r.at, to: r.to, eventId: r.eventId });
         break;
       case "rerouted":
         ref.status = "rerouted";
         delete ref.holder;
+        ref.handOn = { to: r.to, eventId: r.eventId, receipted: false };
         ref.history.push({ type: "rerouted", at: r.at, to: r.to, eventId: r.eventId });
         break;
       case "triage":
@@ -128,9 +145,13 @@ export class HubState {
       case "note":
         ref.history.push({ type: r.type, at: r.at, by: r.from, eventId: r.eventId });
         break;
+      case "receipted":
+        if (ref.handOn?.eventId === r.of) ref.handOn.receipted = true;
+        ref.history.push({ type: "receipted", at: r.at, by: r.by, eventId: r.eventId });
+        break;
     }
     // Back in an unaccepted status (a decline after a forward, say): its deadline counts again.
-    if (r.k !== "updated" && r.k !== "note" && !ref.escalated && UNACCEPTED.has(ref.status))
+    if (r.k !== "updated" && r.k !== "note" && !ref.escalated && awaitsResponsibility(ref))
       this.deadlines.push(Date.parse(ref.deadline), ref.referralId);
   }
 
@@ -147,7 +168,7 @@ export class HubState {
       const ref = this.referrals.get(id);
       // Escalated, or taken (accepted, re-routed, withdrawn, closed): whatever puts it back in
       // an unaccepted status queues it again (apply).
-      if (ref === undefined || ref.escalated || !UNACCEPTED.has(ref.status)) this.due.delete(id);
+      if (ref === undefined || ref.escalated || !awaitsResponsibility(ref)) this.due.delete(id);
       // Received again with a later deadline, or the clock stepped back: it stays due, for later.
       else if (Date.parse(ref.deadline) <= t) out.push(ref);
     }

@@ -68,7 +68,7 @@ function jweTo(...kids: string[]): string {
 function view(records: LiaisonRecord[] = []): LiaisonView {
   const state = new LiaisonState();
   for (const r of records) state.apply(r);
-  return { inbound: (id) => state.inbound.get(id) };
+  return { inbound: (id) => state.inbound.get(id), crossed: (id) => state.crossed.get(id) };
 }
 
 function openedAbroad(
@@ -173,10 +173,50 @@ describe("liaison decide: inbound", () => {
       personal: jweTo("se-liaison-enc"),
     });
 
-  it("a partner's event for a domestic party: relayed to it", () => {
-    const p = planOf(inbound(event("accepted", "no:liaison", MALMO, REF, { ofEventId: "o1" })));
+  const sentOut: LiaisonRecord[] = [
+    {
+      k: "out",
+      eventId: "o1",
+      referralId: REF,
+      type: "opened",
+      partner: "no",
+      from: MALMO,
+      at: "",
+    },
+  ];
+
+  it("a partner's answer about a referral sent to it: relayed to its sender", () => {
+    const p = planOf(
+      inbound(event("accepted", "no:liaison", MALMO, REF, { ofEventId: "o1" }), sentOut),
+    );
     expect(sends(p)).toEqual([`forwarded -> ${MALMO}`]);
     expect(p.records).toMatchObject([{ k: "relayed-in", to: MALMO, type: "accepted" }]);
+  });
+
+  it.each<[string, EventJson, LiaisonRecord[]]>([
+    [
+      "about a domestic referral that never crossed",
+      event("accepted", "no:liaison", MALMO, REF, { ofEventId: "o1" }),
+      [],
+    ],
+    [
+      "about a referral sent to another partner",
+      event("accepted", "no:liaison", MALMO, REF, { ofEventId: "o1" }),
+      [{ ...sentOut[0]!, partner: "dk" } as LiaisonRecord],
+    ],
+    [
+      "to a domestic party that is not on the referral",
+      event("declined", "no:liaison", "se:municipality:0180", REF, {
+        ofEventId: "o1",
+        reason: "DECLINE_REASON_OTHER",
+      }),
+      sentOut,
+    ],
+  ])("a partner's event %s: refused ERR_NOT_AUTHORISED not_crossed", (_name, e, records) => {
+    expect(refusalOf(inbound(e, records))).toEqual({
+      code: "ERR_NOT_AUTHORISED",
+      reason: "not_crossed",
+    });
   });
 
   it("a partner's event for another country: refused ERR_NOT_ADDRESSEE", () => {

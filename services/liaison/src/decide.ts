@@ -31,7 +31,7 @@ import {
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
-import type { InboundReferral, LiaisonRecord } from "./state.js";
+import type { Crossing, InboundReferral, LiaisonRecord } from "./state.js";
 
 export interface OutboundPolicy {
   /** Countries referrals may go to; default: every partner the trust list names. */
@@ -75,6 +75,8 @@ export interface LiaisonContext {
 /** What the liaison holds, as a decision reads it. */
 export interface LiaisonView {
   inbound(referralId: string): InboundReferral | undefined;
+  /** Who a referral crossed the border with, if it did. */
+  crossed(referralId: string): Crossing | undefined;
 }
 
 /** A message as it arrived: its SignedEvent bytes, headers and subject. */
@@ -270,6 +272,20 @@ function inbound(
           reason: "mismatch",
           field: "/addressee",
         }),
+      );
+    // A partner speaks only of referrals that crossed with it, and only to the parties on them.
+    const crossing = view.crossed(e.referralId);
+    if (
+      crossing === undefined ||
+      !crossing.partners.has(parseOrgId(v.issuer.id).country) ||
+      !crossing.domestic.has(e.addressee)
+    )
+      return refusal(
+        new StafettError(
+          "ERR_NOT_AUTHORISED",
+          "a partner may act only on referrals that crossed with it",
+          { reason: "not_crossed", field: "/referralId" },
+        ),
       );
     const id = derivedId(ctx.id, "relay-in", e.id);
     return plan(

@@ -87,7 +87,10 @@ export class Liaison {
     };
   }
 
-  private readonly view: LiaisonView = { inbound: (id) => this.state.inbound.get(id) };
+  private readonly view: LiaisonView = {
+    inbound: (id) => this.state.inbound.get(id),
+    crossed: (id) => this.state.crossed.get(id),
+  };
 
   private decide(v: VerifiedEvent, d: Delivery): Verdict<LiaisonRecord> {
     const parts = parseSubject(d.subject);

@@ -56,20 +56,43 @@ export interface InboundReferral {
   at: string;
 }
 
+/** Who a referral crossed the border with: the partner countries, and the domestic parties on it. */
+export interface Crossing {
+  partners: Set<string>;
+  domestic: Set<string>;
+}
+
 export class LiaisonState {
   readonly out: LiaisonRecord[] = [];
   readonly refused: LiaisonRecord[] = [];
   readonly inbound = new Map<string, InboundReferral>();
+  /** Every referral that crossed the border here, either way. */
+  readonly crossed = new Map<string, Crossing>();
+
+  private crossing(referralId: string): Crossing {
+    let c = this.crossed.get(referralId);
+    if (c === undefined) {
+      c = { partners: new Set(), domestic: new Set() };
+      this.crossed.set(referralId, c);
+    }
+    return c;
+  }
 
   apply(r: LiaisonRecord): void {
     switch (r.k) {
-      case "out":
+      case "out": {
         this.out.push(r);
+        const c = this.crossing(r.referralId);
+        c.partners.add(r.partner);
+        c.domestic.add(r.from);
         break;
+      }
       case "refused":
         this.refused.push(r);
         break;
       case "inbound":
+        this.crossing(r.referralId).partners.add(r.origin.split(":")[0] ?? "");
+        if (r.routedTo !== undefined) this.crossing(r.referralId).domestic.add(r.routedTo);
         this.inbound.set(r.referralId, {
           referralId: r.referralId,
           openedId: r.openedId,

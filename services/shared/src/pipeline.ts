@@ -149,6 +149,15 @@ export function digestOf(bytes: Uint8Array): string {
   return `sha-256:${toBase64Url(createHash("sha256").update(bytes).digest())}`;
 }
 
+/** The digest of a JSON value whatever the order of its keys (an HTTP request's body, say). */
+export function jsonDigest(value: unknown): string {
+  const sorted = (_key: string, v: unknown): unknown =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v;
+  return digestOf(new TextEncoder().encode(JSON.stringify(value, sorted)));
+}
+
 export interface ReceiveContext {
   identity: Reader;
   trust: TrustStore;
