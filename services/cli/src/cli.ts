@@ -8,7 +8,7 @@ import { demo } from "./commands/demo.js";
 import { federationConfig, provision } from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
-import type { Io } from "./io.js";
+import { printRefusal, type Io } from "./io.js";
 
 export const USAGE = `stafett <command>
 
@@ -35,7 +35,8 @@ export const USAGE = `stafett <command>
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
                                               nats-server (or URL), the design's scenarios through the real services
 
-Trust options for seal and open: --partner-trust FILES --partner-anchor PUBS (comma-separated, pairwise).
+Trust options for seal and open: --partner-trust FILES (comma-separated; each only for a
+partner the own list names, verified with the anchors it gives, as a service does).
 `;
 
 const OPTIONS = {
@@ -50,7 +51,6 @@ const OPTIONS = {
   key: { type: "string" },
   trust: { type: "string" },
   "partner-trust": { type: "string" },
-  "partner-anchor": { type: "string" },
   "partner-country": { type: "string" },
   "seal-to": { type: "string" },
   as: { type: "string" },
@@ -88,7 +88,6 @@ function trustArgs(v: Values) {
     trust: v.trust ?? "",
     anchor: typeof v.anchor === "string" ? v.anchor : "",
     ...(v["partner-trust"] === undefined ? {} : { partnerTrust: v["partner-trust"] }),
-    ...(v["partner-anchor"] === undefined ? {} : { partnerAnchor: v["partner-anchor"] }),
   };
 }
 
@@ -237,10 +236,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     return await command(v, positionals, io);
   } catch (err) {
     if (isStafettError(err)) {
-      io.err(
-        `stafett: ${err.code} (${err.reason})${err.field === undefined ? "" : ` at ${err.field}`}: ${err.message}\n`,
-      );
-      for (const issue of err.issues ?? []) io.err(`  ${issue.field}: ${issue.reason}\n`);
+      printRefusal(io, err);
       return 1;
     }
     throw err;

@@ -1,3 +1,18 @@
+import type { StafettError } from "@stafett/shared";
+
+/**
+ * How the CLI prints every refusal, on stderr: `rejected: CODE (reason) at field: message`, then
+ * one line per schema problem. The same words whatever refused (a check, a trust list, a file).
+ */
+export function printRefusal(io: Io, e: StafettError): void {
+  io.err(
+    `rejected: ${e.code} (${e.reason})${e.field === undefined ? "" : ` at ${e.field}`}: ${e.message}
+`,
+  );
+  for (const issue of e.issues ?? []) io.err(`  ${issue.field}: ${issue.reason}
+`);
+}
+
 /** The CLI's only way to talk to the terminal, so commands are testable in-process. */
 export interface Io {
   out(text: string): void;

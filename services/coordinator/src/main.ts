@@ -1,8 +1,13 @@
-import { createLogger, loadServiceConfig, resolveServiceRuntime } from "@stafett/shared";
+import {
+  createLogger,
+  loadServiceConfig,
+  resolveServiceRuntime,
+  runService,
+} from "@stafett/shared";
 import { start } from "./service.js";
 
-const config = loadServiceConfig(process.env, { httpPort: 8070 });
-const log = createLogger({ service: "coordinator", level: config.logLevel });
-const running = await start(await resolveServiceRuntime(config), log);
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => void running.stop());
+await runService("stafett-coordinator", async () => {
+  const config = loadServiceConfig(process.env, { httpPort: 8070 });
+  const log = createLogger({ service: "coordinator", level: config.logLevel });
+  return start(await resolveServiceRuntime(config), log);
+});

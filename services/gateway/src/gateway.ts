@@ -224,6 +224,7 @@ export class Gateway {
       const eventId = existing?.openedId ?? randomUUID();
       let written: Promise<void> | undefined;
       if (existing === undefined) {
+        this.party.checkOwnKey(now);
         await this.checkIntake();
         written = this.party.record([
           {

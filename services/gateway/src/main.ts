@@ -1,12 +1,9 @@
-import { createLogger, resolveServiceRuntime } from "@stafett/shared";
+import { createLogger, resolveServiceRuntime, runService } from "@stafett/shared";
 import { loadConfig } from "./config.js";
 import { start } from "./service.js";
 
-const config = loadConfig();
-const log = createLogger({ service: "gateway", level: config.logLevel });
-const running = await start(
-  { ...(await resolveServiceRuntime(config)), deadlines: config.deadlines },
-  log,
-);
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => void running.stop());
+await runService("stafett-gateway", async () => {
+  const config = loadConfig();
+  const log = createLogger({ service: "gateway", level: config.logLevel });
+  return start({ ...(await resolveServiceRuntime(config)), deadlines: config.deadlines }, log);
+});

@@ -1,8 +1,13 @@
-import { createLogger, loadServiceConfig, resolveServiceRuntime } from "@stafett/shared";
+import {
+  createLogger,
+  loadServiceConfig,
+  resolveServiceRuntime,
+  runService,
+} from "@stafett/shared";
 import { start } from "./service.js";
 
-const config = loadServiceConfig(process.env, { httpPort: 8060 });
-const log = createLogger({ service: "liaison", level: config.logLevel });
-const running = await start(await resolveServiceRuntime(config), log);
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => void running.stop());
+await runService("stafett-liaison", async () => {
+  const config = loadServiceConfig(process.env, { httpPort: 8060 });
+  const log = createLogger({ service: "liaison", level: config.logLevel });
+  return start(await resolveServiceRuntime(config), log);
+});

@@ -107,6 +107,29 @@ describe("createAuthenticator", () => {
     expect(await outcome(`Bearer ${await token({ sub: undefined })}`)).toEqual(unauthenticated);
   });
 
+  it.each<[string, Partial<Record<keyof JWTPayload, unknown>>]>([
+    ["without iat", { iat: undefined }],
+    ["issued an hour in the future", { iat: now() + 3_600, exp: now() + 7_200 }],
+    [
+      "issued 13 hours ago, however far off its exp",
+      { iat: now() - 13 * 3_600, exp: now() + 3_600 },
+    ],
+  ])("refuses a token %s with 401", async (_name, claims) => {
+    await expect(authenticate(`Bearer ${await token(claims)}`)).rejects.toMatchObject({
+      status: 401,
+      code: "ERR_UNAUTHENTICATED",
+    });
+  });
+
+  it("stops taking a remembered token once it is older than the maximum age", async () => {
+    let clock = new Date();
+    const auth = createAuthenticator(config, ORG, () => clock);
+    const t = await token({ exp: now() + 48 * 3_600 });
+    await expect(auth(`Bearer ${t}`)).resolves.toMatchObject({ org: ORG });
+    clock = new Date(clock.getTime() + 13 * 3_600_000);
+    await expect(auth(`Bearer ${t}`)).rejects.toMatchObject({ status: 401 });
+  });
+
   it("refuses a token from another issuer with 401", async () => {
     expect(await outcome(`Bearer ${await token({ iss: "https://evil.example" })}`)).toEqual(
       unauthenticated,

@@ -41,6 +41,24 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * The longest a token is taken after it was issued (its `iat`), whatever its `exp` says: a stolen
+ * token stops working within a working day. A token issued in the future (beyond a minute of
+ * clock difference) is refused.
+ */
+export const MAX_TOKEN_AGE_SECONDS = 12 * 3_600;
+const CLOCK_TOLERANCE_SECONDS = 60;
+
+/** Issued no later than a minute from now (clocks differ a little), and not longer ago than the maximum age. */
+function issuedInTime(payload: JWTPayload, seconds: number): boolean {
+  const iat = payload.iat;
+  return (
+    typeof iat === "number" &&
+    iat <= seconds + CLOCK_TOLERANCE_SECONDS &&
+    seconds - iat <= MAX_TOKEN_AGE_SECONDS
+  );
+}
+
 /** Verified tokens remembered at most, per authenticator (callers reuse their token). */
 const VERIFIED_TOKENS_MAX = 1_024;
 
@@ -61,17 +79,24 @@ export function createAuthenticator(
     const known = verified.get(token);
     if (known !== undefined) {
       const seconds = now.getTime() / 1_000;
-      // jose's own rules: expired when exp <= now, not yet valid when nbf > now.
-      if (typeof known.exp === "number" && seconds < known.exp && !((known.nbf ?? 0) > seconds))
+      // jose's own rules: expired when exp <= now, not yet valid when nbf > now, too old when
+      // issued more than the maximum age ago.
+      if (
+        typeof known.exp === "number" &&
+        seconds < known.exp &&
+        !((known.nbf ?? 0) > seconds) &&
+        issuedInTime(known, seconds)
+      )
         return known;
       verified.delete(token);
     }
     const { payload } = await jwtVerify(token, keys, {
       issuer: config.issuer,
       audience: config.audience,
-      requiredClaims: ["exp", "sub"],
+      requiredClaims: ["exp", "sub", "iat"],
       currentDate: now,
     });
+    if (!issuedInTime(payload, now.getTime() / 1_000)) throw new Error("iat out of range");
     if (verified.size >= VERIFIED_TOKENS_MAX) {
       const oldest = verified.keys().next().value;
       if (oldest !== undefined) verified.delete(oldest);

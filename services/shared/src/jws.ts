@@ -179,14 +179,23 @@ export function readJwsHeader(jws: string): JwsHeader {
       field: "kid",
     });
   }
-  if (header.crit !== undefined) {
-    throw new StafettError("ERR_SIGNATURE_INVALID", "JWS crit parameters are not supported", {
-      reason: "crit",
+  // One form of signature everywhere: exactly alg, kid and typ (docs/interop.md). A `b64` or
+  // `crit` member would make libraries disagree on what was signed, so it is refused, not read.
+  const extra = Object.keys(header).find((k) => k !== "alg" && k !== "kid" && k !== "typ");
+  if (extra !== undefined) {
+    throw new StafettError(
+      "ERR_SIGNATURE_INVALID",
+      "JWS protected header has a member other than alg, kid and typ",
+      { reason: extra === "crit" ? "crit" : "header_member", field: "signatures" },
+    );
+  }
+  if (header.typ !== EVENT_JWS_TYP) {
+    throw new StafettError("ERR_SIGNATURE_INVALID", `JWS typ must be ${EVENT_JWS_TYP}`, {
+      reason: "typ",
       field: "signatures",
     });
   }
-  const out: JwsHeader = { alg: header.alg, kid: header.kid };
-  if (typeof header.typ === "string") out.typ = header.typ;
+  const out: JwsHeader = { alg: header.alg, kid: header.kid, typ: header.typ };
   remember(parsedHeaders, encoded, out);
   return { ...out };
 }

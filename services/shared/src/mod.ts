@@ -32,3 +32,4 @@ export * from "./quarantine.js";
 export * from "./http-errors.js";
 export * from "./decision.js";
 export * from "./routing.js";
+export * from "./run-service.js";

@@ -46,7 +46,7 @@ import {
   streamName,
 } from "./subjects.js";
 import { watchTrust, type TrustWatch } from "./trust-watch.js";
-import type { TrustStore } from "./trust.js";
+import { checkKeyUsable, type TrustStore } from "./trust.js";
 import type { ServiceRuntime } from "./service-config.js";
 import { inboxPrefixOf } from "./permissions.js";
 
@@ -126,6 +126,23 @@ export function natsAuth(n: ServiceRuntime["nats"]): Partial<ConnectionOptions> 
   return tls;
 }
 
+/** Where a party remembers the highest trust list version it held, per country. */
+const TRUST_VERSIONS = "trust-versions.json";
+
+function readTrustVersions(stateDir: string, country: string): Record<string, number> {
+  const file = join(stateDir, TRUST_VERSIONS);
+  if (existsSync(file)) {
+    const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
+    const out: Record<string, number> = {};
+    if (parsed !== null && typeof parsed === "object")
+      for (const [c, v] of Object.entries(parsed)) if (typeof v === "number") out[c] = v;
+    return out;
+  }
+  // Before partners' versions were kept: the own list's version alone, in its own file.
+  const legacy = join(stateDir, "trust-version");
+  return existsSync(legacy) ? { [country]: Number(readFileSync(legacy, "utf8")) || 0 } : {};
+}
+
 export class Party<R> {
   readonly identity: Identity;
   readonly bus: Bus;
@@ -185,22 +202,20 @@ export class Party<R> {
     const bus = await Bus.connect(options.bus, options.log);
     try {
       const country = parseOrgId(options.identity.id).country;
-      // The highest own trust list version held before: an older one is refused at start-up.
-      const versionFile = join(options.stateDir, "trust-version");
-      const minVersion = existsSync(versionFile)
-        ? Number(readFileSync(versionFile, "utf8")) || 0
-        : 0;
-      let held = minVersion;
+      // The highest trust list versions held before, per country: older ones are refused.
+      const versions = readTrustVersions(options.stateDir, country);
       const trustWatch = await watchTrust(
         bus.nc,
         {
           country,
           anchors: options.anchors,
-          minVersion,
-          onVersion: (v) => {
-            if (v > held) {
-              held = v;
-              writeFileSync(versionFile, String(v), { mode: 0o600 });
+          minVersions: { ...versions },
+          onVersion: (c, v) => {
+            if (v > (versions[c] ?? 0)) {
+              versions[c] = v;
+              writeFileSync(join(options.stateDir, TRUST_VERSIONS), JSON.stringify(versions), {
+                mode: 0o600,
+              });
             }
           },
         },
@@ -224,6 +239,12 @@ export class Party<R> {
 
   get trust(): TrustStore {
     return this.trustWatch.holder.current;
+  }
+
+  /** Throws ERR_KEY_REVOKED or ERR_KEY_NOT_VALID when the trust list no longer lets this party sign. */
+  checkOwnKey(at: Date): void {
+    const own = this.trust.key(this.identity.signing.kid);
+    if (own !== undefined) checkKeyUsable(own, at);
   }
 
   issue(input: IssueInput): Promise<IssuedEvent> {

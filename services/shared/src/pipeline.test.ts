@@ -436,3 +436,126 @@ function withKey(list: TrustList, kid: string, patch: Record<string, string>): T
     })),
   };
 }
+
+describe("a revocation judged as the first receiver judged it", () => {
+  /** Stockholm's referral, taken by the Väst hub, and the hub's hand-on of it to Göteborg. */
+  async function handOn(): Promise<{ fwd: Uint8Array; openedAt: number }> {
+    const original = await openedBytes();
+    const openedAt = Date.parse(decodeEvent(decodeSignedEvent(original).event).time);
+    const hub = await receive(original, { identity: se.identity(HUB_VAST), trust: se.trust });
+    if (!hub.ok) throw hub.error;
+    const fwd = await issue(
+      {
+        type: "forwarded",
+        addressee: GOTEBORG,
+        referralId: hub.event.referralId,
+        body: { original: toBase64(original) },
+      },
+      { identity: se.identity(HUB_VAST), trust: se.trust },
+    );
+    return { fwd: fwd.bytes, openedAt };
+  }
+  const atGoteborg = (bytes: Uint8Array, trust: TrustStore) =>
+    receive(bytes, { identity: se.identity(GOTEBORG), trust });
+
+  it("a referral a hub took before its origin's key was revoked is still handed on", async () => {
+    const { fwd, openedAt } = await handOn();
+    const kid = se.identity(STOCKHOLM).signing.kid;
+    const later = withKey(se.trustList, kid, {
+      revokedAt: new Date(openedAt + 1_000).toISOString(),
+    });
+    const r = await atGoteborg(fwd, new TrustStore([later]));
+    if (!r.ok) throw r.error;
+    expect(r.original?.issuer.id).toBe(STOCKHOLM);
+  });
+
+  it("one that claims a time after the revocation is refused ERR_KEY_REVOKED", async () => {
+    const { fwd, openedAt } = await handOn();
+    const kid = se.identity(STOCKHOLM).signing.kid;
+    const before = withKey(se.trustList, kid, { revokedAt: new Date(openedAt - 1).toISOString() });
+    expectRejected(await atGoteborg(fwd, new TrustStore([before])), "ERR_KEY_REVOKED");
+  });
+
+  it("the same event sent straight to a reader is refused whatever time it claims", async () => {
+    const bytes = await openedBytes();
+    const openedAt = Date.parse(decodeEvent(decodeSignedEvent(bytes).event).time);
+    const kid = se.identity(STOCKHOLM).signing.kid;
+    const later = withKey(se.trustList, kid, {
+      revokedAt: new Date(openedAt + 1_000).toISOString(),
+    });
+    expectRejected(
+      await receive(bytes, { identity: se.identity(HUB_VAST), trust: new TrustStore([later]) }),
+      "ERR_KEY_REVOKED",
+    );
+  });
+
+  it("a party whose own key was revoked refuses to sign at all", async () => {
+    const kid = se.identity(STOCKHOLM).signing.kid;
+    const revoked = withKey(se.trustList, kid, { revokedAt: new Date().toISOString() });
+    await expect(
+      issue(openedInput(), { identity: se.identity(STOCKHOLM), trust: new TrustStore([revoked]) }),
+    ).rejects.toMatchObject({ code: "ERR_KEY_REVOKED" });
+  });
+});
+
+describe("one form of signature header", () => {
+  /** Re-signs an event's bytes under a protected header of the caller's choosing. */
+  async function signedWithHeader(header: Record<string, unknown>): Promise<Uint8Array> {
+    const event = decodeSignedEvent(await openedBytes()).event;
+    const { sign } = await import("node:crypto");
+    const protectedB64 = Buffer.from(JSON.stringify(header)).toString("base64url");
+    const input = Buffer.from(`${protectedB64}.${Buffer.from(event).toString("base64url")}`);
+    const signer = se.identity(STOCKHOLM).signing;
+    const { keyObjectOf } = await import("./keys.js");
+    const sig = sign(null, input, keyObjectOf(signer)).toString("base64url");
+    return encodeSignedEvent({ event, signatures: [`${protectedB64}..${sig}`] });
+  }
+  const kid = () => se.identity(STOCKHOLM).signing.kid;
+  const reader = () => ({ identity: se.identity(HUB_VAST), trust: se.trust });
+
+  it("verifies the header every signer writes", async () => {
+    const r = await receive(
+      await signedWithHeader({ alg: "EdDSA", kid: kid(), typ: "stafett-event+jws" }),
+      reader(),
+    );
+    expect(r.ok).toBe(true);
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ["b64: false without crit", { b64: false }, "header_member"],
+    ["b64: false with crit", { b64: false, crit: ["b64"] }, "header_member"],
+    ["crit alone", { crit: ["exp"] }, "crit"],
+    ["any other member", { x5u: "https://example.invalid/" }, "header_member"],
+  ])("refuses %s ERR_SIGNATURE_INVALID", async (_name, extra, reason) => {
+    const r = await receive(
+      await signedWithHeader({ alg: "EdDSA", kid: kid(), typ: "stafett-event+jws", ...extra }),
+      reader(),
+    );
+    if (r.ok) throw new Error("accepted");
+    expect(r.error).toMatchObject({ code: "ERR_SIGNATURE_INVALID" });
+    expect([reason, "crit"]).toContain(r.error.reason);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ["no typ", { alg: "EdDSA" }],
+    ["the trust list's typ", { alg: "EdDSA", typ: "stafett-trust+jws" }],
+  ])("refuses an event signature with %s", async (_name, header) => {
+    const r = await receive(await signedWithHeader({ ...header, kid: kid() }), reader());
+    if (r.ok) throw new Error("accepted");
+    expect(r.error).toMatchObject({ code: "ERR_SIGNATURE_INVALID", reason: "typ" });
+  });
+});
+
+describe("a schema error never names the caller's keys", () => {
+  it("an unexpected key inside the personal part is reported by its parent's path only", async () => {
+    const personal = { ...samplePersonal(), "Anna Zyxwvut, född 2013-04-05": "x" };
+    const error = await issue(openedInput({ personal }), {
+      identity: se.identity(STOCKHOLM),
+      trust: se.trust,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "ERR_PERSONAL_INVALID", reason: "additionalProperties" });
+    const all = JSON.stringify({ error, issues: (error as { issues?: unknown }).issues });
+    expect(all).not.toContain("Zyxwvut");
+    expect(String((error as Error).message)).not.toContain("Zyxwvut");
+  });
+});

@@ -12,7 +12,12 @@ import { open, recipientKids, seal } from "./jwe.js";
 import { readJwsHeader, signDetached, verifyDetached } from "./jws.js";
 import type { KeyHandle } from "./keys.js";
 import { parseOrgId, parseSubject, roleOf, subjectFor } from "./subjects.js";
-import { checkKeyUsable, type Organisation, type TrustStore } from "./trust.js";
+import {
+  checkKeyUsable,
+  checkRelayedKeyUsable,
+  type Organisation,
+  type TrustStore,
+} from "./trust.js";
 import {
   dataschemaFor,
   isEventType,
@@ -81,6 +86,10 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
   const { identity, trust } = ctx;
   const time = input.time ?? new Date();
   const source = identity.id;
+  // Never sign what every reader will refuse: an own key the trust list revoked or no longer
+  // holds valid is an operator's matter, not a message to send.
+  const own = trust.key(identity.signing.kid);
+  if (own !== undefined) checkKeyUsable(own, time);
   if (!trust.mayEmit(roleOf(source), input.type, roleOf(input.addressee))) {
     throw new StafettError(
       "ERR_NOT_AUTHORISED",
@@ -218,6 +227,7 @@ async function verify(
   seen: { eventId?: string; referralId?: string; eventType?: string; sender?: string },
   depth: number,
   digest = digestOf(bytes),
+  relayedBy?: Organisation,
 ): Promise<VerifiedEvent> {
   const { trust, identity } = ctx;
   const now = ctx.now ?? new Date();
@@ -269,7 +279,10 @@ async function verify(
   if (time.getTime() < now.getTime() - (ctx.maxAgeMs ?? DEFAULT_MAX_AGE_MS)) {
     throw new StafettError("ERR_STALE", "event is too old", { reason: "too_old", field: "/time" });
   }
-  checkKeyUsable(signer.key, time);
+  // A hub or liaison relays only what it verified when it took it (see checkRelayedKeyUsable).
+  if (relayedBy !== undefined && (relayedBy.role === "hub" || relayedBy.role === "liaison"))
+    checkRelayedKeyUsable(signer.key, time);
+  else checkKeyUsable(signer.key, time);
   if (event.source !== signer.org.id) {
     throw new StafettError("ERR_ISSUER_MISMATCH", "event source is not the signing key's owner", {
       reason: "mismatch",
@@ -355,7 +368,14 @@ async function verify(
         field: "/forwarded/original",
       });
     }
-    const original = await verify(fromBase64(event.forwarded.original), ctx, seen, depth + 1);
+    const original = await verify(
+      fromBase64(event.forwarded.original),
+      ctx,
+      seen,
+      depth + 1,
+      undefined,
+      signer.org,
+    );
     if (original.event.referralId !== event.referralId) {
       throw new StafettError("ERR_MALFORMED", "relayed event belongs to another referral", {
         reason: "referral_mismatch",

@@ -6,10 +6,10 @@
  */
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { importSigningKey, type KeyHandle } from "./keys.js";
+import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { TRUST_BUCKET } from "./provision.js";
-import { TrustStore, verifyTrustList, type TrustList } from "./trust.js";
+import { TrustStore, verifyPartnerList, verifyTrustList, type TrustList } from "./trust.js";
 import { StafettError, toStafettError } from "./errors.js";
 
 export interface TrustSource {
@@ -17,12 +17,13 @@ export interface TrustSource {
   country: string;
   anchors: readonly KeyHandle[];
   /**
-   * The highest own list version this party has held before (from its state): an older list in
-   * the bucket is refused at start-up, so a rollback cannot undo a revocation across a restart.
+   * The highest list version this party has held before, per country (its own and each
+   * partner's, from its state): an older list in the bucket is refused, so a rollback cannot
+   * undo a revocation across a restart.
    */
-  minVersion?: number;
-  /** Called with every own list version taken into force, to remember it. */
-  onVersion?: (version: number) => void;
+  minVersions?: Readonly<Record<string, number>>;
+  /** Called with every list version taken into force, to remember it. */
+  onVersion?: (country: string, version: number) => void;
 }
 
 /**
@@ -78,11 +79,14 @@ export interface TrustWatch {
   stop(): Promise<void>;
 }
 
-async function partnerAnchors(list: TrustList): Promise<Map<string, KeyHandle[]>> {
-  const out = new Map<string, KeyHandle[]>();
-  for (const p of list.partners ?? [])
-    out.set(p.country, await Promise.all(p.anchors.map((a) => importSigningKey(a))));
-  return out;
+function checkNotRolledBack(list: TrustList, source: TrustSource): void {
+  const held = source.minVersions?.[list.country] ?? 0;
+  if (list.version < held)
+    throw new StafettError(
+      "ERR_TRUST_LIST_INVALID",
+      `the ${list.country} trust list in the bucket (v${list.version}) is older than one this party already held (v${held})`,
+      { reason: "rollback", field: "/version" },
+    );
 }
 
 /**
@@ -103,17 +107,9 @@ export async function watchTrust(
   for (;;) {
     const entry = await kv.get(source.country);
     if (entry !== null && entry.operation === "PUT") {
-      own = await verifyTrustList(entry.string(), source.anchors);
-      if (own.version < (source.minVersion ?? 0)) {
-        throw new StafettError(
-          "ERR_TRUST_LIST_INVALID",
-          `the trust list in the bucket (v${own.version}) is older than one this party already held (v${source.minVersion ?? 0})`,
-          {
-            reason: "rollback",
-          },
-        );
-      }
-      source.onVersion?.(own.version);
+      own = await verifyTrustList(entry.string(), source.anchors, source.country);
+      checkNotRolledBack(own, source);
+      source.onVersion?.(own.country, own.version);
       break;
     }
     if (Date.now() > deadline)
@@ -121,29 +117,31 @@ export async function watchTrust(
     await new Promise((r) => setTimeout(r, 100));
   }
   const holder = new TrustHolder(own);
-  let partners = await partnerAnchors(own);
+  const isPartner = (code: string): boolean =>
+    (holder.ownList.partners ?? []).some((p) => p.country === code);
   const accept = async (key: string, jws: string): Promise<void> => {
     if (key === source.country) {
-      const list = await verifyTrustList(jws, source.anchors);
+      const list = await verifyTrustList(jws, source.anchors, source.country);
       if (holder.replaceOwn(list)) {
-        source.onVersion?.(list.version);
-        partners = await partnerAnchors(list);
+        source.onVersion?.(list.country, list.version);
         tlog.info({ country: list.country, version: list.version }, "trust list in force");
       } else
         tlog.warn({ country: list.country, version: list.version }, "older trust list ignored");
       return;
     }
-    const anchors = partners.get(key);
-    if (anchors === undefined) return; // not a partner of ours
-    const list = await verifyTrustList(jws, anchors);
+    if (!isPartner(key)) return; // not a partner of ours
+    const list = await verifyPartnerList(jws, holder.ownList);
     if (list.country !== key)
       throw new StafettError("ERR_TRUST_LIST_INVALID", "partner list under another country's key", {
         reason: "country",
       });
-    if (holder.replacePartner(list))
+    checkNotRolledBack(list, source);
+    if (holder.replacePartner(list)) {
+      source.onVersion?.(list.country, list.version);
       tlog.info({ country: list.country, version: list.version }, "partner trust list in force");
+    }
   };
-  for (const code of partners.keys()) {
+  for (const { country: code } of own.partners ?? []) {
     const entry = await kv.get(code);
     if (entry !== null && entry.operation === "PUT") {
       await accept(code, entry.string()).catch((err: unknown) =>

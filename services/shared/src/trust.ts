@@ -76,11 +76,21 @@ export async function signTrustList(list: TrustList, anchor: KeyHandle): Promise
 export async function verifyTrustList(
   jws: string,
   anchors: readonly KeyHandle[],
+  country?: string,
 ): Promise<TrustList> {
   let kid: unknown;
   try {
-    kid = decodeProtectedHeader(jws).kid;
+    const header = decodeProtectedHeader(jws);
+    kid = header.kid;
+    const extra = Object.keys(header).find((k) => k !== "alg" && k !== "kid" && k !== "typ");
+    if (extra !== undefined || header.typ !== TRUST_JWS_TYP)
+      throw new StafettError(
+        "ERR_TRUST_LIST_INVALID",
+        `a trust list's protected header is exactly alg, kid and typ ${TRUST_JWS_TYP}`,
+        { reason: extra === undefined ? "typ" : "header_member", field: "typ" },
+      );
   } catch (cause) {
+    if (cause instanceof StafettError) throw cause;
     throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list is not a compact JWS", {
       reason: "format",
       cause,
@@ -118,11 +128,49 @@ export async function verifyTrustList(
   validateTrustList(list);
   const trusted = list as TrustList;
   checkConsistency(trusted);
+  if (country !== undefined && trusted.country !== country)
+    throw new StafettError("ERR_TRUST_LIST_INVALID", "the trust list is of another country", {
+      reason: "country",
+      field: "/country",
+    });
   return trusted;
+}
+
+/**
+ * A partner country's trust list, as every reader takes it: only for a country the own list
+ * names as a partner, verified with the anchors the own list gives for it, and of that country.
+ */
+export async function verifyPartnerList(jws: string, own: TrustList): Promise<TrustList> {
+  let claimed: unknown;
+  try {
+    const payload = jws.split(".")[1] ?? "";
+    claimed = (JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { country?: unknown })
+      .country;
+  } catch (cause) {
+    throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list is not a compact JWS", {
+      reason: "format",
+      cause,
+    });
+  }
+  const partner = (own.partners ?? []).find((p) => p.country === claimed);
+  if (partner === undefined || typeof claimed !== "string")
+    throw new StafettError(
+      "ERR_TRUST_LIST_INVALID",
+      "the own trust list names no such partner country",
+      { reason: "not_partner", field: "/country" },
+    );
+  const anchors = await Promise.all(partner.anchors.map((a) => importSigningKey(a)));
+  return verifyTrustList(jws, anchors, claimed);
 }
 
 /** What a schema cannot say: ids agree with roles and addresses, kids with their JWKs. */
 function checkConsistency(list: TrustList): void {
+  if (list.issuer !== `${list.country}:coordinator`)
+    throw new StafettError(
+      "ERR_TRUST_LIST_INVALID",
+      "a trust list is issued by its country's coordinator",
+      { reason: "issuer", field: "/issuer" },
+    );
   for (const p of list.partners ?? []) {
     if (p.country === list.country) {
       throw new StafettError("ERR_TRUST_LIST_INVALID", "a country cannot be its own partner", {
@@ -219,6 +267,11 @@ export class TrustStore {
     return this.orgs.get(id);
   }
 
+  /** The trust list's entry for key `kid`, if it has one. */
+  key(kid: string): TrustKey | undefined {
+    return this.keys.get(kid)?.key;
+  }
+
   organisations(): Organisation[] {
     return [...this.orgs.values()];
   }
@@ -278,6 +331,23 @@ function usable(key: TrustKey, at: Date): boolean {
   return (
     key.revokedAt === undefined && Date.parse(key.notBefore) <= t && t <= Date.parse(key.notAfter)
   );
+}
+
+/**
+ * For an event another party relays (the opened inside a hub's hand-on): the key is judged by
+ * its state when the first receiver took the event, not now. That receiver refused a revoked key
+ * itself, so what it relays was signed before the revocation: it is refused only when it claims
+ * a time at or after the revocation, or outside the key's validity.
+ */
+export function checkRelayedKeyUsable(key: TrustKey, at: Date): void {
+  if (key.revokedAt !== undefined && Date.parse(key.revokedAt) <= at.getTime()) {
+    throw new StafettError("ERR_KEY_REVOKED", "key was revoked before the event's time", {
+      reason: "revoked",
+      field: "kid",
+    });
+  }
+  const { revokedAt: _revokedAt, ...unrevoked } = key;
+  checkKeyUsable(unrevoked, at);
 }
 
 /** Refuses a revoked key, or one used outside its validity. */

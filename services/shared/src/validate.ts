@@ -30,16 +30,16 @@ function validator(id: string): ValidateFunction {
   return fn;
 }
 
+/**
+ * Issues named by the schema's places only. A missing property is a key of the contract; an
+ * unexpected one is the caller's, and may itself be personal data (a case system that maps a
+ * child's name into a key), so it is never named: only the object it was found in.
+ */
 function toIssues(errors: readonly ErrorObject[] | null | undefined): Issue[] {
   return (errors ?? []).map((e) => {
-    // additionalProperty and missingProperty name a key of the contract, not a value.
-    const key =
-      typeof e.params.missingProperty === "string"
-        ? e.params.missingProperty
-        : typeof e.params.additionalProperty === "string"
-          ? e.params.additionalProperty
-          : undefined;
-    const field = key === undefined ? e.instancePath || "/" : `${e.instancePath}/${key}`;
+    const missing = typeof e.params.missingProperty === "string" ? e.params.missingProperty : "";
+    const at = e.instancePath || "/";
+    const field = missing === "" ? at : `${e.instancePath}/${missing}`;
     return { field, reason: e.keyword, message: `${field}: fails ${e.keyword} (${e.schemaPath})` };
   });
 }

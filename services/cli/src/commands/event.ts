@@ -7,41 +7,35 @@ import {
   receive,
   StafettError,
   TrustStore,
+  verifyPartnerList,
   verifyTrustList,
   type EventType,
   type Reader,
   type TrustList,
 } from "@stafett/shared";
 import { readAnchors, readJson, readPrivateJwk, writeFile } from "../files.js";
-import type { Io } from "../io.js";
+import { printRefusal, type Io } from "../io.js";
 
 export interface TrustArgs {
   trust: string;
   anchor: string;
-  /** Partner countries' lists and anchors, pairwise, comma-separated. */
+  /** Partner countries' lists, comma-separated: taken as a service takes them (see loadTrust). */
   partnerTrust?: string;
-  partnerAnchor?: string;
 }
 
+/**
+ * The trust lists in force for a check, exactly as a service holds them: the own list signed by
+ * one of the anchors given, and each partner list only for a partner the own list names,
+ * verified with the anchors the own list gives for that country (verifyPartnerList).
+ */
 export async function loadTrust(args: TrustArgs): Promise<TrustStore> {
-  const lists: TrustList[] = [
-    await verifyTrustList(readFileSync(args.trust, "utf8").trim(), await readAnchors(args.anchor)),
-  ];
-  const partnerLists = args.partnerTrust?.split(",").filter(Boolean) ?? [];
-  const partnerAnchors = args.partnerAnchor?.split(",").filter(Boolean) ?? [];
-  if (partnerLists.length !== partnerAnchors.length) {
-    throw new StafettError("ERR_CONFIG_INVALID", "give one --partner-anchor per --partner-trust", {
-      reason: "pairing",
-    });
-  }
-  for (const [i, file] of partnerLists.entries()) {
-    lists.push(
-      await verifyTrustList(
-        readFileSync(file, "utf8").trim(),
-        await readAnchors(partnerAnchors[i] ?? ""),
-      ),
-    );
-  }
+  const own = await verifyTrustList(
+    readFileSync(args.trust, "utf8").trim(),
+    await readAnchors(args.anchor),
+  );
+  const lists: TrustList[] = [own];
+  for (const file of args.partnerTrust?.split(",").filter(Boolean) ?? [])
+    lists.push(await verifyPartnerList(readFileSync(file, "utf8").trim(), own));
   return new TrustStore(lists);
 }
 
@@ -132,11 +126,7 @@ export async function eventOpen(
     ...(args.now === undefined ? {} : { now: new Date(args.now) }),
   });
   if (!result.ok) {
-    const e = result.error;
-    io.err(
-      `rejected: ${e.code} (${e.reason})${e.field === undefined ? "" : ` at ${e.field}`}: ${e.message}\n`,
-    );
-    for (const issue of e.issues ?? []) io.err(`  ${issue.field}: ${issue.reason}\n`);
+    printRefusal(io, result.error);
     return 1;
   }
   if (args.decryptTo !== undefined) {
