@@ -1,7 +1,7 @@
 /**
- * The JSON Schemas in schemas/ are the contract (DESIGN.md "Wire format"): they compile in Ajv's
- * strict mode, every example satisfies them, and typical mistakes are refused with an error that
- * says where (instancePath) and which rule (schemaPath).
+ * The JSON Schemas in schemas/ are the contract (docs/contract.md, "Wire format"): they compile
+ * in Ajv's strict mode, every example satisfies them, and typical mistakes are refused with an
+ * error that says where (instancePath) and which rule (schemaPath).
  */
 import { describe, expect, it } from "vitest";
 import type { ErrorObject } from "ajv/dist/2020.js";

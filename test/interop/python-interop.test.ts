@@ -1,7 +1,7 @@
 /**
  * A partner in another language verifies and decodes Stafett messages with stock libraries only
- * (DESIGN.md "Wire format"): interop/python/verify_stafett.py uses Python's jwcrypto, protobuf
- * (protoc-generated at run time) and jsonschema, nothing of ours. This file makes keys, a trust
+ * (docs/contract.md, "Wire format"): interop/python/verify_stafett.py uses Python's jwcrypto,
+ * protobuf (protoc-generated at run time) and jsonschema, nothing of ours. This file makes keys, a trust
  * list and events with our own library, runs the script on them, and checks that it accepts what
  * the reference receiver accepts, with the same canonical JSON, and refuses what it refuses,
  * with the same code. docs/interop.md explains the format to partners.

@@ -528,7 +528,7 @@ export class Gateway {
         },
       ];
       if (innerType === "accepted") {
-        // Responsibility has moved: the sender's side of the referral ends (DESIGN.md lifecycle).
+        // Responsibility has moved: the sender's side of the referral ends (docs/contract.md, lifecycle).
         const closed = await this.party.send({
           type: "closed",
           addressee: mine.hub,
