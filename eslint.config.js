@@ -48,7 +48,8 @@ export default defineConfig(
         "error",
         {
           selector: "ExportDefaultDeclaration",
-          message: "Use named exports (STYLE.md); default exports are for tool config files only.",
+          message:
+            "Use named exports (docs/style.md, TypeScript); default exports are for tool config files only.",
         },
       ],
     },

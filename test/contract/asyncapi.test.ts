@@ -1,6 +1,6 @@
 /**
- * schemas/asyncapi.yaml describes every channel of the subject scheme (DESIGN.md "Subjects,
- * streams, consumers") and passes the AsyncAPI parser without errors.
+ * schemas/asyncapi.yaml describes every channel of the subject scheme (docs/contract.md,
+ * "Subjects, streams, consumers") and passes the AsyncAPI parser without errors.
  */
 import { readFileSync } from "node:fs";
 import { DiagnosticSeverity, Parser, type AsyncAPIDocumentInterface } from "@asyncapi/parser";

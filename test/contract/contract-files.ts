@@ -12,7 +12,7 @@ import addFormatsModule from "ajv-formats";
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
-/** The ten event type tokens (DESIGN.md "The handoff lifecycle"). */
+/** The ten event type tokens (docs/contract.md, "The handoff lifecycle"). */
 export const EVENT_TYPES = [
   "opened",
   "received",

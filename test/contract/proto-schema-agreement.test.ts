@@ -1,6 +1,6 @@
 /**
- * The proto and the JSON Schemas must agree (DESIGN.md "Wire format": "a test proves it for
- * every type"). The proto is read by reflection, so a field added to either side without the
+ * The proto and the JSON Schemas must agree (docs/contract.md, "Wire format": a test proves it
+ * for every type). The proto is read by reflection, so a field added to either side without the
  * other fails here; the agreement check is itself tested against a deliberately broken proto and
  * broken schemas below.
  */

@@ -1,7 +1,7 @@
 /**
- * The JSON Schemas in schemas/ are the contract (DESIGN.md "Wire format"): they compile in Ajv's
- * strict mode, every example satisfies them, and typical mistakes are refused with an error that
- * says where (instancePath) and which rule (schemaPath).
+ * The JSON Schemas in schemas/ are the contract (docs/contract.md, "Wire format"): they compile
+ * in Ajv's strict mode, every example satisfies them, and typical mistakes are refused with an
+ * error that says where (instancePath) and which rule (schemaPath).
  */
 import { describe, expect, it } from "vitest";
 import type { ErrorObject } from "ajv/dist/2020.js";
@@ -195,6 +195,23 @@ function envelopeMutations(type: EventType): Mutation[] {
     },
   ];
 }
+
+/**
+ * The body fields each event type requires, pinned here rather than read from the schema under
+ * test: a schema that drops a requirement must fail these tests, not lose one of them.
+ */
+const REQUIRED_BODY: Record<EventType, readonly string[]> = {
+  opened: ["urgency", "reason", "destination", "deadline", "personal"],
+  received: ["ofEventId", "digest"],
+  rejected: ["code", "reason"],
+  forwarded: ["original"],
+  accepted: ["ofEventId"],
+  declined: ["ofEventId", "reason"],
+  updated: [],
+  withdrawn: ["reason"],
+  escalated: ["deadline", "holder"],
+  closed: ["outcome"],
+};
 
 const DIGEST_BAD = "sha256:Xq3c9vB0pYkL2mWn7TfR4sUaE1hJdG6iKoZ8yC5xNbM";
 
@@ -461,6 +478,14 @@ describe("schemas compile", () => {
       expect(schema.required).toEqual([...ENVELOPE, type]);
     },
   );
+
+  it.each(EVENT_TYPES.map((t) => [t, REQUIRED_BODY[t]] as const))(
+    "%s requires exactly the body fields %j",
+    (type, fields) => {
+      const required = at(at(eventSchema(type), "properties"), type).required;
+      expect([...(Array.isArray(required) ? required : [])].sort()).toEqual([...fields].sort());
+    },
+  );
 });
 
 describe("examples validate", () => {
@@ -514,13 +539,9 @@ describe("invalid events are refused with a path", () => {
   for (const type of EVENT_TYPES) {
     describe(type, () => {
       const base = example(type);
-      const required = at(at(eventSchema(type), "properties"), type).required;
-      const requiredBody = Array.isArray(required)
-        ? required.filter((k): k is string => typeof k === "string")
-        : [];
       const mutations: Mutation[] = [
         ...envelopeMutations(type),
-        ...requiredBody.map((key) => ({
+        ...REQUIRED_BODY[type].map((key) => ({
           name: `missing ${type}.${key}`,
           apply: remove(type, key),
           expect: { keyword: "required", instancePath: `/${type}` },

@@ -1,21 +1,23 @@
 /**
  * A partner in another language verifies and decodes Stafett messages with stock libraries only
- * (DESIGN.md "Wire format"): interop/python/verify_stafett.py uses Python's jwcrypto, protobuf
- * (protoc-generated at run time) and jsonschema, nothing of ours. This file makes keys, a trust
+ * (docs/contract.md, "Wire format"): interop/python/verify_stafett.py uses Python's jwcrypto,
+ * protobuf (protoc-generated at run time) and jsonschema, nothing of ours. This file makes keys, a trust
  * list and events with our own library, runs the script on them, and checks that it accepts what
  * the reference receiver accepts, with the same canonical JSON, and refuses what it refuses,
  * with the same code. docs/interop.md explains the format to partners.
  *
  * Needs python3 with jwcrypto, protobuf and jsonschema >= 4, and protoc; on Debian the packages
  * python3-jwcrypto python3-protobuf python3-jsonschema protobuf-compiler (.ci/run installs them).
- * Set STAFETT_PYTHON or PROTOC to pick other binaries. Skipped, saying why, when one is missing.
+ * Set STAFETT_PYTHON or PROTOC to pick other binaries. When one is missing, the file is skipped
+ * with a warning on a developer's machine, and every test in it fails in CI (env CI set, as
+ * .ci/run does): CI must run the partner's view, not report it skipped.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   countersign,
   createCountry,
@@ -90,10 +92,24 @@ function findTools(): { python: string; protoc: string } | { missing: string } {
   return { python, protoc };
 }
 
+/** CI systems set CI (GitHub Actions, GitLab and .ci/run: "true"); "0" or "false" means no. */
+const inCi = !["", "0", "false"].includes((process.env.CI ?? "").trim().toLowerCase());
+
 const tools = findTools();
-const skipReason = "missing" in tools ? tools.missing : undefined;
-if (skipReason !== undefined) {
-  console.warn(`python-interop: skipped: ${skipReason}`);
+const missing = "missing" in tools ? tools.missing : undefined;
+/** Only outside CI may the file skip for a missing tool; in CI its tests fail instead. */
+const skipped = missing !== undefined && !inCi;
+if (skipped) {
+  console.warn(
+    [
+      "",
+      "!!! python-interop: SKIPPED, the partner's view of the wire format was NOT tested.",
+      `!!! Missing: ${missing}.`,
+      "!!! Install python3-jwcrypto python3-protobuf python3-jsonschema protobuf-compiler",
+      "!!! (bash .ci/run does). In CI (env CI set) this is a failure, not a skip.",
+      "",
+    ].join("\n"),
+  );
 }
 
 interface Run {
@@ -121,7 +137,7 @@ function writeTemp(name: string, content: string | Uint8Array): string {
 }
 
 function runVerifier(message: Uint8Array, options: VerifyOptions = {}): Promise<Run> {
-  if ("missing" in tools) throw new Error("unreachable: the file is skipped");
+  if ("missing" in tools) throw new Error(`python-interop: ${tools.missing}`);
   const args = [SCRIPT, "--message", writeTemp("event.bin", message), "--protoc", tools.protoc];
   for (const jws of options.trust ?? [se.trustListJws]) {
     args.push("--trust", writeTemp("trust-list.jws", jws));
@@ -206,7 +222,18 @@ function baseEvent(type: EventJson["type"]): EventJson {
   };
 }
 
-describe.skipIf(skipReason !== undefined)("a Python partner with stock libraries", () => {
+describe.skipIf(skipped)("a Python partner with stock libraries", () => {
+  // Only in CI does a missing tool get here: then each test fails, with the reason.
+  beforeEach(() => {
+    if (missing !== undefined) {
+      throw new Error(
+        `python-interop: ${missing}. In CI (CI=${process.env.CI ?? ""}) a missing tool fails ` +
+          "the run instead of skipping it; .ci/run installs python3-jwcrypto python3-protobuf " +
+          "python3-jsonschema protobuf-compiler.",
+      );
+    }
+  });
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "stafett-interop-"));
     se = await createCountry({ code: "se", municipalities: ["0180", "1480"] });

@@ -6,11 +6,14 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
 import {
   buildTrustList,
+  consumersOf,
   createLogger,
+  digestOf,
   issue,
   publishTrustList,
   quarantineStreamName,
   receive,
+  roleOf,
   sampleOpened,
   signTrustList,
   type IssuedEvent,
@@ -77,50 +80,117 @@ describe("hostile input at a running hub", () => {
   });
 
   it("after a key is revoked in the trust list, every running service refuses it within seconds, without a restart", async () => {
-    const kid = se.country.identity("se:municipality:0180").signing.kid;
-    const list = se.country.trustList;
-    const revoked = buildTrustList({
-      country: "se",
-      version: list.version + 1,
-      policy: list.policy,
-      organisations: list.organisations.map((o) => ({
-        ...o,
-        keys: o.keys.map((k) =>
-          k.kid === kid ? { ...k, revokedAt: new Date().toISOString() } : k,
-        ),
-      })),
-    });
-    await publishTrustList(nc, "se", await signTrustList(revoked, se.country.anchor));
-    // Every service's trust watch takes the new list.
-    await waitFor(
-      async () => {
-        for (const g of se.gateways.values()) {
-          const r = await receive((await opened()).bytes, {
-            identity: { id: "se:hub:vast" },
-            trust: g.gateway.trust,
-            mode: "relay",
-          });
-          if (r.ok) return false;
-        }
-        return true;
-      },
-      { timeoutMs: 10_000, message: "the gateways to hold the new list" },
+    const revokedOrg = "se:municipality:0180";
+    // Every service the country runs, each with the durable consumer its refusals name.
+    const services = [
+      ...se.gateways.entries(),
+      ...se.hubs.entries(),
+      ...(se.coordinator === undefined ? [] : [["se:coordinator", se.coordinator] as const]),
+      ...(se.liaison === undefined ? [] : [["se:liaison", se.liaison] as const]),
+    ].map(([id, instance]) => ({
+      id,
+      instance: instance as object,
+      durable: consumersOf(id)[0]?.durable ?? "",
+    }));
+    // Every organisation of the country runs a service here: all of them are checked.
+    expect(services.map((s) => s.id).sort()).toEqual(
+      se.country.trustList.organisations.map((o) => o.id).sort(),
     );
-    const e = await opened();
-    await jetstream(nc).publish(e.subject, e.bytes, { msgID: e.id });
-    await waitForValue(
-      async () => ((await quarantined("ERR_KEY_REVOKED", e.id)) ? true : undefined),
-      { timeoutMs: 10_000, message: "the event with the revoked key in quarantine" },
-    );
-    expect(held().has(e.event.referralId)).toBe(false);
-    // Other senders' messages in flight are untouched.
-    const other = await opened("se:municipality:1480");
-    await jetstream(nc).publish(other.subject, other.bytes, { msgID: other.id });
-    await waitFor(() => held().has(other.event.referralId), {
-      timeoutMs: 10_000,
-      message: "another sender's referral still flows",
-    });
+    // A receipt signed with the revoked key, addressed to one service: any role may be sent one.
+    const signedByRevoked = (to: string): Promise<IssuedEvent> =>
+      issue(
+        {
+          type: "received",
+          addressee: to,
+          referralId: randomUUID(),
+          body: { ofEventId: randomUUID(), digest: digestOf(new Uint8Array([1])) },
+          ...(roleOf(to) === "liaison" ? { partnerCountry: "no" } : {}),
+        },
+        { identity: se.country.identity(revokedOrg), trust: se.country.trust },
+      );
+    // Every refusal the services make, by event id, from the quarantine subjects.
+    const refusals = new Map<string, { code: string; reason: string; consumer: string }>();
+    const watch = nc.subscribe("stafett-quarantine.se.>");
+    void (async () => {
+      for await (const m of watch) {
+        refusals.set(m.headers?.get("Stafett-Event-Id") ?? "", {
+          code: m.headers?.get("Stafett-Reject-Code") ?? "",
+          reason: m.headers?.get("Stafett-Reject-Reason") ?? "",
+          consumer: m.headers?.get("Stafett-Consumer") ?? "",
+        });
+      }
+    })();
+    await nc.flush();
+    const refusalOf = async (e: IssuedEvent, timeoutMs = 10_000) => {
+      await jetstream(nc).publish(e.subject, e.bytes, { msgID: e.id });
+      return waitForValue(() => refusals.get(e.id), {
+        timeoutMs,
+        message: `a refusal of ${e.event.addressee}'s event`,
+      });
+    };
+
+    try {
+      const kid = se.country.identity(revokedOrg).signing.kid;
+      const list = se.country.trustList;
+      const revoked = buildTrustList({
+        country: "se",
+        version: list.version + 1,
+        policy: list.policy,
+        organisations: list.organisations.map((o) => ({
+          ...o,
+          keys: o.keys.map((k) =>
+            k.kid === kid ? { ...k, revokedAt: new Date().toISOString() } : k,
+          ),
+        })),
+      });
+      await publishTrustList(nc, "se", await signTrustList(revoked, se.country.anchor));
+      const published = Date.now();
+      // Each service's trust watch takes the new list: until then it may still accept the key,
+      // so each is sent receipts until it refuses one for the revoked key.
+      for (const s of services) {
+        await waitForValue(
+          async () => {
+            const refusal = await refusalOf(await signedByRevoked(s.id), 2_000);
+            return refusal.code === "ERR_KEY_REVOKED" ? true : undefined;
+          },
+          { timeoutMs: 10_000, message: `${s.id} to refuse the revoked key` },
+        );
+      }
+      expect(Date.now() - published).toBeLessThan(10_000);
+      // From then on every service refuses it, each through its own consumer, with the code.
+      const round = await Promise.all(services.map((s) => signedByRevoked(s.id)));
+      const answers = await Promise.all(round.map((e) => refusalOf(e)));
+      expect(answers).toEqual(
+        services.map((s) => ({ code: "ERR_KEY_REVOKED", reason: "revoked", consumer: s.durable })),
+      );
+      // The hub holds nothing from the revoked key ...
+      const e = await opened();
+      expect(await refusalOf(e)).toEqual({
+        code: "ERR_KEY_REVOKED",
+        reason: "revoked",
+        consumer: "se-hub-vast",
+      });
+      expect(held().has(e.event.referralId)).toBe(false);
+      // ... while other senders' referrals still flow.
+      const other = await opened("se:municipality:1480");
+      await jetstream(nc).publish(other.subject, other.bytes, { msgID: other.id });
+      await waitFor(() => held().has(other.event.referralId), {
+        timeoutMs: 10_000,
+        message: "another sender's referral still flows",
+      });
+      // Without a restart: the services that refused are the instances that were running before.
+      const runningNow = [
+        ...se.gateways.values(),
+        ...se.hubs.values(),
+        ...[se.coordinator, se.liaison].filter((x) => x !== undefined),
+      ];
+      expect(runningNow).toHaveLength(services.length);
+      runningNow.forEach((instance, i) => expect(instance).toBe(services[i]?.instance));
+    } finally {
+      watch.unsubscribe();
+    }
   });
+
   it("an older trust list put back in the bucket cannot undo the revocation across a restart", async () => {
     await se.gateway("1480").stop();
     await publishTrustList(nc, "se", se.country.trustListJws); // version 1, before the revocation

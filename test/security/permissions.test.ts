@@ -225,20 +225,47 @@ describe("least privilege on the bus: the generated authorization, per role", ()
   });
 
   it("a refused publish loses nothing else: messages in flight still arrive", async () => {
-    const issued = await issue(sampleOpened(), {
-      identity: country.identity("se:municipality:0180"),
-      trust: country.trust,
-    });
-    expect(await refusedPublish("se:municipality:0180", "stafett.se.vast.1480.forwarded")).toBe(
-      true,
+    const forbidden = "stafett.se.vast.1480.forwarded";
+    const events = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        issue(sampleOpened(), {
+          identity: country.identity("se:municipality:0180"),
+          trust: country.trust,
+        }),
+      ),
     );
-    const before = local.hub("vast").hub.state.referrals.size;
-    await jetstream(nc("se:municipality:0180")).publish(issued.subject, issued.bytes, {
-      msgID: issued.id,
+    const c = nc("se:municipality:0180");
+    const js = jetstream(c);
+    const refusalsBefore = (violations.get("se:municipality:0180") ?? []).length;
+    // nats.js writes each publish to the socket in call order, so the forbidden publish goes out
+    // between three referrals before it and three after it, none of them acknowledged yet.
+    let settled = 0;
+    const acks = events.map((e, i) => {
+      if (i === 3) {
+        expect(settled, "acks settled before the forbidden publish").toBe(0);
+        c.publish(forbidden, new Uint8Array([1]));
+      }
+      return js.publish(e.subject, e.bytes, { msgID: e.id }).finally(() => {
+        settled += 1;
+      });
     });
-    await waitFor(() => local.hub("vast").hub.state.referrals.size === before + 1, {
-      timeoutMs: 10_000,
-      message: "the hub to get the referral",
-    });
+    const stored = await Promise.all(acks);
+    // The server refused the forbidden publish, and only it, on this connection ...
+    await c.flush();
+    await new Promise((r) => setImmediate(r));
+    const refusals = (violations.get("se:municipality:0180") ?? []).slice(refusalsBefore);
+    expect(refusals.map((v) => [v.operation, v.subject])).toEqual([["publish", forbidden]]);
+    // ... stored every referral around it once, in order ...
+    expect(stored.map((a) => [a.stream, a.duplicate])).toEqual(
+      events.map(() => ["STAFETT_SE", false]),
+    );
+    const seqs = stored.map((a) => a.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(events.length);
+    // ... and the hub got each of them.
+    await waitFor(
+      () => events.every((e) => local.hub("vast").hub.state.referrals.has(e.event.referralId)),
+      { timeoutMs: 10_000, message: "the hub to get every referral" },
+    );
   });
 });

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import {
   startFederation,
   startServer,
@@ -64,17 +64,84 @@ const login = (c: LinkCredentials): Partial<ConnectionOptions> => ({
   pass: c.password,
 });
 
-/** Connects, expecting a refusal; returns the error's name (a connection never established). */
-async function refused(options: ConnectionOptions): Promise<string> {
-  let nc: NatsConnection | undefined;
+/** Every line a server has logged so far (its stderr). */
+const logOf = (server: NatsServer): string[] =>
+  server.stderrTail(Number.MAX_SAFE_INTEGER).split("\n");
+
+/**
+ * Waits for `server` to log a line matching `pattern` after its first `from` lines, and returns
+ * it: the broker's own account of why it ended a connection (a dead broker logs nothing).
+ */
+async function loggedAfter(server: NatsServer, from: number, pattern: RegExp): Promise<string> {
   try {
-    nc = await connect({ ...options, reconnect: false, timeout: 5_000 });
+    return await waitForValue(
+      () =>
+        logOf(server)
+          .slice(from)
+          .find((line) => pattern.test(line)),
+      { timeoutMs: 5_000, message: `${server.name ?? "the broker"} to log ${String(pattern)}` },
+    );
   } catch (err) {
-    return (err as Error).name;
+    const lines = logOf(server).slice(from).join("\n");
+    throw new Error(`${(err as Error).message}; it logged:\n${lines}`, { cause: err });
   }
-  await nc.close();
-  return "connected";
 }
+
+/** The first Node error code (a TLS or socket error) in an error's cause chain. */
+function codeOf(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/** A refused connection: what the client was told, and the broker's log line about it. */
+interface Refusal {
+  code: string | undefined;
+  log: string;
+}
+
+/**
+ * Connects to `server`, expecting the TLS handshake to fail; fails the test when the client
+ * connects or never reaches the broker. Returns the client's error code and the broker's
+ * "TLS handshake error" line for this attempt.
+ */
+async function refusedByTls(server: NatsServer, options: ConnectionOptions): Promise<Refusal> {
+  const from = logOf(server).length;
+  let error: unknown;
+  try {
+    const nc = await connect({ ...options, reconnect: false, timeout: 5_000 });
+    await nc.close();
+  } catch (err) {
+    error = err;
+  }
+  expect(error, "the connection was refused").toBeInstanceOf(Error);
+  // A broker that is down refuses the TCP connection itself: that is not the refusal under test.
+  expect(codeOf(error)).not.toBe("ECONNREFUSED");
+  return { code: codeOf(error), log: await loggedAfter(server, from, /TLS handshake error/) };
+}
+
+/** The positive control: with the CA and its client certificate, the same broker takes us. */
+async function expectAccepted(server: NatsServer): Promise<void> {
+  const nc = await connect({
+    servers: server.url,
+    ...login(services),
+    tls: ca.client,
+    reconnect: false,
+    timeout: 5_000,
+  });
+  await nc.flush();
+  await nc.close();
+}
+
+/** Node's codes for a server certificate whose issuer the client does not trust. */
+const UNTRUSTED_ISSUER = [
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+];
 
 /**
  * Speaks NATS in plaintext to a TLS port, as an old or misconfigured client would: reads INFO,
@@ -132,6 +199,7 @@ describe("a country broker with mutual TLS on its client port", () => {
   });
 
   it("a plaintext client is refused, valid credentials notwithstanding", async () => {
+    const from = logOf(broker).length;
     const attempt = await plaintextAttempt(
       broker.port,
       `CONNECT ${JSON.stringify({ user: services.user, pass: services.password, verbose: false, pedantic: false, tls_required: false })}`,
@@ -140,29 +208,43 @@ describe("a country broker with mutual TLS on its client port", () => {
     expect(attempt.closed).toBe(true);
     expect(attempt.reply).not.toContain("PONG");
     expect(attempt.reply).not.toContain("+OK");
+    // The broker ended it for want of TLS, not for the credentials.
+    expect(await loggedAfter(broker, from, /TLS handshake error/)).toMatch(
+      /does not look like a TLS handshake/,
+    );
+    await expectAccepted(broker);
   });
 
   it("a client that does not trust the CA, or has no client certificate, is refused", async () => {
-    // nats.js upgrades to TLS when the server requires it; without the CA the server is unknown.
-    expect(await refused({ servers: broker.url, ...login(services) })).not.toBe("connected");
-    // The CA but no client certificate: the server verifies clients (verify: true).
-    expect(
-      await refused({ servers: broker.url, ...login(services), tls: { caFile: ca.caFile } }),
-    ).not.toBe("connected");
-    // A certificate from another CA.
+    // nats.js upgrades to TLS when the server requires it; without the CA the client cannot
+    // verify the broker's certificate and ends the handshake itself.
+    const noCa = await refusedByTls(broker, { servers: broker.url, ...login(services) });
+    expect(UNTRUSTED_ISSUER).toContain(noCa.code);
+    await expectAccepted(broker);
+    // The CA but no client certificate: the broker verifies clients (verify: true).
+    const noCert = await refusedByTls(broker, {
+      servers: broker.url,
+      ...login(services),
+      tls: { caFile: ca.caFile },
+    });
+    expect(noCert.log).toMatch(/TLS handshake error: tls: client didn't provide a certificate/);
+    await expectAccepted(broker);
+    // A client certificate from another CA.
     const otherDir = mkdtempSync(join(tmpdir(), "stafett-tls-other-"));
     try {
       const other = createTestCa(otherDir);
-      expect(
-        await refused({
-          servers: broker.url,
-          ...login(services),
-          tls: { caFile: ca.caFile, certFile: other.clientCertFile, keyFile: other.clientKeyFile },
-        }),
-      ).not.toBe("connected");
+      const otherCa = await refusedByTls(broker, {
+        servers: broker.url,
+        ...login(services),
+        tls: { caFile: ca.caFile, certFile: other.clientCertFile, keyFile: other.clientKeyFile },
+      });
+      expect(otherCa.log).toMatch(
+        /TLS handshake error: .*client'?s? certificate: x509: certificate signed by unknown authority/,
+      );
     } finally {
       rmSync(otherDir, { recursive: true, force: true });
     }
+    await expectAccepted(broker);
   });
 
   it("the generated config names the TLS files and turns verify on", () => {
@@ -191,12 +273,18 @@ describe("two federated brokers with TLS on client ports and on the leafnode lin
           : undefined,
       { timeoutMs: 10_000, message: "the Swedish link to be up" },
     );
+    const from = logOf(fed.server("no")).length;
     const attempt = await plaintextAttempt(
       await fed.server("no").leafPort(),
       `CONNECT ${JSON.stringify({ user: "link-se", pass: "not-needed-to-be-refused", tls_required: false })}`,
     );
     expect(attempt.info.tls_required).toBe(true);
     expect(attempt.closed).toBe(true);
+    expect(attempt.reply).not.toContain("PONG");
+    // Norway's broker ended it for want of TLS, and the TLS link from Sweden stays up.
+    expect(await loggedAfter(fed.server("no"), from, /TLS leafnode handshake error/)).toMatch(
+      /does not look like a TLS handshake/,
+    );
     expect((await fed.server("no").monitor<{ leafnodes: number }>("/leafz")).leafnodes).toBe(1);
   });
 

@@ -1,6 +1,6 @@
 /**
  * Deadline-based waiting for tests: poll a condition until it holds or the deadline passes.
- * Never a fixed sleep (STYLE.md, "Tests").
+ * Never a fixed sleep (docs/style.md, "Tests").
  */
 
 export interface WaitOptions {

@@ -1,5 +1,5 @@
 /**
- * nats-server configurations for a country's broker and its federation links (DESIGN.md
+ * nats-server configurations for a country's broker and its federation links (docs/contract.md,
  * "Federation"): each country runs its own NATS with its own JetStream domain; two countries are
  * joined by a leafnode connection whose user lets only the pair's inbound subjects cross:
  * `stafett.<partner>.in.<own>.>` one way and `stafett.<own>.in.<partner>.>` the other.

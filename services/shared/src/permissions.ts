@@ -1,7 +1,7 @@
 /**
- * Least privilege on the bus (DESIGN.md principle 8): each organisation's NATS user may publish
- * only the event types its role may send, to the subjects of the roles it may send them to, and
- * may read only its own consumer(s). Stream and consumer administration, and writing the trust
+ * Least privilege on the bus (docs/contract.md, principle 8): each organisation's NATS user may
+ * publish only the event types its role may send, to the subjects of the roles it may send them
+ * to, and may read only its own consumer(s). Stream and consumer administration, and writing the trust
  * bucket, belong to a separate provisioning identity. Derived from the trust list's policy.
  */
 import { consumersOf, parseOrgId, streamName } from "./subjects.js";

@@ -1,7 +1,7 @@
 /**
- * The quarantine: refused messages kept with their reason (DESIGN.md principle 7). An operator
- * lists and inspects them, and re-injects one after the cause is fixed (a trust list that lacked
- * a key, a handler bug). A re-injection goes to the original subject with a message id derived
+ * The quarantine: refused messages kept with their reason (docs/contract.md, principle 7). An
+ * operator lists and inspects them, and re-injects one after the cause is fixed (a trust list that
+ * lacked a key, a handler bug). A re-injection goes to the original subject with a message id derived
  * from the event, so re-injecting twice delivers it once; the receiver's replay check refuses a
  * copy of an event it already handled.
  */

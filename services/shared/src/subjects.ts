@@ -1,6 +1,6 @@
 /**
- * Organisation ids, NATS subjects and consumer names (DESIGN.md "Subjects, streams, consumers";
- * every channel is described in schemas/asyncapi.yaml).
+ * Organisation ids, NATS subjects and consumer names (docs/contract.md, "Subjects, streams,
+ * consumers"; every channel is described in schemas/asyncapi.yaml).
  *
  *   stafett.<cc>.<region>.hub.<event>            to a regional hub
  *   stafett.<cc>.<region>.<code>.<event>         to a municipality

@@ -1,8 +1,8 @@
 /**
  * `stafett nats users`: one NATS nkey user per organisation of the (verified) trust list, plus
  * the provisioning identity, with permissions derived from the list's policy
- * (`authorizationUsers`, DESIGN.md principle 8). Seeds are written once, 0600, and reused on
- * later runs, so rerunning after a trust-list change keeps every existing user's key and only
+ * (`authorizationUsers`, docs/contract.md, principle 8). Seeds are written once, 0600, and reused
+ * on later runs, so rerunning after a trust-list change keeps every existing user's key and only
  * adds the new ones. `accounts.json` is the `accounts` block for the broker's config: its users
  * go next to the federation links' users (`stafett federation config`), in place of the shared
  * password user. A seed of an organisation that left the list stays on disk but gets no user.
