@@ -15,6 +15,7 @@ import {
   type Logger,
   type Delivery,
   type ServiceRuntime,
+  type TrustStore,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -72,6 +73,11 @@ export class Liaison {
       ],
     );
     return l;
+  }
+
+  /** The trust lists in force (watched: rotation and revocation apply without a restart). */
+  get trust(): TrustStore {
+    return this.party.trust;
   }
 
   get id(): string {
