@@ -30,3 +30,4 @@ export * from "./infra.js";
 export * from "./permissions.js";
 export * from "./quarantine.js";
 export * from "./http-errors.js";
+export * from "./http-service.js";
