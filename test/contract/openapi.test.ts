@@ -875,7 +875,7 @@ describe("the gateway answers as openapi.yaml documents", () => {
       status: 500,
     },
     {
-      name: "body over 256 KiB",
+      name: "body over the limit",
       method: "post",
       path: "/v1/referrals",
       url: "/v1/referrals",
