@@ -133,7 +133,9 @@ describe("the liaison's HTTP API", () => {
     expect(res.json()).toMatchObject({ code: "ERR_SCHEMA_INVALID", field: "/municipality" });
   });
 
-  it("declines with or without a reason code, and refuses an unknown one", async () => {
+  it("declines with or without a reason code (or a body), and refuses an unknown one", async () => {
+    expect((await call("POST", `/v1/inbound/${ID}/decline`)).statusCode).toBe(200);
+    expect(calls).toEqual([["answer", ID, "declined", undefined]]);
     expect((await call("POST", `/v1/inbound/${ID}/decline`, { payload: {} })).statusCode).toBe(200);
     expect(calls).toEqual([["answer", ID, "declined", undefined]]);
     const reason = "DECLINE_REASON_NOT_RESIDENT";
@@ -152,6 +154,11 @@ describe("the liaison's HTTP API", () => {
     expect((await call("POST", `/v1/inbound/${ID}/accept`, { payload: {} })).statusCode).toBe(200);
     const bad = await call("POST", `/v1/inbound/${ID}/accept`, { payload: { reason: "x" } });
     expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({
+      code: "ERR_SCHEMA_INVALID",
+      field: "/reason",
+      reason: "additionalProperties",
+    });
     expect(calls).toEqual([]);
   });
 });

@@ -22,10 +22,10 @@ export async function buildLiaisonHttp(
     { config: OWN_ORG, schema: { body: requestBody("empty-request") } },
     async (req) => view(await liaison.answer(req.params.id, "accepted")),
   );
-  app.post<{ Params: { id: string }; Body: { reason?: string } }>(
+  app.post<{ Params: { id: string }; Body: { reason?: string } | null }>(
     "/v1/inbound/:id/decline",
     { config: OWN_ORG, schema: { body: requestBody("inbound-decline-request") } },
-    async (req) => view(await liaison.answer(req.params.id, "declined", req.body.reason)),
+    async (req) => view(await liaison.answer(req.params.id, "declined", req.body?.reason)),
   );
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/inbound/:id/route",
