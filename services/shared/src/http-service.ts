@@ -189,15 +189,19 @@ function answerError(
 ): FastifyReply {
   const r = errorReply(err, BODY_LIMIT);
   if (r.status >= 500) {
-    const what = isStafettError(err)
-      ? { reason: err.reason }
-      : { error: err instanceof Error && /^\w{1,64}$/.test(err.name) ? err.name : typeof err };
+    const what = isStafettError(err) ? { reason: err.reason } : { error: kindOf(err) };
     log[r.status === 503 ? "warn" : "error"](
       { method: req.method, route: routeOf(req), status: r.status, code: r.body.code, ...what },
       "request failed",
     );
   }
   return reply.code(r.status).headers(r.headers).send(r.body);
+}
+
+/** An uncoded error's class name ("TypeError"), or the type of a thrown non-error: never its text. */
+function kindOf(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err;
+  return /^\w{1,64}$/.test(err.name) ? err.name : "Error";
 }
 
 /** A request part's schema is `{ $ref }` to a schema in schemas/ (see requestBody). */
