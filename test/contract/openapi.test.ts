@@ -513,13 +513,16 @@ let hubApp: FastifyInstance;
 beforeAll(async () => {
   tokens = await createDevTokenIssuer();
   const log = createLogger({ service: "openapi-test", level: "silent" });
-  gatewayApp = await buildGatewayHttp(
-    gatewayStandIn(sampleGatewayState()),
-    tokens.config,
-    GATEWAY_ORG,
+  gatewayApp = await buildGatewayHttp(gatewayStandIn(sampleGatewayState()), {
+    auth: tokens.config,
+    org: GATEWAY_ORG,
     log,
-  );
-  hubApp = await buildHubHttp(hubStandIn(sampleHubState()), tokens.config, HUB_ORG);
+  });
+  hubApp = await buildHubHttp(hubStandIn(sampleHubState()), {
+    auth: tokens.config,
+    org: HUB_ORG,
+    log,
+  });
   await Promise.all([gatewayApp.ready(), hubApp.ready()]);
 });
 
@@ -872,7 +875,7 @@ describe("the gateway answers as openapi.yaml documents", () => {
       status: 500,
     },
     {
-      name: "body over 256 KiB",
+      name: "body over the limit",
       method: "post",
       path: "/v1/referrals",
       url: "/v1/referrals",

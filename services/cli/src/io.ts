@@ -9,7 +9,8 @@ export function printRefusal(io: Io, e: StafettError): void {
     `rejected: ${e.code} (${e.reason})${e.field === undefined ? "" : ` at ${e.field}`}: ${e.message}
 `,
   );
-  for (const issue of e.issues ?? []) io.err(`  ${issue.field}: ${issue.reason}
+  for (const issue of e.issues ?? [])
+    io.err(`  ${issue.field}: ${issue.reason}
 `);
 }
 

@@ -1,6 +1,7 @@
-import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type Logger, type ServiceRuntime } from "@stafett/shared";
+import type { FastifyInstance } from "fastify";
+import type { Logger, ServiceRuntime } from "@stafett/shared";
 import { Coordinator } from "./coordinator.js";
+import { buildCoordinatorHttp } from "./http.js";
 
 export interface RunningCoordinator {
   coordinator: Coordinator;
@@ -9,18 +10,14 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
+/** Starts the coordinator and its HTTP API (the escalations it received). */
 export async function start(options: ServiceRuntime, log: Logger): Promise<RunningCoordinator> {
   const coordinator = await Coordinator.start(options, log);
-  const http = fastify({ logger: false });
-  const authenticate = createAuthenticator(options.auth, options.identity.id);
-  http.addHook("onRequest", async (req) => {
-    await authenticate(req.headers.authorization);
+  const http = await buildCoordinatorHttp(coordinator, {
+    auth: options.auth,
+    org: options.identity.id,
+    log,
   });
-  http.setErrorHandler((err, _req, reply) => {
-    const r = errorReply(err, 1024 * 1024);
-    return reply.code(r.status).headers(r.headers).send(r.body);
-  });
-  http.get("/v1/escalations", async () => [...coordinator.escalations.values()]);
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "coordinator ready");
   return {

@@ -100,12 +100,18 @@ export function spawnService(
   let output = "";
   let url = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let started = false;
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
+      // Once ready, the output is only drained: a service logs a line per HTTP request, and
+      // keeping (and splitting) all of it would grow without bound in a long run.
+      if (started) return;
       output += chunk.toString();
       const line = output.split("\n").find((l) => l.includes(`"${service} ready"`));
       if (line !== undefined) {
         url = (JSON.parse(line) as { url?: string }).url ?? "";
+        started = true;
+        output = "";
         resolve();
       }
     };

@@ -189,6 +189,17 @@ export class Gateway {
    * drops a second copy) until one publish is confirmed.
    */
   async openReferral(request: ReferralRequest, idempotencyKey?: string): Promise<OpenedReferral> {
+    // Requests with one key are taken one at a time: the first draws the id, the others find it.
+    if (idempotencyKey === undefined) return this.openReferralOnce(request, undefined);
+    return this.party.locks.run(`idempotency-key:${idempotencyKey}`, () =>
+      this.openReferralOnce(request, idempotencyKey),
+    );
+  }
+
+  private async openReferralOnce(
+    request: ReferralRequest,
+    idempotencyKey: string | undefined,
+  ): Promise<OpenedReferral> {
     validate(SCHEMA_IDS.api("referral-request"), request);
     const key = idempotencyKey;
     const requestDigest = jsonDigest(request);

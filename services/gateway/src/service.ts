@@ -13,7 +13,11 @@ export interface RunningGateway {
 /** Starts the gateway and its HTTP API; tests and the demo run it in-process. */
 export async function start(options: GatewayOptions, log: Logger): Promise<RunningGateway> {
   const gateway = await Gateway.start(options, log);
-  const http = await buildGatewayHttp(gateway, options.auth, options.identity.id, log);
+  const http = await buildGatewayHttp(gateway, {
+    auth: options.auth,
+    org: options.identity.id,
+    log,
+  });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "gateway ready");
   return {

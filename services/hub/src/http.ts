@@ -1,6 +1,6 @@
 /** The hub's HTTP API for the regional coordinator's officers: referrals, triage. */
 import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type AuthConfig } from "@stafett/shared";
+import { httpService, requestBody, type HttpServiceOptions } from "@stafett/shared";
 import type { Hub } from "./hub.js";
 import type { HubReferral } from "./state.js";
 
@@ -17,40 +17,31 @@ function summary(r: HubReferral) {
   };
 }
 
+const OWN_ORG = { access: "own-org" } as const;
+
 export async function buildHubHttp(
   hub: Hub,
-  auth: AuthConfig,
-  org: string,
+  options: HttpServiceOptions,
 ): Promise<FastifyInstance> {
-  const app = fastify({ logger: false, bodyLimit: 64 * 1024 });
-  const authenticate = createAuthenticator(auth, org);
-  app.addHook("onRequest", async (req) => {
-    await authenticate(req.headers.authorization);
-  });
-  app.setErrorHandler((err, _req, reply) => {
-    const r = errorReply(err, 64 * 1024);
-    return reply.code(r.status).headers(r.headers).send(r.body);
-  });
-  app.get("/v1/referrals", async () => [...hub.state.referrals.values()].map(summary));
-  app.get<{ Params: { id: string } }>("/v1/referrals/:id", async (req, reply) => {
-    const r = hub.state.referrals.get(req.params.id);
-    if (r === undefined)
-      return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
-    return { ...summary(r), history: r.history };
-  });
-  app.get("/v1/triage", async () => hub.state.triage().map(summary));
+  const app = fastify();
+  await app.register(httpService, options);
+  app.get("/v1/referrals", { config: OWN_ORG }, async () =>
+    [...hub.state.referrals.values()].map(summary),
+  );
+  app.get<{ Params: { id: string } }>(
+    "/v1/referrals/:id",
+    { config: OWN_ORG },
+    async (req, reply) => {
+      const r = hub.state.referrals.get(req.params.id);
+      if (r === undefined)
+        return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
+      return { ...summary(r), history: r.history };
+    },
+  );
+  app.get("/v1/triage", { config: OWN_ORG }, async () => hub.state.triage().map(summary));
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/triage/:id/forward",
-    {
-      schema: {
-        body: {
-          type: "object",
-          required: ["municipality"],
-          additionalProperties: false,
-          properties: { municipality: { type: "string", pattern: "^[0-9]{4}$" } },
-        },
-      },
-    },
+    { config: OWN_ORG, schema: { body: requestBody("forward-request") } },
     async (req) => summary(await hub.triageForward(req.params.id, req.body.municipality)),
   );
   return app;

@@ -14,7 +14,7 @@ export interface RunningHub {
 /** Starts the hub and its HTTP API; tests and the demo run it in-process. */
 export async function start(options: HubOptions, log: Logger): Promise<RunningHub> {
   const hub = await Hub.start(options, log);
-  const http = await buildHubHttp(hub, options.auth, options.identity.id);
+  const http = await buildHubHttp(hub, { auth: options.auth, org: options.identity.id, log });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "hub ready");
   return {

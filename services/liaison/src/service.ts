@@ -1,7 +1,7 @@
-import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type Logger } from "@stafett/shared";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "@stafett/shared";
+import { buildLiaisonHttp } from "./http.js";
 import { Liaison, type LiaisonOptions } from "./liaison.js";
-import type { InboundReferral } from "./state.js";
 
 export interface RunningLiaison {
   liaison: Liaison;
@@ -10,33 +10,14 @@ export interface RunningLiaison {
   stop(): Promise<void>;
 }
 
-const view = ({ opened: _opened, ...rest }: InboundReferral) => rest;
-
 /** Starts the liaison and the contact point's HTTP API (inbound referrals waiting for a decision). */
 export async function start(options: LiaisonOptions, log: Logger): Promise<RunningLiaison> {
   const liaison = await Liaison.start(options, log);
-  const http = fastify({ logger: false, bodyLimit: 16 * 1024 });
-  const authenticate = createAuthenticator(options.auth, options.identity.id);
-  http.addHook("onRequest", async (req) => {
-    await authenticate(req.headers.authorization);
+  const http = await buildLiaisonHttp(liaison, {
+    auth: options.auth,
+    org: options.identity.id,
+    log,
   });
-  http.setErrorHandler((err, _req, reply) => {
-    const r = errorReply(err, 16 * 1024);
-    return reply.code(r.status).headers(r.headers).send(r.body);
-  });
-
-  http.get("/v1/inbound", async () => [...liaison.state.inbound.values()].map(view));
-  http.post<{ Params: { id: string } }>("/v1/inbound/:id/accept", async (req) =>
-    view(await liaison.answer(req.params.id, "accepted")),
-  );
-  http.post<{ Params: { id: string }; Body: { reason?: string } }>(
-    "/v1/inbound/:id/decline",
-    async (req) => view(await liaison.answer(req.params.id, "declined", req.body?.reason)),
-  );
-  http.post<{ Params: { id: string }; Body: { municipality: string } }>(
-    "/v1/inbound/:id/route",
-    async (req) => view(await liaison.routeTo(req.params.id, req.body.municipality)),
-  );
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "liaison ready");
   return {

@@ -1,7 +1,8 @@
 /**
  * Bearer-token authentication for the services' HTTP APIs: a JWT verified with jose against a
- * configured JWKS (issuer, audience, expiry and signature checked), whose `org` claim must name
- * the organisation the service acts for. A development mode generates its own key.
+ * configured JWKS (issuer, audience, expiry and signature checked), whose `org` claim names the
+ * organisation the caller acts for; which organisations may call a route is the HTTP layer's
+ * decision (http-service.ts). A development mode generates its own key.
  */
 import {
   createLocalJWKSet,
@@ -29,6 +30,15 @@ export interface Principal {
 }
 
 export type Authenticator = (authorization: string | undefined) => Promise<Principal>;
+
+/** A bearer token that verified: its `org` claim (when it is a string) and its subject. */
+export interface VerifiedToken {
+  org: string | undefined;
+  subject: string;
+}
+
+/** Verifies an Authorization header's bearer token; refuses with a 401 AuthError. */
+export type TokenVerifier = (authorization: string | undefined) => Promise<VerifiedToken>;
 
 export class AuthError extends Error {
   override readonly name = "AuthError";
@@ -59,20 +69,19 @@ function issuedInTime(payload: JWTPayload, seconds: number): boolean {
   );
 }
 
-/** Verified tokens remembered at most, per authenticator (callers reuse their token). */
+/** Verified tokens remembered at most, per verifier (callers reuse their token). */
 const VERIFIED_TOKENS_MAX = 1_024;
 
 /**
- * Verifies bearer tokens against `config`. A token that verified is remembered (by its exact
- * text, until its `exp`), so a caller that reuses its token costs one signature check, not one
- * per request: the signature check is as dear as an event's. Every request still checks the
- * token's time window and its `org`; the JWKS is fixed for the authenticator's life.
+ * Verifies bearer tokens against `config`, whatever organisation they are for. A token that
+ * verified is remembered (by its exact text, until its `exp`), so a caller that reuses its token
+ * costs one signature check, not one per request: the signature check is as dear as an event's.
+ * Every request still checks the token's time window; the JWKS is fixed for the verifier's life.
  */
-export function createAuthenticator(
+export function createTokenVerifier(
   config: AuthConfig,
-  org: string,
   clock: () => Date = () => new Date(),
-): Authenticator {
+): TokenVerifier {
   const keys = createLocalJWKSet(config.jwks);
   const verified = new Map<string, JWTPayload>();
   const verify = async (token: string, now: Date): Promise<JWTPayload> => {
@@ -114,9 +123,28 @@ export function createAuthenticator(
     } catch {
       throw new AuthError(401, "ERR_UNAUTHENTICATED", "the bearer token is not valid");
     }
-    if (payload.org !== org)
+    return {
+      org: typeof payload.org === "string" ? payload.org : undefined,
+      subject: String(payload.sub),
+    };
+  };
+}
+
+/**
+ * Verifies bearer tokens against `config` (see createTokenVerifier) and requires their `org`
+ * claim to be `org`: another organisation's valid token is refused with 403.
+ */
+export function createAuthenticator(
+  config: AuthConfig,
+  org: string,
+  clock: () => Date = () => new Date(),
+): Authenticator {
+  const verify = createTokenVerifier(config, clock);
+  return async (authorization) => {
+    const token = await verify(authorization);
+    if (token.org !== org)
       throw new AuthError(403, "ERR_FORBIDDEN", "the token is not for this organisation");
-    return { org, subject: String(payload.sub) };
+    return { org, subject: token.subject };
   };
 }
 

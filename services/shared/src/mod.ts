@@ -33,3 +33,4 @@ export * from "./http-errors.js";
 export * from "./decision.js";
 export * from "./routing.js";
 export * from "./run-service.js";
+export * from "./http-service.js";

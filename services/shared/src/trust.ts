@@ -144,8 +144,9 @@ export async function verifyPartnerList(jws: string, own: TrustList): Promise<Tr
   let claimed: unknown;
   try {
     const payload = jws.split(".")[1] ?? "";
-    claimed = (JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { country?: unknown })
-      .country;
+    claimed = (
+      JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { country?: unknown }
+    ).country;
   } catch (cause) {
     throw new StafettError("ERR_TRUST_LIST_INVALID", "trust list is not a compact JWS", {
       reason: "format",

@@ -11,12 +11,21 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { StafettError, type ErrorCode, type Issue } from "./errors.js";
 import { SCHEMA_BASE, type EventType } from "./types.js";
 
+/** The request body schemas of the services' HTTP APIs, in schemas/api/. */
+export type ApiSchemaName =
+  | "referral-request"
+  | "decline-request"
+  | "update-request"
+  | "withdraw-request"
+  | "forward-request"
+  | "inbound-decline-request"
+  | "empty-request";
+
 export const SCHEMA_IDS = {
   personal: `${SCHEMA_BASE}personal.schema.json`,
   trustList: `${SCHEMA_BASE}trust-list.schema.json`,
   event: (type: EventType) => `${SCHEMA_BASE}events/${type}.schema.json`,
-  api: (name: "referral-request" | "decline-request" | "update-request" | "withdraw-request") =>
-    `${SCHEMA_BASE}api/${name}.schema.json`,
+  api: (name: ApiSchemaName) => `${SCHEMA_BASE}api/${name}.schema.json`,
 } as const;
 
 /** Every schema's validation function, by $id. */
@@ -46,7 +55,22 @@ function toIssues(errors: readonly ErrorObject[] | null | undefined): Issue[] {
 
 /** Validates `value` against the schema `id`; throws a coded error listing every problem. */
 export function validate(id: string, value: unknown, code: ErrorCode = "ERR_SCHEMA_INVALID"): void {
+  check(validator(id), value, code);
+}
+
+/**
+ * The validation of schema `id` as a function, for a caller that validates against the same
+ * schema many times: an unknown `id` throws here, once, not on the first value.
+ */
+export function schemaValidator(
+  id: string,
+  code: ErrorCode = "ERR_SCHEMA_INVALID",
+): (value: unknown) => void {
   const fn = validator(id);
+  return (value) => check(fn, value, code);
+}
+
+function check(fn: ValidateFunction, value: unknown, code: ErrorCode): void {
   if (fn(value)) return;
   const issues = toIssues(fn.errors);
   const first = issues[0] ?? { field: "/", reason: "invalid", message: "invalid" };

@@ -1,0 +1,63 @@
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDevTokenIssuer, createLogger, type DevTokenIssuer } from "@stafett/shared";
+import type { Coordinator, Escalation } from "./coordinator.js";
+import { buildCoordinatorHttp } from "./http.js";
+
+const ORG = "se:coordinator";
+const ESCALATION: Escalation = {
+  referralId: "4f0c2b7e-9a41-4c55-8d2e-6b1f3a9c7d10",
+  eventId: "0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3",
+  from: "se:hub:vast",
+  holder: "se:municipality:1480",
+  deadline: "2026-11-27T21:15:00Z",
+  at: "2026-11-27T21:15:01.000Z",
+};
+
+let tokens: DevTokenIssuer;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  tokens = await createDevTokenIssuer();
+  const standIn: Pick<Coordinator, "escalations"> = {
+    escalations: new Map([[ESCALATION.referralId, ESCALATION]]),
+  };
+  app = await buildCoordinatorHttp(standIn as Coordinator, {
+    auth: tokens.config,
+    org: ORG,
+    log: createLogger({ service: "coordinator-http-test", level: "silent" }),
+  });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+describe("the coordinator's HTTP API", () => {
+  it("answers /healthz without a token", async () => {
+    const res = await app.inject({ method: "GET", url: "/healthz" });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ ok: true });
+  });
+
+  it("lists the escalations for the coordinator's own token only", async () => {
+    const own = await app.inject({
+      method: "GET",
+      url: "/v1/escalations",
+      headers: { authorization: `Bearer ${await tokens.mint(ORG)}` },
+    });
+    expect(own.statusCode).toBe(200);
+    expect(own.json()).toEqual([ESCALATION]);
+    const none = await app.inject({ method: "GET", url: "/v1/escalations" });
+    expect(none.statusCode).toBe(401);
+    expect(none.json()).toMatchObject({ code: "ERR_UNAUTHENTICATED" });
+    const hub = await app.inject({
+      method: "GET",
+      url: "/v1/escalations",
+      headers: { authorization: `Bearer ${await tokens.mint("se:hub:vast")}` },
+    });
+    expect(hub.statusCode).toBe(403);
+    expect(hub.json()).toMatchObject({ code: "ERR_FORBIDDEN" });
+  });
+});

@@ -1,0 +1,226 @@
+/**
+ * The HTTP layer every service's API registers (fastify plugin `httpService`): who may call each
+ * route, one body limit, request bodies validated against schemas/api, one mapping from what a
+ * handler throws to a coded JSON answer, `/healthz`, and a log line per request that holds no
+ * value from the request.
+ *
+ *   const app = fastify();
+ *   await app.register(httpService, { auth, org, log });
+ *   app.post("/v1/x/:id/decline", { config: { access: "own-org" },
+ *     schema: { body: requestBody("decline-request") } }, handler);
+ *
+ * Every route declares `config.access` (registering one without it throws), and every route
+ * that takes a body (POST, PUT, PATCH) declares `schema.body`. The decision is made on the
+ * matched route, never on the raw URL: the router decodes percent-escapes, so "/%761/inbox"
+ * reaches "/v1/inbox" and is decided as "/v1/inbox".
+ */
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchemaCompiler,
+  RouteOptions,
+} from "fastify";
+import { fastifyPlugin } from "fastify-plugin";
+import { isStafettError } from "./errors.js";
+import { AuthError, createTokenVerifier, type AuthConfig, type Principal } from "./http-auth.js";
+import { errorReply } from "./http-errors.js";
+import type { Logger } from "./logger.js";
+import { parseOrgId, type Address } from "./subjects.js";
+import type { Role } from "./types.js";
+import { schemaValidator, SCHEMA_IDS, type ApiSchemaName } from "./validate.js";
+
+/**
+ * The largest request body any service takes, in bytes. The largest request is a referral with
+ * its personal part: a few KiB in practice, and under the schema's length limits at most about
+ * 12,000 characters of text (48 KB even if every one took four bytes of UTF-8).
+ */
+export const BODY_LIMIT = 64 * 1024;
+
+/**
+ * Who may call a route, declared on every route as `config: { access }`:
+ * - `"public"`: anyone, without a token (`/healthz`, the gateway's `/openapi.yaml`);
+ * - `"own-org"`: a valid token whose `org` is the service's own organisation;
+ * - `{ roles }`: a valid token whose `org` is an organisation of one of these roles in the
+ *   service's own country.
+ * A valid token that the route does not admit answers 403 ERR_FORBIDDEN; a missing or invalid
+ * token 401 ERR_UNAUTHENTICATED.
+ */
+export type RouteAccess = "public" | "own-org" | { readonly roles: readonly Role[] };
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Who may call the route; required on every route (see RouteAccess). */
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** The caller, once its token was admitted; null on public routes. */
+    principal: Principal | null;
+  }
+}
+
+export interface HttpServiceOptions {
+  /** Where bearer tokens are verified against (JWKS, issuer, audience). */
+  auth: AuthConfig;
+  /** The organisation the service acts for, e.g. "se:hub:vast". */
+  org: string;
+  /** The service's logger; the plugin logs through `child({ component: "http" })`. */
+  log: Logger;
+  /** The clock tokens are checked against; the system clock by default. */
+  clock?: () => Date;
+}
+
+/** The request body schema of a route: `schema: { body: requestBody("withdraw-request") }`. */
+export function requestBody(name: ApiSchemaName): { readonly $ref: string } {
+  return { $ref: SCHEMA_IDS.api(name) };
+}
+
+const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH"]);
+
+/** A route was matched that declares no `config.access`: refused, as a bug, with 500. */
+class AccessNotDeclared extends Error {
+  override readonly name = "AccessNotDeclared";
+}
+
+async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promise<void> {
+  const self = parseOrgId(options.org);
+  const verify = createTokenVerifier(options.auth, options.clock);
+  const log = options.log.child({ component: "http" });
+
+  app.decorateRequest("principal", null);
+
+  app.addHook("onRoute", (route) => {
+    const where = `${String(route.method)} ${route.url}`;
+    if (route.config?.access === undefined)
+      throw new Error(`${where}: the route declares no config.access`);
+    if (methods(route).some((m) => METHODS_WITH_BODY.has(m)) && route.schema?.body === undefined)
+      throw new Error(`${where}: the route takes a body but declares no schema.body`);
+    if (route.bodyLimit !== undefined && route.bodyLimit !== BODY_LIMIT)
+      throw new Error(`${where}: the body limit is BODY_LIMIT, for every route`);
+    route.bodyLimit = BODY_LIMIT;
+  });
+
+  // Request parts are validated with the generated validators of schemas/ (validate.ts), so a
+  // refusal is the same coded ERR_SCHEMA_INVALID, naming places and rules, never values.
+  app.setValidatorCompiler(validatorCompiler);
+
+  app.addHook("onRequest", async (req) => {
+    if (req.is404) return;
+    const access = req.routeOptions.config.access;
+    if (access === "public") return;
+    if (access === undefined) throw new AccessNotDeclared("no access declared");
+    const token = await verify(req.headers.authorization);
+    const org = token.org;
+    if (org === undefined || !admits(access, org, options.org, self)) {
+      throw new AuthError(
+        403,
+        "ERR_FORBIDDEN",
+        access === "own-org"
+          ? "the token is not for this organisation"
+          : "the token's organisation may not call this route",
+      );
+    }
+    req.principal = { org, subject: token.subject };
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    log.info(
+      {
+        method: req.method,
+        route: routeOf(req),
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      "request",
+    );
+  });
+
+  app.setErrorHandler((err, req, reply) => answerError(err, req, reply, log));
+  app.setNotFoundHandler((_req, reply) =>
+    reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such route" }),
+  );
+
+  app.get("/healthz", { config: { access: "public" } }, async () => ({ ok: true }));
+}
+
+/** The plugin; register it before the service's routes. */
+export const httpService: FastifyPluginAsync<HttpServiceOptions> = fastifyPlugin(plugin, {
+  name: "stafett-http",
+  fastify: "5.x",
+});
+
+function methods(route: RouteOptions): string[] {
+  return (Array.isArray(route.method) ? route.method : [route.method]).map(String);
+}
+
+/** Whether a token for organisation `caller` may call a route with `access`. */
+function admits(
+  access: Exclude<RouteAccess, "public">,
+  caller: string,
+  org: string,
+  self: Address,
+): boolean {
+  if (access === "own-org") return caller === org;
+  let address: Address;
+  try {
+    address = parseOrgId(caller);
+  } catch {
+    return false;
+  }
+  return address.country === self.country && access.roles.includes(address.role);
+}
+
+/** The matched route's pattern ("/v1/referrals/:id"), never the URL; null when none matched. */
+function routeOf(req: FastifyRequest): string | null {
+  return req.is404 ? null : (req.routeOptions.url ?? null);
+}
+
+/**
+ * The coded answer to anything thrown (http-errors.ts). A 5xx is logged with its code, the
+ * route's pattern and, for an uncoded error, its class name only: a library's message or
+ * stack can quote the request.
+ */
+function answerError(
+  err: unknown,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  log: Logger,
+): FastifyReply {
+  const r = errorReply(err, BODY_LIMIT);
+  if (r.status >= 500) {
+    const what = isStafettError(err) ? { reason: err.reason } : { error: kindOf(err) };
+    log[r.status === 503 ? "warn" : "error"](
+      { method: req.method, route: routeOf(req), status: r.status, code: r.body.code, ...what },
+      "request failed",
+    );
+  }
+  return reply.code(r.status).headers(r.headers).send(r.body);
+}
+
+/** An uncoded error's class name ("TypeError"), or the type of a thrown non-error: never its text. */
+function kindOf(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err;
+  return /^\w{1,64}$/.test(err.name) ? err.name : "Error";
+}
+
+/** A request part's schema is `{ $ref }` to a schema in schemas/ (see requestBody). */
+const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, method, url, httpPart }) => {
+  const ref =
+    typeof schema === "object" && schema !== null && Object.keys(schema).length === 1
+      ? (schema as { $ref?: unknown }).$ref
+      : undefined;
+  if (typeof ref !== "string")
+    throw new Error(
+      `${method} ${url}: the ${String(httpPart)} schema is not { $ref: <schema id> }`,
+    );
+  const check = schemaValidator(ref);
+  return (data: unknown) => {
+    try {
+      check(data);
+      return true;
+    } catch (err) {
+      return { error: err instanceof Error ? err : new Error("invalid") };
+    }
+  };
+};
