@@ -316,8 +316,8 @@ def verify_trust_list(lib: Libraries, jws_text: str, anchor_jwk: dict[str, Any])
         refuse(code, "alg", "trust list JWS alg must be EdDSA", "alg")
     if header.get("typ") != TRUST_JWS_TYP:
         refuse(code, "typ", f"trust list JWS typ must be {TRUST_JWS_TYP}", "typ")
-    if "crit" in header:
-        refuse(code, "crit", "JWS crit parameters are not supported", "crit")
+    if any(k not in ("alg", "kid", "typ") for k in header):
+        refuse(code, "header_member", "a trust list's protected header is exactly alg, kid and typ", "typ")
     token = lib.jws.JWS()
     try:
         token.deserialize(".".join(parts))
@@ -399,10 +399,12 @@ class TrustStore:
         return (from_role, event_type, to_role) in self.allowed
 
 
-def check_key_usable(key: dict[str, Any], at_ms: int) -> None:
+def check_key_usable(key: dict[str, Any], at_ms: int, relayed: bool = False) -> None:
     # Like the reference: a revoked key is refused whatever time the event claims, since a
-    # thief can backdate an event.
-    if "revokedAt" in key:
+    # thief can backdate an event; but an original that a hub or liaison relays was taken by
+    # that party while the key was good, so it is refused only when it claims a time at or
+    # after the revocation.
+    if "revokedAt" in key and (not relayed or parse_time_ms(key["revokedAt"]) <= at_ms):
         refuse("ERR_KEY_REVOKED", "revoked", "key has been revoked", "kid")
     if not (parse_time_ms(key["notBefore"]) <= at_ms <= parse_time_ms(key["notAfter"])):
         refuse("ERR_KEY_NOT_VALID", "outside_validity", "key is not valid at the event's time", "kid")
@@ -427,9 +429,12 @@ def read_jws_header(jws: str) -> dict[str, Any]:
         refuse("ERR_ALG_UNSUPPORTED", "alg", "JWS alg must be EdDSA", "signatures")
     if not isinstance(header.get("kid"), str) or not header["kid"]:
         refuse("ERR_UNKNOWN_KEY", "missing", "JWS has no kid", "kid")
-    if "crit" in header:
-        refuse("ERR_SIGNATURE_INVALID", "crit", "JWS crit parameters are not supported", "signatures")
-    # Stricter than the reference, which does not look at typ: every Stafett signer writes it.
+    # Exactly alg, kid and typ, like the reference: b64 or crit would make libraries disagree on
+    # what was signed.
+    extra = [k for k in header if k not in ("alg", "kid", "typ")]
+    if extra:
+        reason = "crit" if "crit" in extra else "header_member"
+        refuse("ERR_SIGNATURE_INVALID", reason, "JWS protected header has a member other than alg, kid and typ", "signatures")
     if header.get("typ") != EVENT_JWS_TYP:
         refuse("ERR_SIGNATURE_INVALID", "typ", f"JWS typ must be {EVENT_JWS_TYP}", "signatures")
     return header
@@ -506,7 +511,7 @@ class Verifier:
         self.now_ms = now_ms
         self.max_age_ms = max_age_ms
 
-    def verify(self, data: bytes, depth: int = 0) -> dict[str, Any]:
+    def verify(self, data: bytes, depth: int = 0, relayed_by: str | None = None) -> dict[str, Any]:
         """Returns {event, issuer, countersigners, original?}; raises Refused."""
         if len(data) > MAX_BYTES:
             refuse("ERR_OVERSIZE", "too_large", f"message is larger than {MAX_BYTES} bytes")
@@ -535,7 +540,7 @@ class Verifier:
             refuse("ERR_STALE", "future", "event time is in the future", "/time")
         if self.max_age_ms is not None and time_ms < self.now_ms - self.max_age_ms:
             refuse("ERR_STALE", "too_old", "event is too old (see --max-age-days)", "/time")
-        check_key_usable(key, time_ms)
+        check_key_usable(key, time_ms, relayed_by in ("hub", "liaison"))
         if event["source"] != org["id"]:
             refuse("ERR_ISSUER_MISMATCH", "mismatch", "event source is not the signing key's owner", "/source")
         addressee_role = parse_org_id(event["addressee"])["role"]
@@ -582,7 +587,9 @@ class Verifier:
                 refuse(
                     "ERR_MALFORMED", "nested_forward", "a forwarded event may not relay another forward", "/forwarded/original"
                 )
-            original = self.verify(base64.b64decode(event["forwarded"]["original"], validate=True), depth + 1)
+            original = self.verify(
+                base64.b64decode(event["forwarded"]["original"], validate=True), depth + 1, org["role"]
+            )
             if original["event"]["referralId"] != event["referralId"]:
                 refuse(
                     "ERR_MALFORMED", "referral_mismatch", "relayed event belongs to another referral", "/forwarded/original"

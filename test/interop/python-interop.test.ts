@@ -13,7 +13,7 @@
  * .ci/run does): CI must run the partner's view, not report it skipped.
  */
 import { execFile, spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { randomUUID, sign } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,6 +29,7 @@ import {
   encodeSignedEvent,
   generateSigningKey,
   importSigningKey,
+  keyObjectOf,
   issue,
   receive,
   sampleOpened,
@@ -481,10 +482,28 @@ describe.skipIf(skipped)("a Python partner with stock libraries", () => {
       ]);
       const bytes = await signBytes(event, STOCKHOLM);
       expectRefused(await runVerifier(bytes), "ERR_MALFORMED", "unknown_field");
-      // The reference means to refuse these too (codec.ts rejectUnknownFields), but protobufjs 8
-      // discards unknown fields while decoding (Reader.discardUnknown defaults to true), so it
-      // never sees one and accepts the event; no reference assertion until codec.ts decodes
-      // with a reader whose discardUnknown is false.
+      const reference = await receive(bytes, { identity: se.identity(HUB_VAST), trust: se.trust });
+      expect(reference.ok ? "ok" : reference.error.code).toBe("ERR_MALFORMED");
+    });
+
+    it("a signature header with b64: false and no crit (one verdict on both sides)", async () => {
+      const event = encodeEvent({
+        ...baseEvent("withdrawn"),
+        withdrawn: { reason: "WITHDRAW_REASON_OTHER" },
+      });
+      const signer = se.identity(STOCKHOLM).signing;
+      const header = Buffer.from(
+        JSON.stringify({ alg: "EdDSA", kid: signer.kid, typ: "stafett-event+jws", b64: false }),
+      ).toString("base64url");
+      const signature = sign(
+        null,
+        Buffer.concat([Buffer.from(`${header}.`), Buffer.from(event)]),
+        keyObjectOf(signer),
+      ).toString("base64url");
+      const bytes = encodeSignedEvent({ event, signatures: [`${header}..${signature}`] });
+      expectRefused(await runVerifier(bytes), "ERR_SIGNATURE_INVALID", "header_member");
+      const reference = await receive(bytes, { identity: se.identity(HUB_VAST), trust: se.trust });
+      expect(reference.ok ? "ok" : reference.error.reason).toBe("header_member");
     });
 
     it("a personal part for another recipient", async () => {
