@@ -9,6 +9,10 @@
  * - `accepted` / `declined`: only from the municipality that holds it; relayed to the origin. A
  *   decline routes the referral again (to the suggested destination, else to triage).
  * - `updated` / `withdrawn` / `closed`: only from the referral's origin; relayed to its holder.
+ * - `received` / `rejected` from whoever the hub handed the referral on to: a receipt ends its
+ *   part in a re-route; a refusal escalates at once (never a referral with nobody holding it).
+ * - An `opened` under an id the hub holds is refused, unless it is the same referral coming
+ *   back: nobody takes a referral (its origin, its holder) over by its id.
  * - A deadline passed with nobody having accepted: escalated to the national coordinator, and
  *   the origin told.
  */
