@@ -8,6 +8,7 @@ import { demo } from "./commands/demo.js";
 import { federationConfig, provision } from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
+import { auditExport, auditVerify } from "./commands/audit.js";
 import { printRefusal, type Io } from "./io.js";
 
 export const USAGE = `stafett <command>
@@ -32,6 +33,11 @@ export const USAGE = `stafett <command>
                                               the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               refused messages with their reasons; re-inject one (idempotent)
+  audit verify --state DIR --trust FILE --anchor PUB
+                                              check a party's access audit: its chain and signed checkpoints;
+                                              exit 1 naming the first record altered, removed, inserted or moved
+  audit export --state DIR --referral ID [--out FILE]
+                                              one referral's audit records, for the registrar
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
                                               nats-server (or URL), the design's scenarios through the real services
 
@@ -58,6 +64,8 @@ const OPTIONS = {
   "decrypt-to": { type: "string" },
   subject: { type: "string" },
   now: { type: "string" },
+  state: { type: "string" },
+  referral: { type: "string" },
   "nats-url": { type: "string" },
   user: { type: "string" },
   "password-file": { type: "string" },
@@ -125,6 +133,17 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         },
         io,
       );
+    },
+    "audit verify": async () => {
+      const state = need(v, "state", io);
+      if (!state || !need(v, "trust", io) || !need(v, "anchor", io)) return 2;
+      return auditVerify({ ...trustArgs(v), state }, io);
+    },
+    "audit export": async () => {
+      const state = need(v, "state", io);
+      const referral = need(v, "referral", io);
+      if (!state || !referral) return 2;
+      return auditExport({ state, referral, ...(v.out === undefined ? {} : { out: v.out }) }, io);
     },
     "trust verify": async () => {
       const anchor = need(v, "anchor", io);

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Logger, ServiceRuntime } from "@stafett/shared";
+import { AuditLog, type Logger, type ServiceRuntime } from "@stafett/shared";
 import { Coordinator } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 
@@ -13,8 +13,14 @@ export interface RunningCoordinator {
 /** Starts the coordinator and its HTTP API (the escalations it received). */
 export async function start(options: ServiceRuntime, log: Logger): Promise<RunningCoordinator> {
   const coordinator = await Coordinator.start(options, log);
+  const audit = await AuditLog.open(
+    options.stateDir,
+    options.identity.id,
+    options.identity.signing,
+  );
   const http = await buildCoordinatorHttp(coordinator, {
     auth: options.auth,
+    audit,
     org: options.identity.id,
     log,
   });
@@ -26,6 +32,7 @@ export async function start(options: ServiceRuntime, log: Logger): Promise<Runni
     url,
     async stop() {
       await http.close();
+      await audit.close();
       await coordinator.stop();
     },
   };

@@ -80,6 +80,8 @@ export async function buildGatewayHttp(
         });
       }
       const opened = await gateway.openReferral(req.body, key);
+      // Its id is the gateway's, known only now: recorded before the answer leaves.
+      await req.audit("opened", { referralId: opened.referralId, eventId: opened.eventId });
       return reply
         .code(opened.replayed ? 200 : 202)
         .header("Location", `/v1/referrals/${opened.referralId}`)
@@ -105,18 +107,25 @@ export async function buildGatewayHttp(
     { config: OWN_ORG, schema: { body: requestBody("update-request") } },
     async (req) => {
       const { personal, ...rest } = req.body;
+      await req.audit("updated", { referralId: req.params.id });
       return gateway.follow(req.params.id, "updated", rest, personal);
     },
   );
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     "/v1/referrals/:id/withdraw",
     { config: OWN_ORG, schema: { body: requestBody("withdraw-request") } },
-    async (req) => gateway.follow(req.params.id, "withdrawn", { reason: req.body.reason }),
+    async (req) => {
+      await req.audit("withdrawn", { referralId: req.params.id });
+      return gateway.follow(req.params.id, "withdrawn", { reason: req.body.reason });
+    },
   );
   app.post<{ Params: { id: string } }>(
     "/v1/referrals/:id/close",
     { config: OWN_ORG, schema: { body: requestBody("empty-request") } },
-    async (req) => gateway.follow(req.params.id, "closed", { outcome: "CLOSE_OUTCOME_OTHER" }),
+    async (req) => {
+      await req.audit("closed", { referralId: req.params.id });
+      return gateway.follow(req.params.id, "closed", { outcome: "CLOSE_OUTCOME_OTHER" });
+    },
   );
 
   app.get("/v1/inbox", { config: OWN_ORG }, async () =>
@@ -125,17 +134,26 @@ export async function buildGatewayHttp(
   app.get<{ Params: { id: string } }>("/v1/inbox/:id", { config: OWN_ORG }, async (req, reply) => {
     const item = gateway.inboxItem(req.params.id);
     if (item === undefined) return notFound(reply);
+    // Every read of a child's data is recorded before the data is opened (docs/contract.md,
+    // principle 10); no record, no data (503).
+    await req.audit("read", { referralId: item.referralId, eventId: item.forwardedId });
     return { ...inboxView(item), personal: await gateway.personalOf(item) };
   });
   app.post<{ Params: { id: string } }>(
     "/v1/inbox/:id/accept",
     { config: OWN_ORG, schema: { body: requestBody("empty-request") } },
-    async (req) => inboxView(await gateway.answer(req.params.id, "accepted")),
+    async (req) => {
+      await req.audit("accepted", { referralId: req.params.id });
+      return inboxView(await gateway.answer(req.params.id, "accepted"));
+    },
   );
   app.post<{ Params: { id: string }; Body: { reason: string; suggested?: DestinationJson } }>(
     "/v1/inbox/:id/decline",
     { config: OWN_ORG, schema: { body: requestBody("decline-request") } },
-    async (req) => inboxView(await gateway.answer(req.params.id, "declined", req.body)),
+    async (req) => {
+      await req.audit("declined", { referralId: req.params.id });
+      return inboxView(await gateway.answer(req.params.id, "declined", req.body));
+    },
   );
   return app;
 }

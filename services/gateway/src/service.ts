@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Logger } from "@stafett/shared";
+import { AuditLog, type Logger } from "@stafett/shared";
 import { Gateway, type GatewayOptions } from "./gateway.js";
 import { buildGatewayHttp } from "./http.js";
 
@@ -13,8 +13,14 @@ export interface RunningGateway {
 /** Starts the gateway and its HTTP API; tests and the demo run it in-process. */
 export async function start(options: GatewayOptions, log: Logger): Promise<RunningGateway> {
   const gateway = await Gateway.start(options, log);
+  const audit = await AuditLog.open(
+    options.stateDir,
+    options.identity.id,
+    options.identity.signing,
+  );
   const http = await buildGatewayHttp(gateway, {
     auth: options.auth,
+    audit,
     org: options.identity.id,
     log,
   });
@@ -26,6 +32,7 @@ export async function start(options: GatewayOptions, log: Logger): Promise<Runni
     url,
     async stop() {
       await http.close();
+      await audit.close();
       await gateway.stop();
     },
   };

@@ -42,7 +42,10 @@ export async function buildHubHttp(
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/triage/:id/forward",
     { config: OWN_ORG, schema: { body: requestBody("forward-request") } },
-    async (req) => summary(await hub.triageForward(req.params.id, req.body.municipality)),
+    async (req) => {
+      await req.audit("triaged", { referralId: req.params.id });
+      return summary(await hub.triageForward(req.params.id, req.body.municipality));
+    },
   );
   return app;
 }

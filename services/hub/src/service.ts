@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Logger } from "@stafett/shared";
+import { AuditLog, type Logger } from "@stafett/shared";
 import { Hub, type HubOptions } from "./hub.js";
 import { buildHubHttp } from "./http.js";
 
@@ -14,7 +14,17 @@ export interface RunningHub {
 /** Starts the hub and its HTTP API; tests and the demo run it in-process. */
 export async function start(options: HubOptions, log: Logger): Promise<RunningHub> {
   const hub = await Hub.start(options, log);
-  const http = await buildHubHttp(hub, { auth: options.auth, org: options.identity.id, log });
+  const audit = await AuditLog.open(
+    options.stateDir,
+    options.identity.id,
+    options.identity.signing,
+  );
+  const http = await buildHubHttp(hub, {
+    auth: options.auth,
+    audit,
+    org: options.identity.id,
+    log,
+  });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
   log.info({ component: "http", url }, "hub ready");
   return {
@@ -23,6 +33,7 @@ export async function start(options: HubOptions, log: Logger): Promise<RunningHu
     url,
     async stop() {
       await http.close();
+      await audit.close();
       await hub.stop();
     },
   };

@@ -20,17 +20,26 @@ export async function buildLiaisonHttp(
   app.post<{ Params: { id: string } }>(
     "/v1/inbound/:id/accept",
     { config: OWN_ORG, schema: { body: requestBody("empty-request") } },
-    async (req) => view(await liaison.answer(req.params.id, "accepted")),
+    async (req) => {
+      await req.audit("accepted", { referralId: req.params.id });
+      return view(await liaison.answer(req.params.id, "accepted"));
+    },
   );
   app.post<{ Params: { id: string }; Body: { reason?: string } | null }>(
     "/v1/inbound/:id/decline",
     { config: OWN_ORG, schema: { body: requestBody("inbound-decline-request") } },
-    async (req) => view(await liaison.answer(req.params.id, "declined", req.body?.reason)),
+    async (req) => {
+      await req.audit("declined", { referralId: req.params.id });
+      return view(await liaison.answer(req.params.id, "declined", req.body?.reason));
+    },
   );
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/inbound/:id/route",
     { config: OWN_ORG, schema: { body: requestBody("forward-request") } },
-    async (req) => view(await liaison.routeTo(req.params.id, req.body.municipality)),
+    async (req) => {
+      await req.audit("routed", { referralId: req.params.id });
+      return view(await liaison.routeTo(req.params.id, req.body.municipality));
+    },
   );
   return app;
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Logger } from "@stafett/shared";
+import { AuditLog, type Logger } from "@stafett/shared";
 import { buildLiaisonHttp } from "./http.js";
 import { Liaison, type LiaisonOptions } from "./liaison.js";
 
@@ -13,8 +13,14 @@ export interface RunningLiaison {
 /** Starts the liaison and the contact point's HTTP API (inbound referrals waiting for a decision). */
 export async function start(options: LiaisonOptions, log: Logger): Promise<RunningLiaison> {
   const liaison = await Liaison.start(options, log);
+  const audit = await AuditLog.open(
+    options.stateDir,
+    options.identity.id,
+    options.identity.signing,
+  );
   const http = await buildLiaisonHttp(liaison, {
     auth: options.auth,
+    audit,
     org: options.identity.id,
     log,
   });
@@ -26,6 +32,7 @@ export async function start(options: LiaisonOptions, log: Logger): Promise<Runni
     url,
     async stop() {
       await http.close();
+      await audit.close();
       await liaison.stop();
     },
   };

@@ -68,7 +68,7 @@ describe("createAuthenticator", () => {
   it("accepts a valid token for this organisation and returns the principal", async () => {
     expect(await outcome(`Bearer ${await token()}`)).toEqual({
       status: 200,
-      principal: { org: ORG, subject: "case-system-1" },
+      principal: { org: ORG, subject: "case-system-1", roles: [] },
     });
   });
 

@@ -27,6 +27,10 @@ export interface Principal {
   org: string;
   /** The caller (a case system or an officer's id in it); for audit, not personal data. */
   subject: string;
+  /** The person's name (the token's `name` claim), for the access audit, when present. */
+  name?: string;
+  /** What the person may do beyond an officer's work (the token's `roles`, e.g. "auditor"). */
+  roles: readonly string[];
 }
 
 export type Authenticator = (authorization: string | undefined) => Promise<Principal>;
@@ -35,6 +39,8 @@ export type Authenticator = (authorization: string | undefined) => Promise<Princ
 export interface VerifiedToken {
   org: string | undefined;
   subject: string;
+  name?: string;
+  roles: readonly string[];
 }
 
 /** Verifies an Authorization header's bearer token; refuses with a 401 AuthError. */
@@ -123,10 +129,25 @@ export function createTokenVerifier(
     } catch {
       throw new AuthError(401, "ERR_UNAUTHENTICATED", "the bearer token is not valid");
     }
+    const roles = Array.isArray(payload.roles)
+      ? payload.roles.filter((r): r is string => typeof r === "string")
+      : [];
     return {
       org: typeof payload.org === "string" ? payload.org : undefined,
       subject: String(payload.sub),
+      ...(typeof payload.name === "string" ? { name: payload.name } : {}),
+      roles,
     };
+  };
+}
+
+/** The caller a verified token names, for organisation `org`. */
+export function principalOf(org: string, token: VerifiedToken): Principal {
+  return {
+    org,
+    subject: token.subject,
+    ...(token.name === undefined ? {} : { name: token.name }),
+    roles: token.roles,
   };
 }
 
@@ -144,14 +165,19 @@ export function createAuthenticator(
     const token = await verify(authorization);
     if (token.org !== org)
       throw new AuthError(403, "ERR_FORBIDDEN", "the token is not for this organisation");
-    return { org, subject: token.subject };
+    return principalOf(org, token);
   };
 }
 
 /** A development signer: a fresh key, its JWKS, and a way to mint tokens for the demo and tests. */
 export interface DevTokenIssuer {
   config: AuthConfig;
-  mint(org: string, subject?: string, ttlSeconds?: number): Promise<string>;
+  mint(
+    org: string,
+    subject?: string,
+    ttlSeconds?: number,
+    claims?: { name?: string; roles?: readonly string[] },
+  ): Promise<string>;
 }
 
 export async function createDevTokenIssuer(
@@ -162,16 +188,27 @@ export async function createDevTokenIssuer(
   const jwk = { ...(await exportJWK(publicKey)), kid: "dev", alg: "EdDSA", use: "sig" };
   return {
     config: { jwks: { keys: [jwk] }, issuer, audience },
-    mint: (org, subject = "case-system", ttlSeconds = 3_600) =>
-      mint(privateKey, { org, subject, issuer, audience, ttlSeconds }),
+    mint: (org, subject = "case-system", ttlSeconds = 3_600, claims = {}) =>
+      mint(privateKey, { org, subject, issuer, audience, ttlSeconds, claims }),
   };
 }
 
 async function mint(
   key: CryptoKey,
-  o: { org: string; subject: string; issuer: string; audience: string; ttlSeconds: number },
+  o: {
+    org: string;
+    subject: string;
+    issuer: string;
+    audience: string;
+    ttlSeconds: number;
+    claims: { name?: string; roles?: readonly string[] };
+  },
 ): Promise<string> {
-  return new SignJWT({ org: o.org })
+  return new SignJWT({
+    org: o.org,
+    ...(o.claims.name === undefined ? {} : { name: o.claims.name }),
+    ...(o.claims.roles === undefined ? {} : { roles: [...o.claims.roles] }),
+  })
     .setProtectedHeader({ alg: "EdDSA", kid: "dev" })
     .setSubject(o.subject)
     .setIssuer(o.issuer)

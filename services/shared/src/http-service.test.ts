@@ -131,7 +131,7 @@ describe("httpService: who may call a route", () => {
   it("admits its own organisation and tells the handler who called", async () => {
     const res = await app.inject({ method: "GET", url: "/v1/own", headers: await bearer() });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ principal: { org: ORG, subject: "case-system" } });
+    expect(res.json()).toEqual({ principal: { org: ORG, subject: "case-system", roles: [] } });
   });
 
   it("decides on the matched route, not the raw URL (percent-escapes)", async () => {

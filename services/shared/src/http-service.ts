@@ -24,7 +24,14 @@ import type {
 } from "fastify";
 import { fastifyPlugin } from "fastify-plugin";
 import { isStafettError } from "./errors.js";
-import { AuthError, createTokenVerifier, type AuthConfig, type Principal } from "./http-auth.js";
+import type { AuditAction, AuditLog } from "./audit.js";
+import {
+  AuthError,
+  createTokenVerifier,
+  principalOf,
+  type AuthConfig,
+  type Principal,
+} from "./http-auth.js";
 import { errorReply } from "./http-errors.js";
 import type { Logger } from "./logger.js";
 import { parseOrgId, type Address } from "./subjects.js";
@@ -47,7 +54,12 @@ export const BODY_LIMIT = 64 * 1024;
  * A valid token that the route does not admit answers 403 ERR_FORBIDDEN; a missing or invalid
  * token 401 ERR_UNAUTHENTICATED.
  */
-export type RouteAccess = "public" | "own-org" | { readonly roles: readonly Role[] };
+export type RouteAccess =
+  | "public"
+  | "own-org"
+  | { readonly roles: readonly Role[] }
+  /** A person of the own organisation whose token grants this role (its `roles` claim). */
+  | { readonly grant: "auditor" };
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -57,6 +69,11 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The caller, once its token was admitted; null on public routes. */
     principal: Principal | null;
+    /**
+     * Records in the access audit what the caller does (a read of a child's data, an action),
+     * before the answer leaves; throws ERR_UNAVAILABLE (503) when it cannot be written.
+     */
+    audit(action: AuditAction, about?: { referralId?: string; eventId?: string }): Promise<void>;
   }
 }
 
@@ -69,7 +86,12 @@ export interface HttpServiceOptions {
   log: Logger;
   /** The clock tokens are checked against; the system clock by default. */
   clock?: () => Date;
+  /** The party's access audit: `req.audit` writes to it, and `GET /v1/audit` reads it. */
+  audit?: AuditLog;
 }
+
+/** The header in which a client states why it reads or acts (recorded in the access audit). */
+export const PURPOSE_HEADER = "stafett-purpose";
 
 /** The request body schema of a route: `schema: { body: requestBody("withdraw-request") }`. */
 export function requestBody(name: ApiSchemaName): { readonly $ref: string } {
@@ -89,6 +111,27 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
   const log = options.log.child({ component: "http" });
 
   app.decorateRequest("principal", null);
+  app.decorateRequest(
+    "audit",
+    async function audit(
+      this: FastifyRequest,
+      action: AuditAction,
+      about: { referralId?: string; eventId?: string } = {},
+    ): Promise<void> {
+      const who = this.principal;
+      if (options.audit === undefined || who === null) return;
+      const purpose = this.headers[PURPOSE_HEADER];
+      await options.audit.record({
+        sub: who.subject,
+        ...(who.name === undefined ? {} : { name: who.name }),
+        action,
+        ...about,
+        ...(typeof purpose === "string" && /^[\x20-\x7e\u00a0-\u024f]{1,200}$/.test(purpose)
+          ? { purpose }
+          : {}),
+      });
+    },
+  );
 
   app.addHook("onRoute", (route) => {
     const where = `${String(route.method)} ${route.url}`;
@@ -112,7 +155,7 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
     if (access === undefined) throw new AccessNotDeclared("no access declared");
     const token = await verify(req.headers.authorization);
     const org = token.org;
-    if (org === undefined || !admits(access, org, options.org, self)) {
+    if (org === undefined || !admits(access, org, token.roles, options.org, self)) {
       throw new AuthError(
         403,
         "ERR_FORBIDDEN",
@@ -121,7 +164,7 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
           : "the token's organisation may not call this route",
       );
     }
-    req.principal = { org, subject: token.subject };
+    req.principal = principalOf(org, token);
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -142,6 +185,26 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
   );
 
   app.get("/healthz", { config: { access: "public" } }, async () => ({ ok: true }));
+
+  const audit = options.audit;
+  if (audit !== undefined)
+    app.get<{ Querystring: Record<string, string | undefined> }>(
+      "/v1/audit",
+      { config: { access: { grant: "auditor" } } },
+      async (req) => {
+        const q = req.query;
+        const limit = q.limit === undefined ? undefined : Number(q.limit);
+        const after = q.after === undefined ? undefined : Number(q.after);
+        return audit.list({
+          ...(q.referralId === undefined ? {} : { referralId: q.referralId }),
+          ...(q.sub === undefined ? {} : { sub: q.sub }),
+          ...(q.from === undefined ? {} : { from: q.from }),
+          ...(q.to === undefined ? {} : { to: q.to }),
+          ...(after === undefined || Number.isNaN(after) ? {} : { after }),
+          ...(limit === undefined || Number.isNaN(limit) ? {} : { limit }),
+        });
+      },
+    );
 }
 
 /** The plugin; register it before the service's routes. */
@@ -158,10 +221,12 @@ function methods(route: RouteOptions): string[] {
 function admits(
   access: Exclude<RouteAccess, "public">,
   caller: string,
+  roles: readonly string[],
   org: string,
   self: Address,
 ): boolean {
   if (access === "own-org") return caller === org;
+  if ("grant" in access) return caller === org && roles.includes(access.grant);
   let address: Address;
   try {
     address = parseOrgId(caller);

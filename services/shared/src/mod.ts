@@ -34,3 +34,4 @@ export * from "./decision.js";
 export * from "./routing.js";
 export * from "./run-service.js";
 export * from "./http-service.js";
+export * from "./audit.js";
