@@ -2,15 +2,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
-import {
-  createLogger,
-  issue,
-  listQuarantine,
-  Party,
-  replayQuarantine,
-  samplePersonal,
-} from "@stafett/shared";
+import { LocalCountry, waitFor, waitForValue, samplePersonal } from "@stafett/devkit";
+import { createLogger, issue, listQuarantine, Party, replayQuarantine } from "@stafett/shared";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 let se: LocalCountry;

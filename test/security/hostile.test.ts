@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
+import { LocalCountry, waitFor, waitForValue, sampleOpened } from "@stafett/devkit";
 import {
   buildTrustList,
   createLogger,
@@ -11,7 +11,6 @@ import {
   publishTrustList,
   quarantineStreamName,
   receive,
-  sampleOpened,
   signTrustList,
   type IssuedEvent,
 } from "@stafett/shared";

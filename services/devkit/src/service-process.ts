@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Country } from "@stafett/shared";
+import type { Country } from "./country.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 

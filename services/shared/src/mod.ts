@@ -13,8 +13,6 @@ export * from "./pipeline.js";
 export * from "./logger.js";
 export * from "./config.js";
 export * from "./organisations.js";
-export * from "./country.js";
-export * from "./samples.js";
 export * from "./bus.js";
 export * from "./provision.js";
 export * from "./trust-watch.js";

@@ -4,17 +4,21 @@
  * data in it is synthetic and is never printed.
  */
 import { randomUUID } from "node:crypto";
-import { LocalCountry, startFederation, waitForValue } from "@stafett/devkit";
+import {
+  LocalCountry,
+  startFederation,
+  waitForValue,
+  createCountry,
+  samplePersonal,
+} from "@stafett/devkit";
 import {
   Bus,
-  createCountry,
   createLogger,
   generateSigningKey,
   encodeEvent,
   encodeSignedEvent,
   eventHeaders,
   quarantineStreamName,
-  samplePersonal,
   signDetached,
   dataschemaFor,
   type EventJson,
