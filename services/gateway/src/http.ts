@@ -2,12 +2,11 @@
  * The gateway's HTTP API for the municipal case system (documented in schemas/api/openapi.yaml,
  * served at /openapi.yaml). Every /v1 request needs a bearer token for this municipality.
  */
-import { readFileSync } from "node:fs";
 import { fastify, type FastifyInstance, type FastifyReply } from "fastify";
 import {
+  API_DOCUMENTS,
   createAuthenticator,
   errorReply,
-  repoPath,
   SCHEMA_IDS,
   validate,
   type AuthConfig,
@@ -79,7 +78,7 @@ export async function buildGatewayHttp(
 
   app.get("/healthz", async () => ({ ok: true }));
   app.get("/openapi.yaml", async (_req, reply) => {
-    openapi ??= readFileSync(repoPath("schemas/api/openapi.yaml"), "utf8");
+    openapi ??= API_DOCUMENTS["openapi.yaml"];
     return reply.type("application/yaml").send(openapi);
   });
 

@@ -77,6 +77,8 @@ export type { Address, ConsumerSpec, SubjectParts } from "./subjects.js";
 
 export { isMunicipality } from "./geo.js";
 
+export { API_DOCUMENTS } from "./gen/api-documents.js";
+
 export { countersign, digestOf, eventHeaders, issue, receive } from "./pipeline.js";
 export type {
   Identity,
@@ -138,8 +140,6 @@ export {
   readPublicJwk,
   readSecretFile,
 } from "./key-files.js";
-
-export { repoPath } from "./paths.js";
 
 export { DEFAULT_CONCURRENCY, natsAuth, Party } from "./party.js";
 export type { ConsumerOptions, Decision, JournalLine, PartyOptions, Seen } from "./party.js";
