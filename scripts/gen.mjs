@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, dirname, relative } from "node:path";
+import { basename, join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 
@@ -128,12 +128,7 @@ function schemaIndex() {
   const byId = new Map();
   for (const file of schemaFiles(join(root, "schemas"))) {
     const schema = JSON.parse(readFileSync(file, "utf8"));
-    const name = pascal(
-      file
-        .split("/")
-        .pop()
-        .replace(/\.schema\.json$/, ""),
-    );
+    const name = pascal(basename(file, ".schema.json"));
     if (byName.has(name)) throw new Error(`two schema files are named ${name}`);
     if (typeof schema.$id !== "string") throw new Error(`${relative(root, file)} has no $id`);
     const entry = { name, file: relative(root, file), schema };
@@ -283,7 +278,7 @@ function textOutputs() {
         name: "API_DOCUMENTS",
         doc: "The published OpenAPI documents (schemas/api/*.yaml), as the services serve them.",
         from: "schemas/api/*.yaml",
-        files: documents.map((d) => ({ name: d.path.split("/").pop(), text: d.text })),
+        files: documents.map((d) => ({ name: basename(d.path), text: d.text })),
       }),
     },
     {
