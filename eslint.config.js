@@ -55,6 +55,23 @@ export default defineConfig(
     },
   },
   {
+    // The shared library's public API is a list of names (its mod.ts), never a whole module.
+    files: ["services/shared/src/mod.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ExportDefaultDeclaration",
+          message: "Use named exports (STYLE.md); default exports are for tool config files only.",
+        },
+        {
+          selector: "ExportAllDeclaration",
+          message: "Name each export of @stafett/shared (values and types apart), no export *.",
+        },
+      ],
+    },
+  },
+  {
     // Tools (eslint, vitest, vite, ...) load their config through a default export.
     files: ["**/*.config.{js,mjs,cjs,ts,mts}"],
     rules: { "no-restricted-syntax": "off" },

@@ -6,7 +6,7 @@
  * messages at once as a Party does (`DEFAULT_CONCURRENCY`); the origin keeps a bounded window of
  * referrals in flight.
  */
-import { startServer } from "@stafett/devkit";
+import { startServer, type Country } from "@stafett/devkit";
 import {
   Bus,
   consumersOf,
@@ -16,7 +16,6 @@ import {
   provisionCountry,
   receive,
   streamName,
-  type Country,
   type Logger,
 } from "@stafett/shared";
 import type { Operations } from "./operations.js";

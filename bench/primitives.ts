@@ -13,16 +13,15 @@ import {
   sign,
   verify,
 } from "node:crypto";
+import { samplePersonal, type Country } from "@stafett/devkit";
 import {
   decodeSignedEvent,
   issue,
   keyObjectOf,
   open,
-  samplePersonal,
   seal,
   signDetached,
   verifyDetached,
-  type Country,
 } from "@stafett/shared";
 import { joseOpen, joseSeal, joseSignDetached, joseVerifyDetached } from "./jose-reference.js";
 import type { Primitive } from "./operations.js";

@@ -4,7 +4,8 @@
  * recipients, the hub and the destination municipality, exactly as the gateway does it.
  */
 import { randomUUID } from "node:crypto";
-import { samplePersonal, type IssueInput } from "@stafett/shared";
+import { samplePersonal } from "@stafett/devkit";
+import { type IssueInput } from "@stafett/shared";
 
 export const ORIGIN = "se:municipality:0180";
 export const DESTINATION = "se:municipality:1480";

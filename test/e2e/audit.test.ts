@@ -6,8 +6,8 @@
 import { existsSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalCountry, waitFor } from "@stafett/devkit";
-import { AUDIT_FILE, createLogger, samplePersonal, type AuditRecord } from "@stafett/shared";
+import { LocalCountry, samplePersonal, waitFor } from "@stafett/devkit";
+import { AUDIT_FILE, createLogger, type AuditRecord } from "@stafett/shared";
 import { runCli } from "../../services/cli/src/cli.js";
 import { Api } from "./api.js";
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
+import { LocalCountry, waitFor, waitForValue, samplePersonal } from "@stafett/devkit";
 import {
   createLogger,
   decodeEvent,
@@ -12,7 +12,6 @@ import {
   fromBase64,
   open,
   quarantineStreamName,
-  samplePersonal,
   signDetached,
   Bus,
   type EventJson,

@@ -8,10 +8,12 @@ import {
   waitFor,
   waitForValue,
   type Federation,
+  createCountry,
+  samplePersonal,
+  type Country,
 } from "@stafett/devkit";
 import {
   countersign,
-  createCountry,
   createLogger,
   decodeSignedEvent,
   encodeSignedEvent,
@@ -22,9 +24,7 @@ import {
   quarantineStreamName,
   TrustStore,
   receive,
-  samplePersonal,
   signDetached,
-  type Country,
 } from "@stafett/shared";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });

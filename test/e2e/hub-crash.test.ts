@@ -8,8 +8,9 @@ import {
   waitFor,
   writeServiceFiles,
   type ServiceProcess,
+  samplePersonal,
 } from "@stafett/devkit";
-import { createLogger, quarantineStreamName, samplePersonal } from "@stafett/shared";
+import { createLogger, quarantineStreamName } from "@stafett/shared";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 1_000;

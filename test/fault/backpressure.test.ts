@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalCountry, waitFor } from "@stafett/devkit";
-import { createLogger, samplePersonal } from "@stafett/shared";
+import { LocalCountry, waitFor, samplePersonal } from "@stafett/devkit";
+import { createLogger } from "@stafett/shared";
 import { Api, type TimelineView } from "../e2e/api.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
+import { LocalCountry, samplePersonal, waitFor, waitForValue } from "@stafett/devkit";
 import {
   createLogger,
   issue,
@@ -10,7 +10,6 @@ import {
   Party,
   plan,
   replayQuarantine,
-  samplePersonal,
 } from "@stafett/shared";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });

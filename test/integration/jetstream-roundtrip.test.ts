@@ -1,15 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCountry, samplePersonal, type Country } from "@stafett/devkit";
 import {
   Bus,
-  createCountry,
   createLogger,
   issue,
   provisionCountry,
   receive,
-  samplePersonal,
   streamName,
-  type Country,
   type Delivery,
 } from "@stafett/shared";
 import { startServer, type NatsServer } from "../support/nats-server.js";

@@ -18,9 +18,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createCountry, sampleOpened, type Country } from "@stafett/devkit";
 import {
   countersign,
-  createCountry,
   dataschemaFor,
   decodeEvent,
   decodeSignedEvent,
@@ -32,12 +32,10 @@ import {
   keyObjectOf,
   issue,
   receive,
-  sampleOpened,
   signDetached,
   signTrustList,
   toBase64,
   TrustStore,
-  type Country,
   type EventJson,
   type IssueInput,
   type PrivateJwk,

@@ -12,11 +12,18 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { LocalCountry, spawnService, waitFor, waitForValue } from "@stafett/devkit";
+import {
+  createCountry,
+  LocalCountry,
+  samplePersonal,
+  spawnService,
+  waitFor,
+  waitForValue,
+  type Country,
+} from "@stafett/devkit";
 import {
   buildTrustList,
   countersign,
-  createCountry,
   createLogger,
   dataschemaFor,
   decodeEvent,
@@ -29,12 +36,10 @@ import {
   keyObjectOf,
   listQuarantine,
   publishTrustList,
-  samplePersonal,
   seal,
   signDetached,
   signTrustList,
   subjectFor,
-  type Country,
   type EventJson,
   type IssuedEvent,
   type TrustList,

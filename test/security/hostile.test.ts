@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { LocalCountry, waitFor, waitForValue } from "@stafett/devkit";
+import { LocalCountry, waitFor, waitForValue, sampleOpened } from "@stafett/devkit";
 import {
   buildTrustList,
   consumersOf,
@@ -14,7 +14,6 @@ import {
   quarantineStreamName,
   receive,
   roleOf,
-  sampleOpened,
   signTrustList,
   type IssuedEvent,
 } from "@stafett/shared";

@@ -7,17 +7,23 @@ import {
   type PermissionViolationError,
 } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { LocalCountry, startServer, waitFor, waitForValue, type NatsServer } from "@stafett/devkit";
+import {
+  LocalCountry,
+  startServer,
+  waitFor,
+  waitForValue,
+  type NatsServer,
+  createCountry,
+  samplePersonal,
+  sampleOpened,
+  type Country,
+} from "@stafett/devkit";
 import {
   authorizationUsers,
-  createCountry,
   inboxPrefixOf,
   createLogger,
   issue,
-  samplePersonal,
-  sampleOpened,
   STAFETT_ACCOUNT,
-  type Country,
 } from "@stafett/shared";
 
 const log = createLogger({ service: "security", level: process.env.LOG_LEVEL ?? "silent" });

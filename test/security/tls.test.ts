@@ -19,10 +19,10 @@ import {
   waitForValue,
   type Federation,
   type NatsServer,
+  createCountry,
 } from "@stafett/devkit";
 import {
   countryServerConfig,
-  createCountry,
   provisionCountry,
   type LinkCredentials,
   inboxPrefixOf,

@@ -6,7 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
 import type { Gateway } from "@stafett/gateway";
-import { samplePersonal, StafettError } from "@stafett/shared";
+import { samplePersonal } from "@stafett/devkit";
+import { StafettError } from "@stafett/shared";
 import { waitFor } from "./wait.js";
 
 /** The case system's own keys for `n` referrals (sent as Idempotency-Key). */

@@ -4,7 +4,6 @@ import { isStafettError } from "@stafett/shared";
 import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
-import { demo } from "./commands/demo.js";
 import { federationConfig, provision } from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
@@ -38,8 +37,6 @@ export const USAGE = `stafett <command>
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
-  demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
-                                              nats-server (or URL), the design's scenarios through the real services
 
 Trust options for seal and open: --partner-trust FILES (comma-separated; each only for a
 partner the own list names, verified with the anchors it gives, as a service does).
@@ -75,7 +72,6 @@ const OPTIONS = {
   "connect-to": { type: "string" },
   port: { type: "string" },
   "leaf-port": { type: "string" },
-  "keep-running": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -238,14 +234,9 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         io,
       );
     },
+    // The demo belongs to the dev kit, which this command never loads: say where it is.
     demo: async () =>
-      demo(
-        {
-          keepRunning: v["keep-running"] === true,
-          ...(v["nats-url"] === undefined ? {} : { natsUrl: v["nats-url"] }),
-        },
-        io,
-      ),
+      io.usage("the demo is part of the dev kit: run `npm start` (stafett-dev demo) in a checkout"),
     ...commands,
   };
   const command = all[`${group} ${action}`] ?? all[group];

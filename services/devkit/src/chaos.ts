@@ -10,14 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { createCountry } from "./country.js";
+import { samplePersonal } from "./samples.js";
 import {
   Bus,
-  createCountry,
   createDevTokenIssuer,
   createLogger,
   provisionCountry,
   quarantineStreamName,
-  samplePersonal,
   type Logger,
 } from "@stafett/shared";
 import { startCluster, type NatsCluster } from "./nats-server.js";

@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createCountry, type Country } from "./country.js";
 import {
   Bus,
   coordinatorId,
-  createCountry,
   createDevTokenIssuer,
   hubId,
   liaisonId,
@@ -19,7 +19,6 @@ import {
   publishTrustList,
   parseOrgId,
   provisionCountry,
-  type Country,
   type DevTokenIssuer,
   type Logger,
   type ProvisionOptions,

@@ -5,3 +5,4 @@ export * from "./service-process.js";
 export * from "./federation.js";
 export * from "./chaos.js";
 export * from "./tls.js";
+export * from "./fixtures.js";

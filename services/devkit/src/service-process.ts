@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Country } from "@stafett/shared";
+import type { Country } from "./country.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -73,19 +73,25 @@ export const SERVICE_NODE_FLAGS: readonly string[] = ["--max-old-space-size=512"
  * Starts `service`'s entry point with `SERVICE_NODE_FLAGS`: by default its TypeScript sources
  * through tsx (what the tests change is what runs), or with `fromDist` the compiled
  * `dist/main.js` as production runs it (`npm run build` first): no loader thread, no
- * transpiling at start-up. `nodeArgs` go to node after those flags (a V8 flag given twice
- * takes the later value), before the entry point.
+ * transpiling at start-up; `packageDir` runs that of a copy of the package elsewhere. `nodeArgs`
+ * go to node after those flags (a V8 flag given twice takes the later value), before the entry
+ * point. `cwd` is the process's working directory (default: this one's).
  */
 export function spawnService(
   service: "hub" | "gateway" | "coordinator",
   env: Record<string, string>,
-  options: { fromDist?: boolean; nodeArgs?: readonly string[] } = {},
+  options: {
+    fromDist?: boolean;
+    packageDir?: string;
+    nodeArgs?: readonly string[];
+    cwd?: string;
+  } = {},
 ): ServiceProcess {
   const args = [
     ...SERVICE_NODE_FLAGS,
     ...(options.nodeArgs ?? []),
     ...(options.fromDist === true
-      ? [join(root, `services/${service}/dist/main.js`)]
+      ? [join(options.packageDir ?? join(root, `services/${service}`), "dist/main.js")]
       : [
           "--conditions=source",
           "--import",
@@ -94,6 +100,7 @@ export function spawnService(
         ]),
   ];
   const child = spawn(process.execPath, args, {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

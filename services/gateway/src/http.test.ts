@@ -1,11 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createDevTokenIssuer,
-  createLogger,
-  samplePersonal,
-  type DevTokenIssuer,
-} from "@stafett/shared";
+import { samplePersonal } from "@stafett/devkit/fixtures";
+import { createDevTokenIssuer, createLogger, type DevTokenIssuer } from "@stafett/shared";
 import type { Gateway } from "./gateway.js";
 import { buildGatewayHttp } from "./http.js";
 import { GatewayState } from "./state.js";

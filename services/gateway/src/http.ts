@@ -3,11 +3,10 @@
  * served at /openapi.yaml): its routes on the shared HTTP layer (httpService). Every /v1 route
  * needs a bearer token for this municipality.
  */
-import { readFileSync } from "node:fs";
 import { fastify, type FastifyInstance, type FastifyReply } from "fastify";
 import {
   httpService,
-  repoPath,
+  API_DOCUMENTS,
   requestBody,
   type DestinationJson,
   type HttpServiceOptions,
@@ -59,11 +58,9 @@ export async function buildGatewayHttp(
 ): Promise<FastifyInstance> {
   const app = fastify();
   await app.register(httpService, options);
-  let openapi: string | undefined;
 
   app.get("/openapi.yaml", { config: { access: "public" } }, async (_req, reply) => {
-    openapi ??= readFileSync(repoPath("schemas/api/openapi.yaml"), "utf8");
-    return reply.type("application/yaml").send(openapi);
+    return reply.type("application/yaml").send(API_DOCUMENTS["openapi.yaml"]);
   });
 
   app.post<{ Body: ReferralRequest; Headers: { "idempotency-key"?: string } }>(

@@ -1,11 +1,11 @@
 /**
  * Swedish municipalities and the seven regions (police regions, which the regionkoordinatorer
- * against trafficking follow). Reference data: data/*.csv, sources in data/SOURCES.md.
- * Loaded once, on first use.
+ * against trafficking follow). Reference data: data/*.csv, sources in data/SOURCES.md, packaged
+ * into the code by `npm run gen` (gen/reference-data.ts), so a build needs no file beside it.
+ * Parsed once, on first use.
  */
-import { readFileSync } from "node:fs";
-import { repoPath } from "./paths.js";
 import { StafettError } from "./errors.js";
+import { REFERENCE_DATA } from "./gen/reference-data.js";
 
 export interface Municipality {
   code: string;
@@ -37,10 +37,8 @@ interface Geo {
 
 let geo: Geo | undefined;
 
-function rows(file: string): string[][] {
-  const lines = readFileSync(repoPath(`data/${file}`), "utf8")
-    .split("\n")
-    .filter((l) => l.length > 0);
+function rows(file: keyof typeof REFERENCE_DATA): string[][] {
+  const lines = REFERENCE_DATA[file].split("\n").filter((l) => l.length > 0);
   // These files have no quoted fields (see data/SOURCES.md); a plain split is exact.
   return lines.slice(1).map((l) => l.split(","));
 }

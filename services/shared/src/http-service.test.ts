@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { StafettError } from "./errors.js";
 import { createDevTokenIssuer, type DevTokenIssuer } from "./http-auth.js";
 import { BODY_LIMIT, httpService, requestBody, type HttpServiceOptions } from "./http-service.js";
-import { samplePersonal } from "./samples.js";
+import { samplePersonal } from "@stafett/devkit/fixtures";
 
 const ORG = "se:hub:vast";
 /** A synthetic value that stands for anything a request carries: it must never reach a log line. */

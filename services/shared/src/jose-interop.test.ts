@@ -29,7 +29,7 @@ import {
   SIGNING_ALG,
   type KeyHandle,
 } from "./keys.js";
-import { samplePersonal } from "./samples.js";
+import { samplePersonal } from "@stafett/devkit/fixtures";
 
 const encoder = new TextEncoder();
 const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url");

@@ -1,37 +1,217 @@
-export * from "./errors.js";
-export * from "./types.js";
-export * from "./codec.js";
-export * from "./base64url.js";
-export * from "./keys.js";
-export * from "./jws.js";
-export * from "./jwe.js";
-export * from "./validate.js";
-export * from "./trust.js";
-export * from "./subjects.js";
-export * from "./geo.js";
-export * from "./pipeline.js";
-export * from "./logger.js";
-export * from "./config.js";
-export * from "./organisations.js";
-export * from "./country.js";
-export * from "./samples.js";
-export * from "./bus.js";
-export * from "./provision.js";
-export * from "./trust-watch.js";
-export * from "./ids.js";
-export * from "./journal.js";
-export * from "./key-files.js";
-export { repoPath } from "./paths.js";
-export * from "./mutex.js";
-export * from "./party.js";
-export * from "./http-auth.js";
-export * from "./service-config.js";
-export * from "./infra.js";
-export * from "./permissions.js";
-export * from "./quarantine.js";
-export * from "./http-errors.js";
-export * from "./decision.js";
-export * from "./routing.js";
-export * from "./run-service.js";
-export * from "./http-service.js";
-export * from "./audit.js";
+/**
+ * @stafett/shared: the library every service, the `stafett` command and the dev kit use. Its
+ * public API is named here, values and types apart: every name another package imports, and
+ * every type those names' signatures mention (so a caller can name what it is given). What is
+ * not listed (helpers such as the keyed mutex, the journal's internals, the trust watcher) is an
+ * implementation detail of this package and may change without notice.
+ */
+
+export { isStafettError, StafettError } from "./errors.js";
+export type { ErrorCode, Issue, StafettErrorJson, StafettErrorOptions } from "./errors.js";
+
+export { dataschemaFor, EVENT_TYPES, isEventType } from "./types.js";
+export type {
+  AcceptedJson,
+  CloseOutcome,
+  ClosedJson,
+  DeclinedJson,
+  DeclineReason,
+  DestinationJson,
+  EscalatedJson,
+  EventBodies,
+  EventEnvelopeJson,
+  EventJson,
+  EventType,
+  ForwardedJson,
+  OpenedJson,
+  PersonalJson,
+  ReasonCategory,
+  ReceivedJson,
+  RejectedJson,
+  Role,
+  UpdatedJson,
+  Urgency,
+  WithdrawnJson,
+  WithdrawReason,
+} from "./types.js";
+
+export { decodeEvent, decodeSignedEvent, encodeEvent, encodeSignedEvent } from "./codec.js";
+export type { SignedEventParts } from "./codec.js";
+
+export { fromBase64, toBase64 } from "./base64url.js";
+
+export {
+  CONTENT_ENC,
+  generateEncryptionKey,
+  generateSigningKey,
+  importEncryptionKey,
+  importSigningKey,
+  KEY_WRAP_ALG,
+  keyObjectOf,
+  SIGNING_ALG,
+} from "./keys.js";
+export type { KeyHandle, KeyPairJwk, PrivateJwk, PublicJwk } from "./keys.js";
+
+export { EVENT_JWS_TYP, signDetached, verifyDetached } from "./jws.js";
+
+export { open, recipientKids, seal } from "./jwe.js";
+
+export { SCHEMA_IDS, validate } from "./validate.js";
+
+export {
+  checkKeyUsable,
+  checkRelayedKeyUsable,
+  signTrustList,
+  TrustStore,
+  verifyPartnerList,
+  verifyTrustList,
+} from "./trust.js";
+export type { Organisation, PartnerAnchors, PolicyRule, TrustKey, TrustList } from "./trust.js";
+
+export {
+  consumersOf,
+  coordinatorId,
+  hubId,
+  hubOfMunicipality,
+  liaisonId,
+  municipalityId,
+  parseOrgId,
+  parseSubject,
+  quarantineStreamName,
+  roleOf,
+  streamName,
+  subjectFor,
+} from "./subjects.js";
+export type { Address, ConsumerSpec, SubjectParts } from "./subjects.js";
+
+export { isMunicipality } from "./geo.js";
+
+export { API_DOCUMENTS } from "./gen/api-documents.js";
+
+export { countersign, digestOf, eventHeaders, issue, jsonDigest, receive } from "./pipeline.js";
+export type {
+  Identity,
+  IssueContext,
+  IssuedEvent,
+  IssueInput,
+  Reader,
+  ReceiveContext,
+  ReceiveResult,
+  Signer,
+  VerifiedEvent,
+} from "./pipeline.js";
+
+export { createLogger } from "./logger.js";
+export type { Logger, LoggerConfig } from "./logger.js";
+
+export { ConfigReader } from "./config.js";
+export type { Env } from "./config.js";
+
+export {
+  buildTrustList,
+  countryOrganisationIds,
+  describeOrganisation,
+  generateOrganisationKeys,
+  identityFromJwks,
+} from "./organisations.js";
+export type { OrganisationDescription, OrganisationKeys, TrustListInput } from "./organisations.js";
+
+export { Bus } from "./bus.js";
+export type {
+  BusConfig,
+  ConsumeOptions,
+  Consumption,
+  Delivery,
+  Outcome,
+  OutgoingMessage,
+} from "./bus.js";
+
+export {
+  consumerConfig,
+  PROVISION_DEFAULTS,
+  provisionCountry,
+  publishTrustList,
+  quarantineStreamConfig,
+  streamConfig,
+} from "./provision.js";
+export type { ProvisionOptions, ProvisionReport } from "./provision.js";
+
+export type { TrustHolder, TrustWatch } from "./trust-watch.js";
+
+export { derivedId } from "./ids.js";
+
+export type { Journal, JournalRef } from "./journal.js";
+
+export {
+  readAnchorKeys,
+  readJsonFile,
+  readPrivateJwk,
+  readPublicJwk,
+  readSecretFile,
+} from "./key-files.js";
+
+export { DEFAULT_CONCURRENCY, natsAuth, Party } from "./party.js";
+export type { ConsumerOptions, Decide, JournalLine, PartyOptions, Seen } from "./party.js";
+
+export {
+  AuthError,
+  createAuthenticator,
+  createDevTokenIssuer,
+  createTokenVerifier,
+  principalOf,
+} from "./http-auth.js";
+export type {
+  AuthConfig,
+  Authenticator,
+  DevTokenIssuer,
+  Principal,
+  TokenVerifier,
+  VerifiedToken,
+} from "./http-auth.js";
+
+export { loadServiceConfig, readServiceEnv, resolveServiceRuntime } from "./service-config.js";
+export type { ServiceEnvConfig, ServiceRuntime } from "./service-config.js";
+
+export { clusterNodeConfig, countryServerConfig, STAFETT_ACCOUNT } from "./infra.js";
+export type {
+  ClusterNodeOptions,
+  CountryServerOptions,
+  LinkCredentials,
+  ServerTls,
+} from "./infra.js";
+
+export {
+  authorizationUsers,
+  inboxPrefixOf,
+  organisationPermissions,
+  provisionerPermissions,
+} from "./permissions.js";
+export type { NkeyUser, Permissions } from "./permissions.js";
+
+export { listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
+export type { QuarantineDetail, QuarantineEntry } from "./quarantine.js";
+
+export { errorReply } from "./http-errors.js";
+export type { ErrorReply } from "./http-errors.js";
+
+export { isRefusal, join, plan, refusal } from "./decision.js";
+export type { Outgoing, Plan, Refusal, Reseal, Verdict } from "./decision.js";
+
+export { routeOf } from "./routing.js";
+export type { Route } from "./routing.js";
+
+export { runService, startupFailure } from "./run-service.js";
+export type { Stoppable } from "./run-service.js";
+
+export { AUDIT_FILE, AUDIT_JWS_TYP, AuditLog, CHECKPOINT_EVERY, verifyAudit } from "./audit.js";
+export type {
+  AuditAction,
+  AuditCheckpoint,
+  AuditEntry,
+  AuditFilter,
+  AuditRecord,
+  AuditVerdict,
+} from "./audit.js";
+
+export { BODY_LIMIT, httpService, PURPOSE_HEADER, requestBody } from "./http-service.js";
+export type { HttpServiceOptions, RouteAccess } from "./http-service.js";

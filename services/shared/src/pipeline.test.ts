@@ -1,10 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { createCountry, type Country } from "./country.js";
+import {
+  createCountry,
+  type Country,
+  sampleOpened,
+  samplePersonal,
+} from "@stafett/devkit/fixtures";
 import { decodeEvent, decodeSignedEvent, encodeEvent, encodeSignedEvent } from "./codec.js";
 import { generateSigningKey, importSigningKey, type KeyHandle } from "./keys.js";
 import { signDetached } from "./jws.js";
 import { countersign, issue, receive, type IssueInput, type ReceiveResult } from "./pipeline.js";
-import { sampleOpened, samplePersonal } from "./samples.js";
 import { TrustStore, type TrustList } from "./trust.js";
 import { dataschemaFor, type EventJson } from "./types.js";
 import { toBase64 } from "./base64url.js";

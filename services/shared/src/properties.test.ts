@@ -2,10 +2,9 @@ import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeEvent, encodeEvent } from "./codec.js";
-import { createCountry, type Country } from "./country.js";
+import { createCountry, type Country, samplePersonal } from "@stafett/devkit/fixtures";
 import { open, seal } from "./jwe.js";
 import { issue, receive } from "./pipeline.js";
-import { samplePersonal } from "./samples.js";
 import { dataschemaFor, EVENT_TYPES, type EventJson } from "./types.js";
 
 let se: Country;

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { CompactSign } from "jose";
-import { createCountry, type Country } from "./country.js";
+import { createCountry, type Country } from "@stafett/devkit/fixtures";
 import { generateSigningKey, importSigningKey, SIGNING_ALG, type KeyPairJwk } from "./keys.js";
 import { verifyPartnerList, verifyTrustList, type TrustList } from "./trust.js";
 

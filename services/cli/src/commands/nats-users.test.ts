@@ -11,13 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { fromSeed } from "@nats-io/nkeys";
+import { createCountry, type Country } from "@stafett/devkit";
 import {
-  createCountry,
   generateSigningKey,
   organisationPermissions,
   provisionerPermissions,
   STAFETT_ACCOUNT,
-  type Country,
 } from "@stafett/shared";
 import { runCli } from "../cli.js";
 import type { Io } from "../io.js";

@@ -1,26 +1,27 @@
 /**
- * `stafett demo` (npm start): a whole country on this machine, and the handoff scenarios of the
- * design played through the real services and their HTTP APIs, printed as timelines. Personal
- * data in it is synthetic and is never printed.
+ * `stafett-dev demo` (npm start): a whole country on this machine, and the handoff scenarios of
+ * the design played through the real services and their HTTP APIs, printed as timelines.
+ * Personal data in it is synthetic and is never printed.
  */
 import { randomUUID } from "node:crypto";
-import { LocalCountry, startFederation, waitForValue } from "@stafett/devkit";
 import {
   Bus,
-  createCountry,
   createLogger,
   generateSigningKey,
   encodeEvent,
   encodeSignedEvent,
   eventHeaders,
   quarantineStreamName,
-  samplePersonal,
   signDetached,
   dataschemaFor,
   type EventJson,
 } from "@stafett/shared";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { Io } from "../io.js";
+import { createCountry } from "./country.js";
+import { startFederation } from "./federation.js";
+import { LocalCountry } from "./local-country.js";
+import { samplePersonal } from "./samples.js";
+import { waitForValue } from "./wait.js";
 
 interface Timeline {
   referralId: string;
@@ -32,10 +33,10 @@ const MUNICIPALITIES = ["0180", "1480", "1490", "1880", "1280", "0380"];
 
 export async function demo(
   args: { natsUrl?: string; keepRunning: boolean },
-  io: Io,
+  out: (text: string) => void,
 ): Promise<number> {
   const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
-  io.out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
+  out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
   // Two countries' brokers joined by a federation link, unless a NATS URL is given (then Sweden only).
   const fed = args.natsUrl === undefined ? await startFederation("no", ["se"]) : undefined;
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
@@ -89,7 +90,7 @@ export async function demo(
     await fed?.stop();
   };
   const onSignal = (): void => {
-    io.out("\nstopping every service and the local nats-server...\n");
+    out("\nstopping every service and the local nats-server...\n");
     void stop().then(() => process.exit(130));
   };
   process.once("SIGINT", onSignal);
@@ -98,7 +99,7 @@ export async function demo(
     const name = (id: string): string =>
       se.country.trust.organisation(id)?.name ?? no?.country.trust.organisation(id)?.name ?? id;
     const orgs = se.country.trustList.organisations;
-    io.out(
+    out(
       (fed === undefined
         ? `NATS ${se.natsUrl} (given)\n`
         : `Two nats-servers, Sweden's (${fed.server("se").url}, JetStream domain "se") and Norway's (${fed.server("no").url}, domain "no"),\n` +
@@ -150,11 +151,11 @@ export async function demo(
         const detail = [e.to === undefined ? "" : `-> ${name(e.to)}`, e.reason ?? "", e.code ?? ""]
           .filter(Boolean)
           .join(" ");
-        io.out(
+        out(
           `   +${((Date.parse(e.at) - t0) / 1000).toFixed(3)}s  ${by.padEnd(34)} ${e.type.padEnd(10)} ${detail}\n`,
         );
       }
-      io.out(`   status: ${t.status}\n`);
+      out(`   status: ${t.status}\n`);
     };
     const print = (t: Timeline): void => printAs(t, "se:municipality:0180");
     const open = async (code: string, extra: Record<string, unknown> = {}) => {
@@ -169,7 +170,7 @@ export async function demo(
       return r.body;
     };
 
-    io.out(
+    out(
       `\n1. A missing child is referred from Stockholm (0180) to Göteborg (1480); Göteborg accepts.\n`,
     );
     const a = await open("1480");
@@ -180,11 +181,11 @@ export async function demo(
     );
     await goteborg("POST", `/v1/inbox/${a.referralId}/accept`);
     print(await until(a.referralId, (t) => t.status === "closed"));
-    io.out(
+    out(
       `   Göteborg opened the sealed details with its own key (fields: ${Object.keys(item.body.personal).join(", ")}); only Väst's hub and Göteborg could.\n`,
     );
 
-    io.out(
+    out(
       `\n2. A referral to Borås (1490) is declined with a suggestion, re-routed to Region Bergslagen, and accepted by Örebro (1880).\n`,
     );
     const b = await open("1490");
@@ -197,15 +198,13 @@ export async function demo(
     await orebro("POST", `/v1/inbox/${b.referralId}/accept`);
     print(await until(b.referralId, (t) => t.status === "closed"));
 
-    io.out(
-      `\n3. A forged message: signed with Stockholm's key but claiming to come from Göteborg.\n`,
-    );
+    out(`\n3. A forged message: signed with Stockholm's key but claiming to come from Göteborg.\n`);
     const forged = await forge(se);
-    io.out(
+    out(
       `   Region Väst's hub refused it: ${forged.code} (quarantined with its reason; a signed "rejected" went back to the key's owner).\n`,
     );
 
-    io.out(
+    out(
       `\n4. An immediate referral to Göteborg that nobody accepts in time (a 2-second deadline for the demo).\n`,
     );
     const c = await open("1480", {
@@ -216,7 +215,7 @@ export async function demo(
     const escalations = [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter(
       (e) => e.referralId === c.referralId,
     );
-    io.out(
+    out(
       `   The national coordinator received ${escalations.length} escalation (holder: ${name(escalations[0]?.holder ?? "")}).\n`,
     );
 
@@ -240,7 +239,7 @@ export async function demo(
         if (r.status !== 202) throw new Error(`POST /v1/referrals answered ${r.status}`);
         return r.body.referralId;
       };
-      io.out(
+      out(
         `\n5. Malmö (1280) refers a child believed trafficked to Norway. Sweden's liaison checks the outbound policy,\n   countersigns and forwards; Norway's contact point verifies both signatures, receipts, and accepts.\n`,
       );
       const d = await abroad("REASON_CATEGORY_TRAFFICKING_SUSPECTED");
@@ -251,7 +250,7 @@ export async function demo(
       });
       await noLiaison?.answer(d, "accepted");
       printAs(await untilMalmo(d, (t) => t.status === "closed"), "se:municipality:1280");
-      io.out(
+      out(
         `\n6. A referral to Norway with reason "other": the outbound policy keeps it in Sweden and tells Malmö why.\n`,
       );
       const e = await abroad("REASON_CATEGORY_OTHER");
@@ -261,14 +260,14 @@ export async function demo(
       );
     }
 
-    io.out(
+    out(
       `\nEvery step above was a signed, schema-validated event on JetStream; nothing about a child was printed or logged.\n`,
     );
     if (args.keepRunning) {
-      io.out(`\nServices keep running (Ctrl-C stops them):\n`);
+      out(`\nServices keep running (Ctrl-C stops them):\n`);
       for (const [id, g] of se.gateways)
-        io.out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
-      for (const [id, h] of se.hubs) io.out(`   ${name(id).padEnd(34)} ${h.url}\n`);
+        out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
+      for (const [id, h] of se.hubs) out(`   ${name(id).padEnd(34)} ${h.url}\n`);
       await new Promise<never>(() => undefined);
     }
     return 0;

@@ -4,28 +4,24 @@
  * from `stafett keys generate` and files.
  */
 import {
-  generateSigningKey,
-  importSigningKey,
-  type KeyHandle,
-  type KeyPairJwk,
-  type PublicJwk,
-} from "./keys.js";
-import {
   buildTrustList,
   countryOrganisationIds,
   describeOrganisation,
   generateOrganisationKeys,
+  generateSigningKey,
   identityFromJwks,
-  type OrganisationKeys,
-} from "./organisations.js";
-import type { Identity } from "./pipeline.js";
-import {
+  importSigningKey,
   signTrustList,
   TrustStore,
+  type Identity,
+  type KeyHandle,
+  type KeyPairJwk,
+  type OrganisationKeys,
   type PartnerAnchors,
   type PolicyRule,
+  type PublicJwk,
   type TrustList,
-} from "./trust.js";
+} from "@stafett/shared";
 
 export interface Country {
   code: string;

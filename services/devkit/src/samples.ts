@@ -3,8 +3,7 @@
  * invented; no real child is described.
  */
 import { randomUUID } from "node:crypto";
-import type { IssueInput } from "./pipeline.js";
-import type { PersonalJson } from "./types.js";
+import type { IssueInput, PersonalJson } from "@stafett/shared";
 
 const GIVEN = ["Alva", "Noor", "Elias", "Mira", "Tilde", "Amir", "Juni", "Sami", "Leia", "Omar"];
 const FAMILY = ["Testsson", "Exempelberg", "Provlund", "Fiktivsdotter", "Påhittad"];
