@@ -318,6 +318,36 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     }
   });
 
+  it("a referral abroad that the partner never answers is escalated once, to the coordinator and the sender, across a liaison restart", async () => {
+    const malmo = se.gateway("1280").gateway;
+    const { referralId } = await malmo.openReferral(
+      referral({ deadline: new Date(Date.now() + 3_000).toISOString() }) as never,
+    );
+    await waitFor(() => se.liaison?.liaison.state.watched.has(referralId) === true, {
+      timeoutMs: 10_000,
+      message: "the Swedish liaison to watch the referral's deadline",
+    });
+    // Norway receipts it but never decides; the Swedish liaison restarts before the deadline.
+    await se.liaison?.stop();
+    await se.startLiaison();
+    const escalations = () =>
+      [...(se.coordinator?.coordinator.escalations.values() ?? [])].filter(
+        (e) => e.referralId === referralId,
+      );
+    await waitFor(() => escalations().length > 0 && types(referralId).includes("escalated"), {
+      timeoutMs: 15_000,
+      message: "the escalation at the coordinator and at Malmö",
+    });
+    expect(escalations()).toMatchObject([{ from: "se:liaison", holder: "no:liaison" }]);
+    // Later ticks, and a restart, do not escalate it again.
+    expect(await se.liaison?.liaison.escalateOverdue()).toBe(0);
+    await se.liaison?.stop();
+    await se.startLiaison();
+    expect(await se.liaison?.liaison.escalateOverdue()).toBe(0);
+    expect(escalations()).toHaveLength(1);
+    expect(types(referralId).filter((t) => t === "escalated")).toHaveLength(1);
+  }, 30_000);
+
   it("while the link is down, referrals wait; once it is back each is delivered exactly once, in order", async () => {
     const malmo = se.gateway("1280").gateway;
     const noLiaison = no.liaison?.liaison;

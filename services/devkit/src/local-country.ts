@@ -191,7 +191,10 @@ export class LocalCountry {
 
   async startLiaison(): Promise<RunningLiaison> {
     this.liaison = await startLiaison(
-      this.runtime(liaisonId(this.country.code)),
+      {
+        ...this.runtime(liaisonId(this.country.code)),
+        ...(this.options.tickMs === undefined ? {} : { tickMs: this.options.tickMs }),
+      },
       this.options.log.child({ org: "liaison" }),
     );
     return this.liaison;

@@ -4,7 +4,12 @@
  * which it may forward later, stay on disk in its journal: memory holds only where they are.
  * Nothing in clear about the child is kept.
  */
-import type { DestinationJson, JournalRef, Urgency } from "@stafett/shared";
+import {
+  DeadlineWatch,
+  type DestinationJson,
+  type JournalRef,
+  type Urgency,
+} from "@stafett/shared";
 
 export type HubStatus =
   | "received"
@@ -78,10 +83,8 @@ export function awaitsResponsibility(ref: HubReferral): boolean {
 
 export class HubState {
   readonly referrals = new Map<string, HubReferral>();
-  /** When each referral entered an unaccepted status: its deadline (ms), earliest first. */
-  private readonly deadlines = new DeadlineQueue();
-  /** Past their deadline and not yet seen escalated or accepted: checked on every tick. */
-  private readonly due = new Set<string>();
+  /** The deadlines of referrals nobody has accepted yet. */
+  private readonly deadlines = new DeadlineWatch();
 
   apply(r: HubRecord, at: JournalRef): void {
     if (r.k === "received") {
@@ -97,7 +100,7 @@ export class HubState {
         escalated: false,
         history: [{ type: "received", at: r.at, by: r.from, eventId: r.openedId }],
       });
-      this.deadlines.push(Date.parse(r.deadline), r.referralId);
+      this.deadlines.watch(r.deadline, r.referralId);
       return;
     }
     const ref = this.referrals.get(r.referralId);
@@ -152,7 +155,7 @@ export class HubState {
     }
     // Back in an unaccepted status (a decline after a forward, say): its deadline counts again.
     if (r.k !== "updated" && r.k !== "note" && !ref.escalated && awaitsResponsibility(ref))
-      this.deadlines.push(Date.parse(ref.deadline), ref.referralId);
+      this.deadlines.watch(ref.deadline, ref.referralId);
   }
 
   /**
@@ -161,75 +164,19 @@ export class HubState {
    * the number of referrals held: the hub asks every second.
    */
   overdue(now: Date): HubReferral[] {
-    for (const id of this.deadlines.popUntil(now.getTime())) this.due.add(id);
-    const out: HubReferral[] = [];
-    const t = now.getTime();
-    for (const id of this.due) {
-      const ref = this.referrals.get(id);
-      // Escalated, or taken (accepted, re-routed, withdrawn, closed): whatever puts it back in
-      // an unaccepted status queues it again (apply).
-      if (ref === undefined || ref.escalated || !awaitsResponsibility(ref)) this.due.delete(id);
-      // Received again with a later deadline, or the clock stepped back: it stays due, for later.
-      else if (Date.parse(ref.deadline) <= t) out.push(ref);
-    }
-    return out;
+    return this.deadlines
+      .overdue(now, (id) => {
+        const ref = this.referrals.get(id);
+        // Escalated, or taken (accepted, re-routed, withdrawn, closed): whatever puts it back in
+        // an unaccepted status queues it again (apply).
+        return ref === undefined || ref.escalated || !awaitsResponsibility(ref)
+          ? undefined
+          : ref.deadline;
+      })
+      .flatMap((id) => this.referrals.get(id) ?? []);
   }
 
   triage(): HubReferral[] {
     return [...this.referrals.values()].filter((r) => r.status === "triage");
-  }
-}
-
-/** A binary min-heap of (time, referral id). */
-class DeadlineQueue {
-  private readonly times: number[] = [];
-  private readonly ids: string[] = [];
-
-  push(time: number, id: string): void {
-    // An unreadable deadline never passes (schemas make every deadline a date-time).
-    if (Number.isNaN(time)) return;
-    const { times, ids } = this;
-    let i = times.length;
-    times.push(time);
-    ids.push(id);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (times[parent]! <= time) break;
-      times[i] = times[parent]!;
-      ids[i] = ids[parent]!;
-      i = parent;
-    }
-    times[i] = time;
-    ids[i] = id;
-  }
-
-  /** Removes and returns the ids whose time is at or before `t`, earliest first. */
-  popUntil(t: number): string[] {
-    const out: string[] = [];
-    while (this.times.length > 0 && this.times[0]! <= t) out.push(this.pop());
-    return out;
-  }
-
-  private pop(): string {
-    const { times, ids } = this;
-    const top = ids[0]!;
-    const lastTime = times.pop()!;
-    const lastId = ids.pop()!;
-    const n = times.length;
-    if (n === 0) return top;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= n) break;
-      const right = left + 1;
-      const child = right < n && times[right]! < times[left]! ? right : left;
-      if (times[child]! >= lastTime) break;
-      times[i] = times[child]!;
-      ids[i] = ids[child]!;
-      i = child;
-    }
-    times[i] = lastTime;
-    ids[i] = lastId;
-    return top;
   }
 }

@@ -19,6 +19,7 @@ import {
 import {
   decide,
   decideAnswer,
+  decideBorderEscalation,
   decideRouteTo,
   DEFAULT_OUTBOUND_POLICY,
   type LiaisonContext,
@@ -336,5 +337,106 @@ describe("liaison: the contact point's commands", () => {
       expect(refusalOf(decideAnswer(ctx, view(records), REF, "accepted", undefined, NOW))).toEqual(
         expected,
       );
+  });
+});
+
+describe("liaison: deadlines at the border", () => {
+  const T = "2026-12-01T12:00:00.000Z";
+  const after = new Date("2026-12-01T12:00:01.000Z");
+  const outOpened: LiaisonRecord = {
+    k: "out",
+    eventId: "o1",
+    referralId: REF,
+    type: "opened",
+    partner: "no",
+    from: MALMO,
+    deadline: T,
+    urgency: "URGENCY_IMMEDIATE",
+    at: "",
+  };
+  const inPending: LiaisonRecord = {
+    k: "inbound",
+    referralId: REF,
+    openedId: "o1",
+    origin: "no:liaison",
+    urgency: "URGENCY_HIGH",
+    reason: "REASON_CATEGORY_MISSING",
+    deadline: T,
+    opened: "",
+    at: "",
+  };
+  const stateOf = (records: LiaisonRecord[]) => {
+    const state = new LiaisonState();
+    for (const r of records) state.apply(r);
+    return state;
+  };
+
+  it("a referral sent abroad that the partner has not answered: escalated to the coordinator, and its sender told", () => {
+    const [w] = stateOf([outOpened]).overdue(after);
+    const p = decideBorderEscalation(ctx, w!, after)!;
+    expect(sends(p)).toEqual(["escalated -> se:coordinator", `escalated -> ${MALMO}`]);
+    expect(p.records).toMatchObject([{ k: "escalated", referralId: REF }]);
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.issue.body : undefined).toMatchObject({
+      holder: "no:liaison",
+      deadline: T,
+    });
+  });
+
+  it("a partner's referral the contact point has not acted on: escalated to the coordinator", () => {
+    const [w] = stateOf([inPending]).overdue(after);
+    const p = decideBorderEscalation(ctx, w!, after)!;
+    expect(sends(p)).toEqual(["escalated -> se:coordinator"]);
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.issue.body : undefined).toMatchObject({
+      holder: ME,
+    });
+  });
+
+  it.each<[string, LiaisonRecord[]]>([
+    [
+      "the partner accepted",
+      [
+        outOpened,
+        { k: "relayed-in", eventId: "r", referralId: REF, type: "accepted", to: MALMO, at: "" },
+      ],
+    ],
+    [
+      "the partner declined",
+      [
+        outOpened,
+        { k: "relayed-in", eventId: "r", referralId: REF, type: "declined", to: MALMO, at: "" },
+      ],
+    ],
+    [
+      "the contact point answered",
+      [inPending, { k: "answered", referralId: REF, decision: "accepted", eventId: "a", at: "" }],
+    ],
+    [
+      "the contact point routed it to a hub",
+      [inPending, { ...inPending, routedTo: "se:hub:vast" } as LiaisonRecord],
+    ],
+    [
+      "it was escalated already",
+      [outOpened, { k: "escalated", referralId: REF, eventId: "e", at: "" }],
+    ],
+  ])("nothing once %s", (_name, records) => {
+    expect(stateOf(records).overdue(after)).toEqual([]);
+  });
+
+  it("a receipt from the partner does not settle it: only an answer does", () => {
+    const records: LiaisonRecord[] = [
+      outOpened,
+      { k: "relayed-in", eventId: "r", referralId: REF, type: "received", to: MALMO, at: "" },
+    ];
+    expect(
+      stateOf(records)
+        .overdue(after)
+        .map((w) => w.referralId),
+    ).toEqual([REF]);
+  });
+
+  it("nothing before the deadline", () => {
+    expect(stateOf([outOpened]).overdue(new Date("2026-12-01T11:59:59.000Z"))).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@
  *   or route it to a municipality.
  */
 import {
+  coordinatorId,
   decodeEvent,
   decodeSignedEvent,
   derivedId,
@@ -26,12 +27,13 @@ import {
   toBase64,
   type EventType,
   type Outgoing,
+  type Plan,
   type ReasonCategory,
   type TrustStore,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
-import type { Crossing, InboundReferral, LiaisonRecord } from "./state.js";
+import type { Crossing, InboundReferral, LiaisonRecord, Watched } from "./state.js";
 
 export interface OutboundPolicy {
   /** Countries referrals may go to; default: every partner the trust list names. */
@@ -248,9 +250,56 @@ function outbound(
         type: e.type,
         partner,
         from: v.issuer.id,
+        ...(e.opened === undefined
+          ? {}
+          : { deadline: e.opened.deadline, urgency: e.opened.urgency }),
         at,
       },
     ],
+    send,
+  );
+}
+
+/**
+ * A referral at the border whose deadline passed with nobody having taken it: escalated once to
+ * the national coordinator, and a domestic sender told. Nothing when it is settled or escalated.
+ */
+export function decideBorderEscalation(
+  ctx: LiaisonContext,
+  w: Watched,
+  now: Date,
+): Plan<LiaisonRecord> | undefined {
+  if (w.settled || w.escalated) return undefined;
+  const body = {
+    deadline: w.deadline,
+    ...(w.urgency === undefined ? {} : { urgency: w.urgency }),
+    // Abroad: the partner has it and has not answered; from abroad: the contact point has it.
+    holder: w.direction === "out" ? liaisonId(w.partner) : ctx.id,
+  };
+  const id = derivedId(ctx.id, "escalated", w.referralId, w.deadline);
+  const send: Outgoing[] = [
+    {
+      issue: {
+        type: "escalated",
+        addressee: coordinatorId(ctx.country),
+        referralId: w.referralId,
+        id,
+        body,
+      },
+    },
+  ];
+  if (w.direction === "out" && parseOrgId(w.origin).role === "municipality")
+    send.push({
+      issue: {
+        type: "escalated",
+        addressee: w.origin,
+        referralId: w.referralId,
+        id: derivedId(ctx.id, "escalated-notify", w.referralId, w.deadline),
+        body,
+      },
+    });
+  return plan(
+    [{ k: "escalated", referralId: w.referralId, eventId: id, at: now.toISOString() }],
     send,
   );
 }

@@ -22,6 +22,7 @@ import {
 import {
   decide,
   decideAnswer,
+  decideBorderEscalation,
   decideRouteTo,
   DEFAULT_OUTBOUND_POLICY,
   type LiaisonContext,
@@ -36,12 +37,16 @@ export interface LiaisonOptions extends ServiceRuntime {
   outbound?: OutboundPolicy;
   /** How long to wait between attempts while a partner's link is down. */
   retryMs?: number;
+  /** How often the deadlines of referrals at the border are checked. */
+  tickMs?: number;
 }
 
 export class Liaison {
   readonly state = new LiaisonState();
   private party!: Party<LiaisonRecord>;
   private readonly policy: OutboundPolicy;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
 
   private constructor(
     private readonly options: LiaisonOptions,
@@ -72,7 +77,33 @@ export class Liaison {
         { durable: `${cc}-liaison-in`, concurrency: 4, mode: "relay" },
       ],
     );
+    l.timer = setInterval(() => void l.escalateOverdue(), options.tickMs ?? 1_000);
     return l;
+  }
+
+  /**
+   * Escalates every referral at the border whose deadline passed with nobody having taken it
+   * (decideBorderEscalation); once each, also across restarts (the escalation is journaled).
+   */
+  async escalateOverdue(): Promise<number> {
+    if (this.ticking) return 0;
+    this.ticking = true;
+    let n = 0;
+    try {
+      for (const w of this.state.overdue(new Date())) {
+        await this.party.locks.run(w.referralId, async () => {
+          const escalation = decideBorderEscalation(this.context(), w, new Date());
+          if (escalation === undefined) return;
+          await this.party.carryOut(escalation);
+          n += 1;
+        });
+      }
+    } catch (err) {
+      this.log.error({ err }, "border escalation failed; will retry on the next tick");
+    } finally {
+      this.ticking = false;
+    }
+    return n;
   }
 
   /** The trust lists in force (watched: rotation and revocation apply without a restart). */
@@ -155,6 +186,7 @@ export class Liaison {
   }
 
   async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
     await this.party.stop();
   }
 }

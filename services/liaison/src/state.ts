@@ -1,5 +1,5 @@
 /** The liaison's own state, rebuilt from its journal: what crossed the border, and what waits for a decision. */
-import type { ReasonCategory, Urgency } from "@stafett/shared";
+import { DeadlineWatch, type ReasonCategory, type Urgency } from "@stafett/shared";
 
 export type LiaisonRecord =
   | {
@@ -9,6 +9,9 @@ export type LiaisonRecord =
       type: string;
       partner: string;
       from: string;
+      /** For a referral (`opened`): its deadline and urgency, which the liaison watches. */
+      deadline?: string;
+      urgency?: Urgency;
       at: string;
     }
   | {
@@ -41,7 +44,24 @@ export type LiaisonRecord =
       decision: "accepted" | "declined";
       eventId: string;
       at: string;
-    };
+    }
+  | { k: "escalated"; referralId: string; eventId: string; at: string };
+
+/**
+ * A referral at the border whose deadline the liaison watches: one sent abroad until the partner
+ * accepts or declines it, one received from abroad until the contact point answers or routes it.
+ */
+export interface Watched {
+  referralId: string;
+  direction: "out" | "in";
+  deadline: string;
+  urgency?: Urgency;
+  /** Who sent it: a domestic party (out) or the partner's liaison (in). */
+  origin: string;
+  partner: string;
+  settled: boolean;
+  escalated: boolean;
+}
 
 export interface InboundReferral {
   referralId: string;
@@ -68,6 +88,30 @@ export class LiaisonState {
   readonly inbound = new Map<string, InboundReferral>();
   /** Every referral that crossed the border here, either way. */
   readonly crossed = new Map<string, Crossing>();
+  /** The referrals at the border whose deadlines are watched. */
+  readonly watched = new Map<string, Watched>();
+  private readonly deadlines = new DeadlineWatch();
+
+  private watch(w: Watched): void {
+    if (this.watched.has(w.referralId)) return;
+    this.watched.set(w.referralId, w);
+    this.deadlines.watch(w.deadline, w.referralId);
+  }
+
+  private settle(referralId: string): void {
+    const w = this.watched.get(referralId);
+    if (w !== undefined) w.settled = true;
+  }
+
+  /** Referrals at the border past their deadline with nobody having taken them, not yet escalated. */
+  overdue(now: Date): Watched[] {
+    return this.deadlines
+      .overdue(now, (id) => {
+        const w = this.watched.get(id);
+        return w === undefined || w.settled || w.escalated ? undefined : w.deadline;
+      })
+      .flatMap((id) => this.watched.get(id) ?? []);
+  }
 
   private crossing(referralId: string): Crossing {
     let c = this.crossed.get(referralId);
@@ -85,6 +129,17 @@ export class LiaisonState {
         const c = this.crossing(r.referralId);
         c.partners.add(r.partner);
         c.domestic.add(r.from);
+        if (r.type === "opened" && r.deadline !== undefined)
+          this.watch({
+            referralId: r.referralId,
+            direction: "out",
+            deadline: r.deadline,
+            ...(r.urgency === undefined ? {} : { urgency: r.urgency }),
+            origin: r.from,
+            partner: r.partner,
+            settled: false,
+            escalated: false,
+          });
         break;
       }
       case "refused":
@@ -92,6 +147,19 @@ export class LiaisonState {
         break;
       case "inbound":
         this.crossing(r.referralId).partners.add(r.origin.split(":")[0] ?? "");
+        if (r.routedTo === undefined)
+          this.watch({
+            referralId: r.referralId,
+            direction: "in",
+            deadline: r.deadline,
+            urgency: r.urgency,
+            origin: r.origin,
+            partner: r.origin.split(":")[0] ?? "",
+            settled: false,
+            escalated: false,
+          });
+        // Routed to a hub: the hub watches its deadline from now on.
+        else this.settle(r.referralId);
         if (r.routedTo !== undefined) this.crossing(r.referralId).domestic.add(r.routedTo);
         this.inbound.set(r.referralId, {
           referralId: r.referralId,
@@ -109,10 +177,21 @@ export class LiaisonState {
       case "answered": {
         const item = this.inbound.get(r.referralId);
         if (item !== undefined) item.status = r.decision;
+        this.settle(r.referralId);
         break;
       }
-      case "relayed-in":
+      case "relayed-in": {
+        // The partner's answer to a referral sent to it: the partner has decided.
+        const w = this.watched.get(r.referralId);
+        if (w?.direction === "out" && (r.type === "accepted" || r.type === "declined"))
+          this.settle(r.referralId);
         break;
+      }
+      case "escalated": {
+        const w = this.watched.get(r.referralId);
+        if (w !== undefined) w.escalated = true;
+        break;
+      }
     }
   }
 }

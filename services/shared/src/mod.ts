@@ -215,3 +215,5 @@ export type {
 
 export { BODY_LIMIT, httpService, PURPOSE_HEADER, requestBody } from "./http-service.js";
 export type { HttpServiceOptions, RouteAccess } from "./http-service.js";
+
+export { DeadlineWatch } from "./deadlines.js";

@@ -43,7 +43,11 @@ export const DEFAULT_POLICY: readonly PolicyRule[] = [
   { from: "liaison", to: "liaison", types: ["forwarded", "accepted", "declined"] },
   { from: "liaison", to: "hub", types: ["forwarded"] },
   // A partner's contact point may accept or decline on behalf of its country.
-  { from: "liaison", to: "municipality", types: ["forwarded", "accepted", "declined"] },
+  {
+    from: "liaison",
+    to: "municipality",
+    types: ["forwarded", "accepted", "declined", "escalated"],
+  },
   { from: "liaison", to: "coordinator", types: ["escalated", "forwarded"] },
   { from: "coordinator", to: "hub", types: ["forwarded"] },
   { from: "coordinator", to: "municipality", types: ["forwarded"] },
