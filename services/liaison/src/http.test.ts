@@ -1,6 +1,16 @@
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDevTokenIssuer, createLogger, type DevTokenIssuer } from "@stafett/shared";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  AuditLog,
+  createDevTokenIssuer,
+  createLogger,
+  generateSigningKey,
+  importSigningKey,
+  type DevTokenIssuer,
+} from "@stafett/shared";
 import { buildLiaisonHttp } from "./http.js";
 import type { Liaison } from "./liaison.js";
 import { LiaisonState, type InboundReferral } from "./state.js";
@@ -29,8 +39,9 @@ function liaisonStandIn(): Liaison {
     if (found === undefined) throw new Error("no sample item");
     return found;
   };
-  const standIn: Pick<Liaison, "state" | "answer" | "routeTo"> = {
+  const standIn: Pick<Liaison, "state" | "answer" | "routeTo" | "personalOf"> = {
     state,
+    personalOf: async () => ({ child: { estimatedAgeYears: 14 } }),
     answer: async (...args) => {
       calls.push(["answer", ...args]);
       return item();
@@ -45,19 +56,26 @@ function liaisonStandIn(): Liaison {
 
 let tokens: DevTokenIssuer;
 let app: FastifyInstance;
+let audit: AuditLog;
+const stateDir = mkdtempSync(join(tmpdir(), "stafett-liaison-http-"));
 
 beforeAll(async () => {
   tokens = await createDevTokenIssuer();
+  const signer = await importSigningKey((await generateSigningKey()).privateJwk);
+  audit = await AuditLog.open(stateDir, ORG, signer);
   app = await buildLiaisonHttp(liaisonStandIn(), {
     auth: tokens.config,
     org: ORG,
     log: createLogger({ service: "liaison-http-test", level: "silent" }),
+    audit,
   });
   await app.ready();
 });
 
 afterAll(async () => {
   await app.close();
+  await audit.close();
+  rmSync(stateDir, { recursive: true, force: true });
 });
 
 async function call(
@@ -160,5 +178,22 @@ describe("the liaison's HTTP API", () => {
       reason: "additionalProperties",
     });
     expect(calls).toEqual([]);
+  });
+});
+
+describe("the contact point sees what it decides on", () => {
+  it("an inbound referral opens with its personal part, and the read is in the audit first", async () => {
+    const res = await call("GET", `/v1/inbound/${ID}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      referralId: ID,
+      personal: { child: { estimatedAgeYears: 14 } },
+    });
+    expect(res.json()).not.toHaveProperty("opened");
+    const reads = audit.list({ referralId: ID }).records.filter((r) => r.action === "read");
+    expect(reads).toMatchObject([{ action: "read", org: ORG }]);
+    expect((await call("GET", "/v1/inbound/00000000-0000-4000-8000-000000000000")).statusCode).toBe(
+      404,
+    );
   });
 });

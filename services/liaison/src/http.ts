@@ -17,6 +17,18 @@ export async function buildLiaisonHttp(
   app.get("/v1/inbound", { config: OWN_ORG }, async () =>
     [...liaison.state.inbound.values()].map(view),
   );
+  app.get<{ Params: { id: string } }>(
+    "/v1/inbound/:id",
+    { config: OWN_ORG },
+    async (req, reply) => {
+      const item = liaison.state.inbound.get(req.params.id);
+      if (item === undefined)
+        return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
+      // The contact point decides on what it can see; every read is recorded first.
+      await req.audit("read", { referralId: item.referralId, eventId: item.openedId });
+      return { ...view(item), personal: await liaison.personalOf(item) };
+    },
+  );
   app.post<{ Params: { id: string } }>(
     "/v1/inbound/:id/accept",
     { config: OWN_ORG, schema: { body: requestBody("empty-request") } },

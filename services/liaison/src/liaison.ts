@@ -7,7 +7,11 @@
  * of its destination municipality, or waits for the contact point's decision.
  */
 import {
+  decodeEvent,
+  decodeSignedEvent,
+  fromBase64,
   isRefusal,
+  open,
   Party,
   parseOrgId,
   parseSubject,
@@ -104,6 +108,17 @@ export class Liaison {
       this.ticking = false;
     }
     return n;
+  }
+
+  /** The personal part of a partner's referral, opened now with the liaison's key (never stored in clear). */
+  async personalOf(item: InboundReferral): Promise<unknown> {
+    const sealed = decodeEvent(decodeSignedEvent(fromBase64(item.opened)).event).opened?.personal;
+    if (sealed === undefined)
+      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
+        reason: "not_recipient",
+        field: "personal",
+      });
+    return open(sealed, this.options.identity.encryption, item.referralId);
   }
 
   /** The trust lists in force (watched: rotation and revocation apply without a restart). */
