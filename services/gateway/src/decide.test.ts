@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StafettError, type DestinationJson, type EventJson } from "@stafett/shared";
+import { derivedId } from "@stafett/shared";
 import {
   bytesOf,
   event,
@@ -33,6 +34,7 @@ const AT = { offset: 0, length: 0 };
 
 const ctx: GatewayContext = {
   id: ME,
+  derive: (...parts) => derivedId(ME, ...parts),
   country: "se",
   serves: (hub) => [MY_HUB, DEST_HUB, "se:hub:bergslagen"].includes(hub),
 };

@@ -11,7 +11,6 @@
  *   decline an inbox item (only while it is pending).
  */
 import {
-  derivedId,
   hubOfMunicipality,
   liaisonId,
   parseOrgId,
@@ -20,6 +19,7 @@ import {
   routeOf,
   StafettError,
   toBase64,
+  type DeriveId,
   type DestinationJson,
   type IssueInput,
   type PersonalJson,
@@ -32,6 +32,8 @@ import type { GatewayRecord, InboxItem, SentReferral, TimelineEntry } from "./st
 /** Who the gateway is, and what it knows of the country's hubs. */
 export interface GatewayContext {
   id: string;
+  /** Derives the id of an event derived from others (keyed: nobody else can compute it). */
+  derive: DeriveId;
   country: string;
   /** Whether a hub is in the trust list (a region only routes to a hub that exists). */
   serves(hub: string): boolean;
@@ -250,7 +252,7 @@ function onForwarded(
     if (innerType === "declined") return plan([answered]);
     // Responsibility has moved: the sender's side of the referral ends (docs/contract.md,
     // the handoff lifecycle).
-    const closedId = derivedId(ctx.id, "closed", inner.event.id);
+    const closedId = ctx.derive("closed", inner.event.id);
     const closed: IssueInput = {
       type: "closed",
       addressee: mine.hub,
@@ -392,7 +394,7 @@ export function decideAnswer(
         field: "referralId",
       }),
     );
-  const id = derivedId(ctx.id, decision, item.forwardedId);
+  const id = ctx.derive(decision, item.forwardedId);
   return plan(
     [{ k: "answered", referralId, decision, eventId: id, at: now.toISOString() }],
     [

@@ -131,6 +131,7 @@ export class Gateway {
   private context(): GatewayContext {
     return {
       id: this.id,
+      derive: this.party.derive,
       country: this.country,
       serves: (hub) => this.party.trust.organisation(hub) !== undefined,
     };

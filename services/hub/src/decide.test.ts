@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toBase64, type DestinationJson, type EventJson } from "@stafett/shared";
+import { derivedId } from "@stafett/shared";
 import {
   bytesOf,
   event,
@@ -30,6 +31,7 @@ const DEADLINE = "2026-12-02T10:00:00.000Z";
 
 const ctx: HubContext = {
   id: HUB,
+  derive: (...parts) => derivedId(HUB, ...parts),
   country: "se",
   region: "vast",
   serves: (hub) => ["se:hub:vast", "se:hub:stockholm", "se:hub:bergslagen"].includes(hub),

@@ -20,7 +20,6 @@ import {
   coordinatorId,
   decodeEvent,
   decodeSignedEvent,
-  derivedId,
   fromBase64,
   join,
   parseOrgId,
@@ -29,6 +28,7 @@ import {
   routeOf,
   StafettError,
   toBase64,
+  type DeriveId,
   type DestinationJson,
   type EventJson,
   type IssueInput,
@@ -42,6 +42,8 @@ import { awaitsResponsibility, type HubRecord, type HubReferral } from "./state.
 /** Who the hub is, and what it knows of the country's hubs. */
 export interface HubContext {
   id: string;
+  /** Derives the id of an event derived from others (keyed: nobody else can compute it). */
+  derive: DeriveId;
   country: string;
   region: string;
   /** Whether a hub is in the trust list (a region only routes to a hub that exists). */
@@ -209,7 +211,7 @@ function take(
     type: "received",
     addressee: input.from,
     referralId,
-    id: derivedId(ctx.id, "received", input.receiptOf),
+    id: ctx.derive("received", input.receiptOf),
     body: { ofEventId: input.receiptOf, digest: input.digest },
   };
   const received: HubRecord = {
@@ -300,8 +302,8 @@ function handOn(
 ): Plan<HubRecord> {
   const id =
     kind === "forwarded"
-      ? derivedId(ctx.id, "forwarded", ref.openedId, to)
-      : derivedId(ctx.id, "rerouted", ref.openedId, to, destination.municipality ?? "");
+      ? ctx.derive("forwarded", ref.openedId, to)
+      : ctx.derive("rerouted", ref.openedId, to, destination.municipality ?? "");
   const current = sealedHeld(held);
   return {
     // The origin hears first: sent in this order in one batch, its notice is in the stream
@@ -347,7 +349,7 @@ function noticeToOrigin(
         type: "forwarded",
         addressee: ref.origin,
         referralId: ref.referralId,
-        id: derivedId(ctx.id, "notify", what, ref.openedId, to),
+        id: ctx.derive("notify", what, ref.openedId, to),
         body: { original: held.opened, destination },
       },
     },
@@ -438,7 +440,7 @@ function relay(
     type: "forwarded",
     addressee: to,
     referralId: ref.referralId,
-    id: derivedId(ctx.id, "relay", e.id, to),
+    id: ctx.derive("relay", e.id, to),
     body: { original: toBase64(bytes) },
   };
   if (sealed === undefined || personal === undefined) return { issue };
@@ -461,7 +463,7 @@ export function decideEscalation(
     holder: ref.holder ?? ctx.id,
     destination: ref.destination,
   };
-  const escId = derivedId(ctx.id, "escalated", ref.referralId, ref.deadline);
+  const escId = ctx.derive("escalated", ref.referralId, ref.deadline);
   const origin = parseOrgId(ref.origin);
   const send: Outgoing[] = [
     {
@@ -480,7 +482,7 @@ export function decideEscalation(
         type: "escalated",
         addressee: ref.origin,
         referralId: ref.referralId,
-        id: derivedId(ctx.id, "escalated-notify", ref.referralId, ref.deadline),
+        id: ctx.derive("escalated-notify", ref.referralId, ref.deadline),
         body,
       },
     });

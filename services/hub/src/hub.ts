@@ -77,6 +77,7 @@ export class Hub {
   private context(): HubContext {
     return {
       id: this.id,
+      derive: this.party.derive,
       country: this.party.country,
       region: this.region,
       serves: (hub) => this.party.trust.organisation(hub) !== undefined,

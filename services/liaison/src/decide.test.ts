@@ -6,6 +6,7 @@ import {
   type TrustList,
   type TrustKey,
 } from "@stafett/shared";
+import { derivedId } from "@stafett/shared";
 import {
   bytesOf,
   event,
@@ -59,7 +60,13 @@ const trust = new TrustStore([
   } as unknown as TrustList,
 ]);
 
-const ctx: LiaisonContext = { id: ME, country: "se", trust, policy: DEFAULT_OUTBOUND_POLICY };
+const ctx: LiaisonContext = {
+  id: ME,
+  derive: (...parts) => derivedId(ME, ...parts),
+  country: "se",
+  trust,
+  policy: DEFAULT_OUTBOUND_POLICY,
+};
 
 /** A JWE's shape as far as `recipientKids` reads it: the kids of its recipients. */
 function jweTo(...kids: string[]): string {

@@ -15,7 +15,6 @@ import {
   coordinatorId,
   decodeEvent,
   decodeSignedEvent,
-  derivedId,
   fromBase64,
   liaisonId,
   parseOrgId,
@@ -25,6 +24,7 @@ import {
   routeOf,
   StafettError,
   toBase64,
+  type DeriveId,
   type EventType,
   type Outgoing,
   type Plan,
@@ -69,6 +69,8 @@ export const DEFAULT_OUTBOUND_POLICY: OutboundPolicy = {
 /** Who the liaison is, the trust lists in force and its outbound policy. */
 export interface LiaisonContext {
   id: string;
+  /** Derives the id of an event derived from others (keyed: nobody else can compute it). */
+  derive: DeriveId;
   country: string;
   trust: TrustStore;
   policy: OutboundPolicy;
@@ -207,7 +209,7 @@ function outbound(
             type: "rejected",
             addressee: v.issuer.id,
             referralId: e.referralId,
-            id: derivedId(ctx.id, "rejected", e.id),
+            id: ctx.derive("rejected", e.id),
             body: {
               ofEventId: e.id,
               code: refused.code,
@@ -236,7 +238,7 @@ function outbound(
         type: "forwarded",
         addressee: v.issuer.id,
         referralId: e.referralId,
-        id: derivedId(ctx.id, "notify", e.id),
+        id: ctx.derive("notify", e.id),
         body: { original: toBase64(arrival.bytes), destination: { country: partner } },
       },
     });
@@ -276,7 +278,7 @@ export function decideBorderEscalation(
     // Abroad: the partner has it and has not answered; from abroad: the contact point has it.
     holder: w.direction === "out" ? liaisonId(w.partner) : ctx.id,
   };
-  const id = derivedId(ctx.id, "escalated", w.referralId, w.deadline);
+  const id = ctx.derive("escalated", w.referralId, w.deadline);
   const send: Outgoing[] = [
     {
       issue: {
@@ -294,7 +296,7 @@ export function decideBorderEscalation(
         type: "escalated",
         addressee: w.origin,
         referralId: w.referralId,
-        id: derivedId(ctx.id, "escalated-notify", w.referralId, w.deadline),
+        id: ctx.derive("escalated-notify", w.referralId, w.deadline),
         body,
       },
     });
@@ -336,7 +338,7 @@ function inbound(
           { reason: "not_crossed", field: "/referralId" },
         ),
       );
-    const id = derivedId(ctx.id, "relay-in", e.id);
+    const id = ctx.derive("relay-in", e.id);
     return plan(
       [
         {
@@ -376,7 +378,7 @@ function inbound(
       type: "received",
       addressee: v.issuer.id,
       referralId: e.referralId,
-      id: derivedId(ctx.id, "received", e.id),
+      id: ctx.derive("received", e.id),
       body: { ofEventId: e.id, digest: v.digest },
     },
   };
@@ -418,7 +420,7 @@ function routeInward(
       type: "forwarded",
       addressee: to,
       referralId: item.referralId,
-      id: derivedId(ctx.id, "route", item.openedId, to),
+      id: ctx.derive("route", item.openedId, to),
       body: {
         original: item.opened,
         deadline: item.deadline,
@@ -453,7 +455,7 @@ export function decideAnswer(
 ): LiaisonVerdict {
   const item = view.inbound(referralId);
   if (item === undefined || item.status !== "pending") return refusal(notPending());
-  const id = derivedId(ctx.id, decision, item.openedId);
+  const id = ctx.derive(decision, item.openedId);
   return plan(
     [{ k: "answered", referralId, decision, eventId: id, at: now.toISOString() }],
     [

@@ -133,6 +133,7 @@ export class Liaison {
   private context(): LiaisonContext {
     return {
       id: this.id,
+      derive: this.party.derive,
       country: this.party.country,
       trust: this.party.trust,
       policy: this.policy,

@@ -138,7 +138,8 @@ export type { ProvisionOptions, ProvisionReport } from "./provision.js";
 
 export type { TrustHolder, TrustWatch } from "./trust-watch.js";
 
-export { derivedId } from "./ids.js";
+export { derivedId, keyedIds } from "./ids.js";
+export type { DeriveId } from "./ids.js";
 
 export type { Journal, JournalRef } from "./journal.js";
 

@@ -9,7 +9,8 @@
  * then acks the message. A crash anywhere in between means redelivery and the same decisions
  * again: nothing lost, nothing doubled.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
@@ -23,7 +24,7 @@ import { StafettError } from "./errors.js";
 import { peekReferralId } from "./codec.js";
 import { isRefusal, type Outgoing, type Plan, type Reseal, type Verdict } from "./decision.js";
 import { open, recipientKids, seal } from "./jwe.js";
-import { derivedId } from "./ids.js";
+import { keyedIds, type DeriveId } from "./ids.js";
 import { Journal, type JournalRef } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
@@ -126,6 +127,23 @@ export function natsAuth(n: ServiceRuntime["nats"]): Partial<ConnectionOptions> 
   return tls;
 }
 
+/**
+ * The party's secret for deriving event ids (ids.ts keyedIds): 32 random bytes made at its first
+ * start, kept in its state directory (0600) beside its journal, which it must outlive.
+ */
+function idSecret(stateDir: string): Uint8Array {
+  const file = join(stateDir, "id-secret");
+  if (!existsSync(file)) {
+    mkdirSync(stateDir, { recursive: true });
+    try {
+      writeFileSync(file, randomBytes(32), { mode: 0o600, flag: "wx" });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== "EEXIST") throw err;
+    }
+  }
+  return new Uint8Array(readFileSync(file));
+}
+
 /** Where a party remembers the highest trust list version it held, per country. */
 const TRUST_VERSIONS = "trust-versions.json";
 
@@ -155,6 +173,8 @@ export class Party<R> {
   private readonly options: PartyOptions<R>;
   private readonly consumptions: Consumption[] = [];
   readonly locks = new KeyedMutex();
+  /** Derives the ids of events derived from others, keyed with this party's secret. */
+  readonly derive: DeriveId;
   private stopping = false;
 
   private constructor(
@@ -171,6 +191,7 @@ export class Party<R> {
     this.log = options.log;
     this.country = parseOrgId(options.identity.id).country;
     this.stream = streamName(this.country);
+    this.derive = keyedIds(idSecret(options.stateDir));
   }
 
   /** Starts the party of a service from its runtime configuration. */
@@ -576,8 +597,8 @@ export class Party<R> {
       await this.send({
         type: "rejected",
         addressee: about.sender,
-        referralId: about.referralId ?? derivedId("no-referral", about.digest),
-        id: derivedId(this.identity.id, "rejected", about.digest),
+        referralId: about.referralId ?? this.derive("no-referral", about.digest),
+        id: this.derive("rejected", about.digest),
         body: {
           ...(about.eventId === undefined ? {} : { ofEventId: about.eventId }),
           code: error.code,
