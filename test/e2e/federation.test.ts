@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   LocalCountry,
@@ -16,6 +16,7 @@ import {
   countersign,
   createLogger,
   decodeSignedEvent,
+  digestOf,
   encodeSignedEvent,
   fromBase64,
   generateSigningKey,
@@ -316,6 +317,38 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     } finally {
       await nc.close();
     }
+  });
+
+  it("a message that the partner's stream would refuse for ever does not hold up what leaves after it", async () => {
+    const malmo = se.gateway("1280").gateway;
+    const noLiaison = no.liaison?.liaison;
+    if (noLiaison === undefined) throw new Error("no Norwegian liaison");
+    // Stockholm (hostile) sends an ordinary receipt to Norway's liaison, published with a
+    // JetStream expectation that holds in Sweden's stream and fails in Norway's.
+    const e = await issueEvent(
+      {
+        type: "received",
+        addressee: "no:liaison",
+        referralId: randomUUID(),
+        body: { ofEventId: randomUUID(), digest: digestOf(new Uint8Array([1])) },
+        partnerCountry: "no",
+      },
+      { identity: seCountry.identity("se:municipality:0180"), trust: seCountry.trust },
+    );
+    const nc = await connect({ servers: fed.server("se").url, ...se.connection });
+    try {
+      await jetstream(nc).publish(e.subject, e.bytes, {
+        msgID: e.id,
+        expect: { streamName: "STAFETT_SE" },
+      });
+    } finally {
+      await nc.close();
+    }
+    const { referralId } = await malmo.openReferral(referral() as never);
+    await waitFor(() => noLiaison.state.inbound.has(referralId), {
+      timeoutMs: 15_000,
+      message: "the next referral in Norway",
+    });
   });
 
   it("a referral abroad that the partner never answers is escalated once, to the coordinator and the sender, across a liaison restart", async () => {

@@ -97,7 +97,7 @@ const out = (e: EventJson, personal?: unknown, partner = "no") =>
     ctx,
     view(),
     verified(e, personal === undefined ? {} : { personal }),
-    { bytes: bytesOf(e), headers: {}, partnerCountry: partner },
+    { bytes: bytesOf(e), partnerCountry: partner },
     NOW,
   );
 
@@ -169,7 +169,7 @@ describe("liaison decide: inbound", () => {
       ctx,
       view(records),
       verified(e, personal === undefined ? {} : { personal }),
-      { bytes: bytesOf(e), headers: {} },
+      { bytes: bytesOf(e) },
       NOW,
     );
   const partnerOpened = (dest: { country: string; municipality?: string }) =>

@@ -15,6 +15,7 @@ import {
   coordinatorId,
   decodeEvent,
   decodeSignedEvent,
+  eventHeaders,
   fromBase64,
   liaisonId,
   parseOrgId,
@@ -83,10 +84,9 @@ export interface LiaisonView {
   crossed(referralId: string): Crossing | undefined;
 }
 
-/** A message as it arrived: its SignedEvent bytes, headers and subject. */
+/** A message as it arrived: its SignedEvent bytes and, for an outbound one, where it is bound. */
 export interface Arrival {
   bytes: Uint8Array;
-  headers: Record<string, string>;
   /** Set for an outbound event: the partner country of its subject. */
   partnerCountry?: string;
 }
@@ -228,7 +228,9 @@ function outbound(
       countersign: {
         bytes: arrival.bytes,
         subject: `stafett.${partner}.in.${ctx.country}.${e.type}`,
-        headers: arrival.headers,
+        // The verified event's own headers, never what the sender put on the message: its
+        // message id in the partner's stream is the event id, and nothing else rides along.
+        headers: eventHeaders(e),
       },
     },
   ];

@@ -153,7 +153,6 @@ export class Liaison {
       v,
       {
         bytes: d.data,
-        headers: d.headers,
         ...(parts.direction === "out" ? { partnerCountry: parts.partnerCountry ?? "" } : {}),
       },
       new Date(),

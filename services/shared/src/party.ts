@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
   Bus,
+  isRetryablePublishError,
   type BusConfig,
   type Consumption,
   type Delivery,
@@ -143,6 +144,9 @@ function idSecret(stateDir: string): Uint8Array {
   }
   return new Uint8Array(readFileSync(file));
 }
+
+/** A publish that failed because the way to the partner's broker is down, not refused there. */
+const LINK_DOWN = /closed|disconnect|connection|reconnect/i;
 
 /** Where a party remembers the highest trust list version it held, per country. */
 const TRUST_VERSIONS = "trust-versions.json";
@@ -385,6 +389,12 @@ export class Party<R> {
         return;
       } catch (err) {
         if (this.stopping) throw err;
+        // Only a link that is down is waited for; anything the partner's stream itself refuses
+        // would be refused for ever and hold up everything behind it: the sender is told.
+        if (!isRetryablePublishError(err) && !LINK_DOWN.test(String((err as Error).message)))
+          throw new StafettError("ERR_OUTBOUND_POLICY", "the partner's stream refused the event", {
+            reason: "partner_refused",
+          });
         if (attempt === 1 || attempt % 10 === 0)
           this.log.warn(
             { subject: m.subject, attempt },
