@@ -139,10 +139,44 @@ describe("the access audit of a municipality", () => {
       stdoutBytes: () => undefined,
     };
     const verify = () =>
-      runCli(["audit", "verify", "--state", dir, "--trust", trust, "--anchor", anchor], io);
+      runCli(
+        [
+          "audit",
+          "verify",
+          "--state",
+          dir,
+          "--org",
+          GOTEBORG,
+          "--trust",
+          trust,
+          "--anchor",
+          anchor,
+        ],
+        io,
+      );
     try {
       expect(await verify(), out.join("")).toBe(0);
-      expect(out.join("")).toMatch(/audit verified: \d+ records, \d+ signed checkpoints/);
+      expect(out.join("")).toMatch(
+        /audit verified: \d+ records of se:municipality:1480, \d+ signed checkpoints \(the last at record \d+\)/,
+      );
+      // Göteborg's audit is not Stockholm's: checked as Stockholm's, it is refused.
+      out.length = 0;
+      const asStockholm = await runCli(
+        [
+          "audit",
+          "verify",
+          "--state",
+          dir,
+          "--org",
+          STOCKHOLM,
+          "--trust",
+          trust,
+          "--anchor",
+          anchor,
+        ],
+        io,
+      );
+      expect(asStockholm, out.join("")).toBe(1);
       const file = join(dir, AUDIT_FILE);
       const { readFileSync } = await import("node:fs");
       const lines = readFileSync(file, "utf8").trimEnd().split("\n");

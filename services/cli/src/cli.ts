@@ -32,7 +32,7 @@ export const USAGE = `stafett <command>
                                               the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               refused messages with their reasons; re-inject one (idempotent)
-  audit verify --state DIR --trust FILE --anchor PUB
+  audit verify --state DIR --org ID --trust FILE --anchor PUB
                                               check a party's access audit: its chain and signed checkpoints;
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
@@ -132,8 +132,9 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     },
     "audit verify": async () => {
       const state = need(v, "state", io);
-      if (!state || !need(v, "trust", io) || !need(v, "anchor", io)) return 2;
-      return auditVerify({ ...trustArgs(v), state }, io);
+      const org = need(v, "org", io);
+      if (!state || !org || !need(v, "trust", io) || !need(v, "anchor", io)) return 2;
+      return auditVerify({ ...trustArgs(v), state, org }, io);
     },
     "audit export": async () => {
       const state = need(v, "state", io);

@@ -38,8 +38,8 @@ async function written(n: number): Promise<{ dir: string; lines: string[] }> {
   return { dir, lines: readFileSync(join(dir, AUDIT_FILE), "utf8").trimEnd().split("\n") };
 }
 
-const verify = (lines: string[], key = publicKey): Promise<AuditVerdict> =>
-  verifyAudit(`${lines.join("\n")}\n`, async (kid) => (kid === key.kid ? key : undefined));
+const verify = (lines: string[], key = publicKey, org: string = ORG): Promise<AuditVerdict> =>
+  verifyAudit(`${lines.join("\n")}\n`, async (kid) => (kid === key.kid ? key : undefined), org);
 
 describe("the access audit", () => {
   it("chains every record and signs checkpoints; an untouched file verifies", async () => {
@@ -48,6 +48,7 @@ describe("the access audit", () => {
       ok: true,
       records: CHECKPOINT_EVERY + 3,
       checkpoints: 2, // one after CHECKPOINT_EVERY records, one at close
+      lastCheckpoint: CHECKPOINT_EVERY + 5,
       unsignedTail: 0,
     });
   });
@@ -114,6 +115,23 @@ describe("the access audit", () => {
     });
     expect(await verify(rewritten)).toMatchObject({ ok: false, problem: "bad_signature" });
     expect(await verify(lines, otherPublic)).toMatchObject({ ok: false, problem: "bad_signature" });
+  });
+
+  it("refuses a chain whose checkpoints another organisation signed, or whose records name another", async () => {
+    // Göteborg's own, genuine audit, offered as Stockholm's.
+    const dir = stateDir();
+    const log = await AuditLog.open(dir, "se:municipality:1480", signer);
+    await log.record({ sub: "officer-1", action: "read" });
+    await log.close();
+    const lines = readFileSync(join(dir, AUDIT_FILE), "utf8").trimEnd().split("\n");
+    expect(await verify(lines, publicKey, "se:municipality:1480")).toMatchObject({ ok: true });
+    expect(await verify(lines, publicKey, ORG)).toMatchObject({ ok: false, problem: "altered" });
+    // A checkpoint whose signed organisation is another, though every record says ORG.
+    const { lines: ours } = await written(2);
+    const tampered = ours.map((l) => l.replace(`"org":"${ORG}"`, '"org":"se:municipality:1480"'));
+    expect(await verify(tampered, publicKey, "se:municipality:1480")).toMatchObject({
+      ok: false,
+    });
   });
 
   it("fails with ERR_UNAVAILABLE when the disk is full, and writes nothing half", async () => {

@@ -251,7 +251,14 @@ function readLines(text: string): Line[] {
 
 /** What `verifyAudit` found: nothing wrong, or the first place the chain was broken. */
 export type AuditVerdict =
-  | { ok: true; records: number; checkpoints: number; unsignedTail: number }
+  | {
+      ok: true;
+      records: number;
+      checkpoints: number;
+      /** The sequence number of the last signed checkpoint (0 if none): compare it with a copy kept elsewhere. */
+      lastCheckpoint: number;
+      unsignedTail: number;
+    }
   | {
       ok: false;
       /** The line (1-based) where the break shows. */
@@ -264,13 +271,15 @@ export type AuditVerdict =
 
 /**
  * Checks an audit file: every line's own hash, the chain from each line to the one before, the
- * sequence numbers, and every checkpoint's signature by a key `keyOf(kid)` gives (the party's
- * signing keys, from its trust list). Names the first record altered, removed, inserted or
- * reordered.
+ * sequence numbers, and every checkpoint's signature by a key `keyOf(kid)` gives. `keyOf` must
+ * give only the audited organisation's own signing keys, and `org` names it: every record and
+ * every signed checkpoint must be that organisation's. Names the first record altered, removed,
+ * inserted or reordered.
  */
 export async function verifyAudit(
   text: string,
-  keyOf: (kid: string) => Promise<KeyHandle | undefined>,
+  keyOf: (kid: string, at: string) => Promise<KeyHandle | undefined>,
+  org?: string,
 ): Promise<AuditVerdict> {
   const raw = text.split("\n");
   if (raw.at(-1) === "") raw.pop();
@@ -286,6 +295,7 @@ export async function verifyAudit(
   let records = 0;
   let checkpoints = 0;
   let unsignedTail = 0;
+  let lastCheckpoint = 0;
   for (const [i, line] of lines.entries()) {
     const at = i + 1;
     if (line === undefined || typeof line.seq !== "number")
@@ -306,10 +316,13 @@ export async function verifyAudit(
       // was altered and given a new hash, or this one was put in and numbered to fit.
       return { ok: false, line: at - 1 > 0 ? at - 1 : at, problem: "altered", seq: line.seq - 1 };
     }
+    if (org !== undefined && !isCheckpoint(line) && line.org !== org)
+      return { ok: false, line: at, problem: "altered", seq: line.seq };
     if (isCheckpoint(line)) {
-      const ok = await checkpointVerifies(line, keyOf);
+      const ok = await checkpointVerifies(line, keyOf, org);
       if (!ok) return { ok: false, line: at, problem: "bad_signature", seq: line.seq };
       checkpoints += 1;
+      lastCheckpoint = line.seq;
       unsignedTail = 0;
     } else {
       records += 1;
@@ -318,27 +331,32 @@ export async function verifyAudit(
     prev = line.hash;
     expected = line.seq + 1;
   }
-  return { ok: true, records, checkpoints, unsignedTail };
+  return { ok: true, records, checkpoints, lastCheckpoint, unsignedTail };
 }
 
 async function checkpointVerifies(
   line: AuditCheckpoint,
-  keyOf: (kid: string) => Promise<KeyHandle | undefined>,
+  keyOf: (kid: string, at: string) => Promise<KeyHandle | undefined>,
+  org: string | undefined,
 ): Promise<boolean> {
   try {
     const header = decodeProtectedHeader(line.sig);
     if (header.typ !== AUDIT_JWS_TYP || typeof header.kid !== "string") return false;
-    const key = await keyOf(header.kid);
+    const key = await keyOf(header.kid, line.at);
     if (key === undefined) return false;
     const { payload } = await compactVerify(line.sig, keyObjectOf(key), {
       algorithms: [SIGNING_ALG],
     });
     const signed = JSON.parse(new TextDecoder().decode(payload)) as {
+      org?: unknown;
       seq?: unknown;
       hash?: unknown;
     };
     return (
-      signed.seq === line.seq && signed.hash === line.checkpoint && line.checkpoint === line.prev
+      (org === undefined || signed.org === org) &&
+      signed.seq === line.seq &&
+      signed.hash === line.checkpoint &&
+      line.checkpoint === line.prev
     );
   } catch {
     return false;

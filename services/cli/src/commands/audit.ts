@@ -10,16 +10,30 @@ import { writeFile } from "../files.js";
 import type { Io } from "../io.js";
 import { loadTrust, type TrustArgs } from "./event.js";
 
-export async function auditVerify(args: TrustArgs & { state: string }, io: Io): Promise<number> {
+export async function auditVerify(
+  args: TrustArgs & { state: string; org: string },
+  io: Io,
+): Promise<number> {
   const trust = await loadTrust(args);
+  const org = trust.organisation(args.org);
+  if (org === undefined)
+    throw new StafettError("ERR_UNKNOWN_ORGANISATION", "the trust list has no such organisation", {
+      reason: "unknown",
+      field: "--org",
+    });
   const text = readFileSync(join(args.state, AUDIT_FILE), "utf8");
-  const verdict = await verifyAudit(text, async (kid) => {
-    try {
+  // Only the audited organisation's own signing keys, and none revoked before a checkpoint's time.
+  const verdict = await verifyAudit(
+    text,
+    async (kid, at) => {
+      const key = org.keys.find((k) => k.kid === kid && k.use === "sig");
+      if (key === undefined) return undefined;
+      if (key.revokedAt !== undefined && Date.parse(key.revokedAt) <= Date.parse(at))
+        return undefined;
       return (await trust.signingKey(kid)).handle;
-    } catch {
-      return undefined;
-    }
-  });
+    },
+    org.id,
+  );
   if (!verdict.ok) {
     io.err(
       `rejected: ERR_AUDIT_BROKEN (${verdict.problem}) at line ${verdict.line}${verdict.seq === undefined ? "" : ` (record ${verdict.seq})`}\n`,
@@ -27,7 +41,7 @@ export async function auditVerify(args: TrustArgs & { state: string }, io: Io): 
     return 1;
   }
   io.out(
-    `audit verified: ${verdict.records} records, ${verdict.checkpoints} signed checkpoints, ${verdict.unsignedTail} records after the last checkpoint\n`,
+    `audit verified: ${verdict.records} records of ${org.id}, ${verdict.checkpoints} signed checkpoints (the last at record ${verdict.lastCheckpoint}), ${verdict.unsignedTail} records after it\n`,
   );
   return 0;
 }
