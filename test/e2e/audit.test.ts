@@ -114,6 +114,17 @@ describe("the access audit of a municipality", () => {
       expect(res.body).not.toHaveProperty("personal");
       const body = JSON.stringify(res.body);
       for (const value of stringsIn(samplePersonal(5))) expect(body).not.toContain(value);
+      // An action too: nothing is sent when it cannot be recorded first.
+      const sentBefore = se.gateway("1480").gateway.state.sent.size;
+      const opened = await anna.post("/v1/referrals", {
+        urgency: "URGENCY_HIGH",
+        reason: "REASON_CATEGORY_MISSING",
+        destination: { country: "se", municipality: "0180" },
+        personal: samplePersonal(6),
+      });
+      expect(opened.status).toBe(503);
+      expect(opened.body).toMatchObject({ code: "ERR_UNAVAILABLE", reason: "audit" });
+      expect(se.gateway("1480").gateway.state.sent.size).toBe(sentBefore);
     } finally {
       await se.gateway("1480").stop();
       rmSync(file);

@@ -576,3 +576,20 @@ describe("gateway decideAnswer: an officer accepts or declines an inbox item", (
     );
   });
 });
+
+describe("gateway decide: a referral handed again after it declined it", () => {
+  it("is pending in the inbox again", () => {
+    const { v, bytes } = forwardedOf(
+      MY_HUB,
+      ME,
+      opened("se:municipality:1280"),
+      {
+        deadline: DEADLINE,
+      },
+      { id: "f2" },
+    );
+    expect(planOf(decide(ctx, inboxAs("declined"), v, bytes, NOW)).records).toMatchObject([
+      { k: "inbox", forwardedId: "f2" },
+    ]);
+  });
+});

@@ -201,7 +201,10 @@ function onForwarded(
   }
   if (innerType === "opened") {
     const o = inner.event.opened;
-    if (o === undefined || view.inbox(e.referralId) !== undefined) return plan();
+    // Handed to us again after we declined it (routed back here): pending again. The same
+    // hand-on again is a repeat, and nothing.
+    const had = view.inbox(e.referralId);
+    if (o === undefined || had?.status === "pending" || had?.forwardedId === e.id) return plan();
     return plan([
       {
         k: "inbox",

@@ -189,17 +189,28 @@ export class Gateway {
    * Idempotency-Key finds the record and publishes again under the same event id (the stream
    * drops a second copy) until one publish is confirmed.
    */
-  async openReferral(request: ReferralRequest, idempotencyKey?: string): Promise<OpenedReferral> {
+  /**
+   * `beforeSending(referralId)` runs once the referral's id is drawn and before anything is
+   * written or sent (the HTTP layer records the action in the access audit there: if that
+   * fails, nothing was sent).
+   */
+  async openReferral(
+    request: ReferralRequest,
+    idempotencyKey?: string,
+    beforeSending?: (referralId: string) => Promise<void>,
+  ): Promise<OpenedReferral> {
     // Requests with one key are taken one at a time: the first draws the id, the others find it.
-    if (idempotencyKey === undefined) return this.openReferralOnce(request, undefined);
+    if (idempotencyKey === undefined)
+      return this.openReferralOnce(request, undefined, beforeSending);
     return this.party.locks.run(`idempotency-key:${idempotencyKey}`, () =>
-      this.openReferralOnce(request, idempotencyKey),
+      this.openReferralOnce(request, idempotencyKey, beforeSending),
     );
   }
 
   private async openReferralOnce(
     request: ReferralRequest,
     idempotencyKey: string | undefined,
+    beforeSending: ((referralId: string) => Promise<void>) | undefined,
   ): Promise<OpenedReferral> {
     validate(SCHEMA_IDS.api("referral-request"), request);
     const key = idempotencyKey;
@@ -208,6 +219,7 @@ export class Gateway {
     // organisation cannot open a referral under an id this one will use.
     const referralId =
       (key === undefined ? undefined : this.state.idempotency.get(key)) ?? randomUUID();
+    await beforeSending?.(referralId);
     const opened = await this.party.locks.run(referralId, async () => {
       const existing = this.state.sent.get(referralId);
       if (existing !== undefined && key === undefined) {

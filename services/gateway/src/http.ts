@@ -76,9 +76,10 @@ export async function buildGatewayHttp(
           message: "Idempotency-Key must be 1 to 200 visible ASCII characters",
         });
       }
-      const opened = await gateway.openReferral(req.body, key);
-      // Its id is the gateway's, known only now: recorded before the answer leaves.
-      await req.audit("opened", { referralId: opened.referralId, eventId: opened.eventId });
+      // Recorded in the access audit once its id is drawn, before anything is sent.
+      const opened = await gateway.openReferral(req.body, key, (referralId) =>
+        req.audit("opened", { referralId }),
+      );
       return reply
         .code(opened.replayed ? 200 : 202)
         .header("Location", `/v1/referrals/${opened.referralId}`)

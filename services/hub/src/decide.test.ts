@@ -468,3 +468,63 @@ describe("hub decide: nobody takes a referral over, and no refusal strands it", 
     ]);
   });
 });
+
+describe("hub decide: the origin's follow-ups reach the referral wherever it went", () => {
+  const withdrawn = event("withdrawn", ORIGIN, HUB, REF, { reason: "WITHDRAW_REASON_CHILD_FOUND" });
+
+  it("once it re-routed the referral, the hub relays a follow-up to the hub it handed it to", () => {
+    const p = planOf(
+      decide(ctx, holding("rerouted").view, verified(withdrawn), bytesOf(withdrawn), NOW),
+    );
+    expect(sends(p)).toEqual(["forwarded -> se:hub:stockholm"]);
+  });
+
+  it("the next hub takes it from the hub that re-routed the referral there, and relays it to its holder", () => {
+    // Seen from the Väst hub: it took the referral from the Stockholm hub, and forwarded it.
+    const { state } = holding("forwarded");
+    const ref = state.referrals.get(REF)!;
+    const view: HubView = {
+      referral: (id) => (id === REF ? { ...ref, from: "se:hub:stockholm" } : undefined),
+      held: holding("forwarded").view.held,
+    };
+    const { v, bytes } = forwardedOf("se:hub:stockholm", HUB, withdrawn);
+    const p = planOf(decide(ctx, view, v, bytes, NOW));
+    expect(kinds(p)).toEqual(["withdrawn"]);
+    expect(sends(p)).toEqual([`forwarded -> ${HOLDER}`]);
+    // From any other hub it is only a note.
+    const { v: v2, bytes: b2 } = forwardedOf("se:hub:nord", HUB, withdrawn);
+    expect(kinds(planOf(decide(ctx, view, v2, b2, NOW)))).toEqual(["note"]);
+  });
+});
+
+describe("hub decide: a referral handed again to one that had it", () => {
+  it("a second hand-on to the same municipality has an id of its own", () => {
+    // Forwarded to Göteborg, declined by it (suggesting Borås), declined by Borås suggesting
+    // Göteborg again: the second forward to Göteborg must not be the first one's id.
+    const idOf = (p: ReturnType<typeof planOf>) => {
+      const o = p.send.at(-1);
+      return o !== undefined && "issue" in o ? o.issue.id : "";
+    };
+    const o = opened({ country: "se", municipality: "1480" });
+    const first = planOf(
+      decide(ctx, fresh(), verified(o, { personal: { x: 1 } }), bytesOf(o), NOW),
+    );
+    const { state, view } = holding("forwarded");
+    state.apply(
+      { k: "declined", referralId: REF, by: HOLDER, eventId: "d1", reason: "x", at: "" },
+      { offset: 0, length: 0 },
+    );
+    state.apply(
+      { k: "forwarded", referralId: REF, to: OTHER, eventId: "f2", at: "" },
+      { offset: 0, length: 0 },
+    );
+    const back = event("declined", OTHER, HUB, REF, {
+      ofEventId: "o1",
+      reason: "DECLINE_REASON_NOT_RESIDENT",
+      suggested: { country: "se", municipality: "1480" },
+    });
+    const second = planOf(decide(ctx, view, verified(back), bytesOf(back), NOW));
+    expect(sends(second).at(-1)).toBe(`forwarded -> ${HOLDER}`);
+    expect(idOf(second)).not.toBe(idOf(first));
+  });
+});

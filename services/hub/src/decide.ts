@@ -66,7 +66,15 @@ export interface HubView {
 }
 
 /** What routing needs to know of a referral. */
-type Routable = Pick<HubReferral, "referralId" | "openedId" | "origin" | "deadline">;
+type Routable = Pick<HubReferral, "referralId" | "openedId" | "origin" | "deadline"> & {
+  /** How many times the hub handed it on before: part of a hand-on's id, so a second hand-on to
+   * the same receiver (a referral routed back to one that declined it) is a new event. */
+  handOns: number;
+};
+
+/** The hand-ons a referral has had here (forwards and re-routes). */
+const handOnsOf = (ref: HubReferral | undefined): number =>
+  ref?.history.filter((h) => h.type === "forwarded" || h.type === "rerouted").length ?? 0;
 
 type HubVerdict = Verdict<HubRecord>;
 
@@ -108,7 +116,20 @@ export function decide(
             : { destination: e.forwarded.destination }),
         });
       }
-      return plan([note(e, `forwarded:${inner?.event.type ?? "?"}`, v.issuer.id, at)]);
+      const t = inner?.event.type;
+      if (inner !== undefined && (t === "updated" || t === "withdrawn" || t === "closed")) {
+        // The origin's follow-up, relayed by the hub that re-routed the referral here.
+        const known = view.referral(e.referralId);
+        if (known !== undefined && known.from === v.issuer.id)
+          return fromOrigin(
+            ctx,
+            view,
+            { ...inner, personal: v.personal },
+            fromBase64(e.forwarded?.original ?? ""),
+            now,
+          );
+      }
+      return plan([note(e, `forwarded:${t ?? "?"}`, v.issuer.id, at)]);
     }
     case "accepted":
     case "declined":
@@ -232,6 +253,7 @@ function take(
     openedId: input.openedEvent.id,
     origin: input.origin,
     deadline: o.deadline,
+    handOns: handOnsOf(known),
   };
   const held: Held = {
     opened: input.opened,
@@ -302,8 +324,14 @@ function handOn(
 ): Plan<HubRecord> {
   const id =
     kind === "forwarded"
-      ? ctx.derive("forwarded", ref.openedId, to)
-      : ctx.derive("rerouted", ref.openedId, to, destination.municipality ?? "");
+      ? ctx.derive("forwarded", ref.openedId, to, String(ref.handOns))
+      : ctx.derive(
+          "rerouted",
+          ref.openedId,
+          to,
+          destination.municipality ?? "",
+          String(ref.handOns),
+        );
   const current = sealedHeld(held);
   return {
     // The origin hears first: sent in this order in one batch, its notice is in the stream
@@ -394,7 +422,7 @@ function fromHolder(
   const next =
     suggested === undefined
       ? plan<HubRecord>([{ k: "triage", referralId: ref.referralId, at }])
-      : route(ctx, ref, view.held(ref), suggested, undefined, now);
+      : route(ctx, { ...ref, handOns: handOnsOf(ref) }, view.held(ref), suggested, undefined, now);
   // The decline reaches the origin before the referral moves on.
   return { send: [relayed, ...next.send], records: [declined, ...next.records] };
 }
@@ -417,10 +445,14 @@ function fromOrigin(
       }),
     );
   }
-  const send =
+  // To whoever holds it here, or, once it was re-routed, on to the hub it was handed to.
+  const next =
     ref.holder !== undefined && ref.holder !== ref.origin
-      ? [relay(ctx, ref, ref.holder, bytes, e, v.personal)]
-      : [];
+      ? ref.holder
+      : ref.status === "rerouted"
+        ? ref.handOn?.to
+        : undefined;
+  const send = next === undefined ? [] : [relay(ctx, ref, next, bytes, e, v.personal)];
   const base = { referralId: ref.referralId, eventId: e.id, at: now.toISOString() };
   const k = e.type === "updated" ? "updated" : e.type === "withdrawn" ? "withdrawn" : "closed";
   return plan([{ k, ...base }], send);
@@ -517,5 +549,5 @@ export function decideTriageForward(
         field: "municipality",
       }),
     );
-  return route(ctx, ref, view.held(ref), dest, undefined, now);
+  return route(ctx, { ...ref, handOns: handOnsOf(ref) }, view.held(ref), dest, undefined, now);
 }

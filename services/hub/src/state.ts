@@ -54,6 +54,8 @@ export interface HubReferral {
   referralId: string;
   openedId: string;
   origin: string;
+  /** Who handed it to this hub: its origin, or the hub that re-routed it here. */
+  from: string;
   /** Where its `received` record, with the opened bytes, is in the journal. */
   stored: JournalRef;
   urgency: Urgency;
@@ -92,6 +94,7 @@ export class HubState {
         referralId: r.referralId,
         openedId: r.openedId,
         origin: r.origin,
+        from: r.from,
         stored: at,
         urgency: r.urgency,
         deadline: r.deadline,

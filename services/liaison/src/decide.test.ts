@@ -10,6 +10,7 @@ import { derivedId } from "@stafett/shared";
 import {
   bytesOf,
   event,
+  forwardedOf,
   NOW,
   org,
   planOf,
@@ -92,10 +93,15 @@ function openedAbroad(
   });
 }
 
-const out = (e: EventJson, personal?: unknown, partner = "no") =>
+/** Malmö's referral REF, which crossed to Norway. */
+const CROSSED: LiaisonRecord[] = [
+  { k: "out", eventId: "o0", referralId: REF, type: "opened", partner: "no", from: MALMO, at: "" },
+];
+
+const out = (e: EventJson, personal?: unknown, partner = "no", records = CROSSED) =>
   decide(
     ctx,
-    view(),
+    view(records),
     verified(e, personal === undefined ? {} : { personal }),
     { bytes: bytesOf(e), partnerCountry: partner },
     NOW,
@@ -115,6 +121,61 @@ describe("liaison decide: outbound, the policy lets it leave", () => {
       expect(sends(planOf(out(e)))).toEqual([`countersign -> stafett.no.in.se.${type}`]);
     },
   );
+});
+
+describe("liaison decide: outbound, only about referrals that crossed", () => {
+  it("a follow-up about a referral that never crossed is refused not_crossed", () => {
+    const e = event("withdrawn", MALMO, "no:liaison", REF, { reason: "WITHDRAW_REASON_OTHER" });
+    const p = planOf(out(e, undefined, "no", []));
+    expect(sends(p)).toEqual([`rejected -> ${MALMO}`]);
+    expect(p.records).toMatchObject([{ k: "refused", reason: "not_crossed" }]);
+  });
+
+  it("a follow-up by a domestic party not on the referral is refused not_crossed", () => {
+    const e = event("closed", "se:municipality:0180", "no:liaison", REF, {
+      outcome: "CLOSE_OUTCOME_OTHER",
+    });
+    expect(planOf(out(e)).records).toMatchObject([{ k: "refused", reason: "not_crossed" }]);
+  });
+
+  it("a hub may relay an answer abroad about a partner's referral routed to it", () => {
+    const routed: LiaisonRecord[] = [
+      {
+        k: "inbound",
+        referralId: REF,
+        openedId: "o1",
+        origin: "no:liaison",
+        urgency: "URGENCY_HIGH",
+        reason: "REASON_CATEGORY_MISSING",
+        deadline: "2026-12-02T10:00:00.000Z",
+        opened: "",
+        routedTo: "se:hub:vast",
+        at: "",
+      },
+    ];
+    const inner = event("accepted", "se:municipality:1480", "se:hub:vast", REF, {
+      ofEventId: "o1",
+    });
+    const { v, bytes } = forwardedOf("se:hub:vast", "no:liaison", inner);
+    const p = planOf(decide(ctx, view(routed), v, { bytes, partnerCountry: "no" }, NOW));
+    expect(sends(p)).toEqual(["countersign -> stafett.no.in.se.forwarded"]);
+  });
+
+  it("a referral inside a hub's forwarded is refused relay_not_allowed", () => {
+    const inner = event("opened", "se:municipality:1480", "se:hub:vast", REF, {
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_OTHER",
+      destination: { country: "se", municipality: "1480" },
+      deadline: "2026-12-02T10:00:00.000Z",
+      personal: "jwe",
+    });
+    const { v, bytes } = forwardedOf("se:hub:vast", "no:liaison", inner);
+    const crossedByHub: LiaisonRecord[] = [
+      { ...CROSSED[0]!, from: "se:hub:vast" } as LiaisonRecord,
+    ];
+    const p = planOf(decide(ctx, view(crossedByHub), v, { bytes, partnerCountry: "no" }, NOW));
+    expect(p.records).toMatchObject([{ k: "refused", reason: "relay_not_allowed" }]);
+  });
 });
 
 describe("liaison decide: outbound, the policy refuses", () => {

@@ -93,6 +93,14 @@ export interface Arrival {
 
 type LiaisonVerdict = Verdict<LiaisonRecord>;
 
+/** What a hub may relay to a partner inside a `forwarded`: the answers to its referral. */
+const RELAYED_ABROAD: ReadonlySet<string> = new Set([
+  "accepted",
+  "declined",
+  "received",
+  "rejected",
+]);
+
 const policyRefusal = (reason: string, message: string, field?: string): StafettError =>
   new StafettError("ERR_OUTBOUND_POLICY", message, {
     reason,
@@ -108,13 +116,14 @@ export function decide(
   now: Date,
 ): LiaisonVerdict {
   if (arrival.partnerCountry !== undefined)
-    return outbound(ctx, v, arrival, arrival.partnerCountry, now);
+    return outbound(ctx, view, v, arrival, arrival.partnerCountry, now);
   return inbound(ctx, view, v, arrival, now);
 }
 
 /** The outbound policy's refusal of an event, if it refuses it. */
 export function checkOutbound(
   ctx: LiaisonContext,
+  view: LiaisonView,
   v: VerifiedEvent,
   partner: string,
 ): StafettError | undefined {
@@ -141,6 +150,28 @@ export function checkOutbound(
     );
   if (!policy.types.includes(e.type))
     return policyRefusal("type_not_allowed", `${e.type} events do not leave the country`, "/type");
+  // Only a new referral starts abroad. Anything else is about a referral that already crossed
+  // with this partner, from a party on it (the liaison's own answers apart).
+  if (e.type !== "opened" && v.issuer.id !== ctx.id) {
+    const c = view.crossed(e.referralId);
+    if (c === undefined || !c.partners.has(partner) || !c.domestic.has(v.issuer.id))
+      return policyRefusal(
+        "not_crossed",
+        "this referral did not cross the border with that partner",
+        "/referralId",
+      );
+  }
+  // A hub relays only answers abroad (a municipality's acceptance of a partner's referral): a
+  // referral or a follow-up inside a forwarded would pass every check above unseen.
+  if (e.type === "forwarded") {
+    const inner = v.original?.event.type;
+    if (inner === undefined || !RELAYED_ABROAD.has(inner))
+      return policyRefusal(
+        "relay_not_allowed",
+        "only an answer may be relayed abroad inside a forwarded",
+        "/forwarded/original",
+      );
+  }
   const opened = e.opened;
   if (opened !== undefined && !policy.reasons.includes(opened.reason)) {
     return policyRefusal(
@@ -182,6 +213,7 @@ export function checkOutbound(
 
 function outbound(
   ctx: LiaisonContext,
+  view: LiaisonView,
   v: VerifiedEvent,
   arrival: Arrival,
   partner: string,
@@ -189,7 +221,7 @@ function outbound(
 ): LiaisonVerdict {
   const e = v.event;
   const at = now.toISOString();
-  const refused = checkOutbound(ctx, v, partner);
+  const refused = checkOutbound(ctx, view, v, partner);
   if (refused !== undefined) {
     return plan(
       [

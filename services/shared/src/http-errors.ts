@@ -24,6 +24,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   ERR_KEY_NOT_VALID: 503,
   // Only the service's own key can be revoked under an HTTP request: an operator's matter.
   ERR_KEY_REVOKED: 503,
+  ERR_UNKNOWN_KEY: 503,
   ERR_NOT_RECIPIENT: 500,
   ERR_DECRYPT_FAILED: 500,
   ERR_HANDLER_FAILED: 500,

@@ -31,6 +31,7 @@ import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { KeyedMutex } from "./mutex.js";
 import {
+  checkOwnKeyUsable,
   countersign,
   issue,
   receive,
@@ -48,7 +49,7 @@ import {
   streamName,
 } from "./subjects.js";
 import { watchTrust, type TrustWatch } from "./trust-watch.js";
-import { checkKeyUsable, type TrustStore } from "./trust.js";
+import type { TrustStore } from "./trust.js";
 import type { ServiceRuntime } from "./service-config.js";
 import { inboxPrefixOf } from "./permissions.js";
 
@@ -266,10 +267,9 @@ export class Party<R> {
     return this.trustWatch.holder.current;
   }
 
-  /** Throws ERR_KEY_REVOKED or ERR_KEY_NOT_VALID when the trust list no longer lets this party sign. */
+  /** Throws ERR_UNKNOWN_KEY, ERR_KEY_REVOKED or ERR_KEY_NOT_VALID when the trust list no longer lets this party sign. */
   checkOwnKey(at: Date): void {
-    const own = this.trust.key(this.identity.signing.kid);
-    if (own !== undefined) checkKeyUsable(own, at);
+    checkOwnKeyUsable(this.trust, this.identity.signing.kid, at);
   }
 
   issue(input: IssueInput): Promise<IssuedEvent> {

@@ -493,6 +493,20 @@ describe("a revocation judged as the first receiver judged it", () => {
     );
   });
 
+  it("a party whose own key the trust list no longer holds (rotated out) refuses to sign", async () => {
+    const kid = se.identity(STOCKHOLM).signing.kid;
+    const rotated: TrustList = {
+      ...se.trustList,
+      organisations: se.trustList.organisations.map((o) => ({
+        ...o,
+        keys: o.keys.filter((k) => k.kid !== kid),
+      })),
+    };
+    await expect(
+      issue(openedInput(), { identity: se.identity(STOCKHOLM), trust: new TrustStore([rotated]) }),
+    ).rejects.toMatchObject({ code: "ERR_UNKNOWN_KEY", reason: "not_in_trust_list" });
+  });
+
   it("a party whose own key was revoked refuses to sign at all", async () => {
     const kid = se.identity(STOCKHOLM).signing.kid;
     const revoked = withKey(se.trustList, kid, { revokedAt: new Date().toISOString() });

@@ -88,8 +88,7 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
   const source = identity.id;
   // Never sign what every reader will refuse: an own key the trust list revoked or no longer
   // holds valid is an operator's matter, not a message to send.
-  const own = trust.key(identity.signing.kid);
-  if (own !== undefined) checkKeyUsable(own, time);
+  checkOwnKeyUsable(trust, identity.signing.kid, time);
   if (!trust.mayEmit(roleOf(source), input.type, roleOf(input.addressee))) {
     throw new StafettError(
       "ERR_NOT_AUTHORISED",
@@ -152,6 +151,21 @@ export function eventHeaders(event: EventJson): Record<string, string> {
     "ce-datacontenttype": "application/protobuf",
     "Content-Type": "application/protobuf; messageType=stafett.v1.SignedEvent",
   };
+}
+
+/**
+ * Refuses to sign with a key the trust list no longer holds (rotated out: ERR_UNKNOWN_KEY), has
+ * revoked (ERR_KEY_REVOKED) or holds invalid at `at` (ERR_KEY_NOT_VALID): every reader would
+ * refuse the event, and could not even answer a sender it cannot identify.
+ */
+export function checkOwnKeyUsable(trust: TrustStore, kid: string, at: Date): void {
+  const own = trust.key(kid);
+  if (own === undefined)
+    throw new StafettError("ERR_UNKNOWN_KEY", "the own signing key is not in the trust list", {
+      reason: "not_in_trust_list",
+      field: "kid",
+    });
+  checkKeyUsable(own, at);
 }
 
 export function digestOf(bytes: Uint8Array): string {
