@@ -53,10 +53,18 @@ export function parsePrometheus(text: string): Exposition {
     }
     const parts = rest.trim().split(/\s+/);
     const valueText = parts[0];
-    if (valueText === undefined || parts.length > 2) throw new Error(`line ${i + 1}: bad value`);
-    const value =
-      valueText === "+Inf" ? Infinity : valueText === "-Inf" ? -Infinity : Number(valueText);
-    if (Number.isNaN(value) && valueText !== "NaN") throw new Error(`line ${i + 1}: bad value`);
+    if (valueText === undefined || parts.length > 2)
+      throw new Error(`line ${i + 1}: bad value: ${line}`);
+    // As Prometheus reads it (Go's ParseFloat): NaN and Inf in any case (prom-client writes "Nan").
+    const value = /^[+-]?inf$/i.test(valueText)
+      ? valueText.startsWith("-")
+        ? -Infinity
+        : Infinity
+      : /^nan$/i.test(valueText)
+        ? NaN
+        : Number(valueText);
+    if (Number.isNaN(value) && !/^nan$/i.test(valueText))
+      throw new Error(`line ${i + 1}: bad value: ${line}`);
     samples.push({ name, labels, value });
   }
   const matches = (s: Sample, name: string, labels: Record<string, string>): boolean =>
