@@ -1,6 +1,6 @@
 /** The `stafett` command: argument parsing and dispatch; every command returns its exit code. */
 import { parseArgs } from "node:util";
-import { isStafettError } from "@stafett/shared";
+import { isStafettError, parseDuration } from "@stafett/shared";
 import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
@@ -14,8 +14,9 @@ export const USAGE = `stafett <command>
 
   keys generate --org <id> [--out DIR]        signing (Ed25519) and encryption (X25519) key pairs as JWK files
   keys anchor [--out DIR]                     a trust anchor key pair (the national coordinator's)
-  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--out FILE]
-                                              build and sign a trust list (compact JWS)
+  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--valid-for DURATION] [--out FILE]
+                                              build and sign a trust list (compact JWS); --valid-for (e.g. 90d)
+                                              gives it a notAfter that services warn about before it passes
   trust verify --anchor PUB FILE              check a trust list's signature and schema, list its organisations
   event seal --in DRAFT|- --org ID --key SIGKEY --trust FILE --anchor PUB [--seal-to IDS] [--partner-country CC] [--out FILE|-]
                                               canonical JSON draft -> SignedEvent bytes
@@ -72,6 +73,7 @@ const OPTIONS = {
   "connect-to": { type: "string" },
   port: { type: "string" },
   "leaf-port": { type: "string" },
+  "valid-for": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -118,6 +120,9 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
       const country = need(v, "country", io);
       const version = need(v, "version", io);
       if (!orgs || !anchor || !country || !version) return 2;
+      const validFor = v["valid-for"] === undefined ? undefined : parseDuration(v["valid-for"]);
+      if (v["valid-for"] !== undefined && validFor === undefined)
+        return io.usage("--valid-for is a duration such as 90d or 2160h");
       return trustSign(
         {
           orgs,
@@ -126,6 +131,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           version: Number(version),
           out: v.out ?? "trust-list.jws",
           ...(v.policy === undefined ? {} : { policy: v.policy }),
+          ...(validFor === undefined ? {} : { validForMs: validFor }),
         },
         io,
       );

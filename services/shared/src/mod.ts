@@ -104,7 +104,7 @@ export type {
 export { createLogger } from "./logger.js";
 export type { Logger, LoggerConfig } from "./logger.js";
 
-export { ConfigReader } from "./config.js";
+export { ConfigReader, parseDuration } from "./config.js";
 export type { Env } from "./config.js";
 
 export {

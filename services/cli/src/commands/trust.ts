@@ -37,6 +37,8 @@ export async function trustSign(
     version: number;
     out: string;
     policy?: string;
+    /** How long the list is valid from now (it gets a notAfter); none: it never expires. */
+    validForMs?: number;
   },
   io: Io,
 ): Promise<number> {
@@ -59,9 +61,14 @@ export async function trustSign(
     return org;
   });
   const policy = args.policy === undefined ? undefined : (readJson(args.policy) as PolicyRule[]);
+  const issuedAt = new Date();
   const list = buildTrustList({
     country: args.country,
     version: args.version,
+    issuedAt,
+    ...(args.validForMs === undefined
+      ? {}
+      : { notAfter: new Date(issuedAt.getTime() + args.validForMs) }),
     organisations,
     ...(policy === undefined ? {} : { policy }),
   });
@@ -69,7 +76,7 @@ export async function trustSign(
   const jws = await signTrustList(list, anchor);
   writeFile(args.out, jws);
   io.out(
-    `trust list ${list.country} v${list.version}: ${organisations.length} organisations, signed by ${anchor.kid} -> ${args.out}\n`,
+    `trust list ${list.country} v${list.version}: ${organisations.length} organisations, ${list.notAfter === undefined ? "no expiry" : `valid until ${list.notAfter}`}, signed by ${anchor.kid} -> ${args.out}\n`,
   );
   return 0;
 }
@@ -80,7 +87,7 @@ export async function trustVerify(args: { file: string; anchor: string }, io: Io
     await readAnchors(args.anchor),
   );
   io.out(
-    `trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}: signature and schema OK\n`,
+    `trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}${list.notAfter === undefined ? "" : `, valid until ${list.notAfter}${Date.parse(list.notAfter) <= Date.now() ? " (EXPIRED)" : ""}`}: signature and schema OK\n`,
   );
   for (const org of list.organisations) {
     const keys = org.keys
