@@ -18,12 +18,17 @@ import type { Io } from "../io.js";
  *     "encryption": ["keys/se-municipality-0180.enc.pub.jwk.json"],
  *     "notBefore": "2026-01-01T00:00:00Z", "notAfter": "2027-01-01T00:00:00Z",
  *     "revoked": { "<kid>": "2026-06-01T00:00:00Z" } }
+ * A key may also be given as { "file": "...", "notBefore": "...", "notAfter": "..." }, with a
+ * validity of its own: during a rollover the new key's later `notBefore` makes it the newest,
+ * the one senders seal to and the organisation signs with (docs/operations.md).
  */
+type KeyFileEntry = string | { file: string; notBefore?: string; notAfter?: string };
+
 interface OrgFileEntry {
   id: string;
   name?: string;
-  signing: string[];
-  encryption: string[];
+  signing: KeyFileEntry[];
+  encryption: KeyFileEntry[];
   notBefore?: string;
   notAfter?: string;
   revoked?: Record<string, string>;
@@ -44,17 +49,27 @@ export async function trustSign(
 ): Promise<number> {
   const base = dirname(resolve(args.orgs));
   const entries = readJson(args.orgs) as OrgFileEntry[];
+  const fileOf = (k: KeyFileEntry): string => resolve(base, typeof k === "string" ? k : k.file);
   const organisations = entries.map((e) => {
+    const own = new Map<string, { notBefore?: string; notAfter?: string }>();
+    const read = (k: KeyFileEntry) => {
+      const jwk = readPublicJwk(fileOf(k));
+      if (typeof k !== "string") own.set(jwk.kid, k);
+      return jwk;
+    };
     const desc = {
       id: e.id,
-      signingKeys: e.signing.map((p) => readPublicJwk(resolve(base, p))),
-      encryptionKeys: e.encryption.map((p) => readPublicJwk(resolve(base, p))),
+      signingKeys: e.signing.map(read),
+      encryptionKeys: e.encryption.map(read),
       ...(e.name === undefined ? {} : { name: e.name }),
       ...(e.notBefore === undefined ? {} : { notBefore: e.notBefore }),
       ...(e.notAfter === undefined ? {} : { notAfter: e.notAfter }),
     };
     const org = describeOrganisation(desc);
     for (const key of org.keys) {
+      const validity = own.get(key.kid);
+      if (validity?.notBefore !== undefined) key.notBefore = validity.notBefore;
+      if (validity?.notAfter !== undefined) key.notAfter = validity.notAfter;
       const revokedAt = e.revoked?.[key.kid];
       if (revokedAt !== undefined) key.revokedAt = revokedAt;
     }
