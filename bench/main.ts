@@ -3,10 +3,11 @@
  *   1. transport baseline   2. primitive baseline   3. pipeline (and its ideal)
  *   4. latency at a fixed offered rate, open loop    5. catch-up after a hub restart
  *   6. footprint of each service process (start-up, peak RSS)
+ *   7. start-up to ready from the built output, per service (log line, first /readyz 200)
  * Prints a table and writes bench/results.md and bench/results.json. Targets are reported
  * as met or missed, never asserted.
  *
- * Options: --only=transport,primitives,pipeline,latency,catch-up (results go to bench/out/),
+ * Options: --only=transport,primitives,pipeline,latency,catch-up,readiness (results go to bench/out/),
  * --render-only (rewrite bench/results.md from bench/results.json and bench/findings.md),
  * --deadline-s=N (kill the run after N seconds instead of 10 minutes),
  * --quick (smaller counts, for trying changes), --profile (service processes write V8 CPU
@@ -28,6 +29,7 @@ import { runLatency, type LatencyResult } from "./latency.js";
 import { describeMachine } from "./machine.js";
 import { runPipeline, type PipelineResult } from "./pipeline.js";
 import { runPrimitives, type PrimitivesResult } from "./primitives.js";
+import { runReadiness, type ReadinessResult } from "./readiness.js";
 import {
   computeCatchUpIdeal,
   computeHandoffIdeal,
@@ -44,7 +46,7 @@ import { isSupervised, supervise } from "./supervisor.js";
 import { MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
 import { runTransport, type TransportResult } from "./transport.js";
 
-const PARTS = ["transport", "primitives", "pipeline", "latency", "catch-up"] as const;
+const PARTS = ["transport", "primitives", "pipeline", "latency", "catch-up", "readiness"] as const;
 type Part = (typeof PARTS)[number];
 /** The whole run must end on its own: past this, everything is killed and the bench fails. */
 const DEADLINE_MS = 10 * 60_000;
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
   let pipeline: PipelineResult | undefined;
   let latency: LatencyResult | undefined;
   let catchUp: CatchUpResult | undefined;
+  let readiness: ReadinessResult | undefined;
   // The transport and primitive baselines price the ideals of parts 3 to 5.
   const priced = runs("pipeline") || runs("latency") || runs("catch-up");
   if (runs("transport") || priced) {
@@ -157,6 +160,10 @@ async function main(): Promise<void> {
       nodeArgs,
     });
   }
+  if (runs("readiness")) {
+    step("7. start-up to ready, each service from the built output");
+    readiness = await runReadiness(log, { runs: quick ? 2 : 5, serviceEnv, nodeArgs });
+  }
   const ideal =
     pipeline !== undefined && primitives !== undefined && transport !== undefined
       ? computeIdeal(pipeline.operations, primitives.node, transport, pipeline.perSecond)
@@ -186,6 +193,7 @@ async function main(): Promise<void> {
     ...(handoffIdeal === undefined ? {} : { handoffIdeal }),
     ...(catchUp === undefined ? {} : { catchUp }),
     ...(catchUpIdeal === undefined ? {} : { catchUpIdeal }),
+    ...(readiness === undefined ? {} : { readiness }),
   };
   const results: Results = { ...partial, targets: evaluateTargets(partial) };
   step("done");

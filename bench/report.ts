@@ -9,6 +9,7 @@ import type { Machine } from "./machine.js";
 import type { Operations } from "./operations.js";
 import type { PipelineResult } from "./pipeline.js";
 import type { PrimitiveRates, PrimitivesResult } from "./primitives.js";
+import type { ReadinessResult } from "./readiness.js";
 import type { TransportResult } from "./transport.js";
 
 export interface Results {
@@ -25,6 +26,7 @@ export interface Results {
   handoffIdeal?: HandoffIdeal;
   catchUpIdeal?: CatchUpIdeal;
   catchUp?: CatchUpResult;
+  readiness?: ReadinessResult;
   targets: Target[];
 }
 
@@ -204,6 +206,14 @@ export function evaluateTargets(r: Omit<Results, "targets">): Target[] {
         met: s.startupMs < 1_000,
       });
     }
+  }
+  for (const s of r.readiness?.services ?? []) {
+    t.push({
+      name: `/readyz 200 ${s.service}`,
+      target: "< 1 s",
+      value: `${fmt(s.readyzMs)} ms`,
+      met: s.readyzMs < 1_000,
+    });
   }
   if (r.catchUp !== undefined) {
     const c = r.catchUp;
@@ -400,6 +410,13 @@ export function tableRows(r: Results): Row[] {
       "catch-up preparation (issue + publish)",
       `${fmt(c.preparedPerSecond)} referrals/s`,
       `${fmt(c.prepareSeconds, 1)} s`,
+    ]);
+  }
+  for (const s of r.readiness?.services ?? []) {
+    rows.push([
+      `start-up to ready (built output) ${s.service}`,
+      `/readyz 200 after ${fmt(s.readyzMs)} ms`,
+      `"${s.kind} ready" logged after ${fmt(s.logReadyMs)} ms; median of ${r.readiness?.runs ?? 0} starts, slowest ${fmt(s.readyzMaxMs)} ms`,
     ]);
   }
   return rows;

@@ -17,7 +17,7 @@ import {
 import { MUNICIPALITIES } from "./sample.js";
 import { registerTempDir } from "./supervisor.js";
 
-export type ServiceKind = "hub" | "gateway" | "coordinator";
+export type ServiceKind = "hub" | "gateway" | "coordinator" | "liaison";
 
 export interface RunningService {
   kind: ServiceKind;

@@ -7,21 +7,9 @@
  * serves, a referral it validates against the packaged reference data, seals, signs and
  * publishes. Nothing it reads may come from the repository's data/ or schemas/.
  */
-import { execFileSync } from "node:child_process";
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   LocalCountry,
@@ -31,8 +19,8 @@ import {
   type ServiceProcess,
 } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
+import { buildOnce, install as installPacked, packList, root } from "../support/build.js";
 
-const root = realpathSync(fileURLToPath(new URL("../../", import.meta.url)));
 const log = createLogger({ service: "built-service", level: process.env.LOG_LEVEL ?? "silent" });
 const ORG = "se:municipality:0180";
 const SHIPPED = ["services/shared", "services/gateway"];
@@ -43,44 +31,13 @@ let gateway: ServiceProcess | undefined;
 let token: string;
 let packed: { name: string; files: string[] }[];
 
-/** What `npm pack` would put in each package's tarball. */
-function packList(workspaces: readonly string[]): { name: string; files: string[] }[] {
-  const out = execFileSync(
-    "npm",
-    ["pack", "--dry-run", "--json", ...workspaces.flatMap((w) => ["--workspace", w])],
-    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-  );
-  return (JSON.parse(out) as { name: string; files: { path: string }[] }[]).map((p) => ({
-    name: p.name,
-    files: p.files.map((f) => f.path),
-  }));
-}
-
-/**
- * DIR/node_modules: a copy of each shipped package's packed files, and a link to every other
- * installed package (they resolve their own dependencies where they are installed).
- */
+/** DIR/node_modules: the shipped packages' packed files, and links to everything else. */
 function install(into: string): void {
-  const modules = join(into, "node_modules");
-  const installed = join(root, "node_modules");
-  mkdirSync(join(modules, "@stafett"), { recursive: true });
-  for (const entry of readdirSync(installed)) {
-    if (entry.startsWith(".") || entry === "@stafett") continue;
-    symlinkSync(realpathSync(join(installed, entry)), join(modules, entry));
-  }
-  for (const [i, workspace] of SHIPPED.entries()) {
-    const pkg = packed[i];
-    if (pkg === undefined) throw new Error(`npm pack listed nothing for ${workspace}`);
-    for (const file of pkg.files) {
-      const to = join(modules, pkg.name, file);
-      mkdirSync(dirname(to), { recursive: true });
-      cpSync(join(root, workspace, file), to);
-    }
-  }
+  installPacked(into, SHIPPED, packed);
 }
 
 beforeAll(async () => {
-  execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  await buildOnce();
   packed = packList(SHIPPED);
   dir = realpathSync(mkdtempSync(join(tmpdir(), "stafett-built-")));
   install(dir);

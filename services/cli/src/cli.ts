@@ -1,6 +1,6 @@
 /** The `stafett` command: argument parsing and dispatch; every command returns its exit code. */
 import { parseArgs } from "node:util";
-import { isStafettError } from "@stafett/shared";
+import { isStafettError, parseDuration } from "@stafett/shared";
 import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
@@ -8,29 +8,44 @@ import { federationConfig, provision } from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
 import { auditExport, auditVerify } from "./commands/audit.js";
+import { configServices } from "./commands/config.js";
 import { printRefusal, type Io } from "./io.js";
 
 export const USAGE = `stafett <command>
 
-  keys generate --org <id> [--out DIR]        signing (Ed25519) and encryption (X25519) key pairs as JWK files
+  keys generate --org <id> [--label L] [--out DIR]
+                                              signing (Ed25519) and encryption (X25519) key pairs as JWK files;
+                                              --label names a rollover's new pair (<stem>.<label>.*); never overwrites
   keys anchor [--out DIR]                     a trust anchor key pair (the national coordinator's)
-  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--out FILE]
-                                              build and sign a trust list (compact JWS)
+  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--valid-for DURATION] [--out FILE]
+                                              build and sign a trust list (compact JWS); --valid-for (e.g. 90d)
+                                              gives it a notAfter that services warn about before it passes
   trust verify --anchor PUB FILE              check a trust list's signature and schema, list its organisations
   event seal --in DRAFT|- --org ID --key SIGKEY --trust FILE --anchor PUB [--seal-to IDS] [--partner-country CC] [--out FILE|-]
                                               canonical JSON draft -> SignedEvent bytes
   event open --in FILE|- --trust FILE --anchor PUB [--as ID --enc-key KEY [--decrypt-to FILE]] [--subject S]
                                               SignedEvent bytes -> verified canonical JSON; exit 1 with a code if refused
-  provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL] [--user U --password-file F]
+  provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL]
+            [--nkey-file F | --user U --password-file F] [--tls-ca F [--tls-cert F --tls-key F]]
                                               create or update the stream, quarantine stream and one consumer per
                                               organisation; put the trust lists in the trust bucket (idempotent)
   federation config --country CC --out DIR [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
-                    [--store-dir DIR] [--port N] [--leaf-port N]
-                                              the country's nats-server config (JSON) with its federation links
+                    [--store-dir DIR] [--host H] [--port N] [--leaf-port N] [--nats-users DIR]
+                    [--tls-cert F --tls-key F --tls-ca F]
+                                              the country's nats-server config (JSON) with its federation links;
+                                              --nats-users: the nkey users of \`nats users\` instead of a shared
+                                              password user; --tls-*: mutual TLS on the client and leafnode ports
+  config services --trust FILE --anchor PUB --keys DIR --nats-url URL --auth-jwks F --auth-issuer ISS --out DIR
+                  [--nkeys DIR] [--tls-ca F [--tls-cert F --tls-key F]] [--only IDS] [--state-root DIR]
+                  [--auth-audience AUD] [--http-host H] [--http-port-base N] [--metrics-host H]
+                  [--metrics-port-base N] [--expiry-warning DURATION] [--log-level L]
+                                              one environment file per organisation's service (<stem>.env), for
+                                              the systemd units in infra/systemd/ (docs/operations.md)
   nats users --trust FILE --anchor PUB --out DIR
                                               one nkey user per organisation and a provisioner, permissions from
                                               the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
+             [--tls-ca F [--tls-cert F --tls-key F]]
                                               refused messages with their reasons; re-inject one (idempotent)
   audit verify --state DIR --org ID --trust FILE --anchor PUB
                                               check a party's access audit: its chain and signed checkpoints;
@@ -72,6 +87,26 @@ const OPTIONS = {
   "connect-to": { type: "string" },
   port: { type: "string" },
   "leaf-port": { type: "string" },
+  "valid-for": { type: "string" },
+  label: { type: "string" },
+  host: { type: "string" },
+  "nats-users": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-ca": { type: "string" },
+  keys: { type: "string" },
+  nkeys: { type: "string" },
+  only: { type: "string" },
+  "state-root": { type: "string" },
+  "auth-jwks": { type: "string" },
+  "auth-issuer": { type: "string" },
+  "auth-audience": { type: "string" },
+  "http-host": { type: "string" },
+  "metrics-host": { type: "string" },
+  "http-port-base": { type: "string" },
+  "metrics-port-base": { type: "string" },
+  "expiry-warning": { type: "string" },
+  "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -85,6 +120,18 @@ function need(v: Values, name: keyof Values, io: Io): string | undefined {
   if (typeof value === "string" && value.length > 0) return value;
   io.usage(`--${name} is required`);
   return undefined;
+}
+
+/** How the command reaches the broker: credentials and TLS. */
+function natsArgs(v: Values) {
+  return {
+    ...(v.user === undefined ? {} : { user: v.user }),
+    ...(v["password-file"] === undefined ? {} : { passwordFile: v["password-file"] }),
+    ...(v["nkey-file"] === undefined ? {} : { nkeyFile: v["nkey-file"] }),
+    ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+    ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
+    ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
+  };
 }
 
 function trustArgs(v: Values) {
@@ -110,7 +157,14 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
   }
   const all: Commands = {
     "keys generate": async () =>
-      keysGenerate({ ...(v.org === undefined ? {} : { org: v.org }), out: v.out ?? "." }, io),
+      keysGenerate(
+        {
+          ...(v.org === undefined ? {} : { org: v.org }),
+          ...(v.label === undefined ? {} : { label: v.label }),
+          out: v.out ?? ".",
+        },
+        io,
+      ),
     "keys anchor": async () => keysGenerate({ anchor: true, out: v.out ?? "." }, io),
     "trust sign": async () => {
       const orgs = need(v, "orgs", io);
@@ -118,6 +172,9 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
       const country = need(v, "country", io);
       const version = need(v, "version", io);
       if (!orgs || !anchor || !country || !version) return 2;
+      const validFor = v["valid-for"] === undefined ? undefined : parseDuration(v["valid-for"]);
+      if (v["valid-for"] !== undefined && validFor === undefined)
+        return io.usage("--valid-for is a duration such as 90d or 2160h");
       return trustSign(
         {
           orgs,
@@ -126,6 +183,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           version: Number(version),
           out: v.out ?? "trust-list.jws",
           ...(v.policy === undefined ? {} : { policy: v.policy }),
+          ...(validFor === undefined ? {} : { validForMs: validFor }),
         },
         io,
       );
@@ -191,8 +249,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           anchor: typeof v.anchor === "string" ? v.anchor : "",
           natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
           ...(v["partner-trust"] === undefined ? {} : { partnerTrust: v["partner-trust"] }),
-          ...(v.user === undefined ? {} : { user: v.user }),
-          ...(v["password-file"] === undefined ? {} : { passwordFile: v["password-file"] }),
+          ...natsArgs(v),
         },
         io,
       );
@@ -211,9 +268,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           country: v.country ?? "se",
           ...(rest[0] === undefined ? {} : { seq: rest[0] }),
           natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
-          ...(v.user === undefined ? {} : { user: v.user }),
-          ...(v["password-file"] === undefined ? {} : { passwordFile: v["password-file"] }),
-          ...(v["nkey-file"] === undefined ? {} : { nkeyFile: v["nkey-file"] }),
+          ...natsArgs(v),
         },
         io,
       ),
@@ -231,6 +286,54 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           ...(v["password-file"] === undefined ? {} : { servicesPasswordFile: v["password-file"] }),
           ...(v.port === undefined ? {} : { port: Number(v.port) }),
           ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
+          ...(v.host === undefined ? {} : { host: v.host }),
+          ...(v["nats-users"] === undefined ? {} : { natsUsers: v["nats-users"] }),
+          ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
+          ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
+          ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+        },
+        io,
+      );
+    },
+    "config services": async () => {
+      const trust = need(v, "trust", io);
+      const anchor = need(v, "anchor", io);
+      const keys = need(v, "keys", io);
+      const natsUrl = need(v, "nats-url", io);
+      const authJwks = need(v, "auth-jwks", io);
+      const authIssuer = need(v, "auth-issuer", io);
+      const out = need(v, "out", io);
+      if (!trust || !anchor || !keys || !natsUrl || !authJwks || !authIssuer || !out) return 2;
+      const port = (name: "http-port-base" | "metrics-port-base", fallback: number): number => {
+        const n = Number(v[name] ?? fallback);
+        return Number.isInteger(n) && n > 0 && n < 65_536 ? n : Number.NaN;
+      };
+      const httpPortBase = port("http-port-base", 8100);
+      const metricsPortBase = port("metrics-port-base", 9100);
+      if (Number.isNaN(httpPortBase) || Number.isNaN(metricsPortBase))
+        return io.usage("--http-port-base and --metrics-port-base are port numbers");
+      return configServices(
+        {
+          trust,
+          anchor,
+          keys,
+          natsUrl,
+          out,
+          authJwks,
+          authIssuer,
+          authAudience: v["auth-audience"] ?? "stafett",
+          stateRoot: v["state-root"] ?? "/var/lib/stafett",
+          httpHost: v["http-host"] ?? "127.0.0.1",
+          metricsHost: v["metrics-host"] ?? "127.0.0.1",
+          httpPortBase,
+          metricsPortBase,
+          logLevel: v["log-level"] ?? "info",
+          ...(v.nkeys === undefined ? {} : { nkeys: v.nkeys }),
+          ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+          ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
+          ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
+          ...(v.only === undefined ? {} : { only: v.only }),
+          ...(v["expiry-warning"] === undefined ? {} : { expiryWarning: v["expiry-warning"] }),
         },
         io,
       );

@@ -10,7 +10,8 @@ export type { Escalation } from "./decide.js";
 
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
-  private party!: Party<CoordinatorRecord>;
+  /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
+  party!: Party<CoordinatorRecord>;
 
   static async start(options: ServiceRuntime, log: Logger): Promise<Coordinator> {
     if (parseOrgId(options.identity.id).role !== "coordinator") {

@@ -1,5 +1,11 @@
 import type { FastifyInstance } from "fastify";
-import { AuditLog, type Logger, type ServiceRuntime } from "@stafett/shared";
+import {
+  AuditLog,
+  currentSigningKey,
+  Operations,
+  type Logger,
+  type ServiceRuntime,
+} from "@stafett/shared";
 import { Coordinator } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 
@@ -7,31 +13,57 @@ export interface RunningCoordinator {
   coordinator: Coordinator;
   http: FastifyInstance;
   url: string;
+  /** Readiness and metrics (`metricsUrl` when served). */
+  operations: Operations;
+  metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
 /** Starts the coordinator and its HTTP API (the escalations it received). */
 export async function start(options: ServiceRuntime, log: Logger): Promise<RunningCoordinator> {
-  const coordinator = await Coordinator.start(options, log);
+  const operations = Operations.forService(options, log, "coordinator");
+  const coordinator = await Coordinator.start({ ...options, observer: operations.observer }, log);
+  operations.watchParty(coordinator.party);
+  // The escalations it received: each is a referral nobody accepted in time.
+  operations.metrics.referralBook("escalation", ["escalated"], function* () {
+    for (const e of coordinator.escalations.values())
+      yield {
+        state: "escalated",
+        urgency:
+          e.urgency === "URGENCY_IMMEDIATE" || e.urgency === "URGENCY_HIGH"
+            ? e.urgency
+            : "URGENCY_NORMAL",
+        since: Date.parse(e.at),
+        deadline: Date.parse(e.deadline),
+        unaccepted: false,
+      };
+  });
+  operations.metrics.escalationCount(() => coordinator.escalations.size);
   const audit = await AuditLog.open(
     options.stateDir,
     options.identity.id,
-    options.identity.signing,
+    currentSigningKey(options.identity),
   );
   const http = await buildCoordinatorHttp(coordinator, {
     auth: options.auth,
     audit,
     org: options.identity.id,
     log,
+    readiness: operations.readiness,
+    metrics: operations.metrics,
   });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
-  log.info({ component: "http", url }, "coordinator ready");
+  const metricsUrl = await operations.listen();
+  log.info({ component: "http", url, metricsUrl }, "coordinator ready");
   return {
     coordinator,
     http,
     url,
+    operations,
+    metricsUrl,
     async stop() {
       await http.close();
+      await operations.stop();
       await audit.close();
       await coordinator.stop();
     },

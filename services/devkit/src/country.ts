@@ -49,6 +49,8 @@ export interface CountryOptions {
   /** Hubs of regions with no listed municipality. */
   regions?: readonly string[];
   version?: number;
+  /** When the trust list expires (none when not given). */
+  trustNotAfter?: Date;
   policy?: readonly PolicyRule[];
   partners?: readonly TrustList[];
   now?: Date;
@@ -87,6 +89,7 @@ export async function createCountry(options: CountryOptions): Promise<Country> {
     version: options.version ?? 1,
     organisations,
     issuedAt: now,
+    ...(options.trustNotAfter === undefined ? {} : { notAfter: options.trustNotAfter }),
     ...(options.partnerAnchors === undefined ? {} : { partners: options.partnerAnchors }),
   };
   const trustList = buildTrustList(

@@ -52,6 +52,8 @@ export interface LocalCountryOptions {
   provision?: ProvisionOptions;
   /** Start no services (tests that start them one by one). */
   servicesOff?: boolean;
+  /** How long before a key or trust list expires the services warn (default two weeks). */
+  expiryWarningMs?: number;
 }
 
 export class LocalCountry {
@@ -135,6 +137,10 @@ export class LocalCountry {
       },
       stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
       http: { host: "127.0.0.1", port: 0 },
+      metrics: { host: "127.0.0.1", port: 0 },
+      ...(this.options.expiryWarningMs === undefined
+        ? {}
+        : { expiryWarningMs: this.options.expiryWarningMs }),
       auth: this.tokens.config,
     };
   }

@@ -36,6 +36,7 @@ export function writeServiceFiles(
     STAFETT_TRUST_ANCHORS: join(dir, "anchor.pub.jwk.json"),
     STAFETT_STATE_DIR: join(dir, `${id.replaceAll(":", "-")}-state`),
     STAFETT_HTTP_PORT: "0",
+    STAFETT_METRICS_PORT: "0",
     ...(auth === undefined
       ? { STAFETT_AUTH_DEV: "1" }
       : {
@@ -52,6 +53,8 @@ export interface ServiceProcess {
   ready: Promise<void>;
   /** The HTTP address it logged when ready. */
   url(): string;
+  /** The /metrics address it logged when ready ("" when it serves none). */
+  metricsUrl(): string;
   /** SIGKILL, like a crash; resolves when the process is gone. */
   kill(): Promise<void>;
   /** SIGTERM; resolves when the process has drained and exited. */
@@ -78,7 +81,7 @@ export const SERVICE_NODE_FLAGS: readonly string[] = ["--max-old-space-size=512"
  * point. `cwd` is the process's working directory (default: this one's).
  */
 export function spawnService(
-  service: "hub" | "gateway" | "coordinator",
+  service: "hub" | "gateway" | "coordinator" | "liaison",
   env: Record<string, string>,
   options: {
     fromDist?: boolean;
@@ -106,6 +109,7 @@ export function spawnService(
   });
   let output = "";
   let url = "";
+  let metricsUrl = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let started = false;
   const ready = new Promise<void>((resolve, reject) => {
@@ -116,7 +120,9 @@ export function spawnService(
       output += chunk.toString();
       const line = output.split("\n").find((l) => l.includes(`"${service} ready"`));
       if (line !== undefined) {
-        url = (JSON.parse(line) as { url?: string }).url ?? "";
+        const fields = JSON.parse(line) as { url?: string; metricsUrl?: string };
+        url = fields.url ?? "";
+        metricsUrl = fields.metricsUrl ?? "";
         started = true;
         output = "";
         resolve();
@@ -137,6 +143,7 @@ export function spawnService(
     child,
     ready,
     url: () => url,
+    metricsUrl: () => metricsUrl,
     kill: () => signal("SIGKILL"),
     stop: () => signal("SIGTERM"),
   };

@@ -14,7 +14,7 @@ export interface GatewayEnvConfig extends ServiceEnvConfig {
 /** The gateway's configuration: the shared service variables plus the deadline per urgency. */
 export function loadConfig(env: Env = process.env): Readonly<GatewayEnvConfig> {
   const r = new ConfigReader(env);
-  const base = readServiceEnv(r, { httpPort: 8080 });
+  const base = readServiceEnv(r, { httpPort: 8080, metricsPort: 9180 });
   return r.done({
     ...base,
     deadlines: {

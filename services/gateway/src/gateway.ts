@@ -8,12 +8,14 @@ import { randomUUID } from "node:crypto";
 import {
   decodeEvent,
   decodeSignedEvent,
+  decryptionKeyFor,
   fromBase64,
   isRefusal,
   jsonDigest,
   open,
   Party,
   parseOrgId,
+  recipientKids,
   SCHEMA_IDS,
   StafettError,
   validate,
@@ -83,7 +85,8 @@ export interface OpenedReferral {
 
 export class Gateway {
   readonly state = new GatewayState();
-  private party!: Party<GatewayRecord>;
+  /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
+  party!: Party<GatewayRecord>;
   private readonly deadlines: Record<Urgency, number>;
   private readonly now: () => Date;
 
@@ -365,7 +368,16 @@ export class Gateway {
         reason: "not_recipient",
         field: "personal",
       });
-    return open(sealed, this.options.identity.encryption, item.referralId);
+    // Opened with whichever of its keys the part was sealed to: one sealed before a key
+    // rotation opens with the old key as long as its file stays configured.
+    const key = decryptionKeyFor(this.options.identity, recipientKids(sealed));
+    if (key === undefined)
+      throw new StafettError(
+        "ERR_NOT_RECIPIENT",
+        "the personal part is sealed to a key this gateway does not hold",
+        { reason: "key_not_held", field: "personal" },
+      );
+    return open(sealed, key, item.referralId);
   }
 
   /** The signed bytes (standard base64) of an inbox or update record, read from the journal. */

@@ -35,7 +35,8 @@ export interface HubOptions extends ServiceRuntime {
 export class Hub {
   readonly state = new HubState();
   readonly region: string;
-  private party!: Party<HubRecord>;
+  /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
+  party!: Party<HubRecord>;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private readonly now: () => Date;

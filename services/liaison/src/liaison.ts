@@ -47,7 +47,8 @@ export interface LiaisonOptions extends ServiceRuntime {
 
 export class Liaison {
   readonly state = new LiaisonState();
-  private party!: Party<LiaisonRecord>;
+  /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
+  party!: Party<LiaisonRecord>;
   private readonly policy: OutboundPolicy;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { AuditLog, type Logger } from "@stafett/shared";
+import { AuditLog, currentSigningKey, Operations, type Logger } from "@stafett/shared";
 import { buildLiaisonHttp } from "./http.js";
 import { Liaison, type LiaisonOptions } from "./liaison.js";
 
@@ -7,31 +7,57 @@ export interface RunningLiaison {
   liaison: Liaison;
   http: FastifyInstance;
   url: string;
+  /** Readiness and metrics (`metricsUrl` when served). */
+  operations: Operations;
+  metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
 /** Starts the liaison and the contact point's HTTP API (inbound referrals waiting for a decision). */
 export async function start(options: LiaisonOptions, log: Logger): Promise<RunningLiaison> {
-  const liaison = await Liaison.start(options, log);
+  const operations = Operations.forService(options, log, "liaison");
+  const liaison = await Liaison.start({ ...options, observer: operations.observer }, log);
+  operations.watchParty(liaison.party);
+  // Partners' referrals: routed to a hub, or waiting for the contact point's decision.
+  operations.metrics.referralBook(
+    "inbound",
+    ["routed", "pending", "accepted", "declined"],
+    function* () {
+      for (const r of liaison.state.inbound.values())
+        yield {
+          state: r.status,
+          urgency: r.urgency,
+          since: Date.parse(r.at),
+          deadline: Date.parse(r.deadline),
+          unaccepted: r.status === "pending",
+        };
+    },
+  );
   const audit = await AuditLog.open(
     options.stateDir,
     options.identity.id,
-    options.identity.signing,
+    currentSigningKey(options.identity),
   );
   const http = await buildLiaisonHttp(liaison, {
     auth: options.auth,
     audit,
     org: options.identity.id,
     log,
+    readiness: operations.readiness,
+    metrics: operations.metrics,
   });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
-  log.info({ component: "http", url }, "liaison ready");
+  const metricsUrl = await operations.listen();
+  log.info({ component: "http", url, metricsUrl }, "liaison ready");
   return {
     liaison,
     http,
     url,
+    operations,
+    metricsUrl,
     async stop() {
       await http.close();
+      await operations.stop();
       await audit.close();
       await liaison.stop();
     },

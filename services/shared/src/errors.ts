@@ -34,7 +34,11 @@ export type ErrorCode =
   | "ERR_UNKNOWN_MUNICIPALITY"
   | "ERR_ADDRESS_INVALID"
   | "ERR_KEY_INVALID"
-  | "ERR_CONFIG_INVALID";
+  | "ERR_CONFIG_INVALID"
+  /** A key or a trust list is within the warning time before its expiry (operations.ts). */
+  | "ERR_EXPIRING"
+  /** The party's journal cannot take a write (a failed write, a full or read-only disk). */
+  | "ERR_JOURNAL_FAILED";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */

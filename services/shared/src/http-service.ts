@@ -1,8 +1,9 @@
 /**
  * The HTTP layer every service's API registers (fastify plugin `httpService`): who may call each
  * route, one body limit, request bodies validated against schemas/api, one mapping from what a
- * handler throws to a coded JSON answer, `/healthz`, and a log line per request that holds no
- * value from the request.
+ * handler throws to a coded JSON answer, `/healthz` (the process answers) and `/readyz` (it can
+ * do its work: readiness.ts), a log line and a duration metric per request that hold no value
+ * from the request.
  *
  *   const app = fastify();
  *   await app.register(httpService, { auth, org, log });
@@ -34,6 +35,8 @@ import {
 } from "./http-auth.js";
 import { errorReply } from "./http-errors.js";
 import type { Logger } from "./logger.js";
+import type { ServiceMetrics } from "./metrics.js";
+import type { Readiness } from "./readiness.js";
 import { parseOrgId, type Address } from "./subjects.js";
 import type { Role } from "./types.js";
 import { schemaValidator, SCHEMA_IDS, type ApiSchemaName } from "./validate.js";
@@ -88,6 +91,10 @@ export interface HttpServiceOptions {
   clock?: () => Date;
   /** The party's access audit: `req.audit` writes to it, and `GET /v1/audit` reads it. */
   audit?: AuditLog;
+  /** What `GET /readyz` answers from; without it, /readyz answers as /healthz does. */
+  readiness?: Readiness;
+  /** Where each request's duration is counted, by method, route pattern and status. */
+  metrics?: ServiceMetrics;
 }
 
 /** The header in which a client states why it reads or acts (recorded in the access audit). */
@@ -167,7 +174,12 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
     req.principal = principalOf(org, token);
   });
 
+  const httpDuration = options.metrics?.httpDuration;
   app.addHook("onResponse", async (req, reply) => {
+    httpDuration?.observe(
+      { method: req.method, route: routeOf(req) ?? "unmatched", status: String(reply.statusCode) },
+      reply.elapsedTime / 1_000,
+    );
     log.info(
       {
         method: req.method,
@@ -185,6 +197,20 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
   );
 
   app.get("/healthz", { config: { access: "public" } }, async () => ({ ok: true }));
+
+  // Ready: 200 with every check, or 503 naming the failing ones with their code and reason.
+  const readiness = options.readiness;
+  app.get("/readyz", { config: { access: "public" } }, async (_req, reply) => {
+    if (readiness === undefined) return { ready: true, checks: {} };
+    const report = await readiness.evaluate();
+    if (report.ready) return { ready: true, checks: report.checks };
+    return reply.code(503).send({
+      ready: false,
+      code: "ERR_UNAVAILABLE",
+      failing: report.failing,
+      checks: report.checks,
+    });
+  });
 
   const audit = options.audit;
   if (audit !== undefined)

@@ -54,6 +54,17 @@ export class Journal<R> {
    */
   private readonly dsync: boolean;
 
+  /**
+   * Told of every append once it settles: how long it took, in seconds, and whether it failed
+   * (operations' metrics; set by the party).
+   */
+  onAppend: ((seconds: number, failed: boolean) => void) | undefined;
+
+  /** Why every append is now refused (a failed sync: restart the service); undefined while it works. */
+  get failure(): Error | undefined {
+    return this.broken;
+  }
+
   private constructor(fd: number, size: number, dsync: boolean) {
     this.fd = fd;
     this.size = size;
@@ -98,6 +109,18 @@ export class Journal<R> {
 
   /** Resolves, once the record is on disk, with where it is. */
   append(record: R): Promise<JournalRef> {
+    const observe = this.onAppend;
+    if (observe === undefined) return this.appendOnce(record);
+    const started = performance.now();
+    const appended = this.appendOnce(record);
+    appended.then(
+      () => observe((performance.now() - started) / 1_000, false),
+      () => observe((performance.now() - started) / 1_000, true),
+    );
+    return appended;
+  }
+
+  private appendOnce(record: R): Promise<JournalRef> {
     if (this.closed) return Promise.reject(new Error("journal is closed"));
     if (this.broken !== undefined) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {

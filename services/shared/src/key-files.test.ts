@@ -81,9 +81,11 @@ describe("private key and secret files", () => {
   it("loads an identity from 0600 files and refuses it when either file is readable by others", async () => {
     const sig = file("id-sig.jwk.json", JSON.stringify(signing.privateJwk), 0o600);
     const enc = file("id-enc.jwk.json", JSON.stringify(encryption.privateJwk), 0o600);
-    expect((await loadIdentity("se:municipality:0180", sig, enc)).id).toBe("se:municipality:0180");
+    expect((await loadIdentity("se:municipality:0180", [sig], [enc])).id).toBe(
+      "se:municipality:0180",
+    );
     chmodSync(enc, 0o644);
-    await expect(loadIdentity("se:municipality:0180", sig, enc)).rejects.toMatchObject(
+    await expect(loadIdentity("se:municipality:0180", [sig], [enc])).rejects.toMatchObject(
       refusedForPermissions,
     );
   });

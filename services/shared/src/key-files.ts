@@ -5,14 +5,15 @@
 import { readFileSync, statSync } from "node:fs";
 import { StafettError } from "./errors.js";
 import {
+  importEncryptionKey,
   importSigningKey,
   publicJwkOf,
   type KeyHandle,
   type PrivateJwk,
   type PublicJwk,
 } from "./keys.js";
-import { identityFromJwks } from "./organisations.js";
-import type { Identity } from "./pipeline.js";
+import { Keyring } from "./keyring.js";
+import { parseOrgId } from "./subjects.js";
 
 export function readJsonFile(path: string): unknown {
   try {
@@ -85,10 +86,34 @@ export async function readAnchorKeys(paths: string): Promise<KeyHandle[]> {
   return out;
 }
 
+/**
+ * An organisation's identity from its private key files: one signing and one encryption key, or
+ * several of each during a rollover (a Keyring: it signs with the newest valid one and opens
+ * with any; keyring.ts).
+ */
 export async function loadIdentity(
   id: string,
-  signingKeyFile: string,
-  encryptionKeyFile: string,
-): Promise<Identity> {
-  return identityFromJwks(id, readPrivateJwk(signingKeyFile), readPrivateJwk(encryptionKeyFile));
+  signingKeyFiles: readonly string[],
+  encryptionKeyFiles: readonly string[],
+): Promise<Keyring> {
+  parseOrgId(id);
+  const signing = await Promise.all(
+    signingKeyFiles.map((f) => importSigningKey(privateKeyOf(f, "sig"))),
+  );
+  const encryption = await Promise.all(
+    encryptionKeyFiles.map((f) => importEncryptionKey(privateKeyOf(f, "enc"))),
+  );
+  return new Keyring(id, signing, encryption);
+}
+
+/** A private key file's JWK, refused when it is not of the use it was configured for. */
+function privateKeyOf(path: string, use: "sig" | "enc"): PrivateJwk {
+  const jwk = readPrivateJwk(path);
+  const crv = use === "sig" ? "Ed25519" : "X25519";
+  if (jwk.crv !== crv)
+    throw new StafettError("ERR_KEY_INVALID", `${path} is not an ${crv} key`, {
+      reason: "kty",
+      field: path,
+    });
+  return jwk;
 }

@@ -104,7 +104,7 @@ export type {
 export { createLogger } from "./logger.js";
 export type { Logger, LoggerConfig } from "./logger.js";
 
-export { ConfigReader } from "./config.js";
+export { ConfigReader, parseDuration } from "./config.js";
 export type { Env } from "./config.js";
 
 export {
@@ -144,6 +144,7 @@ export type { DeriveId } from "./ids.js";
 export type { Journal, JournalRef } from "./journal.js";
 
 export {
+  loadIdentity,
   readAnchorKeys,
   readJsonFile,
   readPrivateJwk,
@@ -170,7 +171,12 @@ export type {
   VerifiedToken,
 } from "./http-auth.js";
 
-export { loadServiceConfig, readServiceEnv, resolveServiceRuntime } from "./service-config.js";
+export {
+  DEFAULT_EXPIRY_WARNING_MS,
+  loadServiceConfig,
+  readServiceEnv,
+  resolveServiceRuntime,
+} from "./service-config.js";
 export type { ServiceEnvConfig, ServiceRuntime } from "./service-config.js";
 
 export { clusterNodeConfig, countryServerConfig, STAFETT_ACCOUNT } from "./infra.js";
@@ -215,6 +221,19 @@ export type {
 } from "./audit.js";
 
 export { BODY_LIMIT, httpService, PURPOSE_HEADER, requestBody } from "./http-service.js";
+
+export { failing, logReadiness, passing, Readiness } from "./readiness.js";
+export type { Check, CheckState, ReadinessOptions, ReadinessReport } from "./readiness.js";
+
+export { ServiceMetrics, serveMetrics, tallyReferrals, URGENCIES } from "./metrics.js";
+export type { ReferralTally, ReferralView } from "./metrics.js";
+
+export { keyStates, listExpiry, Operations } from "./operations.js";
+export type { OperationsOptions, WatchedParty } from "./operations.js";
+
+export type { PartyObserver } from "./observer.js";
+
+export { currentSigningKey, decryptionKeyFor, decryptionKeysOf, Keyring } from "./keyring.js";
 export type { HttpServiceOptions, RouteAccess } from "./http-service.js";
 
 export { DeadlineWatch } from "./deadlines.js";

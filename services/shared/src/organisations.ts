@@ -132,6 +132,8 @@ export interface TrustListInput {
   organisations: readonly Organisation[];
   policy?: readonly PolicyRule[];
   issuedAt?: Date;
+  /** When the list expires; none when not given. */
+  notAfter?: Date;
   partners?: readonly PartnerAnchors[];
 }
 
@@ -141,6 +143,7 @@ export function buildTrustList(input: TrustListInput): TrustList {
     country: input.country,
     issuer: coordinatorId(input.country),
     issuedAt: (input.issuedAt ?? new Date()).toISOString(),
+    ...(input.notAfter === undefined ? {} : { notAfter: input.notAfter.toISOString() }),
     organisations: [...input.organisations],
     policy: (input.policy ?? DEFAULT_POLICY).map((r) => ({ ...r, types: [...r.types] })),
     ...(input.partners === undefined

@@ -52,6 +52,8 @@ import { watchTrust, type TrustWatch } from "./trust-watch.js";
 import type { TrustStore } from "./trust.js";
 import type { ServiceRuntime } from "./service-config.js";
 import { inboxPrefixOf } from "./permissions.js";
+import { decryptionKeyFor, Keyring } from "./keyring.js";
+import type { PartyObserver } from "./observer.js";
 
 export interface PartyOptions<R> {
   identity: Identity;
@@ -73,6 +75,8 @@ export interface PartyOptions<R> {
   now?: () => Date;
   /** How long a countersigned event waits between attempts while a partner's link is down. */
   linkRetryMs?: number;
+  /** Told of journal appends, refusals and quarantine copies (operations' metrics). */
+  observer?: PartyObserver;
 }
 
 /**
@@ -206,6 +210,7 @@ export class Party<R> {
     apply: (record: R, at: JournalRef) => void,
     extra: Pick<PartyOptions<R>, "concurrency" | "receive" | "now" | "linkRetryMs"> = {},
   ): Promise<Party<R>> {
+    const observer = runtime.observer === undefined ? {} : { observer: runtime.observer };
     return Party.start<R>({
       identity: runtime.identity,
       anchors: runtime.anchors,
@@ -217,6 +222,7 @@ export class Party<R> {
       log,
       stateDir: runtime.stateDir,
       apply,
+      ...observer,
       ...extra,
     });
   }
@@ -225,6 +231,7 @@ export class Party<R> {
     const { journal, records } = Journal.open<JournalLine<R>>(
       join(options.stateDir, "journal.jsonl"),
     );
+    journal.onAppend = options.observer?.journalAppended?.bind(options.observer);
     const bus = await Bus.connect(options.bus, options.log);
     try {
       const country = parseOrgId(options.identity.id).country;
@@ -248,6 +255,8 @@ export class Party<R> {
         options.log,
       );
       const party = new Party(options, bus, trustWatch, journal);
+      // A keyring signs with its newest key that the trust list in force holds valid.
+      if (options.identity instanceof Keyring) options.identity.useTrust(() => party.trust);
       for (const { record, at } of records) party.replay(record, at);
       return party;
     } catch (err) {
@@ -265,6 +274,11 @@ export class Party<R> {
 
   get trust(): TrustStore {
     return this.trustWatch.holder.current;
+  }
+
+  /** Why the journal refuses appends, once it does (readiness); undefined while it works. */
+  get journalFailure(): Error | undefined {
+    return this.journal.failure;
   }
 
   /** Throws ERR_UNKNOWN_KEY, ERR_KEY_REVOKED or ERR_KEY_NOT_VALID when the trust list no longer lets this party sign. */
@@ -366,9 +380,7 @@ export class Party<R> {
     } else {
       const plaintext =
         reseal.plaintext ??
-        (current === undefined
-          ? undefined
-          : await open(current, this.identity.encryption, input.referralId));
+        (current === undefined ? undefined : await this.openWithOwnKey(current, input.referralId));
       if (plaintext === undefined) {
         throw new StafettError(
           "ERR_NOT_RECIPIENT",
@@ -379,6 +391,12 @@ export class Party<R> {
       personal = await seal(plaintext, keys, input.referralId);
     }
     return personal === undefined ? input : { ...input, body: { ...input.body, personal } };
+  }
+
+  /** Opens a part sealed to this party with whichever of its keys it names. */
+  private async openWithOwnKey(sealed: string, referralId: string): Promise<unknown> {
+    const key = decryptionKeyFor(this.identity, recipientKids(sealed));
+    return key === undefined ? undefined : open(sealed, key, referralId);
   }
 
   /** Store and forward: publishes until the stream has it, waiting while the link is down. */
@@ -568,6 +586,7 @@ export class Party<R> {
       sender?: string;
     },
   ): Promise<void> {
+    this.options.observer?.refused?.(error.code);
     this.log.warn(
       {
         subject: delivery.subject,
@@ -596,6 +615,7 @@ export class Party<R> {
       },
       { expectStream: quarantineStreamName(this.country) },
     );
+    this.options.observer?.quarantined?.(error.code);
     // Never answer a rejection with a rejection: two parties must not ping-pong.
     if (
       about.sender === undefined ||

@@ -11,6 +11,7 @@ import { StafettError, toStafettError } from "./errors.js";
 import { open, recipientKids, seal } from "./jwe.js";
 import { readJwsHeader, signDetached, verifyDetached } from "./jws.js";
 import type { KeyHandle } from "./keys.js";
+import { decryptionKeyFor } from "./keyring.js";
 import { parseOrgId, parseSubject, roleOf, subjectFor } from "./subjects.js";
 import {
   checkKeyUsable,
@@ -28,11 +29,16 @@ import {
 import { validateEvent, validatePersonal } from "./validate.js";
 import { fromBase64, toBase64Url } from "./base64url.js";
 
-/** Who is acting: an organisation with its private signing and encryption keys. */
+/**
+ * Who is acting: an organisation with its private signing and encryption keys. During a key
+ * rollover it holds several (a `Keyring`): `signing` is the one it signs with now, `encryption`
+ * its newest, and `decryption` every encryption key it can open a sealed part with.
+ */
 export interface Identity {
   id: string;
   signing: KeyHandle;
   encryption: KeyHandle;
+  decryption?: readonly KeyHandle[];
 }
 
 /** NATS' default max_payload is 1 MiB; a referral is a few KiB. */
@@ -73,6 +79,8 @@ export type Signer = Pick<Identity, "id" | "signing">;
 export interface Reader {
   id: string;
   encryption?: KeyHandle;
+  /** Every key it may open a part with, when it holds several (a key rollover). */
+  decryption?: readonly KeyHandle[];
   /** Its own signing key: its own signatures coming back are not verified again (jws.ts). */
   signing?: KeyHandle;
 }
@@ -406,8 +414,8 @@ async function verify(
   }
   // A relay opens it only when it is a named recipient (a liaison checking the outbound policy).
   if (depth === 0 && sealed !== undefined) {
-    const reader = identity.encryption;
-    if (reader === undefined || !recipientKids(sealed).includes(reader.kid)) {
+    const reader = decryptionKeyFor(identity, recipientKids(sealed));
+    if (reader === undefined) {
       // A referral handed to the reader must be readable by it; a forward of the reader's own
       // referral (a hub telling the origin where it went) need not be.
       const ownReferral = verified.original?.issuer.id === identity.id;

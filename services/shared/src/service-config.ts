@@ -14,6 +14,7 @@ import { loadIdentity, readAnchorKeys, readJsonFile, readSecretFile } from "./ke
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
 import { parseOrgId } from "./subjects.js";
+import type { PartyObserver } from "./observer.js";
 
 export interface ServiceEnvConfig {
   org: string;
@@ -26,13 +27,20 @@ export interface ServiceEnvConfig {
   natsTlsCaFile: string | undefined;
   natsTlsCertFile: string | undefined;
   natsTlsKeyFile: string | undefined;
-  signingKeyFile: string;
-  encryptionKeyFile: string;
+  /** The organisation's private signing keys (several during a rollover; comma-separated). */
+  signingKeyFiles: string[];
+  /** Its private encryption keys: the newest and every one still needed to open what it holds. */
+  encryptionKeyFiles: string[];
   /** Own country's anchor public keys (file paths, comma-separated). */
   anchorsFile: string;
   stateDir: string;
   httpHost: string;
   httpPort: number;
+  /** Where /metrics listens (its own address, not the API's); port 0: any free port. */
+  metricsHost: string;
+  metricsPort: number;
+  /** How long before a key or a trust list expires the warnings start. */
+  expiryWarningMs: number;
   authJwksFile: string | undefined;
   authIssuer: string;
   authAudience: string;
@@ -40,7 +48,13 @@ export interface ServiceEnvConfig {
   logLevel: string;
 }
 
-export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }): ServiceEnvConfig {
+/** The default warning time before a key or trust list expires: two weeks, time to re-sign. */
+export const DEFAULT_EXPIRY_WARNING_MS = 14 * 86_400_000;
+
+export function readServiceEnv(
+  r: ConfigReader,
+  defaults: { httpPort: number; metricsPort: number },
+): ServiceEnvConfig {
   const org = r.string("STAFETT_ORG");
   if (org !== "") {
     try {
@@ -70,12 +84,15 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
     natsTlsCaFile,
     natsTlsCertFile,
     natsTlsKeyFile,
-    signingKeyFile: r.string("STAFETT_SIGNING_KEY"),
-    encryptionKeyFile: r.string("STAFETT_ENCRYPTION_KEY"),
+    signingKeyFiles: keyFiles(r, "STAFETT_SIGNING_KEY"),
+    encryptionKeyFiles: keyFiles(r, "STAFETT_ENCRYPTION_KEY"),
     anchorsFile: r.string("STAFETT_TRUST_ANCHORS"),
     stateDir: r.string("STAFETT_STATE_DIR"),
     httpHost: r.string("STAFETT_HTTP_HOST", "127.0.0.1"),
     httpPort: r.integer("STAFETT_HTTP_PORT", defaults.httpPort, 0),
+    metricsHost: r.string("STAFETT_METRICS_HOST", "127.0.0.1"),
+    metricsPort: r.integer("STAFETT_METRICS_PORT", defaults.metricsPort, 0),
+    expiryWarningMs: r.duration("STAFETT_EXPIRY_WARNING", DEFAULT_EXPIRY_WARNING_MS),
     authJwksFile,
     authIssuer: r.string("STAFETT_AUTH_ISSUER", dev ? "stafett-dev" : undefined),
     authAudience: r.string("STAFETT_AUTH_AUDIENCE", "stafett"),
@@ -88,9 +105,16 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
   };
 }
 
+/** A comma-separated list of key files, at least one. */
+function keyFiles(r: ConfigReader, name: string): string[] {
+  const files = r.list(name);
+  if (files.length === 0) r.problem(`${name} is required`);
+  return files;
+}
+
 export function loadServiceConfig(
   env: Env,
-  defaults: { httpPort: number },
+  defaults: { httpPort: number; metricsPort: number },
 ): Readonly<ServiceEnvConfig> {
   const r = new ConfigReader(env);
   return r.done(readServiceEnv(r, defaults));
@@ -111,13 +135,23 @@ export interface ServiceRuntime {
   };
   stateDir: string;
   http: { host: string; port: number };
+  /** Where /metrics listens; without it the service serves no metrics endpoint. */
+  metrics?: { host: string; port: number };
+  /** How long before a key or trust list expires the warnings start (default two weeks). */
+  expiryWarningMs?: number;
+  /** Told of journal appends, refusals and quarantine copies (set by the service's operations). */
+  observer?: PartyObserver;
   auth: AuthConfig;
   /** Set in development mode: mints tokens for the local demo. */
   devTokens?: DevTokenIssuer;
 }
 
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
-  const identity = await loadIdentity(config.org, config.signingKeyFile, config.encryptionKeyFile);
+  const identity = await loadIdentity(
+    config.org,
+    config.signingKeyFiles,
+    config.encryptionKeyFiles,
+  );
   const anchors = await readAnchorKeys(config.anchorsFile);
   // The TLS client key is checked like every other secret: readable by its owner only.
   if (config.natsTlsKeyFile !== undefined) readSecretFile(config.natsTlsKeyFile);
@@ -148,6 +182,8 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     },
     stateDir: config.stateDir,
     http: { host: config.httpHost, port: config.httpPort },
+    metrics: { host: config.metricsHost, port: config.metricsPort },
+    expiryWarningMs: config.expiryWarningMs,
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
   };

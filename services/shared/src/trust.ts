@@ -57,6 +57,8 @@ export interface TrustList {
   country: string;
   issuer: string;
   issuedAt: string;
+  /** When the list expires (optional): services warn before and report it as not ready after. */
+  notAfter?: string;
   organisations: Organisation[];
   policy: PolicyRule[];
   partners?: PartnerAnchors[];

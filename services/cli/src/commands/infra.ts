@@ -3,7 +3,7 @@
  * bucket on its NATS, and the nats-server configuration of its broker and federation links.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import {
   Bus,
@@ -11,11 +11,13 @@ import {
   createLogger,
   provisionCountry,
   publishTrustList,
+  STAFETT_ACCOUNT,
   StafettError,
   verifyTrustList,
 } from "@stafett/shared";
 import { readAnchors, writeFile } from "../files.js";
 import type { Io } from "../io.js";
+import { connectionOptions, type NatsArgs } from "./quarantine.js";
 
 function pairs(text: string | undefined, what: string): [string, string][] {
   return (text ?? "")
@@ -34,31 +36,21 @@ function pairs(text: string | undefined, what: string): [string, string][] {
 }
 
 export async function provision(
-  args: {
+  args: NatsArgs & {
     trust: string;
     anchor: string;
     partnerTrust?: string;
-    natsUrl: string;
-    user?: string;
-    passwordFile?: string;
   },
   io: Io,
 ): Promise<number> {
   const jws = readFileSync(args.trust, "utf8").trim();
   const list = await verifyTrustList(jws, await readAnchors(args.anchor));
-  const connection =
-    args.user === undefined
-      ? {}
-      : {
-          connection: {
-            user: args.user,
-            ...(args.passwordFile === undefined
-              ? {}
-              : { pass: readFileSync(args.passwordFile, "utf8").trim() }),
-          },
-        };
   const bus = await Bus.connect(
-    { servers: args.natsUrl, name: "stafett-provision", ...connection },
+    {
+      servers: args.natsUrl.split(","),
+      name: "stafett-provision",
+      connection: connectionOptions(args),
+    },
     createLogger({ service: "cli", level: "warn" }),
   );
   try {
@@ -101,6 +93,20 @@ function linkPassword(dir: string, name: string): string {
 
 const pair = (a: string, b: string): string => [a, b].sort().join("-");
 
+/** The users of the accounts.json that `stafett nats users` wrote into `dir`. */
+function readNkeyUsers(dir: string): unknown[] {
+  const parsed = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8")) as {
+    accounts?: Record<string, { users?: unknown[] }>;
+  };
+  const users = parsed.accounts?.[STAFETT_ACCOUNT]?.users;
+  if (!Array.isArray(users) || users.length === 0)
+    throw new StafettError("ERR_CONFIG_INVALID", `${dir}/accounts.json holds no users`, {
+      reason: "no_users",
+      field: "--nats-users",
+    });
+  return users;
+}
+
 export async function federationConfig(
   args: {
     country: string;
@@ -111,9 +117,21 @@ export async function federationConfig(
     servicesPasswordFile?: string;
     port?: number;
     leafPort?: number;
+    host?: string;
+    /** The directory `stafett nats users` wrote: its accounts.json users replace the password user. */
+    natsUsers?: string;
+    tlsCert?: string;
+    tlsKey?: string;
+    tlsCa?: string;
   },
   io: Io,
 ): Promise<number> {
+  const tls = [args.tlsCert, args.tlsKey, args.tlsCa];
+  if (tls.some((t) => t !== undefined) && tls.some((t) => t === undefined))
+    throw new StafettError("ERR_CONFIG_INVALID", "--tls-cert, --tls-key and --tls-ca go together", {
+      reason: "tls",
+      field: "--tls-cert",
+    });
   const accepts = (args.acceptFrom ?? "")
     .split(",")
     .filter(Boolean)
@@ -132,25 +150,45 @@ export async function federationConfig(
       password: linkPassword(args.out, pair(args.country, partner)),
     },
   }));
+  const nkeyUsers = args.natsUsers === undefined ? undefined : readNkeyUsers(args.natsUsers);
   const servicesPassword =
-    args.servicesPasswordFile === undefined
-      ? linkPassword(args.out, `services-${args.country}`)
-      : readFileSync(args.servicesPasswordFile, "utf8").trim();
+    nkeyUsers !== undefined
+      ? undefined
+      : args.servicesPasswordFile === undefined
+        ? linkPassword(args.out, `services-${args.country}`)
+        : readFileSync(args.servicesPasswordFile, "utf8").trim();
   const config = countryServerConfig({
     country: args.country,
     storeDir: args.storeDir,
-    users: [{ user: "stafett", password: servicesPassword }],
+    users: servicesPassword === undefined ? [] : [{ user: "stafett", password: servicesPassword }],
     accepts,
     connects,
     ...(args.port === undefined ? {} : { port: args.port }),
     ...(args.leafPort === undefined ? {} : { leafPort: args.leafPort }),
+    ...(args.host === undefined ? {} : { host: args.host }),
+    ...(args.tlsCert === undefined || args.tlsKey === undefined || args.tlsCa === undefined
+      ? {}
+      : {
+          tls: {
+            cert_file: resolve(args.tlsCert),
+            key_file: resolve(args.tlsKey),
+            ca_file: resolve(args.tlsCa),
+          },
+        }),
   });
+  // Each organisation's own nkey user (least privilege) beside the federation links' users.
+  if (nkeyUsers !== undefined) {
+    const account = (config.accounts as Record<string, { users: unknown[] }>)[STAFETT_ACCOUNT];
+    if (account !== undefined) account.users = [...nkeyUsers, ...account.users];
+  }
   const file = join(args.out, `nats-${args.country}.json`);
   writeFile(file, `${JSON.stringify(config, null, 2)}\n`, true);
   io.out(
     `${file}: broker for ${args.country} (JetStream domain "${args.country}")` +
       `${accepts.length > 0 ? `, accepts links from ${accepts.map((a) => a.partner).join(", ")}` : ""}` +
       `${connects.length > 0 ? `, connects to ${connects.map((c) => c.partner).join(", ")}` : ""}\n` +
+      `${nkeyUsers === undefined ? "one shared password user for the services" : `${nkeyUsers.length} nkey users from ${args.natsUsers ?? ""}`}` +
+      `${args.tlsCert === undefined ? ", no TLS" : ", mutual TLS on the client and leafnode ports"}\n` +
       `link passwords in ${join(args.out, "links")}/ (0600): give each partner its own, out of band\n`,
   );
   return 0;

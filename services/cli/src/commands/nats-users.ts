@@ -81,8 +81,8 @@ export async function natsUsers(
   writeFile(file, `${JSON.stringify(accounts, null, 2)}\n`);
   io.out(
     `${file}: ${users.length} nkey users (${list.organisations.length} organisations of ${list.country} v${list.version} and the ${PROVISIONER}) ` +
-      `for account ${STAFETT_ACCOUNT}; add its users to accounts.${STAFETT_ACCOUNT}.users of the broker's config ` +
-      `(keep the link-* users of federation links; drop the shared password user)\n` +
+      `for account ${STAFETT_ACCOUNT}; \`stafett federation config --nats-users ${args.out}\` puts them in the broker's config ` +
+      `(beside the link-* users of federation links, instead of the shared password user)\n` +
       `seeds (0600) in ${args.out}/: ${created.length} new, ${users.length - created.length} kept; give each organisation only its own (NATS_NKEY_FILE)\n`,
   );
   return 0;

@@ -16,19 +16,35 @@ export interface NatsArgs {
   user?: string;
   passwordFile?: string;
   nkeyFile?: string;
+  /** TLS to the broker: the CA, and a client certificate and its key (0600) for mutual TLS. */
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
+  if (a.tlsKey !== undefined) readSecretFile(a.tlsKey);
+  const tls =
+    a.tlsCa === undefined
+      ? {}
+      : {
+          tls: {
+            caFile: a.tlsCa,
+            ...(a.tlsCert === undefined ? {} : { certFile: a.tlsCert }),
+            ...(a.tlsKey === undefined ? {} : { keyFile: a.tlsKey }),
+          },
+        };
   if (a.nkeyFile !== undefined)
-    return { authenticator: nkeyAuthenticator(readSecretFile(a.nkeyFile)) };
+    return { authenticator: nkeyAuthenticator(readSecretFile(a.nkeyFile)), ...tls };
   if (a.user !== undefined)
     return {
       user: a.user,
       ...(a.passwordFile === undefined
         ? {}
         : { pass: readFileSync(a.passwordFile, "utf8").trim() }),
+      ...tls,
     };
-  return {};
+  return tls;
 }
 
 export async function quarantine(

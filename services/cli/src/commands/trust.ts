@@ -18,12 +18,17 @@ import type { Io } from "../io.js";
  *     "encryption": ["keys/se-municipality-0180.enc.pub.jwk.json"],
  *     "notBefore": "2026-01-01T00:00:00Z", "notAfter": "2027-01-01T00:00:00Z",
  *     "revoked": { "<kid>": "2026-06-01T00:00:00Z" } }
+ * A key may also be given as { "file": "...", "notBefore": "...", "notAfter": "..." }, with a
+ * validity of its own: during a rollover the new key's later `notBefore` makes it the newest,
+ * the one senders seal to and the organisation signs with (docs/operations.md).
  */
+type KeyFileEntry = string | { file: string; notBefore?: string; notAfter?: string };
+
 interface OrgFileEntry {
   id: string;
   name?: string;
-  signing: string[];
-  encryption: string[];
+  signing: KeyFileEntry[];
+  encryption: KeyFileEntry[];
   notBefore?: string;
   notAfter?: string;
   revoked?: Record<string, string>;
@@ -37,31 +42,48 @@ export async function trustSign(
     version: number;
     out: string;
     policy?: string;
+    /** How long the list is valid from now (it gets a notAfter); none: it never expires. */
+    validForMs?: number;
   },
   io: Io,
 ): Promise<number> {
   const base = dirname(resolve(args.orgs));
   const entries = readJson(args.orgs) as OrgFileEntry[];
+  const fileOf = (k: KeyFileEntry): string => resolve(base, typeof k === "string" ? k : k.file);
   const organisations = entries.map((e) => {
+    const own = new Map<string, { notBefore?: string; notAfter?: string }>();
+    const read = (k: KeyFileEntry) => {
+      const jwk = readPublicJwk(fileOf(k));
+      if (typeof k !== "string") own.set(jwk.kid, k);
+      return jwk;
+    };
     const desc = {
       id: e.id,
-      signingKeys: e.signing.map((p) => readPublicJwk(resolve(base, p))),
-      encryptionKeys: e.encryption.map((p) => readPublicJwk(resolve(base, p))),
+      signingKeys: e.signing.map(read),
+      encryptionKeys: e.encryption.map(read),
       ...(e.name === undefined ? {} : { name: e.name }),
       ...(e.notBefore === undefined ? {} : { notBefore: e.notBefore }),
       ...(e.notAfter === undefined ? {} : { notAfter: e.notAfter }),
     };
     const org = describeOrganisation(desc);
     for (const key of org.keys) {
+      const validity = own.get(key.kid);
+      if (validity?.notBefore !== undefined) key.notBefore = validity.notBefore;
+      if (validity?.notAfter !== undefined) key.notAfter = validity.notAfter;
       const revokedAt = e.revoked?.[key.kid];
       if (revokedAt !== undefined) key.revokedAt = revokedAt;
     }
     return org;
   });
   const policy = args.policy === undefined ? undefined : (readJson(args.policy) as PolicyRule[]);
+  const issuedAt = new Date();
   const list = buildTrustList({
     country: args.country,
     version: args.version,
+    issuedAt,
+    ...(args.validForMs === undefined
+      ? {}
+      : { notAfter: new Date(issuedAt.getTime() + args.validForMs) }),
     organisations,
     ...(policy === undefined ? {} : { policy }),
   });
@@ -69,7 +91,7 @@ export async function trustSign(
   const jws = await signTrustList(list, anchor);
   writeFile(args.out, jws);
   io.out(
-    `trust list ${list.country} v${list.version}: ${organisations.length} organisations, signed by ${anchor.kid} -> ${args.out}\n`,
+    `trust list ${list.country} v${list.version}: ${organisations.length} organisations, ${list.notAfter === undefined ? "no expiry" : `valid until ${list.notAfter}`}, signed by ${anchor.kid} -> ${args.out}\n`,
   );
   return 0;
 }
@@ -80,7 +102,7 @@ export async function trustVerify(args: { file: string; anchor: string }, io: Io
     await readAnchors(args.anchor),
   );
   io.out(
-    `trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}: signature and schema OK\n`,
+    `trust list ${list.country} v${list.version}, issued ${list.issuedAt} by ${list.issuer}${list.notAfter === undefined ? "" : `, valid until ${list.notAfter}${Date.parse(list.notAfter) <= Date.now() ? " (EXPIRED)" : ""}`}: signature and schema OK\n`,
   );
   for (const org of list.organisations) {
     const keys = org.keys
