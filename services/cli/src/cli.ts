@@ -8,6 +8,7 @@ import { demo } from "./commands/demo.js";
 import { federationConfig, provision } from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
+import { journal } from "./commands/journal.js";
 import type { Io } from "./io.js";
 
 export const USAGE = `stafett <command>
@@ -32,6 +33,8 @@ export const USAGE = `stafett <command>
                                               the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               refused messages with their reasons; re-inject one (idempotent)
+  journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
+                                              repair (service stopped) keeps damaged lines aside in a separate file
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
                                               nats-server (or URL), the design's scenarios through the real services
 
@@ -68,6 +71,7 @@ const OPTIONS = {
   port: { type: "string" },
   "leaf-port": { type: "string" },
   "keep-running": { type: "boolean" },
+  state: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -219,6 +223,11 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         },
         io,
       );
+    },
+    journal: async () => {
+      const state = need(v, "state", io);
+      if (!state) return 2;
+      return journal({ action: action || "check", state }, io);
     },
     demo: async () =>
       demo(

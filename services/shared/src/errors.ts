@@ -33,7 +33,13 @@ export type ErrorCode =
   | "ERR_UNKNOWN_MUNICIPALITY"
   | "ERR_ADDRESS_INVALID"
   | "ERR_KEY_INVALID"
-  | "ERR_CONFIG_INVALID";
+  | "ERR_CONFIG_INVALID"
+  /** The journal cannot be written now (reason: disk_full, io_error, broken); retried. */
+  | "ERR_JOURNAL_WRITE"
+  /** A journal line in the middle is damaged (reason: checksum, unparsable, …); start-up stops. */
+  | "ERR_JOURNAL_DAMAGED"
+  /** The own clock differs from the broker's beyond the tolerance (reason: ahead, behind). */
+  | "ERR_CLOCK_SKEW";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */
