@@ -16,6 +16,7 @@ import {
   parseOrgId,
   SCHEMA_IDS,
   StafettError,
+  systemNow,
   validate,
   type DestinationJson,
   type JournalRef,
@@ -97,7 +98,7 @@ export class Gateway {
       );
     }
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemNow;
   }
 
   static async start(options: GatewayOptions, log: Logger): Promise<Gateway> {

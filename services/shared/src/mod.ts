@@ -20,6 +20,7 @@ export * from "./provision.js";
 export * from "./trust-watch.js";
 export * from "./ids.js";
 export * from "./journal.js";
+export * from "./faults.js";
 export * from "./key-files.js";
 export { repoPath } from "./paths.js";
 export * from "./mutex.js";
