@@ -1,6 +1,6 @@
 import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type Logger, type ServiceRuntime } from "@stafett/shared";
-import { Coordinator } from "./coordinator.js";
+import { createAuthenticator, errorReply, type Logger } from "@stafett/shared";
+import { Coordinator, type CoordinatorOptions } from "./coordinator.js";
 
 export interface RunningCoordinator {
   coordinator: Coordinator;
@@ -9,7 +9,7 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
-export async function start(options: ServiceRuntime, log: Logger): Promise<RunningCoordinator> {
+export async function start(options: CoordinatorOptions, log: Logger): Promise<RunningCoordinator> {
   const coordinator = await Coordinator.start(options, log);
   const http = fastify({ logger: false });
   const authenticate = createAuthenticator(options.auth, options.identity.id);

@@ -27,6 +27,8 @@ import {
   type TrustStore,
   type Urgency,
   type Verdict,
+  type ClockCheckOptions,
+  type Readiness,
 } from "@stafett/shared";
 import {
   deadlineOf,
@@ -63,6 +65,8 @@ export interface GatewayOptions extends ServiceRuntime {
   intakeHighWater?: number;
   concurrency?: number;
   now?: () => Date;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
 }
 
 export interface ReferralRequest {
@@ -110,6 +114,7 @@ export class Gateway {
       {
         now: gw.now,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
       },
     );
     await gw.party.consume((v, d) => decide(gw.context(), gw.view, v, d.data, gw.now()));
@@ -123,6 +128,11 @@ export class Gateway {
   /** The trust lists in force (watched: rotation and revocation apply without a restart). */
   get trust(): TrustStore {
     return this.party.trust;
+  }
+
+  /** Whether the gateway can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): Readiness {
+    return this.party.readiness();
   }
 
   private get country(): string {

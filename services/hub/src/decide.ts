@@ -11,6 +11,9 @@
  * - `updated` / `withdrawn` / `closed`: only from the referral's origin; relayed to its holder.
  * - A deadline passed with nobody having accepted: escalated to the national coordinator, and
  *   the origin told.
+ * - `rejected` of the hub's own hand-on (the municipality or hub it went to refused it: a
+ *   stale time, a key it could not use): escalated at once, so that a person hears of it. Of its
+ *   escalation (the coordinator refused it): escalated again later, under a new id.
  */
 import {
   coordinatorId,
@@ -41,7 +44,12 @@ export interface HubContext {
   region: string;
   /** Whether a hub is in the trust list (a region only routes to a hub that exists). */
   serves(hub: string): boolean;
+  /** How long after a refused escalation it is sent again, doubling each time (default 60 s). */
+  escalationRetryMs?: number;
 }
+
+/** The longest wait before a refused escalation is sent again. */
+const MAX_ESCALATION_RETRY_MS = 3_600_000;
 
 /** The bytes the hub holds of a referral: the opened SignedEvent (base64), a relay's JWE. */
 export interface Held {
@@ -110,6 +118,8 @@ export function decide(
     case "withdrawn":
     case "closed":
       return fromOrigin(ctx, view, v, bytes, now);
+    case "rejected":
+      return onRejected(ctx, view, v, now) ?? plan([note(e, e.type, v.issuer.id, at)]);
     default:
       return plan([note(e, e.type, v.issuer.id, at)]);
   }
@@ -396,8 +406,53 @@ function relay(
 }
 
 /**
+ * A refusal of one of the hub's own events. Of a hand-on (forwarded, rerouted) other than as a
+ * replay: the referral is stuck where nobody will take it, so it is escalated at once. Of its
+ * escalation: escalated again after a wait that doubles with each refusal. Undefined (a note)
+ * for anything else.
+ */
+function onRejected(
+  ctx: HubContext,
+  view: HubView,
+  v: VerifiedEvent,
+  now: Date,
+): HubVerdict | undefined {
+  const e = v.event;
+  const r = e.rejected;
+  const ref = view.referral(e.referralId);
+  const of = r?.ofEventId;
+  if (r === undefined || ref === undefined || of === undefined) return undefined;
+  const step = [...ref.history].reverse().find((h) => h.eventId === of)?.type;
+  const refused = {
+    k: "refused" as const,
+    referralId: ref.referralId,
+    eventId: of,
+    by: v.issuer.id,
+    code: r.code,
+    reason: r.reason,
+    at: now.toISOString(),
+  };
+  if (step === "escalated" && ref.escalated) {
+    const wait = Math.min(
+      MAX_ESCALATION_RETRY_MS,
+      (ctx.escalationRetryMs ?? 60_000) * 2 ** ref.escalationsRefused,
+    );
+    return plan([{ ...refused, of: step, retryAt: new Date(now.getTime() + wait).toISOString() }]);
+  }
+  if ((step === "forwarded" || step === "rerouted") && r.code !== "ERR_REPLAY") {
+    const escalation = ref.escalated ? undefined : decideEscalation(ctx, ref, now);
+    return {
+      send: escalation?.send ?? [],
+      records: [{ ...refused, of: step }, ...(escalation?.records ?? [])],
+    };
+  }
+  return undefined;
+}
+
+/**
  * The escalation of an overdue referral nobody accepted: to the national coordinator, and the
  * origin told when it is a municipality of this country. Nothing when it was escalated already.
+ * After the coordinator refused one, the next has ids of its own.
  */
 export function decideEscalation(
   ctx: HubContext,
@@ -411,7 +466,8 @@ export function decideEscalation(
     holder: ref.holder ?? ctx.id,
     destination: ref.destination,
   };
-  const escId = derivedId(ctx.id, "escalated", ref.referralId, ref.deadline);
+  const attempt = ref.escalationsRefused === 0 ? [] : [String(ref.escalationsRefused)];
+  const escId = derivedId(ctx.id, "escalated", ref.referralId, ref.deadline, ...attempt);
   const origin = parseOrgId(ref.origin);
   const send: Outgoing[] = [
     {
@@ -430,7 +486,7 @@ export function decideEscalation(
         type: "escalated",
         addressee: ref.origin,
         referralId: ref.referralId,
-        id: derivedId(ctx.id, "escalated-notify", ref.referralId, ref.deadline),
+        id: derivedId(ctx.id, "escalated-notify", ref.referralId, ref.deadline, ...attempt),
         body,
       },
     });

@@ -41,6 +41,23 @@ export type HubRecord =
   | { k: "withdrawn"; referralId: string; eventId: string; at: string }
   | { k: "closed"; referralId: string; eventId: string; at: string }
   | { k: "escalated"; referralId: string; eventId: string; at: string }
+  | {
+      /**
+       * A refusal (`rejected`) of one of the hub's own events: of its escalation (escalated
+       * again from `retryAt`), or of a hand-on (escalated at once).
+       */
+      k: "refused";
+      referralId: string;
+      /** The refused event. */
+      eventId: string;
+      /** Which of the hub's steps it was: "escalated", "forwarded", "rerouted". */
+      of: string;
+      by: string;
+      code: string;
+      reason: string;
+      retryAt?: string;
+      at: string;
+    }
   | { k: "note"; referralId: string; type: string; eventId: string; from: string; at: string };
 
 export interface HubReferral {
@@ -55,7 +72,18 @@ export interface HubReferral {
   status: HubStatus;
   holder?: string;
   escalated: boolean;
-  history: { type: string; at: string; by?: string; to?: string; eventId?: string }[];
+  /** Escalations the coordinator refused so far (each next one has its own event id). */
+  escalationsRefused: number;
+  /** After a refused escalation: when it is escalated again (instead of at its deadline). */
+  escalateAfter?: string;
+  history: {
+    type: string;
+    at: string;
+    by?: string;
+    to?: string;
+    eventId?: string;
+    code?: string;
+  }[];
 }
 
 /** Statuses in which nobody has taken responsibility: past its deadline, such a referral escalates. */
@@ -80,6 +108,7 @@ export class HubState {
         destination: r.destination,
         status: "received",
         escalated: false,
+        escalationsRefused: 0,
         history: [{ type: "received", at: r.at, by: r.from, eventId: r.openedId }],
       });
       this.deadlines.push(Date.parse(r.deadline), r.referralId);
@@ -128,6 +157,23 @@ export class HubState {
       case "note":
         ref.history.push({ type: r.type, at: r.at, by: r.from, eventId: r.eventId });
         break;
+      case "refused":
+        ref.history.push({
+          type: "refused",
+          at: r.at,
+          by: r.by,
+          eventId: r.eventId,
+          code: r.code,
+        });
+        if (r.of === "escalated" && ref.escalated) {
+          ref.escalated = false;
+          ref.escalationsRefused += 1;
+          if (r.retryAt !== undefined) {
+            ref.escalateAfter = r.retryAt;
+            this.deadlines.push(Date.parse(r.retryAt), ref.referralId);
+          }
+        }
+        break;
     }
     // Back in an unaccepted status (a decline after a forward, say): its deadline counts again.
     if (r.k !== "updated" && r.k !== "note" && !ref.escalated && UNACCEPTED.has(ref.status))
@@ -148,8 +194,9 @@ export class HubState {
       // Escalated, or taken (accepted, re-routed, withdrawn, closed): whatever puts it back in
       // an unaccepted status queues it again (apply).
       if (ref === undefined || ref.escalated || !UNACCEPTED.has(ref.status)) this.due.delete(id);
-      // Received again with a later deadline, or the clock stepped back: it stays due, for later.
-      else if (Date.parse(ref.deadline) <= t) out.push(ref);
+      // Received again with a later deadline, the clock stepped back, or a refused escalation
+      // waiting to be sent again: it stays due, for later.
+      else if (Date.parse(ref.escalateAfter ?? ref.deadline) <= t) out.push(ref);
     }
     return out;
   }

@@ -15,6 +15,7 @@ import {
   type Logger,
   type Delivery,
   type ServiceRuntime,
+  type Readiness,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -76,6 +77,11 @@ export class Liaison {
 
   get id(): string {
     return this.options.identity.id;
+  }
+
+  /** Whether the liaison can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): Readiness {
+    return this.party.readiness();
   }
 
   private context(): LiaisonContext {
