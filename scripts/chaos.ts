@@ -19,7 +19,16 @@ const r = await runChaos({
     process.stdout.write(`  ${new Date().toISOString().slice(11, 19)} ${line}\n`),
 });
 process.stdout.write(
-  `\nsent ${r.sent}, received ${r.received}, delivered ${r.delivered}, accepted ${r.accepted}, quarantined ${r.quarantined}, lost ${r.lost}, duplicated ${r.duplicated}\n` +
-    `faults: hub ${r.faults.hub ?? 0}, gateway ${r.faults.gateway ?? 0}, broker ${r.faults.broker ?? 0}; ${r.seconds} s\n`,
+  `\nsent ${r.sent}, received ${r.received}, delivered ${r.delivered}, accepted ${r.accepted}, quarantined ${r.quarantined} (replays ${r.replays}), rejected ${r.rejected}, lost ${r.lost}, duplicated ${r.duplicated}\n` +
+    `faults: hub ${r.faults.hub ?? 0}, gateway ${r.faults.gateway ?? 0}, broker ${r.faults.broker ?? 0}; ${r.seconds} s; seed ${r.seed}\n`,
 );
-process.exitCode = r.lost === 0 && r.duplicated === 0 && r.sent === referrals ? 0 : 1;
+// A doubled message shows as a replay refusal: nothing refused, too, or the run failed.
+process.exitCode =
+  r.lost === 0 &&
+  r.duplicated === 0 &&
+  r.quarantined === 0 &&
+  r.rejected === 0 &&
+  r.sent === referrals &&
+  Object.values(r.faults).every((n) => n > 0)
+    ? 0
+    : 1;
