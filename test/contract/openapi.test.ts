@@ -19,6 +19,7 @@ import {
   createLogger,
   StafettError,
   type DevTokenIssuer,
+  type Readiness,
 } from "@stafett/shared";
 import type { Gateway, OpenedReferral } from "../../services/gateway/src/gateway.js";
 import { BODY_LIMIT, buildGatewayHttp } from "../../services/gateway/src/http.js";
@@ -314,6 +315,22 @@ const REPLAYED_KEY = "case-2026-04711-retry";
 /** What the next call to the bus-facing stand-in methods throws, if anything. */
 const control: { failWith: Error | undefined } = { failWith: undefined };
 
+/** A stand-in's readiness: ready, unless the case asks for a failure (then a full disk). */
+function notReadyIfAsked(): Readiness {
+  if (control.failWith === undefined) return { ready: true, problems: [] };
+  return {
+    ready: false,
+    problems: [
+      {
+        code: "ERR_JOURNAL_WRITE",
+        reason: "disk_full",
+        message: "the journal cannot be written (the disk is full); retry later",
+        since: "2026-11-27T10:15:00.000Z",
+      },
+    ],
+  };
+}
+
 function failIfAsked(): void {
   if (control.failWith !== undefined) throw control.failWith;
 }
@@ -397,9 +414,17 @@ function sampleGatewayState(): GatewayState {
 function gatewayStandIn(state: GatewayState): Gateway {
   const standIn: Pick<
     Gateway,
-    "state" | "referral" | "inboxItem" | "personalOf" | "openReferral" | "follow" | "answer"
+    | "state"
+    | "referral"
+    | "inboxItem"
+    | "personalOf"
+    | "openReferral"
+    | "follow"
+    | "answer"
+    | "readiness"
   > = {
     state,
+    readiness: notReadyIfAsked,
     referral: (id) => state.sent.get(id),
     inboxItem: (id) => state.inbox.get(id),
     personalOf: async () => example("personal"),
@@ -491,8 +516,9 @@ function sampleHubState(): HubState {
 }
 
 function hubStandIn(state: HubState): Hub {
-  const standIn: Pick<Hub, "state" | "triageForward"> = {
+  const standIn: Pick<Hub, "state" | "triageForward" | "readiness"> = {
     state,
+    readiness: notReadyIfAsked,
     triageForward: async (id, municipality) => {
       failIfAsked();
       const ref = state.referrals.get(id);
@@ -756,6 +782,17 @@ describe("the gateway answers as openapi.yaml documents", () => {
   const withdraw = "/v1/referrals/{id}/withdraw";
   runCases(g, () => gatewayApp, GATEWAY_ORG, [
     { name: "live", method: "get", path: "/healthz", url: "/healthz", auth: "none", status: 200 },
+    { name: "ready", method: "get", path: "/readyz", url: "/readyz", auth: "none", status: 200 },
+    {
+      name: "not ready: disk full",
+      method: "get",
+      path: "/readyz",
+      url: "/readyz",
+      auth: "none",
+      failWith: () => new Error("disk full"),
+      status: 503,
+      check: (res) => expect(res.headers["retry-after"]).toBe("5"),
+    },
     {
       name: "this document",
       method: "get",
@@ -1042,6 +1079,16 @@ describe("the gateway answers as openapi.yaml documents", () => {
 describe("the hub answers as hub-openapi.yaml documents", () => {
   const forward = "/v1/triage/{id}/forward";
   runCases(HUB, () => hubApp, HUB_ORG, [
+    { name: "ready", method: "get", path: "/readyz", url: "/readyz", auth: "none", status: 200 },
+    {
+      name: "not ready: disk full",
+      method: "get",
+      path: "/readyz",
+      url: "/readyz",
+      auth: "none",
+      failWith: () => new Error("disk full"),
+      status: 503,
+    },
     {
       name: "token for another organisation",
       method: "get",

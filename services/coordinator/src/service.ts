@@ -1,5 +1,5 @@
 import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type Logger } from "@stafett/shared";
+import { createAuthenticator, errorReply, readinessReply, type Logger } from "@stafett/shared";
 import { Coordinator, type CoordinatorOptions } from "./coordinator.js";
 
 export interface RunningCoordinator {
@@ -14,10 +14,14 @@ export async function start(options: CoordinatorOptions, log: Logger): Promise<R
   const http = fastify({ logger: false });
   const authenticate = createAuthenticator(options.auth, options.identity.id);
   http.addHook("onRequest", async (req) => {
-    await authenticate(req.headers.authorization);
+    if (req.routeOptions.url !== "/readyz") await authenticate(req.headers.authorization);
   });
   http.setErrorHandler((err, _req, reply) => {
     const r = errorReply(err, 1024 * 1024);
+    return reply.code(r.status).headers(r.headers).send(r.body);
+  });
+  http.get("/readyz", async (_req, reply) => {
+    const r = readinessReply(coordinator.readiness());
     return reply.code(r.status).headers(r.headers).send(r.body);
   });
   http.get("/v1/escalations", async () => [...coordinator.escalations.values()]);

@@ -7,6 +7,7 @@ import { fastify, type FastifyInstance, type FastifyReply } from "fastify";
 import {
   createAuthenticator,
   errorReply,
+  readinessReply,
   repoPath,
   SCHEMA_IDS,
   validate,
@@ -66,7 +67,7 @@ export async function buildGatewayHttp(
 
   // Decide on the matched route, never on the raw URL: the router decodes percent-escapes, so
   // "/%761/inbox" reaches "/v1/inbox". Everything but the public routes needs a token.
-  const PUBLIC_ROUTES = new Set(["/healthz", "/openapi.yaml"]);
+  const PUBLIC_ROUTES = new Set(["/healthz", "/readyz", "/openapi.yaml"]);
   app.addHook("onRequest", async (req) => {
     if (!PUBLIC_ROUTES.has(req.routeOptions.url ?? ""))
       await authenticate(req.headers.authorization);
@@ -78,6 +79,10 @@ export async function buildGatewayHttp(
   });
 
   app.get("/healthz", async () => ({ ok: true }));
+  app.get("/readyz", async (_req, reply) => {
+    const r = readinessReply(gateway.readiness());
+    return reply.code(r.status).headers(r.headers).send(r.body);
+  });
   app.get("/openapi.yaml", async (_req, reply) => {
     openapi ??= readFileSync(repoPath("schemas/api/openapi.yaml"), "utf8");
     return reply.type("application/yaml").send(openapi);

@@ -1,6 +1,6 @@
 /** The hub's HTTP API for the regional coordinator's officers: referrals, triage. */
 import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type AuthConfig } from "@stafett/shared";
+import { createAuthenticator, errorReply, readinessReply, type AuthConfig } from "@stafett/shared";
 import type { Hub } from "./hub.js";
 import type { HubReferral } from "./state.js";
 
@@ -24,11 +24,16 @@ export async function buildHubHttp(
 ): Promise<FastifyInstance> {
   const app = fastify({ logger: false, bodyLimit: 64 * 1024 });
   const authenticate = createAuthenticator(auth, org);
+  // Decided on the matched route (the router decodes percent-escapes): only /readyz is public.
   app.addHook("onRequest", async (req) => {
-    await authenticate(req.headers.authorization);
+    if (req.routeOptions.url !== "/readyz") await authenticate(req.headers.authorization);
   });
   app.setErrorHandler((err, _req, reply) => {
     const r = errorReply(err, 64 * 1024);
+    return reply.code(r.status).headers(r.headers).send(r.body);
+  });
+  app.get("/readyz", async (_req, reply) => {
+    const r = readinessReply(hub.readiness());
     return reply.code(r.status).headers(r.headers).send(r.body);
   });
   app.get("/v1/referrals", async () => [...hub.state.referrals.values()].map(summary));

@@ -1,5 +1,5 @@
 import { fastify, type FastifyInstance } from "fastify";
-import { createAuthenticator, errorReply, type Logger } from "@stafett/shared";
+import { createAuthenticator, errorReply, readinessReply, type Logger } from "@stafett/shared";
 import { Liaison, type LiaisonOptions } from "./liaison.js";
 import type { InboundReferral } from "./state.js";
 
@@ -18,13 +18,17 @@ export async function start(options: LiaisonOptions, log: Logger): Promise<Runni
   const http = fastify({ logger: false, bodyLimit: 16 * 1024 });
   const authenticate = createAuthenticator(options.auth, options.identity.id);
   http.addHook("onRequest", async (req) => {
-    await authenticate(req.headers.authorization);
+    if (req.routeOptions.url !== "/readyz") await authenticate(req.headers.authorization);
   });
   http.setErrorHandler((err, _req, reply) => {
     const r = errorReply(err, 16 * 1024);
     return reply.code(r.status).headers(r.headers).send(r.body);
   });
 
+  http.get("/readyz", async (_req, reply) => {
+    const r = readinessReply(liaison.readiness());
+    return reply.code(r.status).headers(r.headers).send(r.body);
+  });
   http.get("/v1/inbound", async () => [...liaison.state.inbound.values()].map(view));
   http.post<{ Params: { id: string } }>("/v1/inbound/:id/accept", async (req) =>
     view(await liaison.answer(req.params.id, "accepted")),

@@ -6,6 +6,7 @@
 import { isRetryablePublishError } from "./bus.js";
 import { isStafettError, type ErrorCode } from "./errors.js";
 import { AuthError } from "./http-auth.js";
+import type { Readiness } from "./party.js";
 
 export interface ErrorReply {
   status: number;
@@ -69,4 +70,17 @@ export function errorReply(err: unknown, bodyLimit: number): ErrorReply {
       headers: {},
     };
   return { status: 500, body: { code: "ERR_INTERNAL", message: "internal error" }, headers: {} };
+}
+
+/**
+ * The answer to `GET /readyz`: 200 when the service can do its work, else 503 (with
+ * `Retry-After`) listing each problem's code and reason: the journal (ERR_JOURNAL_WRITE), the
+ * clock (ERR_CLOCK_SKEW), the bus (ERR_UNAVAILABLE bus_disconnected). Liveness stays /healthz.
+ */
+export function readinessReply(r: Readiness): ErrorReply {
+  return {
+    status: r.ready ? 200 : 503,
+    body: { ready: r.ready, problems: r.problems },
+    headers: r.ready ? {} : RETRY,
+  };
 }
