@@ -19,7 +19,7 @@ import {
 } from "@stafett/devkit";
 import { createLogger, samplePersonal } from "@stafett/shared";
 import type { Gateway } from "@stafett/gateway";
-import { expectNoRefusals, referralIds } from "../support/flow.js";
+import { expectNoRefusals, referralIds, refusals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 let se: LocalCountry;
@@ -143,9 +143,13 @@ describe("the hub killed at every step of carrying out a plan", () => {
         await waitFor(() => all.every(settled), {
           timeoutMs: 60_000,
           message: "every referral accepted and closed, or escalated",
-        }).catch((err: unknown) => {
+        }).catch(async (err: unknown) => {
           const stuck = all.filter((id) => !settled(id)).map((id) => types(id).join("+"));
-          throw new Error(`unsettled: ${stuck.join(", ")}`, { cause: err });
+          const { quarantined } = await refusals({ countries: { se: { servers: se.natsUrl } } });
+          const why = quarantined.map((q) => `${q.code} ${q.reason} ${q.consumer}`);
+          throw new Error(`unsettled: ${stuck.join(", ")}; quarantined: ${why.join(", ")}`, {
+            cause: err,
+          });
         });
         const count = (id: string) =>
           Object.fromEntries(
