@@ -12,7 +12,6 @@ import {
   authorizationUsers,
   createCountry,
   inboxPrefixOf,
-  createLogger,
   issue,
   samplePersonal,
   sampleOpened,
@@ -21,7 +20,6 @@ import {
 } from "@stafett/shared";
 import { capturedLog } from "../support/logs.js";
 
-const log = createLogger({ service: "security", level: process.env.LOG_LEVEL ?? "silent" });
 /** What the services log (they run under their generated permissions). */
 const services = capturedLog("services");
 const ORGS = [
