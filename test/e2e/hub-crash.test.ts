@@ -38,6 +38,8 @@ describe("the hub process killed mid-flow", () => {
         "se:hub:vast",
         join(se.stateRoot, "hub-process"),
         se.natsUrl,
+        undefined,
+        se.nkeySeed("se:hub:vast"),
       );
       hub = spawnService("hub", env);
       await hub.ready;
@@ -99,7 +101,7 @@ describe("the hub process killed mid-flow", () => {
       expect(goteborg.state.inbox.size).toBe(N);
 
       // Nothing doubled reached anyone: no receiver refused a replay, and the queue is empty.
-      const nc = await connect({ servers: se.natsUrl });
+      const nc = await connect({ servers: se.natsUrl, ...se.admin });
       try {
         const jsm = await jetstreamManager(nc);
         expect((await jsm.streams.info(quarantineStreamName("se"))).state.messages).toBe(0);

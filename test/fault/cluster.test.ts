@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { LocalCountry, startCluster, waitFor, type NatsCluster } from "@stafett/devkit";
-import { createLogger, quarantineStreamName } from "@stafett/shared";
+import {
+  countryAccounts,
+  createBrokerUsers,
+  createCountry,
+  createLogger,
+  quarantineStreamName,
+} from "@stafett/shared";
 import { expectEachOnce, referralIds, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
@@ -11,11 +17,24 @@ let cluster: NatsCluster;
 let se: LocalCountry;
 
 beforeAll(async () => {
-  cluster = await startCluster(3);
+  const country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
+  const users = createBrokerUsers(country.trustList);
+  // Every node runs the country's accounts: the streams in STAFETT, each organisation in its own.
+  cluster = await startCluster(3, {
+    config: {
+      accounts: countryAccounts({
+        trustList: country.trustList,
+        nkeys: users.nkeys,
+        limits: { replicas: 3 },
+      }),
+    },
+  });
   se = await LocalCountry.start({
-    municipalities: ["0180", "1480"],
+    country,
+    municipalities: [],
     log,
     natsUrl: cluster.urls,
+    nkeys: users.seeds,
     provision: { replicas: 3 },
   });
 }, 90_000);
@@ -45,7 +64,7 @@ describe("a 3-node JetStream cluster with R3 streams", () => {
       await leader?.restart();
       await expectEachOnce(stockholm, goteborg, ids);
       expect(stockholm.state.sent.size).toBe(N);
-      const nc = await connect({ servers: cluster.urls });
+      const nc = await connect({ servers: cluster.urls, ...se.admin });
       try {
         const jsm = await jetstreamManager(nc);
         expect((await jsm.streams.info(quarantineStreamName("se"))).state.messages).toBe(0);

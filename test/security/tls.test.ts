@@ -12,7 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import {
+  connect,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import {
   startFederation,
   startServer,
@@ -22,34 +27,57 @@ import {
 } from "@stafett/devkit";
 import {
   countryServerConfig,
+  createBrokerUsers,
   createCountry,
-  provisionCountry,
-  type LinkCredentials,
+  generateSigningKey,
   inboxPrefixOf,
+  provisionCountry,
+  PROVISIONER,
+  type BrokerUsers,
+  type Country,
 } from "@stafett/shared";
 // Not re-exported from @stafett/devkit's barrel (mod.ts) yet.
 import { createTestCa, type TestCa } from "../../services/devkit/src/tls.js";
 
-const services: LinkCredentials = { user: "stafett", password: randomUUID() };
 let caDir: string;
 let ca: TestCa;
 let broker: NatsServer;
 let fed: Federation;
+let users: BrokerUsers;
+let sweden: Country;
+let norway: Country;
 
 beforeAll(async () => {
   caDir = mkdtempSync(join(tmpdir(), "stafett-tls-test-"));
   ca = createTestCa(caDir);
+  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
+  [sweden, norway] = await Promise.all([
+    createCountry({
+      code: "se",
+      municipalities: ["0180"],
+      anchor: seAnchor,
+      partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
+    }),
+    createCountry({
+      code: "no",
+      municipalities: [],
+      anchor: noAnchor,
+      partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
+    }),
+  ]);
+  users = createBrokerUsers(sweden.trustList);
   const config = countryServerConfig({
     country: "se",
     storeDir: "",
-    users: [services],
+    trustList: sweden.trustList,
+    nkeys: users.nkeys,
     port: -1,
     tls: ca.server,
   });
   delete (config.jetstream as Record<string, unknown>).store_dir; // the launcher's temp dir
   [broker, fed] = await Promise.all([
     startServer({ name: "stafett-se-tls", jetstream: { domain: "se" }, config }),
-    startFederation("no", ["se"], { tls: true }),
+    startFederation("no", ["se"], { se: sweden.trustList, no: norway.trustList }, { tls: true }),
   ]);
 }, 30_000);
 
@@ -59,9 +87,9 @@ afterAll(async () => {
   if (caDir !== undefined) rmSync(caDir, { recursive: true, force: true });
 });
 
-const login = (c: LinkCredentials): Partial<ConnectionOptions> => ({
-  user: c.user,
-  pass: c.password,
+/** The provisioner's nkey login (the STAFETT account) from a set of broker users. */
+const login = (u: BrokerUsers, id = PROVISIONER): Partial<ConnectionOptions> => ({
+  authenticator: nkeyAuthenticator(u.seeds.get(id) ?? new Uint8Array()),
 });
 
 /** Connects, expecting a refusal; returns the error's name (a connection never established). */
@@ -112,11 +140,15 @@ function plaintextAttempt(
 
 describe("a country broker with mutual TLS on its client port", () => {
   it("a client with the CA and a client certificate connects, and a JetStream publish is stored", async () => {
-    const nc = await connect({ servers: broker.url, ...login(services), tls: ca.client });
+    const nc = await connect({ servers: broker.url, ...login(users), tls: ca.client });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: "TLS_PROBE", subjects: ["tls.probe.>"] });
-      const ack = await jetstream(nc).publish("tls.probe.one", new Uint8Array([1, 2, 3]), {
+      await jsm.streams.add({
+        name: "TLS_PROBE",
+        subjects: ["stafett.se.probe.>"],
+        max_bytes: 1024 * 1024,
+      });
+      const ack = await jetstream(nc).publish("stafett.se.probe.one", new Uint8Array([1, 2, 3]), {
         msgID: randomUUID(),
       });
       expect(ack).toMatchObject({ stream: "TLS_PROBE", seq: 1, domain: "se" });
@@ -134,7 +166,7 @@ describe("a country broker with mutual TLS on its client port", () => {
   it("a plaintext client is refused, valid credentials notwithstanding", async () => {
     const attempt = await plaintextAttempt(
       broker.port,
-      `CONNECT ${JSON.stringify({ user: services.user, pass: services.password, verbose: false, pedantic: false, tls_required: false })}`,
+      `CONNECT ${JSON.stringify({ user: "stafett", pass: randomUUID(), verbose: false, pedantic: false, tls_required: false })}`,
     );
     expect(attempt.info.tls_required).toBe(true);
     expect(attempt.closed).toBe(true);
@@ -144,10 +176,10 @@ describe("a country broker with mutual TLS on its client port", () => {
 
   it("a client that does not trust the CA, or has no client certificate, is refused", async () => {
     // nats.js upgrades to TLS when the server requires it; without the CA the server is unknown.
-    expect(await refused({ servers: broker.url, ...login(services) })).not.toBe("connected");
+    expect(await refused({ servers: broker.url, ...login(users) })).not.toBe("connected");
     // The CA but no client certificate: the server verifies clients (verify: true).
     expect(
-      await refused({ servers: broker.url, ...login(services), tls: { caFile: ca.caFile } }),
+      await refused({ servers: broker.url, ...login(users), tls: { caFile: ca.caFile } }),
     ).not.toBe("connected");
     // A certificate from another CA.
     const otherDir = mkdtempSync(join(tmpdir(), "stafett-tls-other-"));
@@ -156,7 +188,7 @@ describe("a country broker with mutual TLS on its client port", () => {
       expect(
         await refused({
           servers: broker.url,
-          ...login(services),
+          ...login(users),
           tls: { caFile: ca.caFile, certFile: other.clientCertFile, keyFile: other.clientKeyFile },
         }),
       ).not.toBe("connected");
@@ -202,20 +234,19 @@ describe("two federated brokers with TLS on client ports and on the leafnode lin
 
   it("a referral published in Sweden crosses the TLS link into Norway's stream", async () => {
     const tls = fed.tls;
-    const seUser = fed.users.get("se");
-    const noUser = fed.users.get("no");
-    if (tls === undefined || seUser === undefined || noUser === undefined)
+    const seUsers = fed.users.get("se");
+    const noUsers = fed.users.get("no");
+    if (tls === undefined || seUsers === undefined || noUsers === undefined)
       throw new Error("federation incomplete");
-    const norway = await createCountry({ code: "no", municipalities: [] });
     const noNc = await connect({
       servers: fed.server("no").url,
-      ...login(noUser),
+      ...login(noUsers),
       tls: tls.client,
     });
-    // As Sweden's liaison: only its inbox prefix may carry the partner stream's acks back.
+    // As Sweden's liaison, the only Swedish party whose account reaches the link.
     const seNc = await connect({
       servers: fed.server("se").url,
-      ...login(seUser),
+      ...login(seUsers, "se:liaison"),
       tls: tls.client,
       inboxPrefix: inboxPrefixOf("se:liaison"),
     });

@@ -21,15 +21,16 @@ export const USAGE = `stafett <command>
                                               canonical JSON draft -> SignedEvent bytes
   event open --in FILE|- --trust FILE --anchor PUB [--as ID --enc-key KEY [--decrypt-to FILE]] [--subject S]
                                               SignedEvent bytes -> verified canonical JSON; exit 1 with a code if refused
-  provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL] [--user U --password-file F]
+  provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               create or update the stream, quarantine stream and one consumer per
                                               organisation; put the trust lists in the trust bucket (idempotent)
-  federation config --country CC --out DIR [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
-                    [--store-dir DIR] [--port N] [--leaf-port N]
-                                              the country's nats-server config (JSON) with its federation links
+  federation config --country CC --out DIR --trust FILE --anchor PUB [--nkeys DIR]
+                    [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...] [--store-dir DIR] [--port N] [--leaf-port N]
+                                              the country's nats-server config (JSON): the streams' account, one account
+                                              per organisation (nkey users, seeds in DIR), and its federation links
   nats users --trust FILE --anchor PUB --out DIR
-                                              one nkey user per organisation and a provisioner, permissions from
-                                              the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
+                                              one nkey user per organisation, each in an account that imports what its
+                                              role needs, and a provisioner: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               refused messages with their reasons; re-inject one (idempotent)
   demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
@@ -62,6 +63,7 @@ const OPTIONS = {
   user: { type: "string" },
   "password-file": { type: "string" },
   "nkey-file": { type: "string" },
+  nkeys: { type: "string" },
   "store-dir": { type: "string" },
   "accept-from": { type: "string" },
   "connect-to": { type: "string" },
@@ -178,6 +180,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           ...(v["partner-trust"] === undefined ? {} : { partnerTrust: v["partner-trust"] }),
           ...(v.user === undefined ? {} : { user: v.user }),
           ...(v["password-file"] === undefined ? {} : { passwordFile: v["password-file"] }),
+          ...(v["nkey-file"] === undefined ? {} : { nkeyFile: v["nkey-file"] }),
         },
         io,
       );
@@ -205,15 +208,19 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     "federation config": async () => {
       const country = need(v, "country", io);
       const out = need(v, "out", io);
-      if (!country || !out) return 2;
+      const trust = need(v, "trust", io);
+      const anchor = need(v, "anchor", io);
+      if (!country || !out || !trust || !anchor) return 2;
       return federationConfig(
         {
           country,
           out,
+          trust,
+          anchor,
+          ...(v.nkeys === undefined ? {} : { nkeys: v.nkeys }),
           storeDir: v["store-dir"] ?? "/var/lib/nats-server",
           ...(v["accept-from"] === undefined ? {} : { acceptFrom: v["accept-from"] }),
           ...(v["connect-to"] === undefined ? {} : { connectTo: v["connect-to"] }),
-          ...(v["password-file"] === undefined ? {} : { servicesPasswordFile: v["password-file"] }),
           ...(v.port === undefined ? {} : { port: Number(v.port) }),
           ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
         },

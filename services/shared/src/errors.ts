@@ -33,7 +33,12 @@ export type ErrorCode =
   | "ERR_UNKNOWN_MUNICIPALITY"
   | "ERR_ADDRESS_INVALID"
   | "ERR_KEY_INVALID"
-  | "ERR_CONFIG_INVALID";
+  | "ERR_CONFIG_INVALID"
+  // What a running service finds missing on the bus (logged, and reported as not ready):
+  | "ERR_BUS_CONSUMER_MISSING"
+  | "ERR_BUS_STREAM_MISSING"
+  | "ERR_TRUST_BUCKET_MISSING"
+  | "ERR_MAX_DELIVERIES";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */

@@ -32,3 +32,5 @@ export * from "./quarantine.js";
 export * from "./http-errors.js";
 export * from "./decision.js";
 export * from "./routing.js";
+export * from "./accounts.js";
+export * from "./readiness.js";

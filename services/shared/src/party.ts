@@ -49,6 +49,8 @@ import { watchTrust, type TrustWatch } from "./trust-watch.js";
 import type { TrustStore } from "./trust.js";
 import type { ServiceRuntime } from "./service-config.js";
 import { inboxPrefixOf } from "./permissions.js";
+import { ORG_API_PREFIX } from "./accounts.js";
+import type { ReadinessProblem } from "./readiness.js";
 
 export interface PartyOptions<R> {
   identity: Identity;
@@ -170,6 +172,8 @@ export class Party<R> {
         servers: runtime.nats.servers,
         name: `stafett-${runtime.identity.id}`,
         connection: { ...natsAuth(runtime.nats), inboxPrefix: inboxPrefixOf(runtime.identity.id) },
+        // The organisation's own account imports the JetStream API it may use under this prefix.
+        apiPrefix: ORG_API_PREFIX,
       },
       log,
       stateDir: runtime.stateDir,
@@ -192,7 +196,7 @@ export class Party<R> {
         : 0;
       let held = minVersion;
       const trustWatch = await watchTrust(
-        bus.nc,
+        bus,
         {
           country,
           anchors: options.anchors,
@@ -224,6 +228,16 @@ export class Party<R> {
 
   get trust(): TrustStore {
     return this.trustWatch.holder.current;
+  }
+
+  /** Connected, its consumers and the stream there, the trust bucket readable (for /readyz). */
+  get ready(): boolean {
+    return this.bus.readiness.ready;
+  }
+
+  /** What is missing while not ready, by code. */
+  get readinessProblems(): ReadinessProblem[] {
+    return this.bus.readiness.problems;
   }
 
   issue(input: IssueInput): Promise<IssuedEvent> {
@@ -528,7 +542,7 @@ export class Party<R> {
     );
     await this.bus.publish(
       {
-        subject: quarantineSubject(this.country, error.code),
+        subject: quarantineSubject(this.country, durable, error.code),
         bytes: delivery.data,
         headers: {
           "Nats-Msg-Id": `${durable}:${delivery.seq}`,

@@ -16,6 +16,8 @@ import {
 } from "@stafett/shared";
 import { readAnchors, writeFile } from "../files.js";
 import type { Io } from "../io.js";
+import { nkeysInDir } from "./nats-users.js";
+import { connectionOptions, type NatsArgs } from "./quarantine.js";
 
 function pairs(text: string | undefined, what: string): [string, string][] {
   return (text ?? "")
@@ -34,29 +36,18 @@ function pairs(text: string | undefined, what: string): [string, string][] {
 }
 
 export async function provision(
-  args: {
+  args: NatsArgs & {
     trust: string;
     anchor: string;
     partnerTrust?: string;
-    natsUrl: string;
-    user?: string;
-    passwordFile?: string;
   },
   io: Io,
 ): Promise<number> {
   const jws = readFileSync(args.trust, "utf8").trim();
   const list = await verifyTrustList(jws, await readAnchors(args.anchor));
-  const connection =
-    args.user === undefined
-      ? {}
-      : {
-          connection: {
-            user: args.user,
-            ...(args.passwordFile === undefined
-              ? {}
-              : { pass: readFileSync(args.passwordFile, "utf8").trim() }),
-          },
-        };
+  // The provisioner's nkey (`stafett nats users` writes provisioner.nk): the only user of the
+  // account that holds the streams.
+  const connection = { connection: connectionOptions(args) };
   const bus = await Bus.connect(
     { servers: args.natsUrl, name: "stafett-provision", ...connection },
     createLogger({ service: "cli", level: "warn" }),
@@ -106,14 +97,28 @@ export async function federationConfig(
     country: string;
     out: string;
     storeDir: string;
+    trust: string;
+    anchor: string;
+    /** Directory of the nkey seeds (`stafett nats users`); default <out>/nkeys. */
+    nkeys?: string;
     acceptFrom?: string;
     connectTo?: string;
-    servicesPasswordFile?: string;
     port?: number;
     leafPort?: number;
   },
   io: Io,
 ): Promise<number> {
+  const list = await verifyTrustList(
+    readFileSync(args.trust, "utf8").trim(),
+    await readAnchors(args.anchor),
+  );
+  if (list.country !== args.country)
+    throw new StafettError("ERR_CONFIG_INVALID", `the trust list is ${list.country}'s`, {
+      reason: "country",
+      field: "--trust",
+    });
+  const seedDir = args.nkeys ?? join(args.out, "nkeys");
+  const { nkeys, created } = nkeysInDir(list, seedDir);
   const accepts = (args.acceptFrom ?? "")
     .split(",")
     .filter(Boolean)
@@ -132,14 +137,11 @@ export async function federationConfig(
       password: linkPassword(args.out, pair(args.country, partner)),
     },
   }));
-  const servicesPassword =
-    args.servicesPasswordFile === undefined
-      ? linkPassword(args.out, `services-${args.country}`)
-      : readFileSync(args.servicesPasswordFile, "utf8").trim();
   const config = countryServerConfig({
     country: args.country,
     storeDir: args.storeDir,
-    users: [{ user: "stafett", password: servicesPassword }],
+    trustList: list,
+    nkeys,
     accepts,
     connects,
     ...(args.port === undefined ? {} : { port: args.port }),
@@ -148,9 +150,10 @@ export async function federationConfig(
   const file = join(args.out, `nats-${args.country}.json`);
   writeFile(file, `${JSON.stringify(config, null, 2)}\n`, true);
   io.out(
-    `${file}: broker for ${args.country} (JetStream domain "${args.country}")` +
+    `${file}: broker for ${args.country} (JetStream domain "${args.country}"), ${list.organisations.length} organisations each in an account of its own` +
       `${accepts.length > 0 ? `, accepts links from ${accepts.map((a) => a.partner).join(", ")}` : ""}` +
       `${connects.length > 0 ? `, connects to ${connects.map((c) => c.partner).join(", ")}` : ""}\n` +
+      `nkey seeds (0600) in ${seedDir}/: ${created.length} new; give each organisation only its own, keep provisioner.nk with the operator\n` +
       `link passwords in ${join(args.out, "links")}/ (0600): give each partner its own, out of band\n`,
   );
   return 0;

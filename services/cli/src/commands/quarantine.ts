@@ -8,7 +8,6 @@ import {
   showQuarantine,
   StafettError,
 } from "@stafett/shared";
-import { readFileSync } from "node:fs";
 import type { Io } from "../io.js";
 
 export interface NatsArgs {
@@ -18,6 +17,11 @@ export interface NatsArgs {
   nkeyFile?: string;
 }
 
+/**
+ * Credentials for the operator's commands: the provisioner's nkey seed (the broker's STAFETT
+ * account has no other user), or a user and password. Both files are secrets: refused unless
+ * only their owner can read them.
+ */
 export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
   if (a.nkeyFile !== undefined)
     return { authenticator: nkeyAuthenticator(readSecretFile(a.nkeyFile)) };
@@ -26,7 +30,7 @@ export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
       user: a.user,
       ...(a.passwordFile === undefined
         ? {}
-        : { pass: readFileSync(a.passwordFile, "utf8").trim() }),
+        : { pass: new TextDecoder().decode(readSecretFile(a.passwordFile)).trim() }),
     };
   return {};
 }
