@@ -28,6 +28,11 @@ export class Coordinator {
     return c;
   }
 
+  /** Whether it can do its work: connected, its consumers, their stream and the trust bucket there (for /readyz). */
+  get ready(): boolean {
+    return this.party.ready;
+  }
+
   async stop(): Promise<void> {
     await this.party.stop();
   }

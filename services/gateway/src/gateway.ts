@@ -115,6 +115,11 @@ export class Gateway {
     return gw;
   }
 
+  /** Whether it can do its work: connected, its consumers, their stream and the trust bucket there (for /readyz). */
+  get ready(): boolean {
+    return this.party.ready;
+  }
+
   get id(): string {
     return this.options.identity.id;
   }

@@ -74,6 +74,11 @@ export class Liaison {
     return l;
   }
 
+  /** Whether it can do its work: connected, its consumers, their stream and the trust bucket there (for /readyz). */
+  get ready(): boolean {
+    return this.party.ready;
+  }
+
   get id(): string {
     return this.options.identity.id;
   }
