@@ -68,7 +68,7 @@ out(
     connects: [{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }],
   }),
 );
-out("stream-STAFETT_SE.json", streamConfig("se", o));
+out("stream-STAFETT_SE.json", streamConfig("se", o, se));
 out("stream-STAFETT_QUARANTINE_SE.json", quarantineStreamConfig("se", o));
 out("stream-KV_stafett-trust.json", trustBucketConfig(o));
 out("consumer-se-hub-vast.json", consumerConfig("se-hub-vast", "stafett.se.vast.hub.>", o));
@@ -93,4 +93,4 @@ for (const node of ["n1", "n2", "n3"]) {
     }),
   );
 }
-out("stream-STAFETT_SE-R3.json", streamConfig("se", { ...o, replicas: 3 }));
+out("stream-STAFETT_SE-R3.json", streamConfig("se", { ...o, replicas: 3 }, se));
