@@ -33,8 +33,8 @@ export const USAGE = `stafett <command>
                                               role needs, and a provisioner: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
                                               refused messages with their reasons; re-inject one (idempotent)
-  demo [--nats-url URL] [--keep-running]      run the local handoff demo (npm start): a country on a local
-                                              nats-server (or URL), the design's scenarios through the real services
+  demo [--keep-running]                       run the local handoff demo (npm start): two countries' brokers, each
+                                              organisation in its own account, the design's scenarios through the services
 
 Trust options for seal and open: --partner-trust FILES --partner-anchor PUBS (comma-separated, pairwise).
 `;
