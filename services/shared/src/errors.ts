@@ -34,7 +34,11 @@ export type ErrorCode =
   | "ERR_UNKNOWN_MUNICIPALITY"
   | "ERR_ADDRESS_INVALID"
   | "ERR_KEY_INVALID"
-  | "ERR_CONFIG_INVALID";
+  | "ERR_CONFIG_INVALID"
+  /** A webhook endpoint answered 410 Gone: it is disabled (a log code, notifier.ts). */
+  | "ERR_WEBHOOK_GONE"
+  /** A notification's delivery failed (retried, or given up after the last retry). */
+  | "ERR_DELIVERY_FAILED";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */

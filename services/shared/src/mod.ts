@@ -213,5 +213,47 @@ export type {
   AuditVerdict,
 } from "./audit.js";
 
-export { BODY_LIMIT, httpService, PURPOSE_HEADER, requestBody } from "./http-service.js";
+export {
+  BODY_LIMIT,
+  EVENT_STREAM_PING_MS,
+  httpService,
+  PURPOSE_HEADER,
+  requestBody,
+} from "./http-service.js";
 export type { HttpServiceOptions, RouteAccess } from "./http-service.js";
+
+export {
+  deadlineWatch,
+  isAlert,
+  isNotificationType,
+  NOTIFICATION_TYPES,
+  notificationId,
+  payloadOf,
+} from "./notifications.js";
+export type {
+  DeadlineWatch,
+  Derived,
+  Notification,
+  NotificationData,
+  NotificationPayload,
+  NotificationType,
+} from "./notifications.js";
+
+export { DEFAULT_NOTIFY_CONFIG, DEFAULT_RETRY_MS, Notifier } from "./notifier.js";
+export type {
+  DeliveryOutcome,
+  MailSettings,
+  NotifierOptions,
+  NotifyConfig,
+  StreamListener,
+  WebhookEndpoint,
+} from "./notifier.js";
+
+export { MAIL, NOTIFICATIONS_FILE, NotificationStore } from "./notify-store.js";
+export type { OutboxLine, PendingDelivery } from "./notify-store.js";
+
+export { readNotifyEnv, resolveNotifyConfig } from "./notify-config.js";
+export type { NotifyEnvConfig } from "./notify-config.js";
+
+export { alertMail } from "./alert-mail.js";
+export type { AlertMail } from "./alert-mail.js";

@@ -13,6 +13,8 @@ import {
 import { loadIdentity, readAnchorKeys, readJsonFile, readSecretFile } from "./key-files.js";
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
+import type { NotifyConfig } from "./notifier.js";
+import { readNotifyEnv, resolveNotifyConfig, type NotifyEnvConfig } from "./notify-config.js";
 import { parseOrgId } from "./subjects.js";
 
 export interface ServiceEnvConfig {
@@ -38,6 +40,8 @@ export interface ServiceEnvConfig {
   authAudience: string;
   authDev: boolean;
   logLevel: string;
+  /** Webhooks, e-mail alerts and their thresholds (notify-config.ts). */
+  notify: NotifyEnvConfig;
 }
 
 export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }): ServiceEnvConfig {
@@ -85,6 +89,7 @@ export function readServiceEnv(r: ConfigReader, defaults: { httpPort: number }):
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
       "info",
     ),
+    notify: readNotifyEnv(r),
   };
 }
 
@@ -114,6 +119,8 @@ export interface ServiceRuntime {
   auth: AuthConfig;
   /** Set in development mode: mints tokens for the local demo. */
   devTokens?: DevTokenIssuer;
+  /** Webhooks, e-mail alerts and thresholds; none: notifications are only streamed (/v1/events). */
+  notify?: NotifyConfig;
 }
 
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
@@ -150,6 +157,7 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     http: { host: config.httpHost, port: config.httpPort },
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
+    notify: resolveNotifyConfig(config.notify),
   };
 }
 
