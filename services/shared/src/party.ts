@@ -70,6 +70,11 @@ export interface PartyOptions<R> {
   now?: () => Date;
   /** How long a countersigned event waits between attempts while a partner's link is down. */
   linkRetryMs?: number;
+  /**
+   * Told when a publish to a partner (store and forward) first fails, and when one succeeds
+   * after failures: the liaison's signal of a partner link's state.
+   */
+  onLink?: (subject: string, up: boolean) => void;
 }
 
 /**
@@ -178,7 +183,7 @@ export class Party<R> {
     runtime: ServiceRuntime,
     log: Logger,
     apply: (record: R, at: JournalRef) => void,
-    extra: Pick<PartyOptions<R>, "concurrency" | "receive" | "now" | "linkRetryMs"> = {},
+    extra: Pick<PartyOptions<R>, "concurrency" | "receive" | "now" | "linkRetryMs" | "onLink"> = {},
   ): Promise<Party<R>> {
     return Party.start<R>({
       identity: runtime.identity,
@@ -361,9 +366,11 @@ export class Party<R> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.bus.publish(m, { deadlineMs: 5_000 });
+        if (attempt > 1) this.options.onLink?.(m.subject, true);
         return;
       } catch (err) {
         if (this.stopping) throw err;
+        if (attempt === 1) this.options.onLink?.(m.subject, false);
         if (attempt === 1 || attempt % 10 === 0)
           this.log.warn(
             { subject: m.subject, attempt },
