@@ -3,13 +3,23 @@
  * deadline, with who held it and where it was going. (Signing trust lists is done offline with
  * `stafett trust sign`.)
  */
-import { Party, StafettError, parseOrgId, type Logger, type ServiceRuntime } from "@stafett/shared";
+import {
+  Notifier,
+  Party,
+  StafettError,
+  parseOrgId,
+  type Logger,
+  type ServiceRuntime,
+} from "@stafett/shared";
 import { decide, type CoordinatorRecord, type Escalation } from "./decide.js";
+import { notificationsOf } from "./notifications.js";
 
 export type { Escalation } from "./decide.js";
 
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
+  /** What the coordinator's people and systems are told (webhooks, GET /v1/events, e-mail). */
+  notifier!: Notifier;
   private party!: Party<CoordinatorRecord>;
 
   static async start(options: ServiceRuntime, log: Logger): Promise<Coordinator> {
@@ -21,14 +31,24 @@ export class Coordinator {
       );
     }
     const c = new Coordinator();
-    c.party = await Party.forService<CoordinatorRecord>(options, log, (r) =>
-      c.escalations.set(r.escalation.eventId, r.escalation),
-    );
+    const org = options.identity.id;
+    c.notifier = Notifier.open(options.stateDir, org, options.notify, log);
+    try {
+      c.party = await Party.forService<CoordinatorRecord>(options, log, (r) => {
+        c.escalations.set(r.escalation.eventId, r.escalation);
+        c.notifier.observe(notificationsOf(org, r));
+      });
+    } catch (err) {
+      await c.notifier.stop();
+      throw err;
+    }
+    c.notifier.replayed();
     await c.party.consume((v) => decide(v, new Date()));
     return c;
   }
 
   async stop(): Promise<void> {
     await this.party.stop();
+    await this.notifier.stop();
   }
 }

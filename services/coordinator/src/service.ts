@@ -21,10 +21,12 @@ export async function start(options: ServiceRuntime, log: Logger): Promise<Runni
   const http = await buildCoordinatorHttp(coordinator, {
     auth: options.auth,
     audit,
+    events: coordinator.notifier,
     org: options.identity.id,
     log,
   });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
+  coordinator.notifier.start(url);
   log.info({ component: "http", url }, "coordinator ready");
   return {
     coordinator,

@@ -21,10 +21,12 @@ export async function start(options: GatewayOptions, log: Logger): Promise<Runni
   const http = await buildGatewayHttp(gateway, {
     auth: options.auth,
     audit,
+    events: gateway.notifier,
     org: options.identity.id,
     log,
   });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
+  gateway.notifier.start(url);
   log.info({ component: "http", url }, "gateway ready");
   return {
     gateway,

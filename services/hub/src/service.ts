@@ -22,10 +22,12 @@ export async function start(options: HubOptions, log: Logger): Promise<RunningHu
   const http = await buildHubHttp(hub, {
     auth: options.auth,
     audit,
+    events: hub.notifier,
     org: options.identity.id,
     log,
   });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
+  hub.notifier.start(url);
   log.info({ component: "http", url }, "hub ready");
   return {
     hub,

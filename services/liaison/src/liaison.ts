@@ -8,6 +8,7 @@
  */
 import {
   isRefusal,
+  Notifier,
   Party,
   parseOrgId,
   parseSubject,
@@ -28,6 +29,7 @@ import {
   type LiaisonView,
   type OutboundPolicy,
 } from "./decide.js";
+import { notificationsOf } from "./notifications.js";
 import { LiaisonState, type InboundReferral, type LiaisonRecord } from "./state.js";
 
 export { DEFAULT_OUTBOUND_POLICY, type OutboundPolicy } from "./decide.js";
@@ -40,6 +42,8 @@ export interface LiaisonOptions extends ServiceRuntime {
 
 export class Liaison {
   readonly state = new LiaisonState();
+  /** What the contact point's people and systems are told (webhooks, GET /v1/events, e-mail). */
+  notifier!: Notifier;
   private party!: Party<LiaisonRecord>;
   private readonly policy: OutboundPolicy;
 
@@ -57,12 +61,28 @@ export class Liaison {
 
   static async start(options: LiaisonOptions, log: Logger): Promise<Liaison> {
     const l = new Liaison(options, log.child({ component: "liaison" }));
-    l.party = await Party.forService<LiaisonRecord>(
-      options,
-      log,
-      (r) => l.state.apply(r),
-      options.retryMs === undefined ? {} : { linkRetryMs: options.retryMs },
-    );
+    const org = options.identity.id;
+    l.notifier = Notifier.open(options.stateDir, org, options.notify, log);
+    try {
+      l.party = await Party.forService<LiaisonRecord>(
+        options,
+        log,
+        (r) => {
+          l.state.apply(r);
+          l.notifier.observe(notificationsOf(org, r));
+        },
+        {
+          ...(options.retryMs === undefined ? {} : { linkRetryMs: options.retryMs }),
+          // No signal of a link's state exists on the bus yet: it is derived from the store
+          // and forward's publishes to the partner (the first failure, the first success after).
+          onLink: (subject, up) => l.notifier.linkState(parseSubject(subject).country, up),
+        },
+      );
+    } catch (err) {
+      await l.notifier.stop();
+      throw err;
+    }
+    l.notifier.replayed();
     const cc = l.party.country;
     await l.party.consume(
       (v, d) => l.decide(v, d),
@@ -156,5 +176,6 @@ export class Liaison {
 
   async stop(): Promise<void> {
     await this.party.stop();
+    await this.notifier.stop();
   }
 }

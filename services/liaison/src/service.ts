@@ -21,10 +21,12 @@ export async function start(options: LiaisonOptions, log: Logger): Promise<Runni
   const http = await buildLiaisonHttp(liaison, {
     auth: options.auth,
     audit,
+    events: liaison.notifier,
     org: options.identity.id,
     log,
   });
   const url = await http.listen({ host: options.http.host, port: options.http.port });
+  liaison.notifier.start(url);
   log.info({ component: "http", url }, "liaison ready");
   return {
     liaison,
