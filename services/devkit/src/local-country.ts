@@ -21,6 +21,7 @@ import {
   provisionCountry,
   type DevTokenIssuer,
   type Logger,
+  type NotifyConfig,
   type ProvisionOptions,
   type ServiceRuntime,
   type Urgency,
@@ -52,6 +53,8 @@ export interface LocalCountryOptions {
   provision?: ProvisionOptions;
   /** Start no services (tests that start them one by one). */
   servicesOff?: boolean;
+  /** Each organisation's webhooks, e-mail alerts and thresholds (none: streamed only). */
+  notify?: (id: string) => NotifyConfig | undefined;
 }
 
 export class LocalCountry {
@@ -121,7 +124,9 @@ export class LocalCountry {
 
   /** The runtime of one organisation, with its own state directory. */
   runtime(id: string): ServiceRuntime {
+    const notify = this.options.notify?.(id);
     return {
+      ...(notify === undefined ? {} : { notify }),
       identity: this.country.identity(id),
       anchors: [this.country.anchorPublic],
       nats: {
