@@ -1,11 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import {
-  AuditLog,
-  currentSigningKey,
-  Operations,
-  type Logger,
-  type ServiceRuntime,
-} from "@stafett/shared";
+import { serveApi, Operations, type Logger, type ServiceRuntime } from "@stafett/shared";
 import { Coordinator } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 
@@ -39,33 +33,8 @@ export async function start(options: ServiceRuntime, log: Logger): Promise<Runni
       };
   });
   operations.metrics.escalationCount(() => coordinator.escalations.size);
-  const audit = await AuditLog.open(
-    options.stateDir,
-    options.identity.id,
-    currentSigningKey(options.identity),
+  const served = await serveApi("coordinator", options, log, operations, coordinator, (o) =>
+    buildCoordinatorHttp(coordinator, o),
   );
-  const http = await buildCoordinatorHttp(coordinator, {
-    auth: options.auth,
-    audit,
-    org: options.identity.id,
-    log,
-    readiness: operations.readiness,
-    metrics: operations.metrics,
-  });
-  const url = await http.listen({ host: options.http.host, port: options.http.port });
-  const metricsUrl = await operations.listen();
-  log.info({ component: "http", url, metricsUrl }, "coordinator ready");
-  return {
-    coordinator,
-    http,
-    url,
-    operations,
-    metricsUrl,
-    async stop() {
-      await http.close();
-      await operations.stop();
-      await audit.close();
-      await coordinator.stop();
-    },
-  };
+  return { coordinator, operations, ...served };
 }

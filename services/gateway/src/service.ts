@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { AuditLog, currentSigningKey, Operations, type Logger } from "@stafett/shared";
+import { Operations, serveApi, type Logger } from "@stafett/shared";
 import { Gateway, type GatewayOptions } from "./gateway.js";
 import { buildGatewayHttp } from "./http.js";
 import type { ReferralStatus, InboxStatus } from "./state.js";
@@ -65,33 +65,8 @@ export async function start(options: GatewayOptions, log: Logger): Promise<Runni
   const gateway = await Gateway.start({ ...options, observer: operations.observer }, log);
   operations.watchParty(gateway.party);
   watchBooks(gateway, operations);
-  const audit = await AuditLog.open(
-    options.stateDir,
-    options.identity.id,
-    currentSigningKey(options.identity),
+  const served = await serveApi("gateway", options, log, operations, gateway, (o) =>
+    buildGatewayHttp(gateway, o),
   );
-  const http = await buildGatewayHttp(gateway, {
-    auth: options.auth,
-    audit,
-    org: options.identity.id,
-    log,
-    readiness: operations.readiness,
-    metrics: operations.metrics,
-  });
-  const url = await http.listen({ host: options.http.host, port: options.http.port });
-  const metricsUrl = await operations.listen();
-  log.info({ component: "http", url, metricsUrl }, "gateway ready");
-  return {
-    gateway,
-    http,
-    url,
-    operations,
-    metricsUrl,
-    async stop() {
-      await http.close();
-      await operations.stop();
-      await audit.close();
-      await gateway.stop();
-    },
-  };
+  return { gateway, operations, ...served };
 }

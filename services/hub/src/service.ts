@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { AuditLog, currentSigningKey, Operations, type Logger } from "@stafett/shared";
+import { Operations, serveApi, type Logger } from "@stafett/shared";
 import { Hub, type HubOptions } from "./hub.js";
 import { buildHubHttp } from "./http.js";
 import { awaitsResponsibility, type HubStatus } from "./state.js";
@@ -51,33 +51,6 @@ export async function start(options: HubOptions, log: Logger): Promise<RunningHu
   const hub = await Hub.start({ ...options, observer: operations.observer }, log);
   operations.watchParty(hub.party);
   watchBooks(hub, operations);
-  const audit = await AuditLog.open(
-    options.stateDir,
-    options.identity.id,
-    currentSigningKey(options.identity),
-  );
-  const http = await buildHubHttp(hub, {
-    auth: options.auth,
-    audit,
-    org: options.identity.id,
-    log,
-    readiness: operations.readiness,
-    metrics: operations.metrics,
-  });
-  const url = await http.listen({ host: options.http.host, port: options.http.port });
-  const metricsUrl = await operations.listen();
-  log.info({ component: "http", url, metricsUrl }, "hub ready");
-  return {
-    hub,
-    http,
-    url,
-    operations,
-    metricsUrl,
-    async stop() {
-      await http.close();
-      await operations.stop();
-      await audit.close();
-      await hub.stop();
-    },
-  };
+  const served = await serveApi("hub", options, log, operations, hub, (o) => buildHubHttp(hub, o));
+  return { hub, operations, ...served };
 }

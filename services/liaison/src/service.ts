@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { AuditLog, currentSigningKey, Operations, type Logger } from "@stafett/shared";
+import { Operations, serveApi, type Logger } from "@stafett/shared";
 import { buildLiaisonHttp } from "./http.js";
 import { Liaison, type LiaisonOptions } from "./liaison.js";
 
@@ -33,33 +33,8 @@ export async function start(options: LiaisonOptions, log: Logger): Promise<Runni
         };
     },
   );
-  const audit = await AuditLog.open(
-    options.stateDir,
-    options.identity.id,
-    currentSigningKey(options.identity),
+  const served = await serveApi("liaison", options, log, operations, liaison, (o) =>
+    buildLiaisonHttp(liaison, o),
   );
-  const http = await buildLiaisonHttp(liaison, {
-    auth: options.auth,
-    audit,
-    org: options.identity.id,
-    log,
-    readiness: operations.readiness,
-    metrics: operations.metrics,
-  });
-  const url = await http.listen({ host: options.http.host, port: options.http.port });
-  const metricsUrl = await operations.listen();
-  log.info({ component: "http", url, metricsUrl }, "liaison ready");
-  return {
-    liaison,
-    http,
-    url,
-    operations,
-    metricsUrl,
-    async stop() {
-      await http.close();
-      await operations.stop();
-      await audit.close();
-      await liaison.stop();
-    },
-  };
+  return { liaison, operations, ...served };
 }

@@ -237,3 +237,6 @@ export { currentSigningKey, decryptionKeyFor, decryptionKeysOf, Keyring } from "
 export type { HttpServiceOptions, RouteAccess } from "./http-service.js";
 
 export { DeadlineWatch } from "./deadlines.js";
+
+export { serveApi } from "./serve.js";
+export type { ServedApi } from "./serve.js";
