@@ -10,6 +10,7 @@ import { natsUsers } from "./commands/nats-users.js";
 import { auditExport, auditVerify } from "./commands/audit.js";
 import { configServices } from "./commands/config.js";
 import { printRefusal, type Io } from "./io.js";
+import { journal } from "./commands/journal.js";
 
 export const USAGE = `stafett <command>
 
@@ -52,6 +53,8 @@ export const USAGE = `stafett <command>
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
+  journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
+                                              repair (service stopped) keeps damaged lines aside in a separate file
 
 Trust options for seal and open: --partner-trust FILES (comma-separated; each only for a
 partner the own list names, verified with the anchors it gives, as a service does).
@@ -294,6 +297,11 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         },
         io,
       );
+    },
+    journal: async () => {
+      const state = need(v, "state", io);
+      if (!state) return 2;
+      return journal({ action: action || "check", state }, io);
     },
     "config services": async () => {
       const trust = need(v, "trust", io);

@@ -141,7 +141,8 @@ export type { TrustHolder, TrustWatch } from "./trust-watch.js";
 export { derivedId, keyedIds } from "./ids.js";
 export type { DeriveId } from "./ids.js";
 
-export type { Journal, JournalRef } from "./journal.js";
+export { Journal } from "./journal.js";
+export type { CheckReport, JournalRef } from "./journal.js";
 
 export {
   loadIdentity,
