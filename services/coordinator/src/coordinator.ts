@@ -25,7 +25,7 @@ export class Coordinator {
     c.party = await Party.forService<CoordinatorRecord>(options, log, (r) =>
       c.escalations.set(r.escalation.eventId, r.escalation),
     );
-    await c.party.consume((v) => decide(v, new Date()));
+    await c.party.consume((v) => decide(v, c.party.now()));
     return c;
   }
 

@@ -18,6 +18,7 @@ import {
   recipientKids,
   SCHEMA_IDS,
   StafettError,
+  systemNow,
   validate,
   type DestinationJson,
   type JournalRef,
@@ -99,7 +100,7 @@ export class Gateway {
       );
     }
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemNow;
   }
 
   static async start(options: GatewayOptions, log: Logger): Promise<Gateway> {

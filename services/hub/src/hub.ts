@@ -10,6 +10,7 @@ import {
   parseOrgId,
   StafettError,
   isRefusal,
+  systemNow,
   type Logger,
   type ServiceRuntime,
   type TrustStore,
@@ -51,7 +52,7 @@ export class Hub {
         reason: "role",
       });
     this.region = address.region;
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemNow;
   }
 
   static async start(options: HubOptions, log: Logger): Promise<Hub> {

@@ -156,7 +156,7 @@ export class Liaison {
         bytes: d.data,
         ...(parts.direction === "out" ? { partnerCountry: parts.partnerCountry ?? "" } : {}),
       },
-      new Date(),
+      this.party.now(),
     );
     if (!isRefusal(verdict))
       for (const r of verdict.records)
@@ -190,14 +190,14 @@ export class Liaison {
     reason?: string,
   ): Promise<InboundReferral> {
     return this.command(referralId, () =>
-      decideAnswer(this.context(), this.view, referralId, decision, reason, new Date()),
+      decideAnswer(this.context(), this.view, referralId, decision, reason, this.party.now()),
     );
   }
 
   /** The contact point hands a waiting partner referral to a domestic municipality (through its hub). */
   routeTo(referralId: string, municipality: string): Promise<InboundReferral> {
     return this.command(referralId, () =>
-      decideRouteTo(this.context(), this.view, referralId, municipality, new Date()),
+      decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now()),
     );
   }
 

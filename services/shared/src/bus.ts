@@ -47,6 +47,8 @@ export interface Delivery {
   deliveryCount: number;
   /** True on the consumer's last delivery (max_deliver): no redelivery follows a failure. */
   lastAttempt: boolean;
+  /** The consumer's back-off after this attempt (its `backoff`, else 1 s): how long a retry waits. */
+  backoffMs: number;
 }
 
 /** What a handler decided: done (ack), or try again later (nak with a delay). */
@@ -75,6 +77,8 @@ export class Bus {
   private jsmPromise: Promise<JetStreamManager> | undefined;
   private outgoing: (() => void)[] = [];
   private outgoingScheduled = false;
+  /** False from a disconnect until the client reconnected. */
+  connected = true;
 
   private constructor(nc: NatsConnection, js: JetStreamClient, log: Logger) {
     this.nc = nc;
@@ -95,13 +99,16 @@ export class Bus {
     });
     const js = jetstream(nc, config.domain === undefined ? {} : { domain: config.domain });
     const busLog = log.child({ component: "bus" });
+    const bus = new Bus(nc, js, busLog);
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error")
           busLog.info({ status: s.type }, "nats connection status");
+        if (s.type === "disconnect") bus.connected = false;
+        if (s.type === "reconnect") bus.connected = true;
       }
     })();
-    return new Bus(nc, js, busLog);
+    return bus;
   }
 
   /**
@@ -205,7 +212,9 @@ export class Bus {
     handler: (d: Delivery) => Promise<Outcome>,
   ): Promise<Consumption> {
     const consumer = await this.js.consumers.get(options.stream, options.durable);
-    const maxDeliver = (await consumer.info(true)).config.max_deliver ?? -1;
+    const config = (await consumer.info(true)).config;
+    const maxDeliver = config.max_deliver ?? -1;
+    const backoffMs = (config.backoff ?? []).map((ns) => Math.round(ns / 1_000_000));
     const messages: ConsumerMessages = await consumer.consume({
       // Pulled ahead: enough to keep every handler busy, few enough that buffered messages
       // (which get no `working()` heartbeat) are not redelivered while a broker stall lasts.
@@ -229,6 +238,7 @@ export class Bus {
         seq: m.info.streamSequence,
         deliveryCount: m.info.deliveryCount,
         lastAttempt: maxDeliver > 0 && m.info.deliveryCount >= maxDeliver,
+        backoffMs: backoffMs[Math.min(m.info.deliveryCount, backoffMs.length) - 1] ?? 1_000,
       };
       let outcome: Outcome;
       // While the handler works (a liaison waiting for a partner's link), tell the server, so the

@@ -142,6 +142,7 @@ export { derivedId, keyedIds } from "./ids.js";
 export type { DeriveId } from "./ids.js";
 
 export { Journal } from "./journal.js";
+export { systemNow } from "./faults.js";
 export type { CheckReport, JournalRef } from "./journal.js";
 
 export {
