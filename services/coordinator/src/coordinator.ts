@@ -3,17 +3,31 @@
  * deadline, with who held it and where it was going. (Signing trust lists is done offline with
  * `stafett trust sign`.)
  */
-import { Party, StafettError, parseOrgId, type Logger, type ServiceRuntime } from "@stafett/shared";
+import {
+  Party,
+  StafettError,
+  parseOrgId,
+  type ClockCheckOptions,
+  type Logger,
+  type PartyReadiness,
+  type ServiceRuntime,
+} from "@stafett/shared";
 import { decide, type CoordinatorRecord, type Escalation } from "./decide.js";
 
 export type { Escalation } from "./decide.js";
+
+export interface CoordinatorOptions extends ServiceRuntime {
+  now?: () => Date;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
+}
 
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<CoordinatorRecord>;
 
-  static async start(options: ServiceRuntime, log: Logger): Promise<Coordinator> {
+  static async start(options: CoordinatorOptions, log: Logger): Promise<Coordinator> {
     if (parseOrgId(options.identity.id).role !== "coordinator") {
       throw new StafettError(
         "ERR_CONFIG_INVALID",
@@ -22,11 +36,22 @@ export class Coordinator {
       );
     }
     const c = new Coordinator();
-    c.party = await Party.forService<CoordinatorRecord>(options, log, (r) =>
-      c.escalations.set(r.escalation.eventId, r.escalation),
+    c.party = await Party.forService<CoordinatorRecord>(
+      options,
+      log,
+      (r) => c.escalations.set(r.escalation.eventId, r.escalation),
+      {
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+      },
     );
     await c.party.consume((v) => decide(v, c.party.now()));
     return c;
+  }
+
+  /** Whether the coordinator can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
   }
 
   async stop(): Promise<void> {

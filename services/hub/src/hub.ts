@@ -15,6 +15,8 @@ import {
   type ServiceRuntime,
   type TrustStore,
   type Verdict,
+  type ClockCheckOptions,
+  type PartyReadiness,
 } from "@stafett/shared";
 import {
   decide,
@@ -31,6 +33,10 @@ export interface HubOptions extends ServiceRuntime {
   tickMs?: number;
   concurrency?: number;
   now?: () => Date;
+  /** How long after a refused escalation it is sent again, doubling each time (default 60 s). */
+  escalationRetryMs?: number;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
 }
 
 export class Hub {
@@ -60,6 +66,7 @@ export class Hub {
     hub.party = await Party.forService<HubRecord>(options, log, (r, at) => hub.state.apply(r, at), {
       now: hub.now,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     await hub.party.consume((v, d) => decide(hub.context(), hub.view, v, d.data, hub.now()));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
@@ -75,6 +82,11 @@ export class Hub {
     return this.party.trust;
   }
 
+  /** Whether the hub can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
+  }
+
   /** Who the hub is, for its decisions. */
   private context(): HubContext {
     return {
@@ -83,6 +95,9 @@ export class Hub {
       country: this.party.country,
       region: this.region,
       serves: (hub) => this.party.trust.organisation(hub) !== undefined,
+      ...(this.options.escalationRetryMs === undefined
+        ? {}
+        : { escalationRetryMs: this.options.escalationRetryMs }),
     };
   }
 

@@ -20,6 +20,7 @@ import {
   type Delivery,
   type ServiceRuntime,
   type TrustStore,
+  type PartyReadiness,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -129,6 +130,11 @@ export class Liaison {
 
   get id(): string {
     return this.options.identity.id;
+  }
+
+  /** Whether the liaison can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
   }
 
   private context(): LiaisonContext {

@@ -155,7 +155,16 @@ export {
 } from "./key-files.js";
 
 export { DEFAULT_CONCURRENCY, natsAuth, Party } from "./party.js";
-export type { ConsumerOptions, Decide, JournalLine, PartyOptions, Seen } from "./party.js";
+export type {
+  ClockCheckOptions,
+  ConsumerOptions,
+  Decide,
+  JournalLine,
+  PartyOptions,
+  PartyReadiness,
+  Problem,
+  Seen,
+} from "./party.js";
 
 export {
   AuthError,

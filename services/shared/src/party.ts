@@ -193,7 +193,7 @@ export interface Problem {
 }
 
 /** Whether a party can do its work now, and if not, why. */
-export interface Readiness {
+export interface PartyReadiness {
   ready: boolean;
   problems: Problem[];
 }
@@ -493,7 +493,7 @@ export class Party<R> {
   }
 
   /** Whether the party can do its work now (journal writable, clock agreeing, bus connected). */
-  readiness(): Readiness {
+  readiness(): PartyReadiness {
     const problems: Problem[] = [];
     const h = this.journal.health;
     const refused = this.journal.unavailable();
