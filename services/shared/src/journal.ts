@@ -23,7 +23,7 @@
  * A write that fails (a full disk, an I/O error) is taken back (the file is cut to where it
  * was), the appends in it are refused with `ERR_JOURNAL_WRITE` and the journal reports itself
  * unhealthy, refusing appends at once, while it probes the disk every `probeMs`: once a probe
- * line is durably written it is healthy again, by itself. If the file cannot even be cut back,
+ * line as large as the failed write is durably written it is healthy again, by itself. If the file cannot even be cut back,
  * the journal is "broken" until a probe manages to.
  *
  * Every record has a place in the file (`JournalRef`), given on replay and by `append`, and
@@ -304,6 +304,8 @@ export class Journal<R> {
   private flushing = false;
   /** Set while writes fail: appends are refused with it, and the disk is probed. */
   private fault: { reason: JournalFault; since: Date; cause: unknown } | undefined;
+  /** The size of the write that failed: a probe writes as much, or a small one could fit in a block's slack. */
+  private failedBytes = 0;
   private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private inFlight: Promise<void> = Promise.resolve();
@@ -614,6 +616,7 @@ export class Journal<R> {
         done();
       };
       const failed = (cause: unknown): void => {
+        this.failedBytes = bytes.length;
         let reason = faultOf(cause);
         try {
           ftruncateSync(this.fd, this.size);
@@ -670,8 +673,10 @@ export class Journal<R> {
         this.setFault("broken", cause);
         return;
       }
+      // As large as the write that failed (up to 1 MiB): the space it needs must be there.
+      const pad = "-".repeat(Math.min(this.failedBytes, 1 << 20));
       const { bytes } = this.encode([
-        { json: JSON.stringify({ [INTERNAL_KEY]: "probe", at: new Date().toISOString() }) },
+        { json: JSON.stringify({ [INTERNAL_KEY]: "probe", at: new Date().toISOString(), pad }) },
       ]);
       let written = 0;
       try {
