@@ -374,7 +374,10 @@ export class Party<R> {
         ...(options.journalProbeMs === undefined ? {} : { probeMs: options.journalProbeMs }),
       });
     } catch (err) {
-      options.log.fatal({ err, file: path }, "journal damaged; not starting");
+      const coded = isStafettError(err)
+        ? { code: err.code, reason: err.reason, at: err.field }
+        : {};
+      options.log.fatal({ ...coded, err, file: path }, "the journal cannot be read; not starting");
       throw err;
     }
     const { journal, records, report } = opened;
