@@ -411,6 +411,8 @@ describe("hub decide: a refusal of the hub's own events", () => {
     const again = decideEscalation(ctx, ref, new Date(LATER.getTime() + 60_000))!;
     const againId = again.send.map((o) => ("issue" in o ? o.issue.id : ""))[0];
     expect(againId).not.toBe(escId);
+    // The origin was told the first time.
+    expect(sends(again)).toEqual(["escalated -> se:coordinator"]);
     again.records.forEach((r) => state.apply(r, at));
     const e2 = rejected(againId ?? "", "ERR_STALE", "se:coordinator");
     const p2 = planOf(decide(ctx, view, verified(e2), bytesOf(e2), LATER));

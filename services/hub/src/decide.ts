@@ -557,7 +557,8 @@ export function decideEscalation(
       },
     },
   ];
-  if (origin.role === "municipality" && origin.country === ctx.country)
+  // The origin is told once; an escalation sent again after a refusal goes to the coordinator.
+  if (origin.role === "municipality" && origin.country === ctx.country && attempt.length === 0)
     send.push({
       issue: {
         type: "escalated",
