@@ -27,6 +27,7 @@ import {
   receive,
   signDetached,
 } from "@stafett/shared";
+import { refusals } from "../support/flow.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
 let fed: Federation;
@@ -385,8 +386,23 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     const malmo = se.gateway("1280").gateway;
     const noLiaison = no.liaison?.liaison;
     if (noLiaison === undefined) throw new Error("no Norwegian liaison");
+    const scope = () => ({
+      countries: Object.fromEntries(
+        (["se", "no"] as const).map((cc) => {
+          const u = fed.users.get(cc);
+          return [
+            cc,
+            { servers: fed.server(cc).url, user: u?.user ?? "", pass: u?.password ?? "" },
+          ];
+        }),
+      ),
+    });
+    // Earlier tests here refuse on purpose: this one must add no refusal.
+    const before = await refusals(scope());
     await no.stop();
     await fed.server("no").kill();
+    // The fault happened: Norway's broker is down while Malmö sends.
+    expect(fed.server("no").running).toBe(false);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++)
       ids.push(
@@ -416,5 +432,11 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       timeoutMs: 10_000,
       message: "one receipt each at Malmö",
     });
+    // Nothing doubled anywhere: no new quarantine entry (no ERR_REPLAY) and no rejected.
+    const after = await refusals(scope());
+    expect(after.quarantined.map((q) => `${q.country}:${q.seq}`)).toEqual(
+      before.quarantined.map((q) => `${q.country}:${q.seq}`),
+    );
+    for (const id of ids) expect(types(id).filter((t) => t === "rejected")).toEqual([]);
   }, 60_000);
 });

@@ -17,8 +17,8 @@ import { start as startCoordinator, type RunningCoordinator } from "@stafett/coo
 import { LocalCountry, waitFor } from "@stafett/devkit";
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
 import { start as startHub, type RunningHub } from "@stafett/hub";
-import { coordinatorId, createLogger, samplePersonal } from "@stafett/shared";
-import { expectNoRefusals, referralIds, refusals } from "../support/flow.js";
+import { coordinatorId, createLogger } from "@stafett/shared";
+import { expectNoRefusals, openTo, refusals } from "../support/flow.js";
 import { capturedLog } from "../support/logs.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
@@ -74,17 +74,7 @@ afterAll(async () => {
   await se?.stop();
 });
 
-const open = (to: string, referralId: string, i: number) =>
-  se.gateway("0180").gateway.openReferral(
-    {
-      referralId,
-      urgency: "URGENCY_NORMAL",
-      reason: "REASON_CATEGORY_MOVED",
-      destination: { country: "se", municipality: to },
-      personal: samplePersonal(i),
-    },
-    `key-${referralId}`,
-  );
+const open = (to: string, i: number) => openTo(se.gateway("0180").gateway, to, i);
 
 describe("a hub whose clock runs an hour ahead", () => {
   it(
@@ -98,8 +88,8 @@ describe("a hub whose clock runs an hour ahead", () => {
         problems: [{ code: "ERR_CLOCK_SKEW", reason: "ahead" }],
       });
       expect(hubLog.coded("ERR_CLOCK_SKEW", "ahead")).toHaveLength(1);
-      const ids = referralIds(4);
-      for (const [i, id] of ids.entries()) await open("1480", id, i);
+      const ids: string[] = [];
+      for (const i of [0, 1, 2, 3]) ids.push(await open("1480", i));
       // The hub takes the four messages and holds them.
       const nc = await connect({ servers: se.natsUrl });
       try {
@@ -150,8 +140,7 @@ describe("a refusal for staleness of the hub's hand-on", () => {
     { timeout: 60_000 },
     async () => {
       const origin = se.gateway("0180").gateway;
-      const [id = ""] = referralIds(1);
-      await open("1481", id, 9);
+      const id = await open("1481", 9);
       const history = () => hub.hub.state.referrals.get(id)?.history ?? [];
       // Mölndal refuses the forward (its clock is behind); the hub escalates; the coordinator,
       // also behind, refuses the escalation.
@@ -171,7 +160,7 @@ describe("a refusal for staleness of the hub's hand-on", () => {
       expect(history().map((h) => `${h.type}${h.by === undefined ? "" : ` ${h.by}`}`)).toEqual([
         "received se:municipality:0180",
         "forwarded",
-        "refused se:municipality:1481",
+        "rejected se:municipality:1481",
         "escalated",
         "refused se:coordinator",
         "escalated",

@@ -6,7 +6,6 @@
  * twice, is then quarantined (ERR_HANDLER_FAILED crash_loop) without being handled again, its
  * sender is told, and the work queue is left empty: nothing stuck, nothing stranded with it.
  */
-import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,8 +18,8 @@ import {
   writeServiceFiles,
   type ServiceProcess,
 } from "@stafett/devkit";
-import { createLogger, samplePersonal } from "@stafett/shared";
-import { refusals, referralIds } from "../support/flow.js";
+import { createLogger } from "@stafett/shared";
+import { openTo, refusals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 let se: LocalCountry;
@@ -51,7 +50,8 @@ describe("a message that crashes the hub on every attempt", () => {
     async () => {
       const origin = se.gateway("0180").gateway;
       const destination = se.gateway("1480").gateway;
-      const poison = randomUUID();
+      // The poison is opened first (its id drawn by the gateway), while no hub runs.
+      const poison = await openTo(origin, "1480", 99);
       const env = {
         ...writeServiceFiles(
           se.country,
@@ -82,22 +82,9 @@ describe("a message that crashes the hub on every attempt", () => {
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
-      const ids = referralIds(8);
-      const all = [...ids.slice(0, 4), poison, ...ids.slice(4)];
       try {
-        await Promise.all(
-          all.map((referralId, i) =>
-            origin.openReferral(
-              {
-                referralId,
-                urgency: "URGENCY_NORMAL",
-                reason: "REASON_CATEGORY_MOVED",
-                destination: { country: "se", municipality: "1480" },
-                personal: samplePersonal(i),
-              },
-              `key-${referralId}`,
-            ),
-          ),
+        const ids = await Promise.all(
+          [0, 1, 2, 3, 4, 5, 6, 7].map((i) => openTo(origin, "1480", i)),
         );
         const types = (id: string) => origin.referral(id)?.timeline.map((e) => e.type) ?? [];
         const rejected = () => origin.referral(poison)?.timeline.find((e) => e.type === "rejected");

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@stafett/cli";
 import { LocalCountry, waitFor } from "@stafett/devkit";
-import { createLogger, Journal, samplePersonal } from "@stafett/shared";
-import { expectNoRefusals, referralIds } from "../support/flow.js";
+import { createLogger, Journal } from "@stafett/shared";
+import { expectNoRefusals, openTo } from "../support/flow.js";
 import { capturedLog } from "../support/logs.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
@@ -61,18 +61,9 @@ describe("a service's journal damaged while it was down", () => {
       // The origin's gateway is restarted below: always read the running one.
       const origin = { referral: (id: string) => se.gateway("0180").gateway.referral(id) };
       const destination = se.gateway("1480").gateway;
-      const ids = referralIds(6);
-      for (const [i, referralId] of ids.entries())
-        await se.gateway("0180").gateway.openReferral(
-          {
-            referralId,
-            urgency: "URGENCY_NORMAL",
-            reason: "REASON_CATEGORY_MOVED",
-            destination: { country: "se", municipality: "1480" },
-            personal: samplePersonal(i),
-          },
-          `key-${referralId}`,
-        );
+      const ids: string[] = [];
+      for (const i of [0, 1, 2, 3, 4, 5])
+        ids.push(await openTo(se.gateway("0180").gateway, "1480", i));
       const types = (id: string) => origin.referral(id)?.timeline.map((e) => e.type) ?? [];
       await waitFor(() => ids.every((id) => destination.inboxItem(id) !== undefined), {
         timeoutMs: 20_000,

@@ -22,6 +22,29 @@ export function caseKeys(n: number): string[] {
 }
 
 /**
+ * Opens a referral from `origin` to the municipality `to` about synthetic child `i`, with a key
+ * of its own; resolves with the id the gateway drew.
+ */
+export async function openTo(
+  origin: Gateway,
+  to: string,
+  i: number,
+  deadline?: string,
+): Promise<string> {
+  const opened = await origin.openReferral(
+    {
+      urgency: "URGENCY_NORMAL",
+      reason: "REASON_CATEGORY_MOVED",
+      destination: { country: "se", municipality: to },
+      personal: samplePersonal(i),
+      ...(deadline === undefined ? {} : { deadline }),
+    },
+    `case-${randomUUID()}`,
+  );
+  return opened.referralId;
+}
+
+/**
  * Sends a referral per key in turn, retrying a 503-like refusal with the same key; the ids the
  * gateway gave them are pushed to `ids` as they come.
  */

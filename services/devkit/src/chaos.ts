@@ -3,7 +3,11 @@
  * bounded stream of referrals sent through the gateway's HTTP API by a case system that retries
  * with the same Idempotency-Key, the destination accepting each one, and meanwhile hub, gateway
  * and broker nodes killed with SIGKILL and restarted at random (one at a time, bounded, loopback
- * only). At the end it counts what was sent, received, accepted, quarantined, lost and doubled.
+ * only). Every kind of fault asked for is injected at least once (the first faults take each
+ * kind in a seeded order). At the end it counts what was sent, received, accepted, lost and
+ * doubled, and every refusal: a doubled message shows only as a refusal (receivers drop
+ * repeats as ERR_REPLAY and answer `rejected`), so quarantine entries (replays among them) and
+ * `rejected` entries in the timelines are counted too.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +20,7 @@ import {
   Bus,
   createDevTokenIssuer,
   createLogger,
+  listQuarantine,
   provisionCountry,
   quarantineStreamName,
   type Logger,
@@ -32,7 +37,7 @@ export interface ChaosOptions {
   faultEveryMs: [number, number];
   /** How long a killed process stays down, milliseconds. */
   downMs: [number, number];
-  /** Faults to inject at least, even if the referrals are all sent before. */
+  /** Faults to inject at least, even if the referrals are all sent before (and one of each kind). */
   minFaults?: number;
   /** Fault kinds to use. */
   faults?: readonly ("hub" | "gateway" | "broker")[];
@@ -49,10 +54,15 @@ export interface ChaosResult {
   delivered: number;
   accepted: number;
   quarantined: number;
+  /** Quarantine entries with ERR_REPLAY: a message handled twice. */
+  replays: number;
+  /** `rejected` entries in the origin's timelines. */
+  rejected: number;
   lost: number;
   duplicated: number;
   faults: Record<string, number>;
   seconds: number;
+  seed: number;
 }
 
 interface TimelineView {
@@ -75,7 +85,8 @@ function random(seed: number): () => number {
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const log = o.log ?? createLogger({ service: "chaos", level: "silent" });
   const say = o.onProgress ?? (() => undefined);
-  const rnd = random(o.seed ?? Date.now());
+  const seed = o.seed ?? Date.now() % 1_000_000;
+  const rnd = random(seed);
   const between = ([lo, hi]: [number, number]): number => lo + rnd() * (hi - lo);
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), "stafett-chaos-"));
@@ -206,10 +217,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const faults: Record<string, number> = { hub: 0, gateway: 0, broker: 0 };
     const kinds = o.faults ?? ["hub", "gateway", "broker"];
     const injected = (): number => Object.values(faults).reduce((a, b) => a + b, 0);
-    while (!sendingDone || injected() < (o.minFaults ?? 0)) {
+    // Each kind once first, in a seeded order; then at random.
+    const firstRound = [...kinds];
+    for (let i = firstRound.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [firstRound[i], firstRound[j]] = [firstRound[j] ?? "hub", firstRound[i] ?? "hub"];
+    }
+    const enough = (): boolean =>
+      injected() >= (o.minFaults ?? 0) && kinds.every((k) => (faults[k] ?? 0) > 0);
+    while (!sendingDone || !enough()) {
       await new Promise((r) => setTimeout(r, between(o.faultEveryMs)));
-      if (sendingDone && injected() >= (o.minFaults ?? 0)) break;
-      const kind = kinds[Math.floor(rnd() * kinds.length)] ?? "hub";
+      if (sendingDone && enough()) break;
+      const kind = firstRound.shift() ?? kinds[Math.floor(rnd() * kinds.length)] ?? "hub";
       faults[kind] = (faults[kind] ?? 0) + 1;
       if (kind === "broker") {
         const node = cluster.servers[Math.floor(rnd() * cluster.servers.length)];
@@ -249,7 +268,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const nc = await connect({ servers: cluster.urls });
     const jsm = await jetstreamManager(nc);
     const quarantined = (await jsm.streams.info(quarantineStreamName("se"))).state.messages;
+    const entries = await listQuarantine(jsm, "se");
+    for (const q of entries) say(`quarantined: ${q.code} ${q.reason} ${q.consumer} ${q.subject}`);
+    const replays = entries.filter((q) => q.code === "ERR_REPLAY").length;
     await nc.close();
+    const rejected = all.reduce((n, t) => n + count(t, "rejected"), 0);
     const sent = ids.size;
     const received = all.filter((t) => count(t, "received") >= 1).length;
     const accepted = all.filter((t) => count(t, "accepted") >= 1).length;
@@ -274,10 +297,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       delivered,
       accepted,
       quarantined,
+      replays,
+      rejected,
       lost,
       duplicated,
       faults,
       seconds: Math.round((Date.now() - started) / 1_000),
+      seed,
     };
   } finally {
     await Promise.all([...procs.values()].map((p) => p.kill()));
