@@ -15,13 +15,13 @@ import {
   LocalCountry,
   spawnService,
   waitFor,
+  samplePersonal,
   writeServiceFiles,
   type ServiceProcess,
 } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
-import { samplePersonal } from "@stafett/devkit";
 import type { Gateway } from "@stafett/gateway";
-import { expectNoRefusals } from "../support/flow.js";
+import { expectNoRefusals, refusals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 let se: LocalCountry;
@@ -146,9 +146,13 @@ describe("the hub killed at every step of carrying out a plan", () => {
         await waitFor(() => all.every(settled), {
           timeoutMs: 60_000,
           message: "every referral accepted and closed, or escalated",
-        }).catch((err: unknown) => {
+        }).catch(async (err: unknown) => {
           const stuck = all.filter((id) => !settled(id)).map((id) => types(id).join("+"));
-          throw new Error(`unsettled: ${stuck.join(", ")}`, { cause: err });
+          const { quarantined } = await refusals({ countries: { se: { servers: se.natsUrl } } });
+          const why = quarantined.map((q) => `${q.code} ${q.reason} ${q.consumer}`);
+          throw new Error(`unsettled: ${stuck.join(", ")}; quarantined: ${why.join(", ")}`, {
+            cause: err,
+          });
         });
         const count = (id: string) =>
           Object.fromEntries(

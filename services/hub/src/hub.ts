@@ -130,6 +130,8 @@ export class Hub {
   /** Sends `escalated` to the national coordinator (and tells the origin) for every overdue referral. */
   async escalateOverdue(): Promise<number> {
     if (this.ticking) return 0;
+    // Nothing can be journaled or issued now (the party says why, once): wait for the next tick.
+    if (this.party.readiness().problems.some((p) => p.code !== "ERR_UNAVAILABLE")) return 0;
     this.ticking = true;
     let n = 0;
     try {

@@ -595,16 +595,22 @@ export class Party<R> {
    * once journaled, a publish that fails is retried in the background until it succeeds.
    */
   async carryOut(plan: Plan<R>): Promise<IssuedEvent[]> {
-    const { issued, messages } = await this.prepare(plan.send);
-    if (plan.records.length === 0 && messages.length === 0) return issued;
-    crashPoint("carry:before-journal");
-    const at = await this.journal.append({
-      rs: [...plan.records],
-      ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
+    // In a shared turn, like a message's handling: a message suspected of crashing the process
+    // is handled with nothing else under way, not even this.
+    const prepared = await this.turns.run(false, async () => {
+      const { issued, messages } = await this.prepare(plan.send);
+      if (plan.records.length === 0 && messages.length === 0) return { issued, messages };
+      crashPoint("carry:before-journal");
+      const at = await this.journal.append({
+        rs: [...plan.records],
+        ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
+      });
+      plan.records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
+      crashPoint("carry:after-journal");
+      return { issued, messages, at };
     });
-    plan.records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
-    crashPoint("carry:after-journal");
-    if (messages.length > 0) {
+    const { issued, messages, at } = prepared;
+    if (at !== undefined && messages.length > 0) {
       this.planned(at.seq, refOf(at), undefined);
       try {
         await this.publishPlan(at.seq, messages, "carry");
@@ -937,16 +943,20 @@ export class Party<R> {
     // Events about one referral are handled in the order they were delivered: the lock is taken
     // before verification (whose duration varies), keyed by the referral id read from the bytes.
     // That read is unverified and used for ordering only; receive() checks everything.
-    const inOrder = (): Promise<void> =>
-      this.locks.run(peekReferralId(delivery.data) ?? `seq:${delivery.seq}`, () =>
-        this.handleInOrder(durable, delivery, decide, mode),
-      );
-    if (!suspect) return this.turns.run(false, inOrder);
-    return this.turns.run(true, async () => {
-      await this.journal.append({ tried: { durable, seq: delivery.seq } });
-      this.tried.set(key, crashes + 1);
-      await inOrder();
-      this.tried.delete(key);
+    await this.locks.run(peekReferralId(delivery.data) ?? `seq:${delivery.seq}`, async () => {
+      // Deciding and journaling take a turn (alone, for a suspect). Publishing what was
+      // journaled does not: a crash then replays the journaled plan, not the handler, and a
+      // publish may wait long (a partner's link) without holding everything else up.
+      const publish = await this.turns.run(suspect, async () => {
+        if (suspect) {
+          await this.journal.append({ tried: { durable, seq: delivery.seq } });
+          this.tried.set(key, crashes + 1);
+        }
+        const next = await this.handleInOrder(durable, delivery, decide, mode);
+        this.tried.delete(key);
+        return next;
+      });
+      await publish?.();
     });
   }
 
@@ -1005,17 +1015,21 @@ export class Party<R> {
     });
   }
 
+  /**
+   * Verifies, decides, prepares and journals one delivery; returns what is left to do, the
+   * publishing of its plan, if any.
+   */
   private async handleInOrder(
     durable: string,
     delivery: Delivery,
     decide: Decide<R>,
     mode: "addressee" | "relay",
-  ): Promise<void> {
+  ): Promise<(() => Promise<void>) | undefined> {
     const log = this.log;
     const result = await this.verify(delivery, mode);
     if (!result.ok) {
       await this.refuse(durable, delivery, result.error, result);
-      return;
+      return undefined;
     }
     poisonPoint(result.event.referralId);
     const id = result.event.id;
@@ -1023,8 +1037,8 @@ export class Party<R> {
     const firstSeq = this.seen.get(id);
     if (firstSeq === delivery.seq) {
       // A redelivery of what was already decided: what it sends may not all be out yet.
-      await this.finish(this.undoneBySeen.get(id), delivery);
-      return;
+      const seq = this.undoneBySeen.get(id);
+      return () => this.finish(seq, delivery);
     }
     if (firstSeq !== undefined) {
       await this.refuse(
@@ -1036,7 +1050,7 @@ export class Party<R> {
         }),
         about,
       );
-      return;
+      return undefined;
     }
     let records: R[];
     let messages: Planned[];
@@ -1044,7 +1058,7 @@ export class Party<R> {
       const verdict = decide(result, delivery);
       if (isRefusal(verdict)) {
         await this.refuse(durable, delivery, verdict.refuse, about);
-        return;
+        return undefined;
       }
       messages = (await this.prepare(verdict.send)).messages;
       records = verdict.records;
@@ -1075,10 +1089,10 @@ export class Party<R> {
           ),
           { digest: result.digest },
         );
-        return;
+        return undefined;
       }
       await this.refuse(durable, delivery, err, about);
-      return;
+      return undefined;
     }
     crashPoint("handle:before-journal");
     let at: Appended;
@@ -1093,16 +1107,15 @@ export class Party<R> {
       // its sender told) with the journal's reason.
       if (!delivery.lastAttempt || !isRetryLater(err)) throw err;
       await this.refuse(durable, delivery, err, about);
-      return;
+      return undefined;
     }
     this.seen.set(id, delivery.seq);
     records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
     crashPoint("handle:after-journal");
-    if (messages.length > 0) {
-      this.planned(at.seq, refOf(at), id);
-      await this.finish(at.seq, delivery, messages);
-    }
-    log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event handled");
+    log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event decided");
+    if (messages.length === 0) return undefined;
+    this.planned(at.seq, refOf(at), id);
+    return () => this.finish(at.seq, delivery, messages);
   }
 
   /**
