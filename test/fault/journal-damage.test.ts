@@ -116,7 +116,7 @@ describe("a service's journal damaged while it was down", () => {
         return running;
       };
       let hub = await restartHub(hubLog);
-      let gw = await restartGateway(gwLog);
+      const gw = await restartGateway(gwLog);
       expect(hubLog.coded("ERR_JOURNAL_DAMAGED", "duplicate")).toHaveLength(1);
       expect(hubLog.coded("ERR_JOURNAL_DAMAGED", "torn_tail")).toHaveLength(1);
       expect(gwLog.coded("ERR_JOURNAL_DAMAGED", "duplicate")).toHaveLength(1);
