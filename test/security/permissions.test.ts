@@ -25,8 +25,11 @@ import {
   issue,
   STAFETT_ACCOUNT,
 } from "@stafett/shared";
+import { capturedLog } from "../support/logs.js";
 
 const log = createLogger({ service: "security", level: process.env.LOG_LEVEL ?? "silent" });
+/** What the services log (they run under their generated permissions). */
+const services = capturedLog("services");
 const ORGS = [
   "se:municipality:0180",
   "se:municipality:1480",
@@ -64,7 +67,7 @@ beforeAll(async () => {
     municipalities: [],
     natsUrl: server.url,
     nkeys: seeds,
-    log,
+    log: services.log,
   });
   for (const org of [...ORGS, "provisioner"]) {
     const c = await connect({
@@ -273,5 +276,15 @@ describe("least privilege on the bus: the generated authorization, per role", ()
       () => events.every((e) => local.hub("vast").hub.state.referrals.has(e.event.referralId)),
       { timeoutMs: 10_000, message: "the hub to get every referral" },
     );
+  });
+
+  it("every service can compare its clock with the broker's under its permissions", () => {
+    // The comparison creates and deletes an ephemeral consumer on the trust bucket; refused,
+    // each party would log once that it could not, and clock skew would go unseen.
+    const failed = services
+      .lines()
+      .filter((l) => String(l.msg).includes("could not compare the clock"));
+    expect(failed).toEqual([]);
+    expect(local.hub("vast").hub.readiness()).toEqual({ ready: true, problems: [] });
   });
 });
