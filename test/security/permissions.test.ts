@@ -21,13 +21,11 @@ import {
 import {
   authorizationUsers,
   inboxPrefixOf,
-  createLogger,
   issue,
   STAFETT_ACCOUNT,
 } from "@stafett/shared";
 import { capturedLog } from "../support/logs.js";
 
-const log = createLogger({ service: "security", level: process.env.LOG_LEVEL ?? "silent" });
 /** What the services log (they run under their generated permissions). */
 const services = capturedLog("services");
 const ORGS = [
