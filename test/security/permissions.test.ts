@@ -18,12 +18,7 @@ import {
   sampleOpened,
   type Country,
 } from "@stafett/devkit";
-import {
-  authorizationUsers,
-  inboxPrefixOf,
-  issue,
-  STAFETT_ACCOUNT,
-} from "@stafett/shared";
+import { authorizationUsers, inboxPrefixOf, issue, STAFETT_ACCOUNT } from "@stafett/shared";
 import { capturedLog } from "../support/logs.js";
 
 /** What the services log (they run under their generated permissions). */

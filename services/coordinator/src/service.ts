@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { serveApi, Operations, type Logger, type ServiceRuntime } from "@stafett/shared";
+import { serveApi, Operations, type Logger } from "@stafett/shared";
 import { Coordinator, type CoordinatorOptions } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 

@@ -37,8 +37,6 @@ export type ErrorCode =
   | "ERR_CONFIG_INVALID"
   /** A key or a trust list is within the warning time before its expiry (operations.ts). */
   | "ERR_EXPIRING"
-  /** The party's journal cannot take a write (a failed write, a full or read-only disk). */
-  | "ERR_JOURNAL_FAILED"
   /** The journal cannot be written now (reason: disk_full, io_error, broken); retried. */
   | "ERR_JOURNAL_WRITE"
   /** A journal line in the middle is damaged (reason: checksum, unparsable, …); start-up stops. */

@@ -325,11 +325,6 @@ export class Journal<R> {
    */
   onAppend: ((seconds: number, failed: boolean) => void) | undefined;
 
-  /** Why every append is now refused (see `health`); undefined while it works. */
-  get failure(): Error | undefined {
-    return this.unavailable();
-  }
-
   private constructor(
     path: string,
     fd: number,

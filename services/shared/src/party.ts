@@ -480,9 +480,14 @@ export class Party<R> {
     return this.trustWatch.holder.current;
   }
 
-  /** Why the journal refuses appends, once it does (readiness); undefined while it works. */
-  get journalFailure(): Error | undefined {
-    return this.journal.failure;
+  /** Why the journal refuses appends now (readiness); undefined while it works. */
+  get journalFailure(): StafettError | undefined {
+    return this.journal.unavailable();
+  }
+
+  /** How the clock differs from the broker's beyond the tolerance (readiness), while it does. */
+  get clockDifference(): Problem | undefined {
+    return this.clockProblem;
   }
 
   /** Throws ERR_UNKNOWN_KEY, ERR_KEY_REVOKED or ERR_KEY_NOT_VALID when the trust list no longer lets this party sign. */
