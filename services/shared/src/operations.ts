@@ -570,10 +570,13 @@ function versionOf(jws: string): number | undefined {
   }
 }
 
+/** A duration as a person reads it; each unit is chosen on the rounded value (119.9 min is 2 h). */
 function humanDuration(ms: number): string {
   const s = Math.round(ms / 1_000);
   if (s < 120) return `${s} s`;
-  if (s < 7_200) return `${Math.round(s / 60)} min`;
-  if (s < 172_800) return `${Math.round(s / 3_600)} h`;
+  const min = Math.round(s / 60);
+  if (min < 120) return `${min} min`;
+  const h = Math.round(s / 3_600);
+  if (h < 48) return `${h} h`;
   return `${Math.round(s / 86_400)} d`;
 }
