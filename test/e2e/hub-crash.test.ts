@@ -39,6 +39,8 @@ describe("the hub process killed mid-flow", () => {
         "se:hub:vast",
         join(se.stateRoot, "hub-process"),
         se.natsUrl,
+        undefined,
+        se.nkeySeed("se:hub:vast"),
       );
       hub = spawnService("hub", env);
       await hub.ready;
@@ -105,10 +107,10 @@ describe("the hub process killed mid-flow", () => {
       // Nothing doubled reached anyone: no receiver refused a replay (no quarantine entry, no
       // rejected), and the queue is empty.
       await expectNoRefusals({
-        countries: { se: { servers: se.natsUrl } },
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
         gateways: [stockholm, goteborg],
       });
-      const nc = await connect({ servers: se.natsUrl });
+      const nc = await connect({ servers: se.natsUrl, ...se.admin });
       try {
         const jsm = await jetstreamManager(nc);
         await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, {

@@ -252,7 +252,10 @@ describe("metrics", () => {
       event: bytes,
       signatures: [await signDetached(bytes, se.country.identity(STOCKHOLM).signing)],
     });
-    const bus = await Bus.connect({ servers: se.natsUrl, name: "forger" }, log);
+    const bus = await Bus.connect(
+      { servers: se.natsUrl, name: "forger", connection: se.admin },
+      log,
+    );
     try {
       await bus.publish({
         subject: "stafett.se.vast.hub.opened",

@@ -37,7 +37,7 @@ describe("the nats-server (file storage) killed and restarted mid-flow", () => {
     await sending;
     await expectEachOnce(stockholm, goteborg, ids);
     await expectNoRefusals({
-      countries: { se: { servers: se.natsUrl } },
+      countries: { se: { servers: se.natsUrl, ...se.admin } },
       gateways: [stockholm, goteborg],
       hubs: [se.hub("vast").hub],
     });

@@ -91,7 +91,7 @@ describe("a hub whose clock runs an hour ahead", () => {
       const ids: string[] = [];
       for (const i of [0, 1, 2, 3]) ids.push(await open("1480", i));
       // The hub takes the four messages and holds them.
-      const nc = await connect({ servers: se.natsUrl });
+      const nc = await connect({ servers: se.natsUrl, ...se.admin });
       try {
         const jsm = await jetstreamManager(nc);
         await waitFor(
@@ -104,7 +104,7 @@ describe("a hub whose clock runs an hour ahead", () => {
       const types = (id: string) => origin.referral(id)?.timeline.map((e) => e.type) ?? [];
       expect(ids.map(types)).toEqual(ids.map(() => ["opened"]));
       await expectNoRefusals({
-        countries: { se: { servers: se.natsUrl } },
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
         gateways: [origin, destination],
       });
 
@@ -126,7 +126,7 @@ describe("a hub whose clock runs an hour ahead", () => {
       for (const id of ids)
         expect(types(id)).toEqual(["opened", "received", "forwarded", "accepted", "closed"]);
       await expectNoRefusals({
-        countries: { se: { servers: se.natsUrl } },
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
         gateways: [origin, destination],
         hubs: [hub.hub],
       });
@@ -173,7 +173,9 @@ describe("a refusal for staleness of the hub's hand-on", () => {
       const t = origin.referral(id)?.timeline.map((e) => e.type) ?? [];
       expect(t.filter((x) => x === "escalated")).toHaveLength(1);
       // The two refusals, each quarantined where it happened, and nothing else.
-      const { quarantined } = await refusals({ countries: { se: { servers: se.natsUrl } } });
+      const { quarantined } = await refusals({
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
+      });
       expect(quarantined.map((q) => `${q.consumer} ${q.code} ${q.reason}`)).toEqual([
         "se-municipality-1481 ERR_STALE future",
         "se-coordinator ERR_STALE future",

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalCountry, startCluster, waitFor, type NatsCluster } from "@stafett/devkit";
-import { createLogger } from "@stafett/shared";
+import { countryAccounts, createBrokerUsers, createLogger } from "@stafett/shared";
+import { createCountry } from "@stafett/devkit";
 import { caseKeys, expectEachOnce, expectNoRefusals, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
@@ -9,11 +10,24 @@ let cluster: NatsCluster;
 let se: LocalCountry;
 
 beforeAll(async () => {
-  cluster = await startCluster(3);
+  const country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
+  const users = createBrokerUsers(country.trustList);
+  // Every node runs the country's accounts: the streams in STAFETT, each organisation in its own.
+  cluster = await startCluster(3, {
+    config: {
+      accounts: countryAccounts({
+        trustList: country.trustList,
+        nkeys: users.nkeys,
+        limits: { replicas: 3 },
+      }),
+    },
+  });
   se = await LocalCountry.start({
-    municipalities: ["0180", "1480"],
+    country,
+    municipalities: [],
     log,
     natsUrl: cluster.urls,
+    nkeys: users.seeds,
     provision: { replicas: 3 },
   });
 }, 90_000);
@@ -53,7 +67,7 @@ describe("a 3-node JetStream cluster with R3 streams", () => {
       await expectEachOnce(stockholm, goteborg, ids);
       expect(stockholm.state.sent.size).toBe(N);
       await expectNoRefusals({
-        countries: { se: { servers: cluster.urls } },
+        countries: { se: { servers: cluster.urls, ...se.admin } },
         gateways: [stockholm, goteborg],
         hubs: [se.hub("vast").hub],
       });

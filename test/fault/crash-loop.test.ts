@@ -98,7 +98,7 @@ describe("a message that crashes the hub on every attempt", () => {
         expect(crashes).toBe(3);
         expect(rejected()).toMatchObject({ code: "ERR_HANDLER_FAILED", reason: "crash_loop" });
         const { quarantined, rejected: others } = await refusals({
-          countries: { se: { servers: se.natsUrl } },
+          countries: { se: { servers: se.natsUrl, ...se.admin } },
           gateways: [origin, destination],
         });
         expect(quarantined).toMatchObject([
@@ -126,7 +126,7 @@ describe("a message that crashes the hub on every attempt", () => {
           .filter((l) => l.includes('"code":"ERR_HANDLER_FAILED"') && l.includes("crash_loop"));
         expect(coded.length).toBeGreaterThan(0);
         // Nothing left behind in the work queue.
-        const nc = await connect({ servers: se.natsUrl });
+        const nc = await connect({ servers: se.natsUrl, ...se.admin });
         try {
           const jsm = await jetstreamManager(nc);
           await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, {

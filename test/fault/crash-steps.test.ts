@@ -148,7 +148,9 @@ describe("the hub killed at every step of carrying out a plan", () => {
           message: "every referral accepted and closed, or escalated",
         }).catch(async (err: unknown) => {
           const stuck = all.filter((id) => !settled(id)).map((id) => types(id).join("+"));
-          const { quarantined } = await refusals({ countries: { se: { servers: se.natsUrl } } });
+          const { quarantined } = await refusals({
+            countries: { se: { servers: se.natsUrl, ...se.admin } },
+          });
           const why = quarantined.map((q) => `${q.code} ${q.reason} ${q.consumer}`);
           throw new Error(`unsettled: ${stuck.join(", ")}; quarantined: ${why.join(", ")}`, {
             cause: err,
@@ -180,7 +182,7 @@ describe("the hub killed at every step of carrying out a plan", () => {
         }
         expect(escalations).toHaveLength(keepOpen.size);
         await expectNoRefusals({
-          countries: { se: { servers: se.natsUrl } },
+          countries: { se: { servers: se.natsUrl, ...se.admin } },
           gateways: [origin, destination],
         });
       } finally {

@@ -138,7 +138,7 @@ describe.skipIf(fs === undefined)("the journals' disk full mid-flow, then freed"
         expect(originLog.coded("ERR_JOURNAL_WRITE", "disk_full").length).toBeGreaterThan(0);
         // While full: messages wait (redelivered), none quarantined.
         expect(
-          (await refusals({ countries: { se: { servers: se.natsUrl } } })).quarantined,
+          (await refusals({ countries: { se: { servers: se.natsUrl, ...se.admin } } })).quarantined,
         ).toEqual([]);
 
         fs?.free();
@@ -173,7 +173,7 @@ describe.skipIf(fs === undefined)("the journals' disk full mid-flow, then freed"
         }
         expect(destination.state.inbox.size).toBe(accepted.size);
         await expectNoRefusals({
-          countries: { se: { servers: se.natsUrl } },
+          countries: { se: { servers: se.natsUrl, ...se.admin } },
           gateways: [origin.gateway, destination],
           hubs: [hub.hub],
         });
@@ -234,7 +234,9 @@ describe.skipIf(fs === undefined)("the journal still failing on a message's last
         message: "the sender told of the refusal",
       });
       expect(rejected()).toMatchObject({ code: "ERR_JOURNAL_WRITE", reason: "disk_full" });
-      const { quarantined } = await refusals({ countries: { se: { servers: se.natsUrl } } });
+      const { quarantined } = await refusals({
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
+      });
       expect(quarantined).toMatchObject([
         { code: "ERR_JOURNAL_WRITE", reason: "disk_full", consumer: "se-hub-vast" },
       ]);

@@ -170,7 +170,7 @@ describe("a service's journal damaged while it was down", () => {
         }).toEqual({ id, n: [1, 1, 1, 1, 1] });
       }
       await expectNoRefusals({
-        countries: { se: { servers: se.natsUrl } },
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
         gateways: [gw.gateway, destination],
         hubs: [hub.hub],
       });

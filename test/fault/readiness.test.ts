@@ -59,6 +59,7 @@ describe("readiness", () => {
       const { status, body } = await readyz(url);
       expect({ id, status, ready: body.ready }).toEqual({ id, status: 200, ready: true });
       expect(Object.keys(body.checks).sort()).toEqual([
+        "bus",
         "clock",
         "consumer",
         "journal",
@@ -107,7 +108,10 @@ describe("readiness", () => {
     "a deleted consumer fails its service's consumer check, and provisioning again mends it",
     { timeout: 30_000 },
     async () => {
-      const bus = await Bus.connect({ servers: [se.natsUrl], name: "test-admin" }, log);
+      const bus = await Bus.connect(
+        { servers: [se.natsUrl], name: "test-admin", connection: se.admin },
+        log,
+      );
       try {
         const jsm = await bus.manager();
         await jsm.consumers.delete(streamName("se"), "se-municipality-1480");

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import type { Gateway } from "@stafett/gateway";
 import type { Hub } from "@stafett/hub";
 import { samplePersonal } from "@stafett/devkit";
@@ -115,8 +115,8 @@ export async function expectEachOnce(
 
 /** Where a test's parties run: the bus (per country) and the in-process services to look into. */
 export interface RefusalScope {
-  /** Per country code: the servers (and credentials) of its NATS. */
-  countries: Record<string, { servers: string | string[]; user?: string; pass?: string }>;
+  /** Per country code: how to reach its NATS as the provisioner (servers and credentials). */
+  countries: Record<string, ConnectionOptions>;
   gateways?: readonly Gateway[];
   hubs?: readonly Hub[];
 }

@@ -13,16 +13,19 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, nkeyAuthenticator } from "@nats-io/transport-node";
 import { createCountry } from "./country.js";
 import { samplePersonal } from "./samples.js";
 import {
   Bus,
+  countryAccounts,
+  createBrokerUsers,
   createDevTokenIssuer,
   createLogger,
   listQuarantine,
   provisionCountry,
   quarantineStreamName,
+  PROVISIONER,
   type Logger,
 } from "@stafett/shared";
 import { startCluster, type NatsCluster } from "./nats-server.js";
@@ -93,10 +96,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let cluster: NatsCluster | undefined;
   const procs = new Map<string, ServiceProcess>();
   try {
-    cluster = await startCluster(3);
-    const urls = cluster.urls.join(",");
     const country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
-    const bus = await Bus.connect({ servers: cluster.urls, name: "chaos-provision" }, log);
+    // The production configuration: the streams in STAFETT, each organisation in its own account.
+    const users = createBrokerUsers(country.trustList);
+    cluster = await startCluster(3, {
+      config: {
+        accounts: countryAccounts({
+          trustList: country.trustList,
+          nkeys: users.nkeys,
+          limits: { replicas: 3 },
+        }),
+      },
+    });
+    const urls = cluster.urls.join(",");
+    const nkeySeed = (id: string): Uint8Array => {
+      const s = users.seeds.get(id);
+      if (s === undefined) throw new Error(`no nkey for ${id}`);
+      return s;
+    };
+    const admin = { authenticator: nkeyAuthenticator(nkeySeed(PROVISIONER)) };
+    const bus = await Bus.connect(
+      { servers: cluster.urls, name: "chaos-provision", connection: admin },
+      log,
+    );
     await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, {
       replicas: 3,
     });
@@ -108,15 +130,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const services = {
       hub: {
         kind: "hub" as const,
-        env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth),
+        env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth, nkeySeed("se:hub:vast")),
       },
       gateway: {
         kind: "gateway" as const,
-        env: writeServiceFiles(country, "se:municipality:0180", dir, urls, auth),
+        env: writeServiceFiles(
+          country,
+          "se:municipality:0180",
+          dir,
+          urls,
+          auth,
+          nkeySeed("se:municipality:0180"),
+        ),
       },
       destination: {
         kind: "gateway" as const,
-        env: writeServiceFiles(country, "se:municipality:1480", dir, urls, auth),
+        env: writeServiceFiles(
+          country,
+          "se:municipality:1480",
+          dir,
+          urls,
+          auth,
+          nkeySeed("se:municipality:1480"),
+        ),
       },
     };
     const start = async (name: keyof typeof services): Promise<void> => {
@@ -265,7 +301,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const count = (t: TimelineView, type: string): number =>
       t.timeline.filter((e) => e.type === type).length;
     const inbox = (await call<{ referralId: string }[]>("destination", "GET", "/v1/inbox")).body;
-    const nc = await connect({ servers: cluster.urls });
+    const nc = await connect({ servers: cluster.urls, ...admin });
     const jsm = await jetstreamManager(nc);
     const quarantined = (await jsm.streams.info(quarantineStreamName("se"))).state.messages;
     const entries = await listQuarantine(jsm, "se");

@@ -42,7 +42,12 @@ export type ErrorCode =
   /** A journal line in the middle is damaged (reason: checksum, unparsable, …); start-up stops. */
   | "ERR_JOURNAL_DAMAGED"
   /** The own clock differs from the broker's beyond the tolerance (reason: ahead, behind). */
-  | "ERR_CLOCK_SKEW";
+  | "ERR_CLOCK_SKEW"
+  // What a running service finds missing on the bus (logged, and reported as not ready):
+  | "ERR_BUS_CONSUMER_MISSING"
+  | "ERR_BUS_STREAM_MISSING"
+  | "ERR_TRUST_BUCKET_MISSING"
+  | "ERR_MAX_DELIVERIES";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */

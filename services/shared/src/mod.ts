@@ -78,6 +78,7 @@ export {
   parseOrgId,
   parseSubject,
   quarantineStreamName,
+  quarantineSubject,
   roleOf,
   streamName,
   subjectFor,
@@ -133,6 +134,8 @@ export {
   publishTrustList,
   quarantineStreamConfig,
   streamConfig,
+  TRUST_BUCKET,
+  trustBucketConfig,
 } from "./provision.js";
 export type { ProvisionOptions, ProvisionReport } from "./provision.js";
 
@@ -190,21 +193,32 @@ export {
 } from "./service-config.js";
 export type { ServiceEnvConfig, ServiceRuntime } from "./service-config.js";
 
-export { clusterNodeConfig, countryServerConfig, STAFETT_ACCOUNT } from "./infra.js";
-export type {
-  ClusterNodeOptions,
-  CountryServerOptions,
-  LinkCredentials,
-  ServerTls,
-} from "./infra.js";
+export { clusterNodeConfig, countryServerConfig } from "./infra.js";
+export type { ClusterNodeOptions, CountryServerOptions, ServerTls } from "./infra.js";
 
 export {
-  authorizationUsers,
-  inboxPrefixOf,
-  organisationPermissions,
-  provisionerPermissions,
-} from "./permissions.js";
-export type { NkeyUser, Permissions } from "./permissions.js";
+  accountOf,
+  BROKER_LIMITS,
+  countryAccounts,
+  createBrokerUsers,
+  linkAccountOf,
+  ORG_API_PREFIX,
+  organisationImports,
+  PROVISIONER,
+  publishSubjects,
+  STAFETT_ACCOUNT,
+} from "./accounts.js";
+export type {
+  BrokerLimits,
+  BrokerUsers,
+  CountryAccountsOptions,
+  LinkCredentials,
+} from "./accounts.js";
+
+export { inboxPrefixOf, provisionerPermissions } from "./permissions.js";
+export type { Permissions } from "./permissions.js";
+
+export type { BusHealth, BusProblem } from "./bus-health.js";
 
 export { listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
 export type { QuarantineDetail, QuarantineEntry } from "./quarantine.js";

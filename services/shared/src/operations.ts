@@ -137,6 +137,19 @@ export class Operations {
     );
     this.watchConsumers(party, nats);
     this.watchJournal(party);
+    // What the bus watchers found missing (a consumer, the stream, the trust bucket); the
+    // connection itself is the nats check.
+    this.readiness.register("bus", () => {
+      const missing = party.bus.health.problems.filter((p) => p.component !== "connection");
+      const first = missing[0];
+      return first === undefined
+        ? passing()
+        : failing(
+            first.code,
+            first.reason,
+            `missing on the bus since ${first.since}: ${missing.map((p) => p.component).join(", ")}`,
+          );
+    });
     this.readiness.register("clock", () => {
       const p = party.clockDifference;
       return p === undefined ? passing() : failing(p.code, p.reason, p.message);

@@ -24,7 +24,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+} from "@nats-io/jetstream";
 import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
   Bus,
@@ -57,7 +62,6 @@ import {
   type ReceiveResult,
   type VerifiedEvent,
 } from "./pipeline.js";
-import { TRUST_BUCKET } from "./provision.js";
 import {
   consumersOf,
   parseOrgId,
@@ -71,6 +75,11 @@ import type { ServiceRuntime } from "./service-config.js";
 import { inboxPrefixOf } from "./permissions.js";
 import { decryptionKeyFor, Keyring } from "./keyring.js";
 import type { PartyObserver } from "./observer.js";
+import { ORG_API_PREFIX } from "./accounts.js";
+
+/** The stream, in the organisation's own account, whose stored times give the broker's clock. */
+const CLOCK_STREAM = "STAFETT_CLOCK";
+const CLOCK_SUBJECT = "stafett-clock";
 
 /** How the own clock is compared with the broker's. */
 export interface ClockCheckOptions {
@@ -319,6 +328,8 @@ export class Party<R> {
   private clockWaiters: { go: () => void; stop: (e: Error) => void }[] = [];
   private clockTimer: NodeJS.Timeout | undefined;
   private clockWarned = false;
+  /** Whether the own account's clock stream exists (made at the first comparison). */
+  private clockStream = false;
 
   private constructor(
     options: PartyOptions<R>,
@@ -355,6 +366,8 @@ export class Party<R> {
         servers: runtime.nats.servers,
         name: `stafett-${runtime.identity.id}`,
         connection: { ...natsAuth(runtime.nats), inboxPrefix: inboxPrefixOf(runtime.identity.id) },
+        // The organisation's own account imports the JetStream API it may use under this prefix.
+        apiPrefix: ORG_API_PREFIX,
       },
       log,
       stateDir: runtime.stateDir,
@@ -405,7 +418,7 @@ export class Party<R> {
       // The highest trust list versions held before, per country: older ones are refused.
       const versions = readTrustVersions(options.stateDir, country);
       const trustWatch = await watchTrust(
-        bus.nc,
+        bus,
         {
           country,
           anchors: options.anchors,
@@ -513,11 +526,12 @@ export class Party<R> {
         ...(h.since === undefined ? {} : { since: h.since }),
       });
     if (this.clockProblem !== undefined) problems.push(this.clockProblem);
-    if (!this.bus.connected)
+    for (const p of this.bus.health.problems)
       problems.push({
-        code: "ERR_UNAVAILABLE",
-        reason: "bus_disconnected",
-        message: "the message bus is not connected",
+        code: p.code,
+        reason: p.reason,
+        message: `missing on the bus: ${p.component}`,
+        since: p.since,
       });
     return { ready: problems.length === 0, problems };
   }
@@ -808,19 +822,31 @@ export class Party<R> {
     let ahead: number;
     let behind: number;
     try {
-      const jsm = await this.bus.manager();
-      const stream = `KV_${TRUST_BUCKET}`;
+      // The own account's JetStream (one small memory stream of its own, never the streams'
+      // account): the time the broker stores a message with lies between the own clock's
+      // readings before the publish and after its acknowledgement.
+      const jsm = await jetstreamManager(this.bus.nc, { checkAPI: false });
+      if (!this.clockStream) {
+        await jsm.streams.add({
+          name: CLOCK_STREAM,
+          subjects: [CLOCK_SUBJECT],
+          storage: StorageType.Memory,
+          max_msgs: 1,
+          max_bytes: 1_024,
+          num_replicas: 1,
+          discard: DiscardPolicy.Old,
+        });
+        this.clockStream = true;
+      }
       const before = this.now().getTime();
-      const info = await jsm.consumers.add(stream, {
-        ack_policy: AckPolicy.None,
-        deliver_policy: DeliverPolicy.New,
-        inactive_threshold: 10_000 * 1_000_000,
-        mem_storage: true,
-      });
+      const ack = await jetstream(this.bus.nc, { checkAPI: false }).publish(
+        CLOCK_SUBJECT,
+        new Uint8Array([1]),
+      );
       const after = this.now().getTime();
-      void jsm.consumers.delete(stream, info.name).catch(() => undefined);
-      const broker = Date.parse(info.created);
-      if (Number.isNaN(broker)) throw new Error("no creation time");
+      const stored = await jsm.streams.getMessage(CLOCK_STREAM, { seq: ack.seq });
+      const broker = stored?.time.getTime() ?? Number.NaN;
+      if (Number.isNaN(broker)) throw new Error("no stored time");
       ahead = before - broker;
       behind = broker - after;
       this.clockWarned = false;
@@ -1166,7 +1192,7 @@ export class Party<R> {
     );
     await this.bus.publish(
       {
-        subject: quarantineSubject(this.country, error.code),
+        subject: quarantineSubject(this.country, durable, error.code),
         bytes: delivery.data,
         headers: {
           "Nats-Msg-Id": `${durable}:${delivery.seq}`,
