@@ -58,6 +58,8 @@ describe("a message that crashes the hub on every attempt", () => {
           "se:hub:vast",
           join(se.stateRoot, "hub-process"),
           se.natsUrl,
+          undefined,
+          se.nkeySeed("se:hub:vast"),
         ),
         STAFETT_TEST_POISON: poison,
       };

@@ -88,6 +88,8 @@ describe("the hub killed at every step of carrying out a plan", () => {
         "se:hub:vast",
         join(se.stateRoot, "hub-process"),
         se.natsUrl,
+        undefined,
+        se.nkeySeed("se:hub:vast"),
       );
       const keepOpen = new Set<string>();
       const accepted: string[] = [];

@@ -137,10 +137,12 @@ export class Operations {
     );
     this.watchConsumers(party, nats);
     this.watchJournal(party);
-    // What the bus watchers found missing (a consumer, the stream, the trust bucket); the
-    // connection itself is the nats check.
+    // What the bus watchers found missing (the stream, the trust bucket); the connection and
+    // the consumers have checks of their own (nats, consumer).
     this.readiness.register("bus", () => {
-      const missing = party.bus.health.problems.filter((p) => p.component !== "connection");
+      const missing = party.bus.health.problems.filter(
+        (p) => p.component !== "connection" && !p.component.startsWith("consumer:"),
+      );
       const first = missing[0];
       return first === undefined
         ? passing()
