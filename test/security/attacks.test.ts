@@ -23,12 +23,19 @@ import {
   type Msg,
   type NatsConnection,
 } from "@nats-io/transport-node";
-import { LocalCountry, startServer, waitFor, waitForValue, type NatsServer } from "@stafett/devkit";
+import {
+  createCountry,
+  LocalCountry,
+  startServer,
+  waitFor,
+  waitForValue,
+  type Country,
+  type NatsServer,
+} from "@stafett/devkit";
 import {
   consumersOf,
   countryServerConfig,
   createBrokerUsers,
-  createCountry,
   createLogger,
   EVENT_TYPES,
   generateSigningKey,
@@ -36,13 +43,11 @@ import {
   ORG_API_PREFIX,
   publishSubjects,
   quarantineStreamName,
-  samplePersonal,
   streamName,
   subjectFor,
   type BrokerUsers,
-  type Country,
 } from "@stafett/shared";
-import { referralIds, sendReferrals } from "../support/flow.js";
+import { caseKeys, openTo, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "attacks", level: process.env.LOG_LEVEL ?? "silent" });
 const S = streamName("se");
@@ -329,21 +334,14 @@ async function injectVia(
 }
 
 describe("attacks on the broker, as every role and as a partner on both ends of a link", () => {
-  const pending = referralIds(3);
-  const flow = referralIds(12);
+  const pending: string[] = [];
+  const flow: string[] = [];
   let flowing: Promise<void>;
   let before: Awaited<ReturnType<typeof snapshot>>;
 
   it("referrals to Borås wait in the stream; the handoff from Stockholm to Göteborg runs", async () => {
     const stockholm = se.gateway("0180").gateway;
-    for (const [i, referralId] of pending.entries())
-      await stockholm.openReferral({
-        referralId,
-        urgency: "URGENCY_NORMAL",
-        reason: "REASON_CATEGORY_MOVED",
-        destination: { country: "se", municipality: "1490" },
-        personal: samplePersonal(i),
-      });
+    for (const i of [0, 1, 2]) pending.push(await openTo(stockholm, "1490", i));
     await waitFor(
       async () =>
         (await jsm.consumers.info(S, "se-municipality-1490")).num_pending === pending.length,
@@ -353,7 +351,7 @@ describe("attacks on the broker, as every role and as a partner on both ends of 
     before = await snapshot();
     expect(before.marker).toBe(before.quarantineFirst);
     // Runs through every attack below.
-    flowing = sendReferrals(stockholm, flow);
+    flowing = sendReferrals(stockholm, caseKeys(12), flow).then(() => undefined);
   });
 
   it.each(ORG_ATTACKERS)(
@@ -498,8 +496,8 @@ describe("attacks on the broker, as every role and as a partner on both ends of 
     const nc = await connect(login("se:municipality:1880"));
     try {
       const before = (await jsm.consumers.info(S, "se-hub-vast")).num_redelivered;
-      const ids = referralIds(6);
-      const sending = sendReferrals(se.gateway("0180").gateway, ids);
+      const ids: string[] = [];
+      const sending = sendReferrals(se.gateway("0180").gateway, caseKeys(6), ids);
       for (let i = 0; i < 30; i++) {
         nc.publish("stafett.se.vast.hub.received", new Uint8Array(0));
         await nc.flush();
@@ -572,8 +570,7 @@ describe("attacks on the broker, as every role and as a partner on both ends of 
         await evil.flush();
         await barrier();
         // Domestic traffic meanwhile: nothing of it reaches the partner.
-        const ids = referralIds(2);
-        await sendReferrals(se.gateway("0180").gateway, ids);
+        const ids = await sendReferrals(se.gateway("0180").gateway, caseKeys(2));
         await waitFor(
           () => ids.every((id) => se.gateway("1480").gateway.inboxItem(id) !== undefined),
           { timeoutMs: 10_000, message: "domestic traffic during the attack" },
@@ -605,8 +602,7 @@ describe("attacks on the broker, as every role and as a partner on both ends of 
       }),
     );
     try {
-      const ids = referralIds(3);
-      await sendReferrals(se.gateway("0180").gateway, ids);
+      const ids = await sendReferrals(se.gateway("0180").gateway, caseKeys(3));
       await waitFor(
         () => ids.every((id) => se.gateway("1480").gateway.inboxItem(id) !== undefined),
         {

@@ -260,6 +260,9 @@ export async function watchTrust(
       const op = m.headers?.get("KV-Operation") ?? "";
       if (op === "DEL" || op === "PURGE") return;
       const key = m.subject.slice(`$KV.${TRUST_BUCKET}.`.length);
+      // A put of the own list means the bucket is there again: read everything now.
+      if (key === source.country && health.problems.some((p) => p.component === "trust"))
+        void refresh();
       void acceptLogged(key, m.string());
     },
   });
