@@ -83,7 +83,7 @@ export function infraExamples(): Map<string, string> {
       }),
     ),
   );
-  files.set("stream-STAFETT_SE.json", json(streamConfig("se", o)));
+  files.set("stream-STAFETT_SE.json", json(streamConfig("se", o, se)));
   files.set("stream-STAFETT_QUARANTINE_SE.json", json(quarantineStreamConfig("se", o)));
   files.set("stream-KV_stafett-trust.json", json(trustBucketConfig(o)));
   files.set(
@@ -113,6 +113,6 @@ export function infraExamples(): Map<string, string> {
       ),
     );
   }
-  files.set("stream-STAFETT_SE-R3.json", json(streamConfig("se", { ...o, replicas: 3 })));
+  files.set("stream-STAFETT_SE-R3.json", json(streamConfig("se", { ...o, replicas: 3 }, se)));
   return files;
 }

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, nkeyAuthenticator } from "@nats-io/transport-node";
 import { runCli, type Io } from "@stafett/cli";
-import { startServer, type NatsServer } from "@stafett/devkit";
-import { createCountry, readSecretFile, type Country } from "@stafett/shared";
+import { createCountry, startServer, type Country, type NatsServer } from "@stafett/devkit";
+import { readSecretFile } from "@stafett/shared";
 
 let dir: string;
 let country: Country;

@@ -445,6 +445,10 @@ describe("attacks on the broker, as every role and as a partner on both ends of 
                   subjectFor({ type, source: from.id, addressee: to.id, partnerCountry: "no" }),
                 );
         for (const s of [
+          // Addresses the list does not name: in a region an import covers with a wildcard
+          // (receipts), the stream stores nothing for them.
+          "stafett.se.vast.9999.received",
+          "stafett.se.bergslagen.0000.rejected",
           "stafett.se.vast.9999.opened",
           "stafett.se.atlantis.hub.opened",
           "stafett.se.out.zz.opened",
@@ -459,7 +463,11 @@ describe("attacks on the broker, as every role and as a partner on both ends of 
           if (allowed.has(subject)) continue;
           if (org === "se:liaison" && /^stafett\.(no|dk)\.in\.se\./.test(subject)) continue;
           // A publish that reached a stream would get a PubAck; here nothing answers.
-          await expect(js.publish(subject, "junk", { timeout: 2_000 })).rejects.toThrow();
+          const stored = await js.publish(subject, "junk", { timeout: 2_000 }).then(
+            () => true,
+            () => false,
+          );
+          expect({ subject, stored }).toEqual({ subject, stored: false });
           refused++;
         }
         expect(refused).toBeGreaterThan(50);

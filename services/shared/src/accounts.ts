@@ -126,10 +126,39 @@ export function publishSubjects(orgId: string, list: TrustList): string[] {
         continue;
       }
       for (const org of list.organisations) {
-        if (org.role !== rule.to || org.id === orgId) continue;
+        if (org.role !== rule.to) continue;
         out.add(subjectFor({ type, source: orgId, addressee: org.id }));
       }
     }
+  }
+  return [...out].sort();
+}
+
+/**
+ * The imports that let `orgId` publish exactly `publishSubjects`, written compactly: where its
+ * role may send a type both to hubs and to municipalities (receipts, rejections, most forwards),
+ * one import per region, `stafett.<cc>.<region>.*.<type>`, stands for every address of that
+ * region. The token after a region is only ever `hub` or a municipality code, never `in`, `out`
+ * or `national`; and the stream stores only the addresses the list names (`streamSubjects`), so
+ * a code that does not exist is published to nothing. Sweden's 290 municipalities would
+ * otherwise need 168,000 imports for receipts and rejections alone.
+ */
+export function publishImportSubjects(orgId: string, list: TrustList): string[] {
+  const role = parseOrgId(orgId).role;
+  const toBoth = new Set<EventType>();
+  const to = (r: "hub" | "municipality") =>
+    new Set(list.policy.filter((p) => p.from === role && p.to === r).flatMap((p) => p.types));
+  const toHub = to("hub");
+  for (const t of to("municipality")) if (toHub.has(t)) toBoth.add(t);
+  const out = new Set<string>();
+  for (const subject of publishSubjects(orgId, list)) {
+    const [, cc, region, , type] = subject.split(".");
+    const regional =
+      region !== undefined &&
+      !["out", "in", "national"].includes(region) &&
+      type !== undefined &&
+      toBoth.has(type as EventType);
+    out.add(regional ? `stafett.${cc ?? ""}.${region}.*.${type}` : subject);
   }
   return [...out].sort();
 }
@@ -193,7 +222,7 @@ export function organisationImports(
   }
   // A gateway reads the stream's fill for its back-pressure (docs/security.md: what it shows).
   if (me.role === "municipality") imports.push(apiImport(`STREAM.INFO.${s}`));
-  for (const subject of publishSubjects(orgId, list)) imports.push(service(subject));
+  for (const subject of publishImportSubjects(orgId, list)) imports.push(service(subject));
   if (me.role === "liaison") {
     const types = borderTypes(list.policy);
     for (const p of linked)

@@ -77,13 +77,24 @@ export interface ProvisionReport {
 
 const ms = (n: number): number => n * 1_000_000;
 
+/**
+ * The country stream's subjects: the address of every organisation in the trust list (each
+ * consumer's filter), so a message to an address the list does not name is stored nowhere; or,
+ * without a list, everything of the country.
+ */
+export function streamSubjects(country: string, list?: TrustList): string[] {
+  if (list === undefined) return [countrySubjects(country)];
+  return [...new Set(list.organisations.flatMap((o) => consumersOf(o.id).map((c) => c.filter)))];
+}
+
 export function streamConfig(
   country: string,
   o: Required<ProvisionOptions>,
+  list?: TrustList,
 ): Partial<StreamConfig> & { name: string } {
   return {
     name: streamName(country),
-    subjects: [countrySubjects(country)],
+    subjects: streamSubjects(country, list),
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
@@ -174,7 +185,7 @@ export async function provisionCountry(
     backoffMs: [...(options.backoffMs ?? PROVISION_DEFAULTS.backoffMs)],
   };
   const country = trustList.country;
-  const stream = streamConfig(country, o);
+  const stream = streamConfig(country, o, trustList);
   const streamChanged = await ensureStream(jsm, stream);
   await ensureStream(jsm, quarantineStreamConfig(country, o));
 
