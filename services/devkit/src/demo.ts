@@ -38,6 +38,11 @@ export async function demo(
   args: { natsUrl?: string; keepRunning: boolean },
   out: (text: string) => void,
 ): Promise<number> {
+  if (args.natsUrl !== undefined)
+    return io.usage(
+      "demo --nats-url: the demo runs its own brokers, with an account and an nkey for each organisation " +
+        "whose keys it generates; a broker configured elsewhere has neither",
+    );
   const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
   out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
   // Two countries' brokers joined by a federation link, unless a NATS URL is given (then Sweden only).
