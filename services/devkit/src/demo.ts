@@ -35,18 +35,13 @@ interface Timeline {
 const MUNICIPALITIES = ["0180", "1480", "1490", "1880", "1280", "0380"];
 
 export async function demo(
-  args: { natsUrl?: string; keepRunning: boolean },
+  args: { keepRunning: boolean },
   out: (text: string) => void,
 ): Promise<number> {
-  if (args.natsUrl !== undefined)
-    return io.usage(
-      "demo --nats-url: the demo runs its own brokers, with an account and an nkey for each organisation " +
-        "whose keys it generates; a broker configured elsewhere has neither",
-    );
   const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
   out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
-  // Two countries' brokers joined by a federation link, unless a NATS URL is given (then Sweden only).
-  const federated = args.natsUrl === undefined;
+  // Two countries' brokers joined by a federation link.
+  const federated = true;
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   const seCountry = await createCountry({
     code: "se",
@@ -85,7 +80,7 @@ export async function demo(
     municipalities: MUNICIPALITIES,
     log,
     tickMs: 250,
-    natsUrl: args.natsUrl ?? fed?.server("se").url ?? "",
+    natsUrl: fed?.server("se").url ?? "",
     ...userOf("se"),
     ...(noCountry === undefined ? {} : { partnerTrust: { no: noCountry.trustListJws } }),
   });
