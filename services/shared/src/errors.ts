@@ -47,7 +47,11 @@ export type ErrorCode =
   | "ERR_BUS_CONSUMER_MISSING"
   | "ERR_BUS_STREAM_MISSING"
   | "ERR_TRUST_BUCKET_MISSING"
-  | "ERR_MAX_DELIVERIES";
+  | "ERR_MAX_DELIVERIES"
+  /** A webhook endpoint answered 410 Gone: it is disabled (a log code, notifier.ts). */
+  | "ERR_WEBHOOK_GONE"
+  /** A notification's delivery failed (retried, or given up after the last retry). */
+  | "ERR_DELIVERY_FAILED";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */

@@ -24,6 +24,7 @@ import type {
   RouteOptions,
 } from "fastify";
 import { fastifyPlugin } from "fastify-plugin";
+import type { ServerResponse } from "node:http";
 import { isStafettError } from "./errors.js";
 import type { AuditAction, AuditLog } from "./audit.js";
 import {
@@ -37,6 +38,8 @@ import { errorReply } from "./http-errors.js";
 import type { Logger } from "./logger.js";
 import type { ServiceMetrics } from "./metrics.js";
 import type { Readiness } from "./readiness.js";
+import type { Notifier } from "./notifier.js";
+import type { Notification } from "./notifications.js";
 import { parseOrgId, type Address } from "./subjects.js";
 import type { Role } from "./types.js";
 import { schemaValidator, SCHEMA_IDS, type ApiSchemaName } from "./validate.js";
@@ -95,7 +98,12 @@ export interface HttpServiceOptions {
   readiness?: Readiness;
   /** Where each request's duration is counted, by method, route pattern and status. */
   metrics?: ServiceMetrics;
+  /** The party's notifications: `GET /v1/events` streams them (Server-Sent Events). */
+  events?: Pick<Notifier, "subscribe" | "since" | "payload">;
 }
+
+/** How often an idle event stream gets a comment line, so that proxies keep it open. */
+export const EVENT_STREAM_PING_MS = 15_000;
 
 /** The header in which a client states why it reads or acts (recorded in the access audit). */
 export const PURPOSE_HEADER = "stafett-purpose";
@@ -211,6 +219,7 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
       checks: report.checks,
     });
   });
+  if (options.events !== undefined) eventStream(app, options.events, log);
 
   const audit = options.audit;
   if (audit !== undefined)
@@ -231,6 +240,64 @@ async function plugin(app: FastifyInstance, options: HttpServiceOptions): Promis
         });
       },
     );
+}
+
+/**
+ * `GET /v1/events`: the party's notifications as Server-Sent Events, the same as its webhooks
+ * carry (`id:` the notification's place in the stream, `event:` its type, `data:` the webhook
+ * body). A client that reconnects with `Last-Event-ID` (browsers' EventSource does) gets every
+ * notification after that one first, from the outbox on disk, so nothing is missed across a
+ * reconnect or a restart of the service, and nothing is sent twice on one connection.
+ */
+function eventStream(
+  app: FastifyInstance,
+  events: NonNullable<HttpServiceOptions["events"]>,
+  log: Logger,
+): void {
+  const open = new Set<ServerResponse>();
+  // A stream never ends by itself: closing the server ends them, or close() would wait forever.
+  app.addHook("preClose", async () => {
+    for (const raw of open) raw.end();
+  });
+  app.get("/v1/events", { config: { access: "own-org" } }, (req, reply) => {
+    const header = req.headers["last-event-id"];
+    const after = typeof header === "string" && /^\d{1,15}$/.test(header) ? Number(header) : 0;
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    raw.write("retry: 2000\n\n");
+    let sent = after;
+    const write = (seq: number, n: Notification): void => {
+      if (seq <= sent) return;
+      sent = seq;
+      raw.write(`id: ${seq}\nevent: ${n.type}\ndata: ${JSON.stringify(events.payload(n))}\n\n`);
+    };
+    // Subscribed first, then what is on disk: a notification stored meanwhile comes through the
+    // subscription, after the replay (which runs without a pause), and `sent` drops overlaps.
+    const unsubscribe = events.subscribe(write);
+    for (const [seq, n] of events.since(after)) write(seq, n);
+    const ping = setInterval(() => raw.write(": ping\n\n"), EVENT_STREAM_PING_MS);
+    open.add(raw);
+    raw.on("close", () => {
+      clearInterval(ping);
+      unsubscribe();
+      open.delete(raw);
+      log.info(
+        {
+          method: req.method,
+          route: "/v1/events",
+          status: 200,
+          duration_ms: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        "request",
+      );
+    });
+  });
 }
 
 /** The plugin; register it before the service's routes. */

@@ -245,7 +245,13 @@ export type {
   AuditVerdict,
 } from "./audit.js";
 
-export { BODY_LIMIT, httpService, PURPOSE_HEADER, requestBody } from "./http-service.js";
+export {
+  BODY_LIMIT,
+  EVENT_STREAM_PING_MS,
+  httpService,
+  PURPOSE_HEADER,
+  requestBody,
+} from "./http-service.js";
 
 export { failing, logReadiness, passing, Readiness } from "./readiness.js";
 export type { Check, CheckState, ReadinessOptions, ReadinessReport } from "./readiness.js";
@@ -265,3 +271,39 @@ export { DeadlineWatch } from "./deadlines.js";
 
 export { serveApi } from "./serve.js";
 export type { ServedApi } from "./serve.js";
+
+export {
+  deadlineWatch,
+  isAlert,
+  isNotificationType,
+  NOTIFICATION_TYPES,
+  notificationId,
+  payloadOf,
+} from "./notifications.js";
+export type {
+  DeadlineNotice,
+  Derived,
+  Notification,
+  NotificationData,
+  NotificationPayload,
+  NotificationType,
+} from "./notifications.js";
+
+export { DEFAULT_NOTIFY_CONFIG, DEFAULT_RETRY_MS, Notifier } from "./notifier.js";
+export type {
+  DeliveryOutcome,
+  MailSettings,
+  NotifierOptions,
+  NotifyConfig,
+  StreamListener,
+  WebhookEndpoint,
+} from "./notifier.js";
+
+export { MAIL, NOTIFICATIONS_FILE, NotificationStore } from "./notify-store.js";
+export type { OutboxLine, PendingDelivery } from "./notify-store.js";
+
+export { readNotifyEnv, resolveNotifyConfig } from "./notify-config.js";
+export type { NotifyEnvConfig } from "./notify-config.js";
+
+export { alertMail } from "./alert-mail.js";
+export type { AlertMail } from "./alert-mail.js";

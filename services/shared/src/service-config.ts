@@ -13,6 +13,8 @@ import {
 import { loadIdentity, readAnchorKeys, readJsonFile, readSecretFile } from "./key-files.js";
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
+import type { NotifyConfig } from "./notifier.js";
+import { readNotifyEnv, resolveNotifyConfig, type NotifyEnvConfig } from "./notify-config.js";
 import { parseOrgId } from "./subjects.js";
 import type { PartyObserver } from "./observer.js";
 
@@ -46,6 +48,8 @@ export interface ServiceEnvConfig {
   authAudience: string;
   authDev: boolean;
   logLevel: string;
+  /** Webhooks, e-mail alerts and their thresholds (notify-config.ts). */
+  notify: NotifyEnvConfig;
 }
 
 /** The default warning time before a key or trust list expires: two weeks, time to re-sign. */
@@ -102,6 +106,7 @@ export function readServiceEnv(
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
       "info",
     ),
+    notify: readNotifyEnv(r),
   };
 }
 
@@ -144,6 +149,8 @@ export interface ServiceRuntime {
   auth: AuthConfig;
   /** Set in development mode: mints tokens for the local demo. */
   devTokens?: DevTokenIssuer;
+  /** Webhooks, e-mail alerts and thresholds; none: notifications are only streamed (/v1/events). */
+  notify?: NotifyConfig;
 }
 
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
@@ -186,6 +193,7 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     expiryWarningMs: config.expiryWarningMs,
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
+    notify: resolveNotifyConfig(config.notify),
   };
 }
 
