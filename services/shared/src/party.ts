@@ -114,6 +114,11 @@ export interface PartyOptions<R> {
   outboxRetryMs?: number;
   /** Crashes of the process while handling a message alone before it is quarantined (default 2). */
   poisonAfter?: number;
+  /**
+   * Told when a publish to a partner (store and forward) first fails, and when one succeeds
+   * after failures: the liaison's signal of a partner link's state.
+   */
+  onLink?: (subject: string, up: boolean) => void;
 }
 
 /**
@@ -350,7 +355,7 @@ export class Party<R> {
     apply: (record: R, at: JournalRef) => void,
     extra: Pick<
       PartyOptions<R>,
-      "concurrency" | "receive" | "now" | "linkRetryMs" | "clock" | "outboxRetryMs"
+      "concurrency" | "receive" | "now" | "linkRetryMs" | "clock" | "outboxRetryMs" | "onLink"
     > = {},
   ): Promise<Party<R>> {
     const observer = runtime.observer === undefined ? {} : { observer: runtime.observer };
@@ -768,6 +773,7 @@ export class Party<R> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.bus.publish(m, { deadlineMs: 5_000 });
+        if (attempt > 1) this.options.onLink?.(m.subject, true);
         return;
       } catch (err) {
         if (this.stopping) throw err;
@@ -777,6 +783,7 @@ export class Party<R> {
           throw new StafettError("ERR_OUTBOUND_POLICY", "the partner's stream refused the event", {
             reason: "partner_refused",
           });
+        if (attempt === 1) this.options.onLink?.(m.subject, false);
         if (attempt === 1 || attempt % 10 === 0)
           this.log.warn(
             { subject: m.subject, attempt },
