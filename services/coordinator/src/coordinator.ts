@@ -4,6 +4,7 @@
  * `stafett trust sign`.)
  */
 import {
+  Notifier,
   Party,
   StafettError,
   parseOrgId,
@@ -13,6 +14,7 @@ import {
   type ServiceRuntime,
 } from "@stafett/shared";
 import { decide, type CoordinatorRecord, type Escalation } from "./decide.js";
+import { notificationsOf } from "./notifications.js";
 
 export type { Escalation } from "./decide.js";
 
@@ -24,6 +26,8 @@ export interface CoordinatorOptions extends ServiceRuntime {
 
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
+  /** What the coordinator's people and systems are told (webhooks, GET /v1/events, e-mail). */
+  notifier!: Notifier;
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<CoordinatorRecord>;
 
@@ -36,15 +40,26 @@ export class Coordinator {
       );
     }
     const c = new Coordinator();
-    c.party = await Party.forService<CoordinatorRecord>(
-      options,
-      log,
-      (r) => c.escalations.set(r.escalation.eventId, r.escalation),
-      {
-        ...(options.now === undefined ? {} : { now: options.now }),
-        ...(options.clock === undefined ? {} : { clock: options.clock }),
-      },
-    );
+    const org = options.identity.id;
+    c.notifier = Notifier.open(options.stateDir, org, options.notify, log);
+    try {
+      c.party = await Party.forService<CoordinatorRecord>(
+        options,
+        log,
+        (r) => {
+          c.escalations.set(r.escalation.eventId, r.escalation);
+          c.notifier.observe(notificationsOf(org, r));
+        },
+        {
+          ...(options.now === undefined ? {} : { now: options.now }),
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        },
+      );
+    } catch (err) {
+      await c.notifier.stop();
+      throw err;
+    }
+    c.notifier.replayed();
     await c.party.consume((v) => decide(v, c.party.now()));
     return c;
   }
@@ -56,5 +71,6 @@ export class Coordinator {
 
   async stop(): Promise<void> {
     await this.party.stop();
+    await this.notifier.stop();
   }
 }

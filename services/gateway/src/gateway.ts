@@ -12,6 +12,7 @@ import {
   fromBase64,
   isRefusal,
   jsonDigest,
+  Notifier,
   open,
   Party,
   parseOrgId,
@@ -41,6 +42,7 @@ import {
   type GatewayContext,
   type GatewayView,
 } from "./decide.js";
+import { notificationsOf } from "./notifications.js";
 import {
   GatewayState,
   type GatewayRecord,
@@ -90,6 +92,8 @@ export interface OpenedReferral {
 
 export class Gateway {
   readonly state = new GatewayState();
+  /** What its people and case system are told (webhooks, GET /v1/events, e-mail alerts). */
+  notifier!: Notifier;
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<GatewayRecord>;
   private readonly deadlines: Record<Urgency, number>;
@@ -109,16 +113,28 @@ export class Gateway {
 
   static async start(options: GatewayOptions, log: Logger): Promise<Gateway> {
     const gw = new Gateway(options);
-    gw.party = await Party.forService<GatewayRecord>(
-      options,
-      log,
-      (r, at) => gw.state.apply(r, at),
-      {
-        now: gw.now,
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-        ...(options.clock === undefined ? {} : { clock: options.clock }),
-      },
-    );
+    gw.notifier = Notifier.open(options.stateDir, options.identity.id, options.notify, log, {
+      now: gw.now,
+    });
+    try {
+      gw.party = await Party.forService<GatewayRecord>(
+        options,
+        log,
+        (r, at) => {
+          gw.state.apply(r, at);
+          gw.notifier.observe(notificationsOf(gw.id, r, gw.state));
+        },
+        {
+          now: gw.now,
+          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        },
+      );
+    } catch (err) {
+      await gw.notifier.stop();
+      throw err;
+    }
+    gw.notifier.replayed();
     await gw.party.consume((v, d) => decide(gw.context(), gw.view, v, d.data, gw.now()));
     return gw;
   }
@@ -415,6 +431,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     await this.party.stop();
+    await this.notifier.stop();
   }
 }
 

@@ -6,6 +6,7 @@
  * coordinator when a referral is not accepted by its deadline.
  */
 import {
+  Notifier,
   Party,
   parseOrgId,
   StafettError,
@@ -26,6 +27,7 @@ import {
   type HubContext,
   type HubView,
 } from "./decide.js";
+import { notificationsOf } from "./notifications.js";
 import { HubState, type HubRecord, type HubReferral } from "./state.js";
 
 export interface HubOptions extends ServiceRuntime {
@@ -42,6 +44,8 @@ export interface HubOptions extends ServiceRuntime {
 export class Hub {
   readonly state = new HubState();
   readonly region: string;
+  /** What its officers and systems are told (webhooks, GET /v1/events, e-mail alerts). */
+  notifier!: Notifier;
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<HubRecord>;
   private timer: NodeJS.Timeout | undefined;
@@ -63,11 +67,28 @@ export class Hub {
 
   static async start(options: HubOptions, log: Logger): Promise<Hub> {
     const hub = new Hub(options, log.child({ component: "hub" }));
-    hub.party = await Party.forService<HubRecord>(options, log, (r, at) => hub.state.apply(r, at), {
+    hub.notifier = Notifier.open(options.stateDir, options.identity.id, options.notify, log, {
       now: hub.now,
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
+    try {
+      hub.party = await Party.forService<HubRecord>(
+        options,
+        log,
+        (r, at) => {
+          hub.state.apply(r, at);
+          hub.notifier.observe(notificationsOf(hub.id, r, hub.state));
+        },
+        {
+          now: hub.now,
+          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        },
+      );
+    } catch (err) {
+      await hub.notifier.stop();
+      throw err;
+    }
+    hub.notifier.replayed();
     await hub.party.consume((v, d) => decide(hub.context(), hub.view, v, d.data, hub.now()));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
     return hub;
@@ -166,5 +187,6 @@ export class Hub {
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.party.stop();
+    await this.notifier.stop();
   }
 }

@@ -11,6 +11,7 @@ import {
   decodeSignedEvent,
   fromBase64,
   isRefusal,
+  Notifier,
   open,
   Party,
   parseOrgId,
@@ -34,6 +35,7 @@ import {
   type LiaisonView,
   type OutboundPolicy,
 } from "./decide.js";
+import { notificationsOf } from "./notifications.js";
 import { LiaisonState, type InboundReferral, type LiaisonRecord } from "./state.js";
 
 export { DEFAULT_OUTBOUND_POLICY, type OutboundPolicy } from "./decide.js";
@@ -48,6 +50,8 @@ export interface LiaisonOptions extends ServiceRuntime {
 
 export class Liaison {
   readonly state = new LiaisonState();
+  /** What the contact point's people and systems are told (webhooks, GET /v1/events, e-mail alerts). */
+  notifier!: Notifier;
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<LiaisonRecord>;
   private readonly policy: OutboundPolicy;
@@ -68,12 +72,28 @@ export class Liaison {
 
   static async start(options: LiaisonOptions, log: Logger): Promise<Liaison> {
     const l = new Liaison(options, log.child({ component: "liaison" }));
-    l.party = await Party.forService<LiaisonRecord>(
-      options,
-      log,
-      (r) => l.state.apply(r),
-      options.retryMs === undefined ? {} : { linkRetryMs: options.retryMs },
-    );
+    const org = options.identity.id;
+    l.notifier = Notifier.open(options.stateDir, org, options.notify, log);
+    try {
+      l.party = await Party.forService<LiaisonRecord>(
+        options,
+        log,
+        (r) => {
+          l.state.apply(r);
+          l.notifier.observe(notificationsOf(org, r));
+        },
+        {
+          ...(options.retryMs === undefined ? {} : { linkRetryMs: options.retryMs }),
+          // No signal of a link's state exists on the bus yet: it is derived from the store
+          // and forward's publishes to the partner (the first failure, the first success after).
+          onLink: (subject, up) => l.notifier.linkState(parseSubject(subject).country, up),
+        },
+      );
+    } catch (err) {
+      await l.notifier.stop();
+      throw err;
+    }
+    l.notifier.replayed();
     const cc = l.party.country;
     await l.party.consume(
       (v, d) => l.decide(v, d),
@@ -210,5 +230,6 @@ export class Liaison {
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.party.stop();
+    await this.notifier.stop();
   }
 }

@@ -1,12 +1,14 @@
 /**
  * What every service does once its core has started: open its access audit, build its HTTP API
- * on the shared layer, listen (API and metrics), say it is ready, and stop it all in order.
+ * on the shared layer (with its notifications' event stream), listen (API and metrics), start
+ * delivering notifications, say it is ready, and stop it all in order.
  */
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./audit.js";
 import type { HttpServiceOptions } from "./http-service.js";
 import { currentSigningKey } from "./keyring.js";
 import type { Logger } from "./logger.js";
+import type { Notifier } from "./notifier.js";
 import type { Operations } from "./operations.js";
 import type { ServiceRuntime } from "./service-config.js";
 
@@ -24,7 +26,11 @@ export async function serveApi(
   runtime: ServiceRuntime,
   log: Logger,
   operations: Operations,
-  core: { stop(): Promise<void> },
+  core: {
+    stop(): Promise<void>;
+    /** Its notifications: served as GET /v1/events, delivered once the API listens. */
+    notifier?: Pick<Notifier, "subscribe" | "since" | "payload" | "start">;
+  },
   build: (options: HttpServiceOptions) => Promise<FastifyInstance>,
 ): Promise<ServedApi> {
   const audit = await AuditLog.open(
@@ -39,8 +45,11 @@ export async function serveApi(
     log,
     readiness: operations.readiness,
     metrics: operations.metrics,
+    ...(core.notifier === undefined ? {} : { events: core.notifier }),
   });
   const url = await http.listen({ host: runtime.http.host, port: runtime.http.port });
+  // Webhooks and e-mail name the API's address (links back to the item).
+  core.notifier?.start(url);
   const metricsUrl = await operations.listen();
   log.info({ component: "http", url, metricsUrl }, `${service} ready`);
   return {
