@@ -29,6 +29,7 @@ import {
   provisionCountry,
   type DevTokenIssuer,
   type Logger,
+  type NotifyConfig,
   type ProvisionOptions,
   type ServiceRuntime,
   type TrustList,
@@ -69,6 +70,8 @@ export interface LocalCountryOptions {
   servicesOff?: boolean;
   /** How long before a key or trust list expires the services warn (default two weeks). */
   expiryWarningMs?: number;
+  /** Each organisation's webhooks, e-mail alerts and thresholds (none: streamed only). */
+  notify?: (id: string) => NotifyConfig | undefined;
 }
 
 export class LocalCountry {
@@ -175,7 +178,9 @@ export class LocalCountry {
 
   /** The runtime of one organisation, with its own state directory. */
   runtime(id: string): ServiceRuntime {
+    const notify = this.options.notify?.(id);
     return {
+      ...(notify === undefined ? {} : { notify }),
       identity: this.country.identity(id),
       anchors: [this.country.anchorPublic],
       nats: {

@@ -6,3 +6,4 @@ export * from "./federation.js";
 export * from "./chaos.js";
 export * from "./tls.js";
 export * from "./fixtures.js";
+export * from "./notify-catchers.js";
