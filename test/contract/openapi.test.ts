@@ -17,8 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createDevTokenIssuer,
   createLogger,
+  payloadOf,
   StafettError,
   type DevTokenIssuer,
+  type HttpServiceOptions,
 } from "@stafett/shared";
 import type { Gateway, OpenedReferral } from "../../services/gateway/src/gateway.js";
 import { BODY_LIMIT, buildGatewayHttp } from "../../services/gateway/src/http.js";
@@ -506,6 +508,13 @@ function hubStandIn(state: HubState): Hub {
 // ---------------------------------------------------------------------------------------------
 // Calling an app and checking the answer against the document.
 
+/** A notifier with nothing to tell: GET /v1/events is served as in a running service. */
+const NO_EVENTS: NonNullable<HttpServiceOptions["events"]> = {
+  subscribe: () => () => true,
+  since: function* () {},
+  payload: (n) => payloadOf(n, "http://127.0.0.1"),
+};
+
 let tokens: DevTokenIssuer;
 let gatewayApp: FastifyInstance;
 let hubApp: FastifyInstance;
@@ -517,11 +526,13 @@ beforeAll(async () => {
     auth: tokens.config,
     org: GATEWAY_ORG,
     log,
+    events: NO_EVENTS,
   });
   hubApp = await buildHubHttp(hubStandIn(sampleHubState()), {
     auth: tokens.config,
     org: HUB_ORG,
     log,
+    events: NO_EVENTS,
   });
   await Promise.all([gatewayApp.ready(), hubApp.ready()]);
 });
