@@ -5,6 +5,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   LocalCountry,
   startFederation,
+  startMailCatcher,
+  type MailCatcher,
   waitFor,
   waitForValue,
   type Federation,
@@ -35,9 +37,13 @@ let se: LocalCountry;
 let no: LocalCountry;
 let seCountry: Country;
 let noCountry: Country;
+/** Where the Swedish liaison's alerts go. */
+let mail: MailCatcher;
+const SE_LIAISON_DUTY = "kontaktpunkt-jour@example.org";
 const MALMO = "se:municipality:1280";
 
 beforeAll(async () => {
+  mail = await startMailCatcher();
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   seCountry = await createCountry({
     code: "se",
@@ -61,6 +67,24 @@ beforeAll(async () => {
       nkeys: fed.seeds("se"),
       partnerTrust: { no: noCountry.trustListJws },
       log,
+      notify: (id) =>
+        id !== "se:liaison"
+          ? undefined
+          : {
+              webhooks: [],
+              mail: {
+                host: "127.0.0.1",
+                port: mail.port,
+                secure: false,
+                requireTls: false,
+                from: "stafett@example.org",
+                to: [SE_LIAISON_DUTY],
+              },
+              retryMs: [100, 200],
+              timeoutMs: 2_000,
+              deadlineShare: 0.75,
+              linkDownAfterMs: 500,
+            },
     }),
     LocalCountry.start({
       country: noCountry,
@@ -77,6 +101,7 @@ afterAll(async () => {
   await se?.stop();
   await no?.stop();
   await fed?.stop();
+  await mail?.stop();
 });
 
 const referral = (overrides: Record<string, unknown> = {}) => ({
@@ -381,7 +406,7 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     expect(types(referralId).filter((t) => t === "escalated")).toHaveLength(1);
   }, 30_000);
 
-  it("while the link is down, referrals wait; once it is back each is delivered exactly once, in order", async () => {
+  it("while the link is down, referrals wait and the contact point is alerted; once it is back each is delivered exactly once, in order", async () => {
     const malmo = se.gateway("1280").gateway;
     const noLiaison = no.liaison?.liaison;
     if (noLiaison === undefined) throw new Error("no Norwegian liaison");
@@ -404,6 +429,24 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       ids.push(
         (await malmo.openReferral(referral({ personal: samplePersonal(i) }) as never)).referralId,
       );
+    // The liaison learns the link is down from its store and forward (the first publish to the
+    // partner that fails), and alerts once it has been down longer than the threshold.
+    const seLiaison = se.liaison?.liaison;
+    if (seLiaison === undefined) throw new Error("no Swedish liaison");
+    const told = () => [...seLiaison.notifier.since(0)].map(([, n]) => n);
+    await waitFor(() => told().some((n) => n.type === "link.down"), {
+      timeoutMs: 20_000,
+      message: "the link-down alert at the Swedish liaison",
+    });
+    await waitFor(() => mail.mails.some((m) => m.headers["x-stafett-type"] === "link.down"), {
+      timeoutMs: 10_000,
+      message: "the link-down alert by e-mail",
+    });
+    const alert = mail.mails.find((m) => m.headers["x-stafett-type"] === "link.down");
+    expect(alert?.to).toEqual([SE_LIAISON_DUTY]);
+    expect(alert?.subject).toBe(
+      "[Stafett] Förbindelsen till partnerlandet NO är nere / The link to partner country NO is down",
+    );
     await fed.server("no").restart();
     no = await LocalCountry.start({
       country: noCountry,
@@ -433,5 +476,11 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       before.quarantined.map((q) => `${q.country}:${q.seq}`),
     );
     for (const id of ids) expect(types(id).filter((t) => t === "rejected")).toEqual([]);
+    // Back up: told once, as a notification (not an alert); the down alert was one e-mail.
+    expect(told().map((n) => [n.type, n.data.partner])).toEqual([
+      ["link.down", "no"],
+      ["link.up", "no"],
+    ]);
+    expect(mail.mails.filter((m) => m.headers["x-stafett-type"] === "link.down")).toHaveLength(1);
   }, 60_000);
 });
