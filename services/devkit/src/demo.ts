@@ -15,7 +15,11 @@ import {
   quarantineSubject,
   signDetached,
   dataschemaFor,
+  NOTIFICATION_TYPES,
+  parseOrgId,
   type EventJson,
+  type Notifier,
+  type NotifyConfig,
 } from "@stafett/shared";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -23,6 +27,7 @@ import { createCountry } from "./country.js";
 import { startFederation, type Federation } from "./federation.js";
 import { LocalCountry } from "./local-country.js";
 import { brokerConnections } from "./nats-server.js";
+import { startMailCatcher, startWebhookReceiver, type CaughtMail } from "./notify-catchers.js";
 import { samplePersonal } from "./samples.js";
 import { waitForValue } from "./wait.js";
 
@@ -68,6 +73,37 @@ export async function demo(
           { se: seCountry.trustList, no: noCountry.trustList },
           { tls: true },
         );
+  // Where the alerts go: a local mail catcher (a real SMTP server) for every organisation's
+  // people on duty, and a webhook receiver standing in for their case systems.
+  let printMail: ((m: CaughtMail) => void) | undefined;
+  const mail = await startMailCatcher({ onMail: (m) => printMail?.(m) });
+  const hooks = await startWebhookReceiver();
+  const dutyOf = (id: string): string => {
+    const a = parseOrgId(id);
+    return `jour-${a.role}${a.role === "municipality" ? `-${a.code}` : a.role === "hub" ? `-${a.region}` : ""}@demo.example.org`;
+  };
+  const notify = (id: string): NotifyConfig => ({
+    webhooks: [
+      {
+        name: id.replaceAll(":", "-"),
+        url: hooks.url,
+        secret: hooks.secret,
+        events: NOTIFICATION_TYPES,
+      },
+    ],
+    mail: {
+      host: "127.0.0.1",
+      port: mail.port,
+      secure: false,
+      requireTls: false,
+      from: "stafett@demo.example.org",
+      to: [dutyOf(id)],
+    },
+    retryMs: [500, 1_000, 2_000],
+    timeoutMs: 5_000,
+    deadlineShare: 0.75,
+    linkDownAfterMs: 30_000,
+  });
   const userOf = (cc: string) =>
     fed === undefined
       ? {}
@@ -80,6 +116,7 @@ export async function demo(
     municipalities: MUNICIPALITIES,
     log,
     tickMs: 250,
+    notify,
     natsUrl: fed?.server("se").url ?? "",
     ...userOf("se"),
     ...(noCountry === undefined ? {} : { partnerTrust: { no: noCountry.trustListJws } }),
@@ -102,6 +139,8 @@ export async function demo(
     await se.stop();
     await no?.stop();
     await fed?.stop();
+    await hooks.stop();
+    await mail.stop();
   };
   const onSignal = (): void => {
     out("\nstopping every service and the local nats-server...\n");
@@ -244,8 +283,22 @@ export async function demo(
     out(
       `   The national coordinator received ${escalations.length} escalation (holder: ${name(escalations[0]?.holder ?? "")}).\n`,
     );
+    await waitForValue(() => (settled(se) ? true : undefined), {
+      timeoutMs: 20_000,
+      message: "every alert and webhook delivered",
+    });
+    const alerts = mail.mails.filter((m) => m.text.includes(c.referralId));
+    out(
+      `   The people on duty were alerted by e-mail (${alerts.length} messages, to the demo's mail catcher ${mail.url}):\n`,
+    );
+    for (const m of alerts) out(`     to ${m.to.join(", ").padEnd(42)} ${m.subject}\n`);
+    const signed = [...hooks.unique().values()].filter((d) => d.body.includes(c.referralId));
+    out(
+      `   and the case systems by ${signed.length} signed webhooks (every signature verified by the receiver at ${hooks.url}).\n`,
+    );
 
     if (no !== undefined) {
+      const malmoId = "se:municipality:1280";
       const malmo = await gw("1280");
       const untilMalmo = (id: string, done: (t: Timeline) => boolean) =>
         waitForValue(
@@ -284,6 +337,11 @@ export async function demo(
         await untilMalmo(e, (t) => t.timeline.some((x) => x.type === "rejected")),
         "se:municipality:1280",
       );
+      const told = await waitForValue(
+        () => mail.mails.find((m) => m.text.includes(e) && m.to.includes(dutyOf(malmoId))),
+        { timeoutMs: 20_000, message: "the refusal's alert at Malmö" },
+      );
+      out(`   Malmö's people on duty were told by e-mail: ${told.subject}\n`);
     }
 
     out(
@@ -294,6 +352,12 @@ export async function demo(
       for (const [id, g] of se.gateways)
         out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
       for (const [id, h] of se.hubs) out(`   ${name(id).padEnd(34)} ${h.url}\n`);
+      out(
+        `\nAlerts for the people on duty go to the demo's mail catcher, ${mail.url}; each is printed here as it\n` +
+          `arrives. Case systems' webhooks go to ${hooks.url} (Standard Webhooks, signatures verified).\n` +
+          `Each service streams the same as Server-Sent Events: curl -N -H "Authorization: Bearer <token>" <url>/v1/events\n`,
+      );
+      printMail = (m) => out(`   mail to ${m.to.join(", ")}: ${m.subject}\n`);
       await new Promise<never>(() => undefined);
     }
     return 0;
@@ -302,6 +366,17 @@ export async function demo(
     process.removeListener("SIGTERM", onSignal);
     await stop();
   }
+}
+
+/** Whether every service of the country has delivered everything it had to. */
+function settled(se: LocalCountry): boolean {
+  const notifiers: Notifier[] = [
+    ...[...se.gateways.values()].map((g) => g.gateway.notifier),
+    ...[...se.hubs.values()].map((h) => h.hub.notifier),
+    ...(se.coordinator === undefined ? [] : [se.coordinator.coordinator.notifier]),
+    ...(se.liaison === undefined ? [] : [se.liaison.liaison.notifier]),
+  ];
+  return notifiers.every((n) => n.store.pending.size === 0);
 }
 
 async function forge(se: LocalCountry): Promise<{ code: string }> {

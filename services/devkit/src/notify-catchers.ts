@@ -35,7 +35,11 @@ export interface MailCatcher {
 
 /** Starts a mail catcher on a port the OS picks; with `tls`, it offers STARTTLS with that certificate. */
 export async function startMailCatcher(
-  options: { tls?: { certFile: string; keyFile: string } } = {},
+  options: {
+    tls?: { certFile: string; keyFile: string };
+    /** Called with each mail as it arrives (the demo prints it). */
+    onMail?: (mail: CaughtMail) => void;
+  } = {},
 ): Promise<MailCatcher> {
   const mails: CaughtMail[] = [];
   const server = new SMTPServer({
@@ -52,12 +56,14 @@ export async function startMailCatcher(
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => {
         const raw = Buffer.concat(chunks).toString("utf8");
-        mails.push({
+        const mail: CaughtMail = {
           ...parseMail(raw),
           to: session.envelope.rcptTo.map((r) => r.address),
           raw,
           secure: session.secure,
-        });
+        };
+        mails.push(mail);
+        options.onMail?.(mail);
         callback();
       });
     },
