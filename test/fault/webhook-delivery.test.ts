@@ -203,7 +203,14 @@ describe("the gateway killed between the event and the delivery", () => {
     await se.gateway("1480").stop();
     se.gateways.delete(GOTEBORG);
     const dir = join(se.stateRoot, "goteborg-process");
-    const env = writeServiceFiles(se.country, GOTEBORG, dir, se.natsUrl);
+    const env = writeServiceFiles(
+      se.country,
+      GOTEBORG,
+      dir,
+      se.natsUrl,
+      undefined,
+      se.nkeySeed(GOTEBORG),
+    );
     const secretFile = join(dir, "case-system.whsec");
     writeFileSync(secretFile, crashed.secret, { mode: 0o600 });
     writeFileSync(
