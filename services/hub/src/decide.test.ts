@@ -174,12 +174,46 @@ describe("hub decide: a referral arrives (opened, or forwarded by another hub)",
     });
   });
 
-  it("a partner's referral routed in by the liaison: no notice to a foreign origin", () => {
+  it("a partner's referral routed in by the liaison: the liaison told where it went, never the foreign origin", () => {
     const o = opened({ country: "se", municipality: "1480" }, "no:liaison");
     const { v, bytes } = forwardedOf("se:liaison", HUB, o, {}, { personal: { x: 1 } });
-    expect(sends(planOf(decide(ctx, fresh(), v, bytes, NOW)))).toEqual([
+    const p = planOf(decide(ctx, fresh(), v, bytes, NOW));
+    expect(sends(p)).toEqual([
       "received -> se:liaison",
+      "forwarded -> se:liaison",
       `forwarded -> ${HOLDER}`,
+    ]);
+    const notice = p.send[1];
+    expect(notice !== undefined && "issue" in notice ? notice.issue : undefined).toMatchObject({
+      partnerCountry: "no",
+      body: { destination: { country: "se", municipality: "1480", region: "vast" } },
+    });
+  });
+
+  it("a partner's referral for another region: re-routed, and the liaison told which hub has it", () => {
+    const o = opened({ country: "se", municipality: "1880" }, "no:liaison");
+    const { v, bytes } = forwardedOf("se:liaison", HUB, o, {}, { personal: { x: 1 } });
+    const p = planOf(decide(ctx, fresh(), v, bytes, NOW));
+    expect(sends(p)).toEqual([
+      "received -> se:liaison",
+      "forwarded -> se:liaison",
+      "forwarded -> se:hub:bergslagen",
+    ]);
+    expect(p.records).toMatchObject([{ k: "received" }, { k: "rerouted" }]);
+  });
+
+  it("a partner's referral declined with a suggestion: the decline relayed to the partner, the liaison told, then re-routed", () => {
+    const { view } = holding("forwarded", "no:liaison");
+    const d = event("declined", HOLDER, HUB, REF, {
+      ofEventId: "o",
+      reason: "DECLINE_REASON_WRONG_MUNICIPALITY",
+      suggested: { country: "se", municipality: "1880" },
+    });
+    const p = planOf(decide(ctx, view, verified(d), bytesOf(d), NOW));
+    expect(sends(p)).toEqual([
+      "forwarded -> no:liaison",
+      "forwarded -> se:liaison",
+      "forwarded -> se:hub:bergslagen",
     ]);
   });
 

@@ -25,6 +25,7 @@ import {
   decodeSignedEvent,
   fromBase64,
   join,
+  liaisonId,
   parseOrgId,
   plan,
   refusal,
@@ -380,16 +381,19 @@ function noticeToOrigin(
   destination: DestinationJson,
 ): Outgoing[] {
   const origin = parseOrgId(ref.origin);
-  // A partner country's sender hears from its own contact point, not from our hubs.
-  if (origin.role !== "municipality" || origin.country !== ctx.country) return [];
+  // A partner country's sender hears from its own contact point, not from our hubs; our liaison,
+  // which brought the referral in, is told instead, so that it knows which hubs are on its path.
+  const abroad = origin.country !== ctx.country;
+  if (origin.role !== "municipality" && !abroad) return [];
   return [
     {
       issue: {
         type: "forwarded",
-        addressee: ref.origin,
+        addressee: abroad ? liaisonId(ctx.country) : ref.origin,
         referralId: ref.referralId,
         id: ctx.derive("notify", what, ref.openedId, to),
         body: { original: held.opened, destination },
+        ...(abroad ? { partnerCountry: origin.country } : {}),
       },
     },
   ];

@@ -3,6 +3,7 @@ import {
   TrustStore,
   type EventJson,
   type EventType,
+  type PersonalJson,
   type TrustList,
   type TrustKey,
 } from "@stafett/shared";
@@ -22,10 +23,13 @@ import {
   decide,
   decideAnswer,
   decideBorderEscalation,
+  decideFollowAbroad,
+  decideReferAbroad,
   decideRouteTo,
   DEFAULT_OUTBOUND_POLICY,
   type LiaisonContext,
   type LiaisonView,
+  type ReferAbroad,
 } from "./decide.js";
 import { LiaisonState, type LiaisonRecord } from "./state.js";
 
@@ -50,7 +54,10 @@ const trust = new TrustStore([
     country: "se",
     version: 1,
     partners: [{ country: "no", anchors: [] }],
-    organisations: [{ ...org(ME), keys: [key("se-liaison-enc", "enc")] }],
+    organisations: [
+      { ...org(ME), keys: [key("se-liaison-enc", "enc")] },
+      ...["1280", "1480", "1880"].map((code) => org(`se:municipality:${code}`)),
+    ],
     policy: [],
   } as unknown as TrustList,
   {
@@ -77,7 +84,11 @@ function jweTo(...kids: string[]): string {
 function view(records: LiaisonRecord[] = []): LiaisonView {
   const state = new LiaisonState();
   for (const r of records) state.apply(r);
-  return { inbound: (id) => state.inbound.get(id), crossed: (id) => state.crossed.get(id) };
+  return {
+    inbound: (id) => state.inbound.get(id),
+    crossed: (id) => state.crossed.get(id),
+    sent: (id) => state.sent.get(id),
+  };
 }
 
 function openedAbroad(
@@ -324,20 +335,344 @@ describe("liaison decide: inbound", () => {
     });
   });
 
-  it.each<EventType>([
-    "received",
-    "rejected",
-    "accepted",
-    "declined",
-    "updated",
-    "withdrawn",
-    "closed",
-    "escalated",
-    "forwarded",
-  ])("a partner's %s addressed to the liaison itself: nothing", (type) => {
-    expect(planOf(inbound(event(type, "no:liaison", ME, REF, {} as never)))).toEqual({
-      send: [],
-      records: [],
+  it("a partner's referral bound for another country: refused ERR_NOT_ADDRESSEE destination_country", () => {
+    expect(refusalOf(inbound(partnerOpened({ country: "dk", municipality: "0101" })))).toEqual({
+      code: "ERR_NOT_ADDRESSEE",
+      reason: "destination_country",
+    });
+  });
+
+  it("a partner's referral naming a municipality that is not on the trust list: receipt, then it waits for the contact point", () => {
+    const p = planOf(inbound(partnerOpened({ country: "se", municipality: "0180" })));
+    expect(sends(p)).toEqual(["received -> no:liaison"]);
+    expect(p.records[0]).not.toHaveProperty("routedTo");
+  });
+
+  it("a partner's referral under the id of a referral that crossed the other way: refused ERR_REPLAY", () => {
+    expect(refusalOf(inbound(partnerOpened({ country: "se" }), sentOut))).toEqual({
+      code: "ERR_REPLAY",
+      reason: "duplicate_referral",
+    });
+  });
+});
+
+describe("liaison decide: a partner's follow-ups and answers addressed to the liaison itself", () => {
+  const fromNo = (e: EventJson, records: LiaisonRecord[], personal?: unknown) =>
+    decide(
+      ctx,
+      view(records),
+      verified(e, personal === undefined ? {} : { personal }),
+      { bytes: bytesOf(e) },
+      NOW,
+    );
+  const theirs = (routedTo?: string, origin = "no:liaison"): LiaisonRecord[] => [
+    {
+      k: "inbound",
+      referralId: REF,
+      openedId: "o1",
+      origin,
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      deadline: DEADLINE,
+      opened: "",
+      ...(routedTo === undefined ? {} : { routedTo }),
+      at: "",
+    },
+  ];
+  /** A referral the contact point itself sent to Norway. */
+  const mine: LiaisonRecord[] = [
+    {
+      k: "out",
+      eventId: "m1",
+      referralId: REF,
+      type: "opened",
+      partner: "no",
+      from: ME,
+      deadline: DEADLINE,
+      urgency: "URGENCY_HIGH",
+      at: "",
+    },
+  ];
+  const withdrawn = (from = "no:liaison") =>
+    event("withdrawn", from, ME, REF, { reason: "WITHDRAW_REASON_CHILD_FOUND" });
+
+  it("its withdrawal of a referral routed to a hub: relayed to that hub, recorded", () => {
+    const p = planOf(fromNo(withdrawn(), theirs("se:hub:vast")));
+    expect(sends(p)).toEqual(["forwarded -> se:hub:vast"]);
+    expect(p.records).toMatchObject([{ k: "follow-in", type: "withdrawn", to: "se:hub:vast" }]);
+  });
+
+  it("its withdrawal of a referral waiting for the contact point: recorded, and its deadline no longer watched", () => {
+    const p = planOf(fromNo(withdrawn(), theirs()));
+    expect(sends(p)).toEqual([]);
+    const state = new LiaisonState();
+    for (const r of [...theirs(), ...p.records]) state.apply(r);
+    expect(state.inbound.get(REF)?.status).toBe("withdrawn");
+    expect(state.overdue(new Date("2026-12-03T00:00:00.000Z"))).toEqual([]);
+  });
+
+  it("its update of a routed referral: relayed to the hub, the personal part sealed anew to it", () => {
+    const u = event("updated", "no:liaison", ME, REF, { personal: jweTo("se-liaison-enc") });
+    const p = planOf(fromNo(u, theirs("se:hub:vast"), { x: 2 }));
+    expect(sends(p)).toEqual(["forwarded -> se:hub:vast"]);
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.reseal : undefined).toMatchObject({
+      to: ["se:hub:vast"],
+      fresh: true,
+      plaintext: { x: 2 },
+    });
+  });
+
+  it.each<[string, EventJson, LiaisonRecord[], ReturnType<typeof refusalOf>]>([
+    [
+      "a withdrawal by a party of the partner country that is not the origin",
+      withdrawn(),
+      theirs("se:hub:vast", "no:municipality:0301"),
+      { code: "ERR_NOT_AUTHORISED", reason: "not_origin" },
+    ],
+    [
+      "a withdrawal of a referral that never crossed",
+      withdrawn(),
+      [],
+      { code: "ERR_NOT_AUTHORISED", reason: "not_crossed" },
+    ],
+    [
+      "a withdrawal of a referral Sweden sent to the partner",
+      withdrawn(),
+      CROSSED,
+      { code: "ERR_NOT_AUTHORISED", reason: "not_crossed" },
+    ],
+    [
+      "its acceptance of its own referral (it does not hold it)",
+      event("accepted", "no:liaison", ME, REF, { ofEventId: "o1" }),
+      theirs("se:hub:vast"),
+      { code: "ERR_NOT_AUTHORISED", reason: "not_holder" },
+    ],
+    [
+      "a decline of a referral that never crossed",
+      event("declined", "no:liaison", ME, REF, {
+        ofEventId: "o1",
+        reason: "DECLINE_REASON_OTHER",
+      }),
+      [],
+      { code: "ERR_NOT_AUTHORISED", reason: "not_crossed" },
+    ],
+    [
+      "an acceptance of a referral a municipality (not the contact point) sent",
+      event("accepted", "no:liaison", ME, REF, { ofEventId: "o1" }),
+      CROSSED,
+      { code: "ERR_NOT_AUTHORISED", reason: "not_crossed" },
+    ],
+    [
+      "an escalation",
+      event("escalated", "no:liaison", ME, REF, { deadline: DEADLINE, holder: ME }),
+      theirs("se:hub:vast"),
+      { code: "ERR_NOT_AUTHORISED", reason: "not_crossed" },
+    ],
+  ])("%s: %j", (_name, e, records, expected) => {
+    expect(refusalOf(fromNo(e, records))).toEqual(expected);
+  });
+
+  it("a receipt or refusal about its own referral held here: nothing", () => {
+    const r = event("received", "no:liaison", ME, REF, { ofEventId: "x", digest: "d" });
+    expect(planOf(fromNo(r, theirs("se:hub:vast")))).toEqual({ send: [], records: [] });
+  });
+
+  it.each<["received" | "accepted" | "declined", Record<string, unknown>]>([
+    ["received", { ofEventId: "m1", digest: "d" }],
+    ["accepted", { ofEventId: "m1" }],
+    ["declined", { ofEventId: "m1", reason: "DECLINE_REASON_OTHER" }],
+  ])(
+    "the partner contact point's %s of a referral the liaison sent: recorded with its bytes",
+    (type, body) => {
+      const p = planOf(fromNo(event(type, "no:liaison", ME, REF, body as never), mine));
+      expect(p.send).toEqual([]);
+      expect(p.records).toMatchObject([{ k: "answer-in", type, by: "no:liaison" }]);
+    },
+  );
+
+  it("a partner hub's relay of its municipality's acceptance: recorded as that municipality's, and the deadline settled", () => {
+    const inner = event("accepted", "no:municipality:0301", "no:hub:ost", REF, {
+      ofEventId: "m1",
+    });
+    const { v, bytes } = forwardedOf("no:hub:ost", ME, inner);
+    const p = planOf(decide(ctx, view(mine), v, { bytes }, NOW));
+    expect(p.records).toMatchObject([
+      { k: "answer-in", type: "accepted", by: "no:municipality:0301" },
+    ]);
+    const state = new LiaisonState();
+    for (const r of [...mine, ...p.records]) state.apply(r);
+    expect(state.sent.get(REF)?.status).toBe("accepted");
+    expect(state.overdue(new Date("2026-12-03T00:00:00.000Z"))).toEqual([]);
+  });
+
+  it("a relayed answer from a third country's municipality: refused not_crossed", () => {
+    const inner = event("accepted", "dk:municipality:0101", "no:hub:ost", REF, {
+      ofEventId: "m1",
+    });
+    const { v, bytes } = forwardedOf("no:hub:ost", ME, inner);
+    expect(refusalOf(decide(ctx, view(mine), v, { bytes }, NOW))).toEqual({
+      code: "ERR_NOT_AUTHORISED",
+      reason: "not_crossed",
+    });
+  });
+});
+
+describe("liaison decide: a hub tells where a partner's referral went", () => {
+  const routed: LiaisonRecord[] = [
+    {
+      k: "inbound",
+      referralId: REF,
+      openedId: "o1",
+      origin: "no:liaison",
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      deadline: DEADLINE,
+      opened: "",
+      routedTo: "se:hub:vast",
+      at: "",
+    },
+  ];
+  const theOpened = event(
+    "opened",
+    "no:liaison",
+    ME,
+    REF,
+    {
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_MISSING",
+      destination: { country: "se", municipality: "1480" },
+      deadline: DEADLINE,
+      personal: jweTo("se-liaison-enc"),
+    },
+    "o1",
+  );
+  const notice = (from: string, municipality: string, opened = theOpened) =>
+    forwardedOf(from, ME, opened, { destination: { country: "se", municipality } });
+  const run = (n: ReturnType<typeof notice>, records = routed) =>
+    decide(ctx, view(records), n.v, { bytes: n.bytes, partnerCountry: "no" }, NOW);
+
+  it("the hub it was routed to forwarded it to a municipality of its region: recorded as held there", () => {
+    const p = planOf(run(notice("se:hub:vast", "1480")));
+    expect(p.send).toEqual([]);
+    expect(p.records).toMatchObject([
+      { k: "handed-on", by: "se:hub:vast", to: "se:municipality:1480" },
+    ]);
+  });
+
+  it("re-routed to another region's hub: that hub joins the path, and may relay the answer abroad", () => {
+    const p = planOf(run(notice("se:hub:vast", "1880")));
+    expect(p.records).toMatchObject([{ k: "handed-on", to: "se:hub:bergslagen" }]);
+    const inner = event("accepted", "se:municipality:1880", "se:hub:bergslagen", REF, {
+      ofEventId: "o1",
+    });
+    const relay = forwardedOf("se:hub:bergslagen", "no:liaison", inner);
+    const answer = (records: LiaisonRecord[]) =>
+      planOf(
+        decide(ctx, view(records), relay.v, { bytes: relay.bytes, partnerCountry: "no" }, NOW),
+      );
+    expect(sends(answer([...routed, ...p.records]))).toEqual([
+      "countersign -> stafett.no.in.se.forwarded",
+    ]);
+    // Without the notice the same relay is refused: the hub was not on the path.
+    expect(answer(routed).records).toMatchObject([{ k: "refused", reason: "not_crossed" }]);
+  });
+
+  it.each<[string, () => ReturnType<typeof notice>, LiaisonRecord[]]>([
+    ["from a hub not on the path", () => notice("se:hub:syd", "1280"), routed],
+    ["about a referral that did not come in from abroad", () => notice("se:hub:vast", "1480"), []],
+    [
+      "relaying another opened than the partner's",
+      () => notice("se:hub:vast", "1480", { ...theOpened, id: "o2" }),
+      routed,
+    ],
+  ])("%s: refused not_on_path", (_name, n, records) => {
+    expect(refusalOf(run(n(), records))).toEqual({
+      code: "ERR_NOT_AUTHORISED",
+      reason: "not_on_path",
+    });
+  });
+});
+
+describe("liaison: the contact point refers a child abroad", () => {
+  const personal = { legalBasis: "Lag (1990:52) 1 §" } as unknown as PersonalJson;
+  const cmd = (over: Partial<ReferAbroad> = {}): ReferAbroad => ({
+    referralId: REF,
+    partner: "no",
+    urgency: "URGENCY_HIGH",
+    reason: "REASON_CATEGORY_MISSING",
+    deadline: DEADLINE,
+    personal,
+    ...over,
+  });
+
+  it("an opened to the partner's liaison, sealed to it and to the own liaison; its deadline watched", () => {
+    const p = planOf(decideReferAbroad(ctx, view(), cmd(), NOW));
+    expect(sends(p)).toEqual(["opened -> no:liaison"]);
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.issue : undefined).toMatchObject({
+      sealTo: ["no:liaison", ME],
+      body: { destination: { country: "no" }, deadline: DEADLINE },
+    });
+    expect(p.records).toMatchObject([{ k: "out", from: ME, partner: "no", type: "opened" }]);
+    const state = new LiaisonState();
+    for (const r of p.records) state.apply(r);
+    expect(state.sent.get(REF)?.status).toBe("sent");
+    const [w] = state.overdue(new Date("2026-12-03T00:00:00.000Z"));
+    // Its own referral: escalated to the coordinator only (there is no domestic sender to tell).
+    expect(sends(decideBorderEscalation(ctx, w!, NOW)!)).toEqual(["escalated -> se:coordinator"]);
+  });
+
+  it.each<[string, Partial<ReferAbroad>, LiaisonRecord[], ReturnType<typeof refusalOf>]>([
+    [
+      "a country that is not a partner",
+      { partner: "dk" },
+      [],
+      { code: "ERR_OUTBOUND_POLICY", reason: "unknown_partner" },
+    ],
+    [
+      "its own country",
+      { partner: "se" },
+      [],
+      { code: "ERR_OUTBOUND_POLICY", reason: "unknown_partner" },
+    ],
+    [
+      "the reason 'other'",
+      { reason: "REASON_CATEGORY_OTHER" },
+      [],
+      { code: "ERR_OUTBOUND_POLICY", reason: "reason_not_allowed" },
+    ],
+    [
+      "no legal basis",
+      { personal: { legalBasis: " " } as unknown as PersonalJson },
+      [],
+      { code: "ERR_OUTBOUND_POLICY", reason: "no_legal_basis" },
+    ],
+    [
+      "an id that crossed already",
+      {},
+      CROSSED,
+      { code: "ERR_REPLAY", reason: "duplicate_referral" },
+    ],
+  ])("refused: %s", (_name, over, records, expected) => {
+    expect(refusalOf(decideReferAbroad(ctx, view(records), cmd(over), NOW))).toEqual(expected);
+  });
+
+  it("withdraws its own referral: withdrawn to the partner's liaison, once", () => {
+    const sent = planOf(decideReferAbroad(ctx, view(), cmd(), NOW)).records;
+    const w = { type: "withdrawn", reason: "WITHDRAW_REASON_CHILD_FOUND" } as const;
+    const p = planOf(decideFollowAbroad(ctx, view(sent), REF, w, "w1", NOW));
+    expect(sends(p)).toEqual(["withdrawn -> no:liaison"]);
+    expect(
+      refusalOf(decideFollowAbroad(ctx, view([...sent, ...p.records]), REF, w, "w2", NOW)),
+    ).toEqual({
+      code: "ERR_NOT_AUTHORISED",
+      reason: "ended",
+    });
+    // Not a referral the contact point sent (a municipality's, or none).
+    expect(refusalOf(decideFollowAbroad(ctx, view(CROSSED), REF, w, "w3", NOW))).toEqual({
+      code: "ERR_NOT_FOUND",
+      reason: "unknown_referral",
     });
   });
 });

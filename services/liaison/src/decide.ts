@@ -26,15 +26,18 @@ import {
   StafettError,
   toBase64,
   type DeriveId,
+  type DestinationJson,
   type EventType,
   type Outgoing,
+  type PersonalJson,
   type Plan,
   type ReasonCategory,
   type TrustStore,
+  type Urgency,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
-import type { Crossing, InboundReferral, LiaisonRecord, Watched } from "./state.js";
+import type { Crossing, InboundReferral, LiaisonRecord, SentAbroad, Watched } from "./state.js";
 
 export interface OutboundPolicy {
   /** Countries referrals may go to; default: every partner the trust list names. */
@@ -82,6 +85,8 @@ export interface LiaisonView {
   inbound(referralId: string): InboundReferral | undefined;
   /** Who a referral crossed the border with, if it did. */
   crossed(referralId: string): Crossing | undefined;
+  /** A referral the contact point itself sent abroad. */
+  sent(referralId: string): SentAbroad | undefined;
 }
 
 /** A message as it arrived: its SignedEvent bytes and, for an outbound one, where it is bound. */
@@ -221,6 +226,7 @@ function outbound(
 ): LiaisonVerdict {
   const e = v.event;
   const at = now.toISOString();
+  if (e.addressee === ctx.id) return handedOn(ctx, view, v, partner, now);
   const refused = checkOutbound(ctx, view, v, partner);
   if (refused !== undefined) {
     return plan(
@@ -398,8 +404,8 @@ function inbound(
     );
   }
   const o = e.opened;
-  if (e.type !== "opened" || o === undefined) return plan();
-  if (view.inbound(e.referralId) !== undefined) {
+  if (e.type !== "opened" || o === undefined) return fromPartner(ctx, view, v, arrival, now);
+  if (view.inbound(e.referralId) !== undefined || view.crossed(e.referralId) !== undefined) {
     return refusal(
       new StafettError("ERR_REPLAY", "this referral already arrived", {
         reason: "duplicate_referral",
@@ -427,9 +433,18 @@ function inbound(
     opened: toBase64(arrival.bytes),
     at,
   };
+  // A partner refers children into this country only; one bound elsewhere is not ours to place.
+  if (o.destination.country !== ctx.country)
+    return refusal(
+      new StafettError("ERR_NOT_ADDRESSEE", "the referral's destination is another country", {
+        reason: "destination_country",
+        field: "/opened/destination/country",
+      }),
+    );
   const route = routeOf(o.destination, ctx.country);
-  if (route.kind !== "municipality") {
-    // No known municipality: it waits for the contact point (GET /v1/inbound).
+  if (route.kind !== "municipality" || ctx.trust.organisation(route.municipality) === undefined) {
+    // No municipality that takes part (none named, an unknown code, or one not on the trust
+    // list): it waits for the contact point (GET /v1/inbound).
     return plan([item], [receipt]);
   }
   return plan(
@@ -520,7 +535,7 @@ export function decideRouteTo(
   const item = view.inbound(referralId);
   if (item === undefined || item.status !== "pending") return refusal(notPending());
   const route = routeOf({ country: ctx.country, municipality }, ctx.country);
-  if (route.kind !== "municipality")
+  if (route.kind !== "municipality" || ctx.trust.organisation(route.municipality) === undefined)
     return refusal(
       new StafettError("ERR_UNKNOWN_MUNICIPALITY", "not a municipality code", {
         reason: "unknown",
@@ -543,5 +558,326 @@ export function decideRouteTo(
       },
     ],
     [routeInward(ctx, item, route.hub, route.sealTo, undefined)],
+  );
+}
+
+function notCrossed(): StafettError {
+  return new StafettError(
+    "ERR_NOT_AUTHORISED",
+    "a partner may act only on referrals that crossed with it",
+    { reason: "not_crossed", field: "/referralId" },
+  );
+}
+
+/** Whether this liaison itself sent the referral to `partner` (the contact point as its origin). */
+function sentByMe(ctx: LiaisonContext, view: LiaisonView, referralId: string, partner: string) {
+  const c = view.crossed(referralId);
+  return c !== undefined && c.domestic.has(ctx.id) && c.partners.has(partner);
+}
+
+const ANSWERS: ReadonlySet<string> = new Set(["received", "rejected", "accepted", "declined"]);
+
+/**
+ * A partner's event addressed to the liaison itself that is not a referral:
+ *
+ * - its update, withdrawal or close of a referral it sent here: only from that referral's origin;
+ *   relayed to the hub the referral went to (which relays it on to whoever holds it), or, while
+ *   the referral waits for the contact point, noted there;
+ * - an answer about a referral this liaison sent to it: a receipt, a refusal, the partner
+ *   contact point's acceptance or decline, or a partner hub's `forwarded` relaying its
+ *   municipality's answer (verified with every signature on it before this): recorded;
+ * - an acceptance or decline of a referral the partner itself sent here: refused `not_holder`
+ *   (only whoever holds a referral answers it); anything about a referral that did not cross
+ *   with this partner: refused `not_crossed`.
+ */
+function fromPartner(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  v: VerifiedEvent,
+  arrival: Arrival,
+  now: Date,
+): LiaisonVerdict {
+  const e = v.event;
+  const at = now.toISOString();
+  const partner = parseOrgId(v.issuer.id).country;
+  const item = view.inbound(e.referralId);
+  const theirs = item !== undefined && parseOrgId(item.origin).country === partner;
+  if (e.type === "updated" || e.type === "withdrawn" || e.type === "closed") {
+    if (!theirs) return refusal(notCrossed());
+    if (item.origin !== v.issuer.id)
+      return refusal(
+        new StafettError("ERR_NOT_AUTHORISED", `only the referral's origin may send ${e.type}`, {
+          reason: "not_origin",
+          field: "/source",
+        }),
+      );
+    const id = ctx.derive("relay-in", e.id);
+    const to = item.status === "routed" ? item.routedTo : undefined;
+    const record: LiaisonRecord = {
+      k: "follow-in",
+      referralId: e.referralId,
+      type: e.type,
+      eventId: id,
+      ...(to === undefined ? {} : { to }),
+      at,
+    };
+    if (to === undefined) return plan([record]);
+    // An update's personal part is sealed to this liaison alone: sealed anew to the hub, which
+    // seals it on to whoever holds the referral.
+    const sealed = e.updated?.personal;
+    return plan(
+      [record],
+      [
+        {
+          issue: {
+            type: "forwarded",
+            addressee: to,
+            referralId: e.referralId,
+            id,
+            body: { original: toBase64(arrival.bytes) },
+          },
+          ...(sealed === undefined
+            ? {}
+            : {
+                reseal: {
+                  to: [to],
+                  fresh: true,
+                  current: sealed,
+                  ...(v.personal === undefined ? {} : { plaintext: v.personal }),
+                },
+              }),
+        },
+      ],
+    );
+  }
+  const inner = e.type === "forwarded" ? v.original : v;
+  const answer = inner?.event.type;
+  if (answer !== undefined && ANSWERS.has(answer) && sentByMe(ctx, view, e.referralId, partner)) {
+    if (inner !== undefined && parseOrgId(inner.issuer.id).country !== partner)
+      return refusal(notCrossed());
+    return plan([
+      {
+        k: "answer-in",
+        referralId: e.referralId,
+        eventId: e.id,
+        type: answer as "received" | "rejected" | "accepted" | "declined",
+        by: inner?.issuer.id ?? v.issuer.id,
+        bytes: toBase64(arrival.bytes),
+        at,
+      },
+    ]);
+  }
+  if (theirs && (answer === "received" || answer === "rejected")) return plan();
+  if (theirs && (answer === "accepted" || answer === "declined"))
+    return refusal(
+      new StafettError(
+        "ERR_NOT_AUTHORISED",
+        `only the party holding the referral may send ${answer}`,
+        { reason: "not_holder", field: "/source" },
+      ),
+    );
+  return refusal(notCrossed());
+}
+
+/**
+ * A domestic hub tells the liaison where a partner's referral went (the notice a domestic origin
+ * gets): from a hub on its path only. A hub it was re-routed to joins the path, so that the
+ * answer it relays may leave the country.
+ */
+function handedOn(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  v: VerifiedEvent,
+  partner: string,
+  now: Date,
+): LiaisonVerdict {
+  const e = v.event;
+  const item = view.inbound(e.referralId);
+  const c = view.crossed(e.referralId);
+  const dest = e.forwarded?.destination;
+  if (
+    e.type !== "forwarded" ||
+    v.original?.event.type !== "opened" ||
+    v.original.event.id !== item?.openedId ||
+    parseOrgId(item.origin).country !== partner ||
+    c === undefined ||
+    !c.domestic.has(v.issuer.id) ||
+    dest === undefined
+  )
+    return refusal(
+      new StafettError(
+        "ERR_NOT_AUTHORISED",
+        "only a hub on a partner's referral's path tells where it went",
+        { reason: "not_on_path", field: "/source" },
+      ),
+    );
+  const r = routeOf(dest, ctx.country);
+  const to =
+    r.kind === "municipality" && r.hub === v.issuer.id
+      ? r.municipality
+      : r.kind === "municipality" || r.kind === "region"
+        ? r.hub
+        : undefined;
+  if (to === undefined) return plan();
+  return plan([
+    {
+      k: "handed-on",
+      referralId: e.referralId,
+      by: v.issuer.id,
+      to,
+      eventId: e.id,
+      at: now.toISOString(),
+    },
+  ]);
+}
+
+/** What the contact point says when it refers a child to a partner country itself. */
+export interface ReferAbroad {
+  /** Random, chosen by the runtime (never by a decision, never by a caller). */
+  referralId: string;
+  partner: string;
+  urgency: Urgency;
+  reason: ReasonCategory;
+  /** Where in the partner country, when known (a municipality or region code of theirs). */
+  destination?: Omit<DestinationJson, "country">;
+  deadline: string;
+  personal: PersonalJson;
+}
+
+/**
+ * The contact point refers a child to a partner country: an `opened` addressed to the partner's
+ * liaison, sealed to it and to this liaison. The outbound policy holds for it as for any
+ * domestic sender's (a partner named, an accepted reason, a legal basis stated); the liaison
+ * watches its deadline until the partner answers.
+ */
+export function decideReferAbroad(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  cmd: ReferAbroad,
+  now: Date,
+): LiaisonVerdict {
+  const partnerLiaison = liaisonId(cmd.partner);
+  const named = (ctx.trust.lists[0]?.partners ?? []).some((p) => p.country === cmd.partner);
+  if (
+    !named ||
+    cmd.partner === ctx.country ||
+    ctx.trust.organisation(partnerLiaison) === undefined ||
+    (ctx.policy.partners !== undefined && !ctx.policy.partners.includes(cmd.partner))
+  )
+    return refusal(
+      policyRefusal("unknown_partner", `${cmd.partner} is not a partner country`, "partner"),
+    );
+  if (!ctx.policy.reasons.includes(cmd.reason))
+    return refusal(
+      policyRefusal(
+        "reason_not_allowed",
+        "this reason category does not justify a referral abroad",
+        "reason",
+      ),
+    );
+  const basis: unknown = cmd.personal.legalBasis;
+  if (typeof basis !== "string" || basis.trim().length === 0)
+    return refusal(
+      policyRefusal(
+        "no_legal_basis",
+        "no legal basis is stated for the disclosure",
+        "personal/legalBasis",
+      ),
+    );
+  if (view.crossed(cmd.referralId) !== undefined || view.inbound(cmd.referralId) !== undefined)
+    return refusal(
+      new StafettError("ERR_REPLAY", "a referral with this id exists", {
+        reason: "duplicate_referral",
+        field: "referralId",
+      }),
+    );
+  const id = ctx.derive("opened-abroad", cmd.referralId);
+  return plan(
+    [
+      {
+        k: "out",
+        eventId: id,
+        referralId: cmd.referralId,
+        type: "opened",
+        partner: cmd.partner,
+        from: ctx.id,
+        deadline: cmd.deadline,
+        urgency: cmd.urgency,
+        at: now.toISOString(),
+      },
+    ],
+    [
+      {
+        issue: {
+          type: "opened",
+          addressee: partnerLiaison,
+          referralId: cmd.referralId,
+          id,
+          body: {
+            urgency: cmd.urgency,
+            reason: cmd.reason,
+            destination: { ...cmd.destination, country: cmd.partner },
+            deadline: cmd.deadline,
+          },
+          personal: cmd.personal,
+          sealTo: [partnerLiaison, ctx.id],
+        },
+      },
+    ],
+  );
+}
+
+/**
+ * The contact point's withdrawal or close of a referral it sent abroad, to the partner's liaison
+ * (which relays it to whoever holds the referral there). Only its own referrals, while open.
+ */
+export function decideFollowAbroad(
+  ctx: LiaisonContext,
+  view: LiaisonView,
+  referralId: string,
+  follow: { type: "withdrawn"; reason: string } | { type: "closed"; outcome: string },
+  eventId: string,
+  now: Date,
+): LiaisonVerdict {
+  const sent = view.sent(referralId);
+  if (sent === undefined || !sentByMe(ctx, view, referralId, sent.partner))
+    return refusal(
+      new StafettError("ERR_NOT_FOUND", "no referral sent abroad with this id", {
+        reason: "unknown_referral",
+        field: "referralId",
+      }),
+    );
+  if (sent.status === "withdrawn" || sent.status === "closed")
+    return refusal(
+      new StafettError("ERR_NOT_AUTHORISED", `the referral is ${sent.status}`, {
+        reason: "ended",
+        field: "referralId",
+      }),
+    );
+  const body =
+    follow.type === "withdrawn" ? { reason: follow.reason } : { outcome: follow.outcome };
+  return plan(
+    [
+      {
+        k: "out",
+        eventId,
+        referralId,
+        type: follow.type,
+        partner: sent.partner,
+        from: ctx.id,
+        at: now.toISOString(),
+      },
+    ],
+    [
+      {
+        issue: {
+          type: follow.type,
+          addressee: liaisonId(sent.partner),
+          referralId,
+          id: eventId,
+          body,
+        },
+      },
+    ],
   );
 }

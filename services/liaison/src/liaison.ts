@@ -6,6 +6,7 @@
  * relayed to them; a partner's referral gets a signed receipt and is routed to the regional hub
  * of its destination municipality, or waits for the contact point's decision.
  */
+import { randomUUID } from "node:crypto";
 import {
   decodeEvent,
   decodeSignedEvent,
@@ -29,14 +30,22 @@ import {
   decide,
   decideAnswer,
   decideBorderEscalation,
+  decideFollowAbroad,
+  decideReferAbroad,
   decideRouteTo,
   DEFAULT_OUTBOUND_POLICY,
   type LiaisonContext,
   type LiaisonView,
   type OutboundPolicy,
+  type ReferAbroad,
 } from "./decide.js";
+import {
+  LiaisonState,
+  type InboundReferral,
+  type LiaisonRecord,
+  type SentAbroad,
+} from "./state.js";
 import { notificationsOf } from "./notifications.js";
-import { LiaisonState, type InboundReferral, type LiaisonRecord } from "./state.js";
 
 export { DEFAULT_OUTBOUND_POLICY, type OutboundPolicy } from "./decide.js";
 
@@ -170,6 +179,7 @@ export class Liaison {
   private readonly view: LiaisonView = {
     inbound: (id) => this.state.inbound.get(id),
     crossed: (id) => this.state.crossed.get(id),
+    sent: (id) => this.state.sent.get(id),
   };
 
   private decide(v: VerifiedEvent, d: Delivery): Verdict<LiaisonRecord> {
@@ -225,6 +235,46 @@ export class Liaison {
     return this.command(referralId, () =>
       decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now()),
     );
+  }
+
+  /**
+   * The contact point refers a child to a partner country itself (decideReferAbroad); the
+   * referral id is random, chosen here. Returns the referral as sent.
+   */
+  referAbroad(input: Omit<ReferAbroad, "referralId">): Promise<SentAbroad> {
+    const referralId = randomUUID();
+    return this.party.locks.run(referralId, async () => {
+      const verdict = decideReferAbroad(
+        this.context(),
+        this.view,
+        { ...input, referralId },
+        new Date(),
+      );
+      if (isRefusal(verdict)) throw verdict.refuse;
+      await this.party.carryOut(verdict);
+      const sent = this.state.sent.get(referralId);
+      if (sent === undefined) throw new Error("referral abroad vanished from state");
+      return sent;
+    });
+  }
+
+  /** The contact point withdraws or closes a referral it sent abroad (decideFollowAbroad). */
+  followAbroad(
+    referralId: string,
+    follow: { type: "withdrawn"; reason: string } | { type: "closed"; outcome: string },
+  ): Promise<void> {
+    return this.party.locks.run(referralId, async () => {
+      const verdict = decideFollowAbroad(
+        this.context(),
+        this.view,
+        referralId,
+        follow,
+        randomUUID(),
+        new Date(),
+      );
+      if (isRefusal(verdict)) throw verdict.refuse;
+      await this.party.carryOut(verdict);
+    });
   }
 
   async stop(): Promise<void> {

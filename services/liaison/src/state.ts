@@ -1,5 +1,5 @@
 /** The liaison's own state, rebuilt from its journal: what crossed the border, and what waits for a decision. */
-import { DeadlineWatch, type ReasonCategory, type Urgency } from "@stafett/shared";
+import { DeadlineWatch, parseOrgId, type ReasonCategory, type Urgency } from "@stafett/shared";
 
 export type LiaisonRecord =
   | {
@@ -45,7 +45,33 @@ export type LiaisonRecord =
       eventId: string;
       at: string;
     }
-  | { k: "escalated"; referralId: string; eventId: string; at: string };
+  | { k: "escalated"; referralId: string; eventId: string; at: string }
+  /** A partner's update, withdrawal or close of its referral, relayed to the hub it went to (if any). */
+  | {
+      k: "follow-in";
+      referralId: string;
+      type: "updated" | "withdrawn" | "closed";
+      eventId: string;
+      to?: string;
+      at: string;
+    }
+  /** A domestic hub handed a partner's referral on: to a municipality, or to another hub. */
+  | { k: "handed-on"; referralId: string; by: string; to: string; eventId: string; at: string }
+  /**
+   * What came back about a referral this liaison itself sent abroad: a receipt, a refusal, or an
+   * answer (a partner hub's `forwarded` with the answer inside, or the partner contact point's).
+   */
+  | {
+      k: "answer-in";
+      referralId: string;
+      eventId: string;
+      type: "received" | "rejected" | "accepted" | "declined";
+      /** Who answered: the partner municipality (inside a relay) or contact point. */
+      by: string;
+      /** Standard base64 of the SignedEvent as it arrived, every signature on it. */
+      bytes: string;
+      at: string;
+    };
 
 /**
  * A referral at the border whose deadline the liaison watches: one sent abroad until the partner
@@ -72,8 +98,18 @@ export interface InboundReferral {
   deadline: string;
   opened: string;
   routedTo?: string;
-  status: "routed" | "pending" | "accepted" | "declined";
+  /** Who holds it now, as the hubs on its way reported (a municipality, or a hub). */
+  heldBy?: string;
+  status: "routed" | "pending" | "accepted" | "declined" | "withdrawn" | "closed";
   at: string;
+}
+
+/** A referral the liaison itself (the contact point) sent to a partner country, and what came back. */
+export interface SentAbroad {
+  referralId: string;
+  partner: string;
+  status: "sent" | "accepted" | "declined" | "withdrawn" | "closed";
+  answers: { type: string; by: string; eventId: string; bytes: string; at: string }[];
 }
 
 /** Who a referral crossed the border with: the partner countries, and the domestic parties on it. */
@@ -90,6 +126,8 @@ export class LiaisonState {
   readonly crossed = new Map<string, Crossing>();
   /** The referrals at the border whose deadlines are watched. */
   readonly watched = new Map<string, Watched>();
+  /** The referrals the contact point itself sent abroad. */
+  readonly sent = new Map<string, SentAbroad>();
   private readonly deadlines = new DeadlineWatch();
 
   private watch(w: Watched): void {
@@ -129,6 +167,18 @@ export class LiaisonState {
         const c = this.crossing(r.referralId);
         c.partners.add(r.partner);
         c.domestic.add(r.from);
+        if (r.type === "opened" && parseOrgId(r.from).role === "liaison")
+          this.sent.set(r.referralId, {
+            referralId: r.referralId,
+            partner: r.partner,
+            status: "sent",
+            answers: [],
+          });
+        const own = this.sent.get(r.referralId);
+        if (own !== undefined && (r.type === "withdrawn" || r.type === "closed")) {
+          own.status = r.type;
+          this.settle(r.referralId);
+        }
         if (r.type === "opened" && r.deadline !== undefined)
           this.watch({
             referralId: r.referralId,
@@ -190,6 +240,29 @@ export class LiaisonState {
       case "escalated": {
         const w = this.watched.get(r.referralId);
         if (w !== undefined) w.escalated = true;
+        break;
+      }
+      case "follow-in": {
+        const item = this.inbound.get(r.referralId);
+        if (item !== undefined && r.type !== "updated") item.status = r.type;
+        if (r.type !== "updated") this.settle(r.referralId);
+        break;
+      }
+      case "handed-on": {
+        const item = this.inbound.get(r.referralId);
+        if (item !== undefined) item.heldBy = r.to;
+        // A hub it was handed to is on its path: it may relay the answer abroad.
+        if (parseOrgId(r.to).role === "hub") this.crossing(r.referralId).domestic.add(r.to);
+        break;
+      }
+      case "answer-in": {
+        const own = this.sent.get(r.referralId);
+        if (own === undefined) break;
+        own.answers.push({ type: r.type, by: r.by, eventId: r.eventId, bytes: r.bytes, at: r.at });
+        if (r.type === "accepted" || r.type === "declined") {
+          own.status = r.type;
+          this.settle(r.referralId);
+        }
         break;
       }
     }

@@ -40,7 +40,12 @@ export const DEFAULT_POLICY: readonly PolicyRule[] = [
   { from: "hub", to: "hub", types: ["forwarded"] },
   { from: "hub", to: "liaison", types: ["forwarded"] },
   { from: "hub", to: "coordinator", types: ["escalated", "forwarded"] },
-  { from: "liaison", to: "liaison", types: ["forwarded", "accepted", "declined"] },
+  // A contact point refers a child to a partner's contact point, follows it up, and answers.
+  {
+    from: "liaison",
+    to: "liaison",
+    types: ["opened", "updated", "withdrawn", "closed", "forwarded", "accepted", "declined"],
+  },
   { from: "liaison", to: "hub", types: ["forwarded"] },
   // A partner's contact point may accept or decline on behalf of its country.
   {
