@@ -183,6 +183,12 @@ describe("hub decide: a referral arrives (opened, or forwarded by another hub)",
       "forwarded -> se:liaison",
       `forwarded -> ${HOLDER}`,
     ]);
+    // The receipt to the own liaison goes on its subject for the partner (stafett.se.out.no.*).
+    const receipt = p.send[0];
+    expect(receipt !== undefined && "issue" in receipt ? receipt.issue : undefined).toMatchObject({
+      type: "received",
+      partnerCountry: "no",
+    });
     const notice = p.send[1];
     expect(notice !== undefined && "issue" in notice ? notice.issue : undefined).toMatchObject({
       partnerCountry: "no",

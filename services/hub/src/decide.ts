@@ -246,6 +246,10 @@ function take(
     referralId,
     id: ctx.derive("received", input.receiptOf),
     body: { ofEventId: input.receiptOf, digest: input.digest },
+    // The own liaison, bringing a partner's referral in, is addressed on its subject for that partner.
+    ...(parseOrgId(input.from).role === "liaison"
+      ? { partnerCountry: parseOrgId(input.origin).country }
+      : {}),
   };
   const received: HubRecord = {
     k: "received",

@@ -578,6 +578,17 @@ describe("liaison decide: a hub tells where a partner's referral went", () => {
     expect(answer(routed).records).toMatchObject([{ k: "refused", reason: "not_crossed" }]);
   });
 
+  it("the receipt of the hub it was routed to: nothing; a receipt from a hub not on the path: refused not_on_path", () => {
+    const r = event("received", "se:hub:vast", ME, REF, { ofEventId: "route-1", digest: "d" });
+    const at = (records: LiaisonRecord[], e = r) =>
+      decide(ctx, view(records), verified(e), { bytes: bytesOf(e), partnerCountry: "no" }, NOW);
+    expect(planOf(at(routed))).toEqual({ send: [], records: [] });
+    expect(refusalOf(at(routed, { ...r, source: "se:hub:syd" }))).toEqual({
+      code: "ERR_NOT_AUTHORISED",
+      reason: "not_on_path",
+    });
+  });
+
   it.each<[string, () => ReturnType<typeof notice>, LiaisonRecord[]]>([
     ["from a hub not on the path", () => notice("se:hub:syd", "1280"), routed],
     ["about a referral that did not come in from abroad", () => notice("se:hub:vast", "1480"), []],
@@ -714,6 +725,11 @@ describe("liaison: the contact point's commands", () => {
   it("routes a waiting referral to a municipality through its hub", () => {
     const p = planOf(decideRouteTo(ctx, view(waiting()), REF, "1880", NOW));
     expect(sends(p)).toEqual(["forwarded -> se:hub:bergslagen"]);
+    // The hub is told the municipality the contact point chose, not the partner's bare country.
+    const [o] = p.send;
+    expect(o !== undefined && "issue" in o ? o.issue.body : undefined).toMatchObject({
+      destination: { country: "se", municipality: "1880" },
+    });
     expect(p.records).toMatchObject([{ k: "inbound", routedTo: "se:hub:bergslagen" }]);
   });
 
@@ -734,9 +750,15 @@ describe("liaison: the contact point's commands", () => {
       "9999",
       { code: "ERR_UNKNOWN_MUNICIPALITY", reason: "unknown" },
     ],
+    [
+      "the municipality is not on the trust list",
+      waiting(),
+      "0180",
+      { code: "ERR_UNKNOWN_MUNICIPALITY", reason: "unknown" },
+    ],
   ])("refuses when %s", (_name, records, code, expected) => {
     expect(refusalOf(decideRouteTo(ctx, view(records), REF, code, NOW))).toEqual(expected);
-    if (code !== "9999")
+    if (code !== "9999" && code !== "0180")
       expect(refusalOf(decideAnswer(ctx, view(records), REF, "accepted", undefined, NOW))).toEqual(
         expected,
       );

@@ -460,10 +460,12 @@ function routeInward(
   to: string,
   recipients: readonly string[],
   personal: unknown,
+  destination?: DestinationJson,
 ): Outgoing {
   const opened = decodeEvent(decodeSignedEvent(fromBase64(item.opened)).event).opened;
   const current = opened?.personal;
-  const dest = opened?.destination;
+  // Where the contact point placed it, else where the partner named.
+  const dest = destination ?? opened?.destination;
   return {
     issue: {
       type: "forwarded",
@@ -557,7 +559,12 @@ export function decideRouteTo(
         at: now.toISOString(),
       },
     ],
-    [routeInward(ctx, item, route.hub, route.sealTo, undefined)],
+    [
+      routeInward(ctx, item, route.hub, route.sealTo, undefined, {
+        country: ctx.country,
+        municipality,
+      }),
+    ],
   );
 }
 
@@ -680,8 +687,8 @@ function fromPartner(
 }
 
 /**
- * A domestic hub tells the liaison where a partner's referral went (the notice a domestic origin
- * gets): from a hub on its path only. A hub it was re-routed to joins the path, so that the
+ * A domestic hub receipts a partner's referral the liaison handed it, or tells the liaison where
+ * the referral went (the notice a domestic origin gets): from a hub on its path only. A hub it was re-routed to joins the path, so that the
  * answer it relays may leave the country.
  */
 function handedOn(
@@ -695,13 +702,18 @@ function handedOn(
   const item = view.inbound(e.referralId);
   const c = view.crossed(e.referralId);
   const dest = e.forwarded?.destination;
+  const onPath =
+    item !== undefined &&
+    parseOrgId(item.origin).country === partner &&
+    c !== undefined &&
+    c.domestic.has(v.issuer.id);
+  // The hub's receipt of the hand-in: nothing more to do.
+  if (e.type === "received" && onPath) return plan();
   if (
     e.type !== "forwarded" ||
     v.original?.event.type !== "opened" ||
     v.original.event.id !== item?.openedId ||
-    parseOrgId(item.origin).country !== partner ||
-    c === undefined ||
-    !c.domestic.has(v.issuer.id) ||
+    !onPath ||
     dest === undefined
   )
     return refusal(
