@@ -40,7 +40,6 @@ const GOTEBORG = "1480";
 const OREBRO = "1880";
 
 beforeAll(async () => {
-  fed = await startFederation("no", ["se"]);
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   seCountry = await createCountry({
     code: "se",
@@ -54,17 +53,14 @@ beforeAll(async () => {
     anchor: noAnchor,
     partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
   });
-  const user = (cc: string) => {
-    const u = fed.users.get(cc);
-    if (u === undefined) throw new Error("no user");
-    return { user: u.user, pass: u.password };
-  };
+  // Sweden connects out to Norway, as `npm start` has it; each broker with its accounts.
+  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
   [se, no] = await Promise.all([
     LocalCountry.start({
       country: seCountry,
       municipalities: [],
       natsUrl: fed.server("se").url,
-      natsUser: user("se"),
+      nkeys: fed.seeds("se"),
       partnerTrust: { no: noCountry.trustListJws },
       log,
     }),
@@ -72,7 +68,7 @@ beforeAll(async () => {
       country: noCountry,
       municipalities: [],
       natsUrl: fed.server("no").url,
-      natsUser: user("no"),
+      nkeys: fed.seeds("no"),
       partnerTrust: { se: seCountry.trustListJws },
       log,
     }),

@@ -41,6 +41,8 @@ let seCountry: Country;
 let noCountry: Country;
 let seNc: NatsConnection;
 let noNc: NatsConnection;
+let seAdmin: NatsConnection;
+let noAdmin: NatsConnection;
 const subs: Subscription[] = [];
 /** Every refusal either country made, by the refused event's id. */
 const refusals = new Map<string, { country: string; code: string; reason: string }>();
@@ -49,7 +51,6 @@ const MALMO = "1280";
 const GOTEBORG = "1480";
 
 beforeAll(async () => {
-  fed = await startFederation("no", ["se"]);
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   seCountry = await createCountry({
     code: "se",
@@ -63,17 +64,14 @@ beforeAll(async () => {
     anchor: noAnchor,
     partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
   });
-  const user = (cc: string) => {
-    const u = fed.users.get(cc);
-    if (u === undefined) throw new Error("no user");
-    return { user: u.user, pass: u.password };
-  };
+  // Sweden connects out to Norway, as `npm start` has it; each broker with its accounts.
+  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
   [se, no] = await Promise.all([
     LocalCountry.start({
       country: seCountry,
       municipalities: [],
       natsUrl: fed.server("se").url,
-      natsUser: user("se"),
+      nkeys: fed.seeds("se"),
       partnerTrust: { no: noCountry.trustListJws },
       log,
     }),
@@ -81,16 +79,21 @@ beforeAll(async () => {
       country: noCountry,
       municipalities: [],
       natsUrl: fed.server("no").url,
-      natsUser: user("no"),
+      nkeys: fed.seeds("no"),
       partnerTrust: { se: seCountry.trustListJws },
       log,
     }),
   ]);
-  seNc = await connect({ servers: fed.server("se").url, ...user("se") });
-  noNc = await connect({ servers: fed.server("no").url, ...user("no") });
+  // The hostile insiders publish with the NATS credentials of each country's liaison, the only
+  // account that reaches the link (a municipality's cannot: test/security/attacks.test.ts).
+  seNc = await connect({ servers: fed.server("se").url, ...se.connectionOf("se:liaison") });
+  noNc = await connect({ servers: fed.server("no").url, ...no.connectionOf("no:liaison") });
+  // The refusals are watched by each country's provisioner, in the streams' account.
+  seAdmin = await connect({ servers: fed.server("se").url, ...se.admin });
+  noAdmin = await connect({ servers: fed.server("no").url, ...no.admin });
   for (const [cc, nc] of [
-    ["se", seNc],
-    ["no", noNc],
+    ["se", seAdmin],
+    ["no", noAdmin],
   ] as const) {
     const sub = nc.subscribe(`stafett-quarantine.${cc}.>`);
     subs.push(sub);
@@ -110,6 +113,8 @@ afterAll(async () => {
   for (const s of subs) s.unsubscribe();
   await seNc?.close();
   await noNc?.close();
+  await seAdmin?.close();
+  await noAdmin?.close();
   await se?.stop();
   await no?.stop();
   await fed?.stop();
@@ -374,7 +379,8 @@ describe("a hostile Swedish insider, against the answer going back to the partne
   it("an acceptance sent over the border by the municipality itself, with a forged liaison countersignature or none: refused in Norway, the real answer still verified", async () => {
     const { referralId, item } = await honestReferral(GOTEBORG, 17);
     const goteborg = seCountry.identity(`se:municipality:${GOTEBORG}`);
-    // Göteborg's own, real signature; the border and the hub bypassed.
+    // Göteborg's own, real signature; the border and the hub bypassed by an insider holding the
+    // liaison's NATS credentials (not its signing key).
     const accepted = await issue(
       {
         type: "accepted",

@@ -17,10 +17,14 @@ import {
   dataschemaFor,
   NOTIFICATION_TYPES,
   parseOrgId,
+  fromBase64,
+  receive,
+  TrustStore,
   type EventJson,
   type Notifier,
   type NotifyConfig,
 } from "@stafett/shared";
+import type { Liaison } from "@stafett/liaison";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createCountry } from "./country.js";
@@ -342,6 +346,7 @@ export async function demo(
         { timeoutMs: 20_000, message: "the refusal's alert at Malmö" },
       );
       out(`   Malmö's people on duty were told by e-mail: ${told.subject}\n`);
+      if (noLiaison !== undefined) await inbound(se, no, noLiaison, inbox, out, name);
     }
 
     out(
@@ -377,6 +382,66 @@ function settled(se: LocalCountry): boolean {
     ...(se.liaison === undefined ? [] : [se.liaison.liaison.notifier]),
   ];
   return notifiers.every((n) => n.store.pending.size === 0);
+}
+
+/**
+ * 7. From abroad: Norway's contact point refers a child to Malmö; Sweden's liaison verifies,
+ * receipts and routes it to Region Syd's hub, which forwards it; Malmö accepts through its HTTP
+ * API, and Norway verifies the acceptance with every signature on it.
+ */
+async function inbound(
+  se: LocalCountry,
+  no: LocalCountry,
+  noLiaison: Liaison,
+  inbox: (
+    code: string,
+    id: string,
+  ) => Promise<(method: string, path: string, body?: unknown) => Promise<unknown>>,
+  out: (text: string) => void,
+  name: (id: string) => string,
+): Promise<void> {
+  out(
+    `\n7. Norway's contact point refers an unaccompanied child to Malmö (1280). Sweden's liaison verifies and receipts it,\n` +
+      `   routes it to Region Syd's hub, which forwards it to Malmö; Malmö accepts, and Norway verifies the acceptance.\n`,
+  );
+  const { referralId } = await noLiaison.referAbroad({
+    partner: "se",
+    urgency: "URGENCY_HIGH",
+    reason: "REASON_CATEGORY_UNACCOMPANIED_MINOR",
+    destination: { municipality: "1280" },
+    deadline: new Date(Date.now() + 12 * 3_600_000).toISOString(),
+    personal: samplePersonal(8),
+  });
+  const malmo = await inbox("1280", referralId);
+  await malmo("POST", `/v1/inbox/${referralId}/accept`);
+  const sent = await waitForValue(
+    () => {
+      const s = noLiaison.state.sent.get(referralId);
+      return s?.status === "accepted" ? s : undefined;
+    },
+    { timeoutMs: 20_000, message: "the acceptance in Norway" },
+  );
+  const t0 = Date.parse(sent.answers[0]?.at ?? new Date().toISOString());
+  for (const a of sent.answers)
+    out(
+      `   +${((Date.parse(a.at) - t0) / 1000).toFixed(3)}s  ${name(a.by).padEnd(34)} ${a.type}\n`,
+    );
+  const held = se.liaison?.liaison.state.inbound.get(referralId);
+  out(
+    `   In Sweden it went ${name(held?.routedTo ?? "")} -> ${name(held?.heldBy ?? "")}; the liaison sealed the details anew to those two.\n`,
+  );
+  const accepted = sent.answers.find((a) => a.type === "accepted");
+  const checked = await receive(fromBase64(accepted?.bytes ?? ""), {
+    identity: no.country.identity("no:liaison"),
+    trust: new TrustStore([no.country.trustList, se.country.trustList]),
+    subject: "stafett.no.in.se.forwarded",
+  });
+  out(
+    checked.ok
+      ? `   Norway verified the acceptance: ${name(checked.original?.issuer.id ?? "")}'s signature inside ${name(checked.issuer.id)}'s relay,\n` +
+          `   countersigned by ${checked.countersigners.map((c) => name(c.id)).join(", ")}.\n`
+      : `   Norway refused the acceptance: ${checked.error.code}\n`,
+  );
 }
 
 async function forge(se: LocalCountry): Promise<{ code: string }> {
