@@ -250,6 +250,26 @@ describe("from abroad: Norway's contact point to a Swedish municipality", () => 
     });
   });
 
+  it("a withdrawal by the partner after a re-route follows the referral to the municipality that holds it now", async () => {
+    const referralId = await referToSweden(GOTEBORG, 8);
+    await inboxAt(GOTEBORG, referralId);
+    await se.gateway(GOTEBORG).gateway.answer(referralId, "declined", {
+      reason: "DECLINE_REASON_WRONG_MUNICIPALITY",
+      suggested: { country: "se", municipality: OREBRO },
+    });
+    await inboxAt(OREBRO, referralId);
+    await noLiaison().followAbroad(referralId, {
+      type: "withdrawn",
+      reason: "WITHDRAW_REASON_SENT_IN_ERROR",
+    });
+    // Sweden's liaison -> Väst's hub (where it routed it) -> Bergslagen's hub -> Örebro.
+    await waitFor(() => se.gateway(OREBRO).gateway.inboxItem(referralId)?.status === "withdrawn", {
+      timeoutMs: 15_000,
+      message: "the withdrawal at Örebro",
+    });
+    expect(se.gateway(GOTEBORG).gateway.inboxItem(referralId)?.status).toBe("declined");
+  });
+
   it("no municipality named: it waits for the contact point, which routes it; the municipality accepts and Norway hears", async () => {
     const referralId = await referToSweden(undefined, 7);
     const waiting = await waitForValue(() => seLiaison().state.inbound.get(referralId), {
