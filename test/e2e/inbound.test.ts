@@ -144,14 +144,16 @@ describe("from abroad: Norway's contact point to a Swedish municipality", () => 
     expect(item).toMatchObject({ origin: "no:liaison", via: "se:hub:vast", status: "pending" });
     // Sealed anew by Sweden's liaison to Väst's hub and Göteborg: Göteborg reads it.
     expect(await se.gateway(GOTEBORG).gateway.personalOf(item)).toEqual(samplePersonal(3));
-    expect(seLiaison().state.inbound.get(referralId)).toMatchObject({
-      status: "routed",
-      routedTo: "se:hub:vast",
-    });
     await waitFor(
       () => seLiaison().state.inbound.get(referralId)?.heldBy === `se:municipality:${GOTEBORG}`,
       { timeoutMs: 10_000, message: "Väst's hub to tell the liaison where it went" },
     );
+    expect(seLiaison().state.inbound.get(referralId)).toMatchObject({
+      status: "routed",
+      routedTo: "se:hub:vast",
+    });
+    // Väst's receipt reached the liaison before its notice: the hub watches the deadline now.
+    expect(seLiaison().state.watched.get(referralId)?.settled).toBe(true);
 
     await se.gateway(GOTEBORG).gateway.answer(referralId, "accepted");
     const sent = await backInNorway(
@@ -213,7 +215,10 @@ describe("from abroad: Norway's contact point to a Swedish municipality", () => 
     expect(item).toMatchObject({ origin: "no:liaison", via: "se:hub:bergslagen" });
     expect(await se.gateway(OREBRO).gateway.personalOf(item)).toEqual(samplePersonal(5));
     // Väst told the liaison it re-routed: Bergslagen's hub is on the referral's path now.
-    expect(seLiaison().state.crossed.get(referralId)?.domestic.has("se:hub:bergslagen")).toBe(true);
+    await waitFor(
+      () => seLiaison().state.crossed.get(referralId)?.domestic.has("se:hub:bergslagen") === true,
+      { timeoutMs: 10_000, message: "Väst's notice of the re-route at the liaison" },
+    );
     await se.gateway(OREBRO).gateway.answer(referralId, "accepted");
     const sent = await backInNorway(
       referralId,
@@ -241,8 +246,13 @@ describe("from abroad: Norway's contact point to a Swedish municipality", () => 
       timeoutMs: 15_000,
       message: "the withdrawal at Malmö",
     });
-    expect(seLiaison().state.inbound.get(referralId)?.status).toBe("withdrawn");
-    expect(se.hub("syd").hub.state.referrals.get(referralId)?.status).toBe("withdrawn");
+    // Each relays first and records after: by now both have, or are about to.
+    await waitFor(
+      () =>
+        seLiaison().state.inbound.get(referralId)?.status === "withdrawn" &&
+        se.hub("syd").hub.state.referrals.get(referralId)?.status === "withdrawn",
+      { timeoutMs: 10_000, message: "the withdrawal recorded at the liaison and Syd's hub" },
+    );
     // Withdrawn: Malmö can no longer accept it.
     await expect(se.gateway(MALMO).gateway.answer(referralId, "accepted")).rejects.toMatchObject({
       code: "ERR_NOT_AUTHORISED",

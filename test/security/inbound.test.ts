@@ -327,7 +327,20 @@ describe("a hostile partner contact point, against a partner's referral into Swe
       code: "ERR_REPLAY",
       reason: "duplicate_referral",
     });
-    expect(se.hub("syd").hub.state.referrals.get(referralId)?.status).toBe("forwarded");
+    await waitForValue(
+      () =>
+        se.hub("syd").hub.state.referrals.get(referralId)?.status === "forwarded"
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, message: "the referral held once, forwarded to Malmö" },
+    );
+    // Forwarded to Malmö once: one receipt of the hand-in, one hand-on.
+    expect(
+      se
+        .hub("syd")
+        .hub.state.referrals.get(referralId)
+        ?.history.map((h) => h.type),
+    ).toEqual(["received", "forwarded"]);
     // A captured withdrawal, sent once, then again under a new message id.
     const withdrawn = await asNorway({
       type: "withdrawn",

@@ -578,11 +578,20 @@ describe("liaison decide: a hub tells where a partner's referral went", () => {
     expect(answer(routed).records).toMatchObject([{ k: "refused", reason: "not_crossed" }]);
   });
 
-  it("the receipt of the hub it was routed to: nothing; a receipt from a hub not on the path: refused not_on_path", () => {
+  it("the receipt of the hub it was routed to: taken, and its deadline left to that hub; a receipt from a hub not on the path: refused not_on_path", () => {
     const r = event("received", "se:hub:vast", ME, REF, { ofEventId: "route-1", digest: "d" });
     const at = (records: LiaisonRecord[], e = r) =>
       decide(ctx, view(records), verified(e), { bytes: bytesOf(e), partnerCountry: "no" }, NOW);
-    expect(planOf(at(routed))).toEqual({ send: [], records: [] });
+    const p = planOf(at(routed));
+    expect(p.send).toEqual([]);
+    expect(p.records).toMatchObject([{ k: "taken", by: "se:hub:vast" }]);
+    const state = new LiaisonState();
+    for (const rec of routed) state.apply(rec);
+    const late = new Date("2026-12-03T00:00:00.000Z");
+    // Routed but not yet taken: still the liaison's to watch (the hub may have refused it).
+    expect(state.overdue(late).map((w) => w.referralId)).toEqual([REF]);
+    for (const rec of p.records) state.apply(rec);
+    expect(state.overdue(late)).toEqual([]);
     expect(refusalOf(at(routed, { ...r, source: "se:hub:syd" }))).toEqual({
       code: "ERR_NOT_AUTHORISED",
       reason: "not_on_path",
@@ -838,8 +847,12 @@ describe("liaison: deadlines at the border", () => {
       [inPending, { k: "answered", referralId: REF, decision: "accepted", eventId: "a", at: "" }],
     ],
     [
-      "the contact point routed it to a hub",
-      [inPending, { ...inPending, routedTo: "se:hub:vast" } as LiaisonRecord],
+      "the contact point routed it to a hub, and the hub receipted it",
+      [
+        inPending,
+        { ...inPending, routedTo: "se:hub:vast" } as LiaisonRecord,
+        { k: "taken", referralId: REF, by: "se:hub:vast", eventId: "t", at: "" },
+      ],
     ],
     [
       "it was escalated already",

@@ -707,8 +707,19 @@ function handedOn(
     parseOrgId(item.origin).country === partner &&
     c !== undefined &&
     c.domestic.has(v.issuer.id);
-  // The hub's receipt of the hand-in: nothing more to do.
-  if (e.type === "received" && onPath) return plan();
+  // The receipt of the hub it was routed to: that hub watches the deadline from now on.
+  if (e.type === "received" && onPath)
+    return item.routedTo === v.issuer.id
+      ? plan([
+          {
+            k: "taken",
+            referralId: e.referralId,
+            by: v.issuer.id,
+            eventId: e.id,
+            at: now.toISOString(),
+          },
+        ])
+      : plan();
   if (
     e.type !== "forwarded" ||
     v.original?.event.type !== "opened" ||

@@ -55,6 +55,8 @@ export type LiaisonRecord =
       to?: string;
       at: string;
     }
+  /** The hub a partner's referral was routed to has it (its receipt): it watches the deadline now. */
+  | { k: "taken"; referralId: string; by: string; eventId: string; at: string }
   /** A domestic hub handed a partner's referral on: to a municipality, or to another hub. */
   | { k: "handed-on"; referralId: string; by: string; to: string; eventId: string; at: string }
   /**
@@ -197,19 +199,18 @@ export class LiaisonState {
         break;
       case "inbound":
         this.crossing(r.referralId).partners.add(r.origin.split(":")[0] ?? "");
-        if (r.routedTo === undefined)
-          this.watch({
-            referralId: r.referralId,
-            direction: "in",
-            deadline: r.deadline,
-            urgency: r.urgency,
-            origin: r.origin,
-            partner: r.origin.split(":")[0] ?? "",
-            settled: false,
-            escalated: false,
-          });
-        // Routed to a hub: the hub watches its deadline from now on.
-        else this.settle(r.referralId);
+        // Watched until the hub it is routed to has it (its receipt), or the contact point acts:
+        // a hub that refuses the hand-in leaves it with nobody else watching.
+        this.watch({
+          referralId: r.referralId,
+          direction: "in",
+          deadline: r.deadline,
+          urgency: r.urgency,
+          origin: r.origin,
+          partner: r.origin.split(":")[0] ?? "",
+          settled: false,
+          escalated: false,
+        });
         if (r.routedTo !== undefined) this.crossing(r.referralId).domestic.add(r.routedTo);
         this.inbound.set(r.referralId, {
           referralId: r.referralId,
@@ -248,7 +249,11 @@ export class LiaisonState {
         if (r.type !== "updated") this.settle(r.referralId);
         break;
       }
+      case "taken":
+        this.settle(r.referralId);
+        break;
       case "handed-on": {
+        this.settle(r.referralId);
         const item = this.inbound.get(r.referralId);
         if (item !== undefined) item.heldBy = r.to;
         // A hub it was handed to is on its path: it may relay the answer abroad.
