@@ -669,6 +669,12 @@ describe("liaison: the contact point refers a child abroad", () => {
       { code: "ERR_OUTBOUND_POLICY", reason: "no_legal_basis" },
     ],
     [
+      "a deadline already passed",
+      { deadline: NOW.toISOString() },
+      [],
+      { code: "ERR_SCHEMA_INVALID", reason: "past" },
+    ],
+    [
       "an id that crossed already",
       {},
       CROSSED,

@@ -807,6 +807,13 @@ export function decideReferAbroad(
         "personal/legalBasis",
       ),
     );
+  if (!(Date.parse(cmd.deadline) > now.getTime()))
+    return refusal(
+      new StafettError("ERR_SCHEMA_INVALID", "the deadline has already passed", {
+        reason: "past",
+        field: "deadline",
+      }),
+    );
   if (view.crossed(cmd.referralId) !== undefined || view.inbound(cmd.referralId) !== undefined)
     return refusal(
       new StafettError("ERR_REPLAY", "a referral with this id exists", {
