@@ -19,6 +19,8 @@ import {
   publishTrustList,
   parseOrgId,
   provisionCountry,
+  type AuthConfig,
+  type DeskOptions,
   type DevTokenIssuer,
   type Logger,
   type ProvisionOptions,
@@ -54,6 +56,10 @@ export interface LocalCountryOptions {
   servicesOff?: boolean;
   /** How long before a key or trust list expires the services warn (default two weeks). */
   expiryWarningMs?: number;
+  /** Where the services' API tokens come from (default: the country's development issuer). */
+  auth?: AuthConfig;
+  /** The officers' Desk of an organisation (none when absent or when it answers undefined). */
+  desk?: (id: string, tokens: DevTokenIssuer) => DeskOptions | undefined;
 }
 
 export class LocalCountry {
@@ -123,6 +129,7 @@ export class LocalCountry {
 
   /** The runtime of one organisation, with its own state directory. */
   runtime(id: string): ServiceRuntime {
+    const desk = this.options.desk?.(id, this.tokens);
     return {
       identity: this.country.identity(id),
       anchors: [this.country.anchorPublic],
@@ -141,7 +148,8 @@ export class LocalCountry {
       ...(this.options.expiryWarningMs === undefined
         ? {}
         : { expiryWarningMs: this.options.expiryWarningMs }),
-      auth: this.tokens.config,
+      auth: this.options.auth ?? this.tokens.config,
+      ...(desk === undefined ? {} : { desk }),
     };
   }
 

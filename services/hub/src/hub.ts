@@ -6,6 +6,12 @@
  * coordinator when a referral is not accepted by its deadline.
  */
 import {
+  decodeEvent,
+  decodeSignedEvent,
+  decryptionKeyFor,
+  fromBase64,
+  open,
+  recipientKids,
   Party,
   parseOrgId,
   StafettError,
@@ -101,6 +107,31 @@ export class Hub {
   openedOf(referralId: string): string | undefined {
     const ref = this.state.referrals.get(referralId);
     return ref === undefined ? undefined : this.held(ref).opened;
+  }
+
+  /**
+   * The personal part of a referral as the hub holds it, opened with the hub's own key: the
+   * regional coordinator triages on it. The caller records the read first (the access audit).
+   */
+  async personalOf(referralId: string): Promise<unknown> {
+    const opened = this.openedOf(referralId);
+    const sealed =
+      opened === undefined
+        ? undefined
+        : decodeEvent(decodeSignedEvent(fromBase64(opened)).event).opened?.personal;
+    if (sealed === undefined)
+      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
+        reason: "not_recipient",
+        field: "personal",
+      });
+    const key = decryptionKeyFor(this.options.identity, recipientKids(sealed));
+    if (key === undefined)
+      throw new StafettError(
+        "ERR_NOT_RECIPIENT",
+        "the personal part is sealed to a key this hub does not hold",
+        { reason: "key_not_held", field: "personal" },
+      );
+    return open(sealed, key, referralId);
   }
 
   /** What the hub holds of a referral from its journal: the opened bytes, and a relay's JWE. */

@@ -240,3 +240,6 @@ export { DeadlineWatch } from "./deadlines.js";
 
 export { serveApi } from "./serve.js";
 export type { ServedApi } from "./serve.js";
+
+export { registerDesk } from "./desk/plugin.js";
+export type { DeskOidcOptions, DeskOptions } from "./desk/plugin.js";

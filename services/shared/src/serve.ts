@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./audit.js";
 import type { HttpServiceOptions } from "./http-service.js";
 import { currentSigningKey } from "./keyring.js";
+import { registerDesk } from "./desk/plugin.js";
 import type { Logger } from "./logger.js";
 import type { Operations } from "./operations.js";
 import type { ServiceRuntime } from "./service-config.js";
@@ -40,6 +41,9 @@ export async function serveApi(
     readiness: operations.readiness,
     metrics: operations.metrics,
   });
+  // The officers' Desk, on the same origin as the API, when the service is configured for it.
+  if (runtime.desk !== undefined)
+    await registerDesk(http, runtime.identity.id, runtime.auth, runtime.desk);
   const url = await http.listen({ host: runtime.http.host, port: runtime.http.port });
   const metricsUrl = await operations.listen();
   log.info({ component: "http", url, metricsUrl }, `${service} ready`);

@@ -14,6 +14,7 @@ import { loadIdentity, readAnchorKeys, readJsonFile, readSecretFile } from "./ke
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
 import { parseOrgId } from "./subjects.js";
+import type { DeskOptions } from "./desk/session.js";
 import type { PartyObserver } from "./observer.js";
 
 export interface ServiceEnvConfig {
@@ -144,6 +145,8 @@ export interface ServiceRuntime {
   auth: AuthConfig;
   /** Set in development mode: mints tokens for the local demo. */
   devTokens?: DevTokenIssuer;
+  /** The officers' Desk under /desk/ (docs/desk.md); without it the service serves none. */
+  desk?: DeskOptions;
 }
 
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
