@@ -4,7 +4,8 @@
  * One browser and one country serve every test of the file; each officer has a browser context
  * of their own (their own cookies), as on their own machine.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
@@ -188,6 +189,22 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
       .getByText("mottagen av kommun")
       .waitFor({ timeout: LIVE_MS + 3_000 });
     violations.push(...(await seriousViolations(anna)));
+  });
+
+  it("every read of the child's data from the Desk is in the service's access audit, by person", async () => {
+    const records = (org: string) =>
+      readFileSync(join(se.runtime(org).stateDir, "audit.jsonl"), "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((r) => r.referralId === referralId)
+        .map((r) => ({ sub: r.sub, name: r.name, action: r.action }));
+    expect(records(VAST)).toEqual([{ sub: "vera", name: "Vera Provlund", action: "read" }]);
+    expect(records(GOTEBORG)).toEqual([
+      { sub: "goran", name: "Göran Exempel", action: "read" },
+      { sub: "goran", name: "Göran Exempel", action: "accepted" },
+    ]);
+    expect(records(STOCKHOLM)).toEqual([{ sub: "anna", name: "Anna Påhittad", action: "opened" }]);
   });
 
   it("every page passes axe-core without a serious or critical violation, in Swedish and English", async () => {
