@@ -3,10 +3,25 @@
  * deadline, with who held it and where it was going. (Signing trust lists is done offline with
  * `stafett trust sign`.)
  */
-import { Party, StafettError, parseOrgId, type Logger, type ServiceRuntime } from "@stafett/shared";
-import { decide, type CoordinatorRecord, type Escalation } from "./decide.js";
+import {
+  Party,
+  StafettError,
+  isRefusal,
+  parseOrgId,
+  type Logger,
+  type ServiceRuntime,
+} from "@stafett/shared";
+import {
+  decide,
+  decideHandling,
+  evolve,
+  type CoordinatorRecord,
+  type Escalation,
+  type Handling,
+  type Officer,
+} from "./decide.js";
 
-export type { Escalation } from "./decide.js";
+export type { Escalation, Handling, Officer } from "./decide.js";
 
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
@@ -23,10 +38,28 @@ export class Coordinator {
     }
     const c = new Coordinator();
     c.party = await Party.forService<CoordinatorRecord>(options, log, (r) =>
-      c.escalations.set(r.escalation.eventId, r.escalation),
+      evolve(c.escalations, r),
     );
     await c.party.consume((v) => decide(v, new Date()));
     return c;
+  }
+
+  /** An officer's step with an escalation (by its event id), journaled before it counts. */
+  async handle(eventId: string, handling: Handling, by: Officer): Promise<Escalation> {
+    return this.party.locks.run(eventId, async () => {
+      const verdict = decideHandling(
+        this.escalations.get(eventId),
+        eventId,
+        handling,
+        by,
+        new Date(),
+      );
+      if (isRefusal(verdict)) throw verdict.refuse;
+      await this.party.carryOut(verdict);
+      const e = this.escalations.get(eventId);
+      if (e === undefined) throw new Error("escalation vanished from state");
+      return e;
+    });
   }
 
   async stop(): Promise<void> {

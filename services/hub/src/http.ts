@@ -60,5 +60,13 @@ export async function buildHubHttp(
       return summary(await hub.triageForward(req.params.id, req.body.municipality));
     },
   );
+  app.post<{ Params: { id: string }; Body: { region: string } }>(
+    "/v1/triage/:id/reroute",
+    { config: OWN_ORG, schema: { body: requestBody("reroute-request") } },
+    async (req) => {
+      await req.audit("triaged", { referralId: req.params.id });
+      return summary(await hub.triageReroute(req.params.id, req.body.region));
+    },
+  );
   return app;
 }

@@ -25,6 +25,7 @@ import {
   decide,
   decideEscalation,
   decideTriageForward,
+  decideTriageReroute,
   type Held,
   type HubContext,
   type HubView,
@@ -169,6 +170,18 @@ export class Hub {
     return this.party.locks.run(referralId, async () => {
       await this.carryOut(
         decideTriageForward(this.context(), this.view, referralId, municipality, this.now()),
+      );
+      const ref = this.state.referrals.get(referralId);
+      if (ref === undefined) throw new Error("referral vanished from state");
+      return ref;
+    });
+  }
+
+  /** Re-routes a referral held for triage to another region's hub (an officer's decision). */
+  async triageReroute(referralId: string, region: string): Promise<HubReferral> {
+    return this.party.locks.run(referralId, async () => {
+      await this.carryOut(
+        decideTriageReroute(this.context(), this.view, referralId, region, this.now()),
       );
       const ref = this.state.referrals.get(referralId);
       if (ref === undefined) throw new Error("referral vanished from state");
