@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
-import { LocalCountry } from "@stafett/devkit";
+import { LocalCountry, samplePersonal, waitFor } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
+import type { Gateway } from "@stafett/gateway";
 import { TestOidcProvider, type Person } from "../support/oidc.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -19,10 +20,12 @@ const log = createLogger({ service: "desk-test", level: process.env.LOG_LEVEL ??
 const STOCKHOLM = "se:municipality:0180";
 const GOTEBORG = "se:municipality:1480";
 const VAST = "se:hub:vast";
+const COORDINATOR = "se:coordinator";
 const PEOPLE: readonly Person[] = [
   { login: "anna", name: "Anna Påhittad", org: STOCKHOLM },
   { login: "goran", name: "Göran Exempel", org: GOTEBORG },
   { login: "vera", name: "Vera Provlund", org: VAST },
+  { login: "nils", name: "Nils Fiktiv", org: COORDINATOR },
 ];
 
 /** Within this the browser shows a change without a reload (the issue's two seconds, plus delivery). */
@@ -35,6 +38,7 @@ const contexts: BrowserContext[] = [];
 let stockholmUrl: string;
 let goteborgUrl: string;
 let vastUrl: string;
+let coordinatorUrl: string;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
@@ -45,17 +49,20 @@ beforeAll(async () => {
   se = await LocalCountry.start({
     municipalities: ["0180", "1480"],
     log,
+    tickMs: 200,
     auth: idp.auth,
     desk: (id) => idp.desk(id),
   });
   stockholmUrl = se.gateway("0180").url;
   goteborgUrl = se.gateway("1480").url;
   vastUrl = se.hub("vast").url;
+  coordinatorUrl = se.coordinator?.url ?? "";
   idp.start(
     new Map([
       [STOCKHOLM, stockholmUrl],
       [GOTEBORG, goteborgUrl],
       [VAST, vastUrl],
+      [COORDINATOR, coordinatorUrl],
     ]),
     PEOPLE,
   );
@@ -203,6 +210,8 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
     expect(records(GOTEBORG)).toEqual([
       { sub: "goran", name: "Göran Exempel", action: "read" },
       { sub: "goran", name: "Göran Exempel", action: "accepted" },
+      // The page after the decision shows the item again: another read, recorded again.
+      { sub: "goran", name: "Göran Exempel", action: "read" },
     ]);
     expect(records(STOCKHOLM)).toEqual([{ sub: "anna", name: "Anna Påhittad", action: "opened" }]);
   });
@@ -276,5 +285,116 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
     });
     expect(withToken.status()).toBe(400);
     expect(await withToken.text()).toContain("Formuläret har fel");
+  });
+});
+
+/** A referral from Stockholm to Göteborg opened by Stockholm's case system (the API, in-process). */
+async function openToGoteborg(n: number, overrides: { urgency?: string; deadline?: string } = {}) {
+  const opened = await se.gateway("0180").gateway.openReferral({
+    urgency: "URGENCY_HIGH",
+    reason: "REASON_CATEGORY_MISSING",
+    destination: { country: "se", municipality: "1480" },
+    personal: samplePersonal(n),
+    ...overrides,
+  } as Parameters<Gateway["openReferral"]>[0]);
+  return opened.referralId;
+}
+
+/** Presses Tab until the focused element has this accessible text; fails after `max` presses. */
+async function tabTo(page: Page, text: string, max = 60): Promise<void> {
+  for (let i = 0; i < max; i += 1) {
+    await page.keyboard.press("Tab");
+    const focused = ((await page.locator(":focus").textContent()) ?? "").trim();
+    if (focused === text) return;
+  }
+  throw new Error(`no focusable element "${text}" within ${max} tabs`);
+}
+
+describe("Desk: decline, re-route, escalation; keyboard only", () => {
+  let goran: Page;
+  let vera: Page;
+  let nils: Page;
+
+  beforeAll(async () => {
+    goran = await signIn(await officer(), goteborgUrl, "goran");
+    vera = await signIn(await officer(), vastUrl, "vera");
+    nils = await signIn(await officer(), coordinatorUrl, "nils");
+  });
+
+  it("Göteborg declines; Väst sees it in triage without reloading and re-routes it to Stockholm's region", async () => {
+    const id = await openToGoteborg(2);
+    await waitFor(() => se.gateway("1480").gateway.inboxItem(id) !== undefined, {
+      timeoutMs: 10_000,
+      message: "in Göteborg's inbox",
+    });
+    await vera.goto(`${vastUrl}/desk/`);
+    await goran.goto(`${goteborgUrl}/desk/inbox/${id}`);
+    await goran.getByLabel("Skäl att avböja").selectOption("DECLINE_REASON_WRONG_MUNICIPALITY");
+    await goran.getByRole("button", { name: "Avböj" }).click();
+    expect(await goran.locator("[role=status]").innerText()).toContain("Klart.");
+
+    const link = vera.getByRole("link", { name: id.slice(0, 8) });
+    await vera
+      .locator("tr", { has: link })
+      .getByText("att triagera")
+      .first()
+      .waitFor({ timeout: LIVE_MS + 3_000 });
+    await link.first().click();
+    await vera.getByLabel("Region").selectOption("stockholm");
+    await vera.getByRole("button", { name: "Skicka till annan region" }).click();
+    expect(await vera.locator("[role=status]").innerText()).toContain("Klart.");
+    expect(se.hub("vast").hub.state.referrals.get(id)?.status).toBe("rerouted");
+    await waitFor(() => se.hub("stockholm").hub.state.referrals.get(id)?.status === "triage", {
+      timeoutMs: 10_000,
+      message: "in Stockholm region's triage",
+    });
+    expect(await seriousViolations(vera)).toEqual([]);
+  });
+
+  it("the national coordinator acknowledges, assigns and resolves an escalation; it survives a restart", async () => {
+    await nils.goto(`${coordinatorUrl}/desk/`);
+    const id = await openToGoteborg(3, {
+      urgency: "URGENCY_IMMEDIATE",
+      deadline: new Date(Date.now() + 1_500).toISOString(),
+    });
+    const link = nils.getByRole("link", { name: id.slice(0, 8) });
+    await link.waitFor({ timeout: 10_000 });
+    expect(await seriousViolations(nils)).toEqual([]);
+    await link.click();
+    await nils.getByRole("button", { name: "Kvittera" }).click();
+    expect(await nils.locator("#escalation-state").innerText()).toBe("Kvitterad");
+    await nils.getByLabel("Handläggarens namn").fill("Nils Fiktiv");
+    await nils.getByRole("button", { name: "Tilldela" }).click();
+    expect(await nils.locator("#escalation-assignee").innerText()).toBe("Nils Fiktiv");
+    await nils.getByLabel("Anteckning").fill("Göteborg nådd per telefon; tar emot i dag.");
+    await nils.getByRole("button", { name: "Avsluta eskaleringen" }).click();
+    expect(await nils.locator("#escalation-state").innerText()).toBe("Löst");
+    expect(await seriousViolations(nils)).toEqual([]);
+
+    await se.coordinator?.stop();
+    const again = await se.startCoordinator();
+    const e = [...again.coordinator.escalations.values()].find((x) => x.referralId === id);
+    expect(e).toMatchObject({
+      acknowledged: { by: "nils", name: "Nils Fiktiv" },
+      assignee: "Nils Fiktiv",
+      resolved: { by: "nils", note: "Göteborg nådd per telefon; tar emot i dag." },
+    });
+  });
+
+  it("a Göteborg officer accepts a referral with the keyboard alone", async () => {
+    const id = await openToGoteborg(4);
+    await waitFor(() => se.gateway("1480").gateway.inboxItem(id) !== undefined, {
+      timeoutMs: 10_000,
+      message: "in Göteborg's inbox",
+    });
+    await goran.goto(`${goteborgUrl}/desk/`);
+    await tabTo(goran, id.slice(0, 8));
+    await goran.keyboard.press("Enter");
+    await goran.waitForURL(`${goteborgUrl}/desk/inbox/${id}`);
+    await tabTo(goran, "Ta emot");
+    await goran.keyboard.press("Enter");
+    await goran.locator("[role=status]").waitFor();
+    expect(await goran.locator("[role=status]").innerText()).toContain("Klart.");
+    expect(se.gateway("1480").gateway.inboxItem(id)?.status).toBe("accepted");
   });
 });

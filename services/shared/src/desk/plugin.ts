@@ -25,7 +25,7 @@ import { parseOrgId } from "../subjects.js";
 import { schemaValidator, SCHEMA_IDS } from "../validate.js";
 import { isStafettError, type Issue } from "../errors.js";
 import { DESK_SCRIPT, DESK_STYLE } from "./assets.js";
-import { esc, html, Html, page } from "./html.js";
+import { html, Html, page } from "./html.js";
 import { DeskSessions, type DeskOptions, type DeskSession } from "./session.js";
 import { codeText, DESK_TEXTS, type DeskLang, type DeskTexts } from "./texts.js";
 
@@ -1138,6 +1138,8 @@ function hubTable(t: DeskTexts, rows: readonly HubRow[]): Html {
 
 function hubViews(v: ViewContext): void {
   const { desk, api } = v;
+  const self = parseOrgId(v.org);
+  const ownRegion = self.role === "hub" ? self.region : "";
   desk.get("/desk/", { config: DESK }, async (req, reply) => {
     const c = await v.signedIn(req, reply);
     if (c === undefined) return reply;
@@ -1206,14 +1208,25 @@ function hubViews(v: ViewContext): void {
           ${
             r.status === "triage"
               ? html`<form class="act" method="post" action="/desk/referrals/${id}/forward">
-                  ${csrfField(reply, s)}
-                  <label for="forward-to">${t.forwardTo}</label>
-                  <select id="forward-to" name="municipality" required>
-                    <option value="">${t.choose}</option>
-                    ${municipalityOptions()}
-                  </select>
-                  <button class="primary" type="submit">${t.forward}</button>
-                </form>`
+                    ${csrfField(reply, s)}
+                    <label for="forward-to">${t.forwardTo}</label>
+                    <select id="forward-to" name="municipality" required>
+                      <option value="">${t.choose}</option>
+                      ${municipalityOptions()}
+                    </select>
+                    <button class="primary" type="submit">${t.forward}</button>
+                  </form>
+                  <form class="act" method="post" action="/desk/referrals/${id}/reroute">
+                    ${csrfField(reply, s)}
+                    <label for="reroute-to">${t.rerouteTo}</label>
+                    <select id="reroute-to" name="region" required>
+                      <option value="">${t.choose}</option>
+                      ${regions()
+                        .filter((g) => g.slug !== ownRegion)
+                        .map((g) => html`<option value="${g.slug}">${g.name}</option>`)}
+                    </select>
+                    <button class="secondary" type="submit">${t.reroute}</button>
+                  </form>`
               : ""
           }
           <h2>${t.history}</h2>
@@ -1242,18 +1255,53 @@ function hubViews(v: ViewContext): void {
       return v.after(reply, c.s, c.t, res, `/desk/referrals/${id}`);
     },
   );
+
+  desk.post<{ Params: { id: string }; Body: Form }>(
+    "/desk/referrals/:id/reroute",
+    { config: DESK, ...v.csrf },
+    async (req, reply) => {
+      const c = await v.signedIn(req, reply);
+      if (c === undefined) return reply;
+      const id = encodeURIComponent(req.params.id);
+      const res = await api(c.s, "POST", `/v1/triage/${id}/reroute`, {
+        region: req.body.region ?? "",
+      });
+      return v.after(reply, c.s, c.t, res, `/desk/referrals/${id}`);
+    },
+  );
 }
 
 // --- National coordinator ----------------------------------------------------------------------
 
+interface EscalationRow {
+  referralId: string;
+  eventId: string;
+  from: string;
+  holder: string;
+  deadline: string;
+  urgency?: string;
+  destination?: unknown;
+  at: string;
+  acknowledged?: { by: string; name?: string; at: string };
+  assignee?: string;
+  resolved?: { by: string; name?: string; at: string; note: string };
+}
+
+function escalationState(t: DeskTexts, e: EscalationRow): string {
+  if (e.resolved !== undefined) return t.resolved;
+  if (e.acknowledged !== undefined) return t.acknowledged;
+  return t.open_;
+}
+
 function coordinatorViews(v: ViewContext): void {
-  v.desk.get("/desk/", { config: DESK }, async (req, reply) => {
+  const { desk, api } = v;
+  desk.get("/desk/", { config: DESK }, async (req, reply) => {
     const c = await v.signedIn(req, reply);
     if (c === undefined) return reply;
     const { s, t } = c;
-    const res = await v.api(s, "GET", "/v1/escalations");
+    const res = await api(s, "GET", "/v1/escalations");
     if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
-    const rows = res.body as Record<string, unknown>[];
+    const rows = (res.body as EscalationRow[]).sort((a, b) => b.at.localeCompare(a.at));
     return v.render(
       req,
       reply,
@@ -1261,6 +1309,189 @@ function coordinatorViews(v: ViewContext): void {
       t.escalations,
       html`<h1>${t.escalations}</h1>
         <div data-live aria-live="polite">
+          <p class="hint">${t.live}</p>
+          ${
+            rows.length === 0
+              ? html`<p>${t.none}</p>`
+              : html`<table>
+                  <thead>
+                    <tr>
+                      <th scope="col">${t.escalation}</th>
+                      <th scope="col">${t.from}</th>
+                      <th scope="col">${t.holder}</th>
+                      <th scope="col">${t.destination}</th>
+                      <th scope="col">${t.urgency}</th>
+                      <th scope="col">${t.deadline}</th>
+                      <th scope="col">${t.status}</th>
+                      <th scope="col">${t.assignee}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    ${rows.map(
+                      (r) =>
+                        html`<tr>
+                          <td>
+                            <a href="/desk/escalations/${r.eventId}">${r.referralId.slice(0, 8)}</a>
+                          </td>
+                          <td>${orgName(t, r.from)}</td>
+                          <td>${orgName(t, r.holder)}</td>
+                          <td>
+                            ${r.destination === undefined ? "" : destinationText(t, r.destination)}
+                          </td>
+                          <td>${r.urgency === undefined ? "" : codeText(t, r.urgency)}</td>
+                          <td>${when(r.deadline)}</td>
+                          <td>${escalationState(t, r)}</td>
+                          <td>${r.assignee ?? ""}</td>
+                        </tr>`,
+                    )}
+                  </tbody>
+                </table>`
+          }
+        </div>`,
+    );
+  });
+
+  desk.get<{ Params: { id: string } }>(
+    "/desk/escalations/:id",
+    { config: DESK },
+    async (req, reply) => {
+      const c = await v.signedIn(req, reply);
+      if (c === undefined) return reply;
+      const { s, t } = c;
+      const res = await api(s, "GET", "/v1/escalations");
+      if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
+      const e = (res.body as EscalationRow[]).find((x) => x.eventId === req.params.id);
+      if (e === undefined) return refusedPage(v, req, reply, s, t, { status: 404, body: {} });
+      const id = e.eventId;
+      const open = e.resolved === undefined;
+      return v.render(
+        req,
+        reply,
+        s,
+        `${t.escalation} ${e.referralId.slice(0, 8)}`,
+        html`<h1>${t.escalation} ${e.referralId.slice(0, 8)}</h1>
+          <dl>
+            <dt>${t.status}</dt>
+            <dd id="escalation-state">${escalationState(t, e)}</dd>
+            <dt>${t.from}</dt>
+            <dd>${orgName(t, e.from)}</dd>
+            <dt>${t.holder}</dt>
+            <dd>${orgName(t, e.holder)}</dd>
+            <dt>${t.deadline}</dt>
+            <dd>${when(e.deadline)}</dd>
+            ${
+              e.acknowledged === undefined
+                ? ""
+                : html`<dt>${t.acknowledged}</dt>
+                    <dd>
+                      ${e.acknowledged.name ?? e.acknowledged.by}, ${when(e.acknowledged.at)}
+                    </dd>`
+            }
+            ${
+              e.assignee === undefined
+                ? ""
+                : html`<dt>${t.assignee}</dt>
+                    <dd id="escalation-assignee">${e.assignee}</dd>`
+            }
+            ${
+              e.resolved === undefined
+                ? ""
+                : html`<dt>${t.resolved}</dt>
+                    <dd>
+                      ${e.resolved.name ?? e.resolved.by}, ${when(e.resolved.at)}:
+                      ${e.resolved.note}
+                    </dd>`
+            }
+          </dl>
+          ${
+            open && e.acknowledged === undefined
+              ? html`<form class="act" method="post" action="/desk/escalations/${id}/acknowledge">
+                  ${csrfField(reply, s)}
+                  <button class="primary" type="submit">${t.acknowledge}</button>
+                </form>`
+              : ""
+          }
+          ${
+            open && e.acknowledged !== undefined
+              ? html`<form class="act" method="post" action="/desk/escalations/${id}/assign">
+                    ${csrfField(reply, s)}
+                    <label for="assign-officer">${t.assignTo}</label>
+                    <input
+                      id="assign-officer"
+                      name="officer"
+                      required
+                      maxlength="100"
+                      autocomplete="off"
+                    />
+                    <button class="secondary" type="submit">${t.assign}</button>
+                  </form>
+                  <form class="act" method="post" action="/desk/escalations/${id}/resolve">
+                    ${csrfField(reply, s)}
+                    <label for="resolve-note">${t.note}</label>
+                    <textarea
+                      id="resolve-note"
+                      name="note"
+                      required
+                      maxlength="1000"
+                      rows="3"
+                    ></textarea>
+                    <button class="primary" type="submit">${t.resolve}</button>
+                  </form>`
+              : ""
+          }`,
+      );
+    },
+  );
+
+  const steps: readonly (readonly [string, (f: Form) => unknown])[] = [
+    ["acknowledge", () => ({})],
+    ["assign", (f) => ({ officer: (f.officer ?? "").trim() })],
+    ["resolve", (f) => ({ note: (f.note ?? "").trim() })],
+  ];
+  for (const [step, body] of steps)
+    desk.post<{ Params: { id: string }; Body: Form }>(
+      `/desk/escalations/:id/${step}`,
+      { config: DESK, ...v.csrf },
+      async (req, reply) => {
+        const c = await v.signedIn(req, reply);
+        if (c === undefined) return reply;
+        const id = encodeURIComponent(req.params.id);
+        const res = await api(c.s, "POST", `/v1/escalations/${id}/${step}`, body(req.body));
+        return v.after(reply, c.s, c.t, res, `/desk/escalations/${id}`);
+      },
+    );
+}
+
+// --- Contact point (liaison) -------------------------------------------------------------------
+
+interface InboundRow {
+  referralId: string;
+  origin: string;
+  urgency: string;
+  reason: string;
+  deadline: string;
+  routedTo?: string;
+  status: string;
+  at: string;
+}
+
+function liaisonViews(v: ViewContext): void {
+  const { desk, api } = v;
+  desk.get("/desk/", { config: DESK }, async (req, reply) => {
+    const c = await v.signedIn(req, reply);
+    if (c === undefined) return reply;
+    const { s, t } = c;
+    const res = await api(s, "GET", "/v1/inbound");
+    if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
+    const rows = (res.body as InboundRow[]).sort((a, b) => a.deadline.localeCompare(b.deadline));
+    return v.render(
+      req,
+      reply,
+      s,
+      t.inbound,
+      html`<h1>${t.inbound}</h1>
+        <div data-live aria-live="polite">
+          <p class="hint">${t.live}</p>
           ${
             rows.length === 0
               ? html`<p>${t.none}</p>`
@@ -1270,62 +1501,29 @@ function coordinatorViews(v: ViewContext): void {
                       <th scope="col">${t.referral}</th>
                       <th scope="col">${t.from}</th>
                       <th scope="col">${t.urgency}</th>
+                      <th scope="col">${t.reason}</th>
                       <th scope="col">${t.deadline}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map(
-                      (r) =>
-                        html`<tr>
-                          <td>${String(r.referralId ?? "").slice(0, 8)}</td>
-                          <td>${orgName(t, String(r.origin ?? r.by ?? ""))}</td>
-                          <td>${codeText(t, String(r.urgency ?? ""))}</td>
-                          <td>${when(r.deadline)}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`
-          }
-        </div>`,
-    );
-  });
-}
-
-// --- Contact point (liaison) -------------------------------------------------------------------
-
-function liaisonViews(v: ViewContext): void {
-  v.desk.get("/desk/", { config: DESK }, async (req, reply) => {
-    const c = await v.signedIn(req, reply);
-    if (c === undefined) return reply;
-    const { s, t } = c;
-    const res = await v.api(s, "GET", "/v1/inbound");
-    if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
-    const rows = res.body as Record<string, unknown>[];
-    return v.render(
-      req,
-      reply,
-      s,
-      t.inbound,
-      html`<h1>${t.inbound}</h1>
-        <div data-live aria-live="polite">
-          ${
-            rows.length === 0
-              ? html`<p>${t.none}</p>`
-              : html`<table>
-                  <thead>
-                    <tr>
-                      <th scope="col">${t.referral}</th>
+                      <th scope="col">${t.timeLeft}</th>
                       <th scope="col">${t.status}</th>
-                      <th scope="col">${t.deadline}</th>
                     </tr>
                   </thead>
                   <tbody>
                     ${rows.map(
                       (r) =>
                         html`<tr>
-                          <td>${String(r.referralId ?? "").slice(0, 8)}</td>
-                          <td>${codeText(t, String(r.status ?? ""))}</td>
+                          <td>
+                            <a href="/desk/inbound/${r.referralId}">${r.referralId.slice(0, 8)}</a>
+                          </td>
+                          <td>${orgName(t, r.origin)}</td>
+                          <td>${codeText(t, r.urgency)}</td>
+                          <td>${codeText(t, r.reason)}</td>
                           <td>${when(r.deadline)}</td>
+                          <td>${r.status === "pending" ? timeLeft(t, r.deadline) : ""}</td>
+                          <td>
+                            ${codeText(t, r.status)}${
+                              r.routedTo === undefined ? "" : html` → ${orgName(t, r.routedTo)}`
+                            }
+                          </td>
                         </tr>`,
                     )}
                   </tbody>
@@ -1334,6 +1532,87 @@ function liaisonViews(v: ViewContext): void {
         </div>`,
     );
   });
-}
 
-export { esc };
+  desk.get<{ Params: { id: string } }>(
+    "/desk/inbound/:id",
+    { config: DESK },
+    async (req, reply) => {
+      const c = await v.signedIn(req, reply);
+      if (c === undefined) return reply;
+      const { s, t } = c;
+      const id = req.params.id;
+      // One audited API read of the child's data, at request time.
+      const res = ID.test(id)
+        ? await api(s, "GET", `/v1/inbound/${id}`)
+        : { status: 404, body: {} };
+      if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
+      const r = res.body as InboundRow & { personal: unknown };
+      const pending = r.status === "pending";
+      return v.render(
+        req,
+        reply,
+        s,
+        `${t.referral} ${id.slice(0, 8)}`,
+        html`<h1>${t.referral} ${id.slice(0, 8)}</h1>
+          <dl>
+            <dt>${t.status}</dt>
+            <dd>${codeText(t, r.status)}</dd>
+            <dt>${t.from}</dt>
+            <dd>${orgName(t, r.origin)}</dd>
+            <dt>${t.urgency}</dt>
+            <dd>${codeText(t, r.urgency)}</dd>
+            <dt>${t.reason}</dt>
+            <dd>${codeText(t, r.reason)}</dd>
+            <dt>${t.deadline}</dt>
+            <dd>${when(r.deadline)} (${timeLeft(t, r.deadline)})</dd>
+          </dl>
+          <section aria-labelledby="child">
+            <h2 id="child">${t.childData}</h2>
+            <p class="hint">${t.childDataNote}</p>
+            ${personalView(t, r.personal)}
+          </section>
+          ${
+            pending
+              ? html`<form class="act" method="post" action="/desk/inbound/${id}/route">
+                    ${csrfField(reply, s)}
+                    <label for="route-to">${t.forwardTo}</label>
+                    <select id="route-to" name="municipality" required>
+                      <option value="">${t.choose}</option>
+                      ${municipalityOptions()}
+                    </select>
+                    <button class="primary" type="submit">${t.routeTo}</button>
+                  </form>
+                  <form class="act" method="post" action="/desk/inbound/${id}/accept">
+                    ${csrfField(reply, s)}
+                    <button class="secondary" type="submit">${t.acceptForCountry}</button>
+                  </form>
+                  <form class="act" method="post" action="/desk/inbound/${id}/decline">
+                    ${csrfField(reply, s)}
+                    <label for="inbound-decline">${t.inboundDeclineReason}</label>
+                    <input id="inbound-decline" name="reason" maxlength="200" autocomplete="off" />
+                    <button class="secondary" type="submit">${t.decline}</button>
+                  </form>`
+              : ""
+          }`,
+      );
+    },
+  );
+
+  const steps: readonly (readonly [string, (f: Form) => unknown])[] = [
+    ["route", (f) => ({ municipality: f.municipality ?? "" })],
+    ["accept", () => ({})],
+    ["decline", (f) => ((f.reason ?? "").trim() === "" ? {} : { reason: (f.reason ?? "").trim() })],
+  ];
+  for (const [step, body] of steps)
+    desk.post<{ Params: { id: string }; Body: Form }>(
+      `/desk/inbound/:id/${step}`,
+      { config: DESK, ...v.csrf },
+      async (req, reply) => {
+        const c = await v.signedIn(req, reply);
+        if (c === undefined) return reply;
+        const id = encodeURIComponent(req.params.id);
+        const res = await api(c.s, "POST", `/v1/inbound/${id}/${step}`, body(req.body));
+        return v.after(reply, c.s, c.t, res, `/desk/inbound/${id}`);
+      },
+    );
+}
