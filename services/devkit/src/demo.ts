@@ -66,6 +66,8 @@ export async function demo(
     municipalities: MUNICIPALITIES,
     log,
     tickMs: 250,
+    // The officers' Desk, with the development sign-in (development mode only: the demo).
+    desk: (_id, tokens) => ({ devSignIn: tokens }),
     natsUrl: args.natsUrl ?? fed?.server("se").url ?? "",
     ...userOf("se"),
     ...(noCountry === undefined ? {} : { partnerTrust: { no: noCountry.trustListJws } }),
@@ -268,6 +270,19 @@ export async function demo(
       for (const [id, g] of se.gateways)
         out(`   ${name(id).padEnd(34)} ${g.url}   token: ${await se.token(id)}\n`);
       for (const [id, h] of se.hubs) out(`   ${name(id).padEnd(34)} ${h.url}\n`);
+      out(
+        `\nThe officers' Desk of each organisation (sign in with the development sign-in: any\n` +
+          `invented name; it exists only in this demo):\n`,
+      );
+      const desks: [string, string][] = [
+        ...[...se.gateways].map(([id, g]): [string, string] => [id, g.url]),
+        ...[...se.hubs].map(([id, h]): [string, string] => [id, h.url]),
+        ...(se.coordinator === undefined
+          ? []
+          : [["se:coordinator", se.coordinator.url] as [string, string]]),
+        ...(se.liaison === undefined ? [] : [["se:liaison", se.liaison.url] as [string, string]]),
+      ];
+      for (const [id, url] of desks) out(`   ${name(id).padEnd(34)} ${url}/desk/\n`);
       await new Promise<never>(() => undefined);
     }
     return 0;

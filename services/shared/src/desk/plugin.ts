@@ -44,6 +44,9 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 const DESK = { access: "desk" } as const;
 
+/** The CSRF tokens' user information before sign-in (a session's own id after). */
+const SIGNED_OUT = "signed-out";
+
 type Form = Record<string, string | undefined>;
 
 interface ApiAnswer {
@@ -75,7 +78,7 @@ export async function registerDesk(
     await desk.register(fastifyCsrf, {
       cookieKey: `desk_csrf_${suffix}`,
       cookieOpts: cookieBase,
-      getUserInfo: (req) => sessionOf(req)?.id ?? "",
+      getUserInfo: (req) => sessionOf(req)?.id ?? SIGNED_OUT,
       csrfOpts: { hmacKey: randomBytes(32), userInfo: true },
       getToken: (req) => (req.body as Form | undefined)?._csrf,
     });
@@ -219,7 +222,11 @@ export async function registerDesk(
       const dev = sessions.hasDevSignIn
         ? html`<h2>${t.devSignIn}</h2>
             <form method="post" action="/desk/signin/dev">
-              <input type="hidden" name="_csrf" value="${reply.generateCsrf({ userInfo: "" })}" />
+              <input
+                type="hidden"
+                name="_csrf"
+                value="${reply.generateCsrf({ userInfo: SIGNED_OUT })}"
+              />
               <label for="dev-name">${t.devName}</label>
               <input id="dev-name" name="name" required maxlength="100" autocomplete="off" />
               <button class="primary" type="submit">${t.signIn}</button>
