@@ -21,11 +21,13 @@ const STOCKHOLM = "se:municipality:0180";
 const GOTEBORG = "se:municipality:1480";
 const VAST = "se:hub:vast";
 const COORDINATOR = "se:coordinator";
+const LIAISON = "se:liaison";
 const PEOPLE: readonly Person[] = [
   { login: "anna", name: "Anna Påhittad", org: STOCKHOLM },
   { login: "goran", name: "Göran Exempel", org: GOTEBORG },
   { login: "vera", name: "Vera Provlund", org: VAST },
   { login: "nils", name: "Nils Fiktiv", org: COORDINATOR },
+  { login: "lina", name: "Lina Låtsas", org: LIAISON },
 ];
 
 /**
@@ -73,6 +75,7 @@ beforeAll(async () => {
       [GOTEBORG, goteborgUrl],
       [VAST, vastUrl],
       [COORDINATOR, coordinatorUrl],
+      [LIAISON, se.liaison?.url ?? ""],
     ]),
     PEOPLE,
   );
@@ -114,6 +117,18 @@ async function signIn(context: BrowserContext, deskUrl: string, login: string): 
   await page.locator('button[type="submit"]').click();
   await page.waitForURL(`${deskUrl}/desk/`);
   return page;
+}
+
+/**
+ * Screenshots for docs/desk.md, written only when STAFETT_DESK_SCREENSHOTS names a directory
+ * (`STAFETT_DESK_SCREENSHOTS=docs/desk npx vitest run test/desk`); every person and child in
+ * them is invented.
+ */
+const SCREENSHOTS = process.env.STAFETT_DESK_SCREENSHOTS;
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (SCREENSHOTS === undefined || SCREENSHOTS === "") return;
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
 /** Serious or critical accessibility violations on the page (axe-core, WCAG 2.1 A and AA). */
@@ -167,6 +182,7 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
       await expect(anna.locator(`#f-${field}`).getAttribute("aria-invalid")).resolves.toBe("true");
       expect(await anna.locator(`#f-${field}-problem`).innerText()).toBe("Fältet måste fyllas i.");
     }
+    await shot(anna, "municipality-new-referral");
     violations.push(...(await seriousViolations(anna)));
   });
 
@@ -186,10 +202,12 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
       "Väst has the referral",
     );
     violations.push(...(await seriousViolations(vera)));
+    await shot(vera, "hub-referrals");
     await link.click();
     await vera.waitForURL(`${vastUrl}/desk/referrals/${referralId}`);
     expect(await vera.locator("section").innerText()).toContain("Alva");
     violations.push(...(await seriousViolations(vera)));
+    await shot(vera, "hub-referral");
   });
 
   it("a Göteborg officer accepts; Stockholm sees 'accepted' in the timeline without reloading", async () => {
@@ -200,11 +218,13 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
       "Göteborg has the referral",
     );
     violations.push(...(await seriousViolations(goran)));
+    await shot(goran, "municipality-inbox");
     await link.click();
     const detail = await goran.waitForURL(`${goteborgUrl}/desk/inbox/${referralId}`);
     void detail;
     expect(await goran.locator("section").innerText()).toContain("Testsson");
     violations.push(...(await seriousViolations(goran)));
+    await shot(goran, "municipality-inbox-item");
     await goran.getByRole("button", { name: "Ta emot" }).click();
     expect(await goran.locator("[role=status]").innerText()).toContain("Klart.");
 
@@ -220,6 +240,7 @@ describe("Desk: a referral from Stockholm to Göteborg, in the browser", () => {
       "Stockholm knows of the acceptance",
     );
     violations.push(...(await seriousViolations(anna)));
+    await shot(anna, "municipality-sent-timeline");
   });
 
   it("every read of the child's data from the Desk is in the service's access audit, by person", async () => {
@@ -396,6 +417,7 @@ describe("Desk: decline, re-route, escalation; keyboard only", () => {
       "the coordinator has the escalation",
     );
     expect(await seriousViolations(nils)).toEqual([]);
+    await shot(nils, "coordinator-escalations");
     await link.click();
     await nils.getByRole("button", { name: "Kvittera" }).click();
     expect(await nils.locator("#escalation-state").innerText()).toBe("Kvitterad");
@@ -406,6 +428,7 @@ describe("Desk: decline, re-route, escalation; keyboard only", () => {
     await nils.getByRole("button", { name: "Avsluta eskaleringen" }).click();
     expect(await nils.locator("#escalation-state").innerText()).toBe("Löst");
     expect(await seriousViolations(nils)).toEqual([]);
+    await shot(nils, "coordinator-escalation");
 
     await se.coordinator?.stop();
     const again = await se.startCoordinator();
@@ -415,6 +438,14 @@ describe("Desk: decline, re-route, escalation; keyboard only", () => {
       assignee: "Nils Fiktiv",
       resolved: { by: "nils", note: "Göteborg nådd per telefon; tar emot i dag." },
     });
+  });
+
+  it("the contact point signs in to its list of partners' referrals (no partner runs here)", async () => {
+    const lina = await signIn(await officer(), se.liaison?.url ?? "", "lina");
+    expect(await lina.locator("h1").innerText()).toBe("Inkommande från partnerländer");
+    expect(await lina.locator("main").innerText()).toContain("Inga just nu.");
+    expect(await seriousViolations(lina)).toEqual([]);
+    await shot(lina, "liaison-inbound");
   });
 
   it("a Göteborg officer accepts a referral with the keyboard alone", async () => {

@@ -481,6 +481,7 @@ function municipalityOptions(selected?: string): Html {
 
 /** The child's data as a description list: keys translated where the Desk knows them. */
 function personalView(t: DeskTexts, value: unknown): Html {
+  if (typeof value === "boolean") return html`${value ? t.yes : t.no}`;
   if (value === null || typeof value !== "object") return html`${codeText(t, String(value))}`;
   if (Array.isArray(value)) return html`${value.map((v) => codeText(t, String(v))).join(", ")}`;
   return html`<dl>
@@ -505,6 +506,19 @@ function FIELD_LABEL(t: DeskTexts): Record<string, string> {
     email: t.contactEmail,
     heard: t.heard,
     note: t.heardNote,
+    child: t.fieldChild,
+    lastKnown: t.fieldLastKnown,
+    childViewsHeard: t.fieldViews,
+    contact: t.fieldContact,
+    aliases: t.fieldAliases,
+    nationalities: t.fieldNationalities,
+    languages: t.fieldLanguages,
+    dateOfBirth: t.fieldDateOfBirth,
+    time: t.fieldTime,
+    asylumStatus: t.fieldAsylum,
+    guardianship: t.fieldGuardianship,
+    riskIndicators: t.fieldRisks,
+    phone: t.fieldPhone,
   };
 }
 
