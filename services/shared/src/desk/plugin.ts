@@ -1610,7 +1610,9 @@ function liaisonViews(v: ViewContext): void {
                   <form class="act" method="post" action="/desk/inbound/${id}/decline">
                     ${csrfField(reply, s)}
                     <label for="inbound-decline">${t.inboundDeclineReason}</label>
-                    <input id="inbound-decline" name="reason" maxlength="200" autocomplete="off" />
+                    <select id="inbound-decline" name="reason">
+                      ${options(t, DECLINE_REASONS, undefined, t.noSuggestion)}
+                    </select>
                     <button class="secondary" type="submit">${t.decline}</button>
                   </form>`
               : ""
