@@ -448,6 +448,21 @@ describe("Desk: decline, re-route, escalation; keyboard only", () => {
     await shot(lina, "liaison-inbound");
   });
 
+  it("Stockholm changes a sent referral's urgency, then withdraws it", async () => {
+    const anna = await signIn(await officer(), stockholmUrl, "anna");
+    const id = await openToGoteborg(5);
+    await anna.goto(`${stockholmUrl}/desk/sent/${id}`);
+    await anna.getByLabel("Brådska").selectOption("URGENCY_IMMEDIATE");
+    await anna.getByRole("button", { name: "Ändra brådska" }).click();
+    expect(await anna.locator("[role=status]").innerText()).toContain("Klart.");
+    expect(await anna.locator("ol.timeline").innerText()).toContain("uppdaterad");
+    await anna.getByLabel("Skäl att återkalla").selectOption("WITHDRAW_REASON_SENT_IN_ERROR");
+    await anna.getByRole("button", { name: "Återkalla" }).click();
+    expect(await anna.locator("[role=status]").innerText()).toContain("Klart.");
+    expect(await anna.locator("#status").innerText()).toBe("återkallad");
+    expect(await seriousViolations(anna)).toEqual([]);
+  });
+
   it("a Göteborg officer accepts a referral with the keyboard alone", async () => {
     const id = await openToGoteborg(4);
     await waitFor(() => se.gateway("1480").gateway.inboxItem(id) !== undefined, {

@@ -811,7 +811,15 @@ function municipalityViews(v: ViewContext): void {
         </div>
         ${
           open
-            ? html`<form class="act" method="post" action="/desk/sent/${id}/withdraw">
+            ? html`<form class="act" method="post" action="/desk/sent/${id}/update">
+                  ${csrfField(reply, s)}
+                  <label for="update-urgency">${t.urgency}</label>
+                  <select id="update-urgency" name="urgency" required>
+                    ${options(t, URGENCIES, r.urgency)}
+                  </select>
+                  <button class="secondary" type="submit">${t.update}</button>
+                </form>
+                <form class="act" method="post" action="/desk/sent/${id}/withdraw">
                   ${csrfField(reply, s)}
                   <label for="withdraw-reason">${t.withdrawReason}</label>
                   <select id="withdraw-reason" name="reason" required>
@@ -850,6 +858,20 @@ function municipalityViews(v: ViewContext): void {
       if (c === undefined) return reply;
       const id = encodeURIComponent(req.params.id);
       const res = await api(c.s, "POST", `/v1/referrals/${id}/close`, {});
+      return v.after(reply, c.s, c.t, res, `/desk/sent/${id}`);
+    },
+  );
+
+  desk.post<{ Params: { id: string }; Body: Form }>(
+    "/desk/sent/:id/update",
+    { config: DESK, ...v.csrf },
+    async (req, reply) => {
+      const c = await v.signedIn(req, reply);
+      if (c === undefined) return reply;
+      const id = encodeURIComponent(req.params.id);
+      const res = await api(c.s, "POST", `/v1/referrals/${id}/update`, {
+        urgency: req.body.urgency ?? "",
+      });
       return v.after(reply, c.s, c.t, res, `/desk/sent/${id}`);
     },
   );
