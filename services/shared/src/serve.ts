@@ -43,7 +43,7 @@ export async function serveApi(
   });
   // The officers' Desk, on the same origin as the API, when the service is configured for it.
   if (runtime.desk !== undefined)
-    await registerDesk(http, runtime.identity.id, runtime.auth, runtime.desk);
+    await registerDesk(http, runtime.identity.id, runtime.auth, runtime.desk, log);
   const url = await http.listen({ host: runtime.http.host, port: runtime.http.port });
   const metricsUrl = await operations.listen();
   log.info({ component: "http", url, metricsUrl }, `${service} ready`);

@@ -20,6 +20,7 @@ import fastifyCookie from "@fastify/cookie";
 import fastifyCsrf from "@fastify/csrf-protection";
 import fastifyFormbody from "@fastify/formbody";
 import type { AuthConfig } from "../http-auth.js";
+import type { Logger } from "../logger.js";
 import { country as countryInfo, municipalities, region as regionInfo, regions } from "../geo.js";
 import { parseOrgId } from "../subjects.js";
 import { schemaValidator, SCHEMA_IDS } from "../validate.js";
@@ -63,7 +64,9 @@ export async function registerDesk(
   org: string,
   auth: AuthConfig,
   options: DeskOptions,
+  logger?: Logger,
 ): Promise<void> {
+  const log = logger?.child({ component: "desk" });
   const self = parseOrgId(org);
   const sessions = new DeskSessions(org, auth, options);
   const suffix = org.replace(/[^a-z0-9]/g, "_");
@@ -90,6 +93,15 @@ export async function registerDesk(
     desk.setErrorHandler((err, req, reply) => {
       const t = textsOf(req);
       const csrf = (err as { code?: string }).code?.startsWith("FST_CSRF") === true;
+      // The class name only: a library's message (openid-client's, say) can quote an answer.
+      if (!csrf)
+        log?.error(
+          {
+            route: req.routeOptions.url ?? null,
+            error: err instanceof Error && /^\w{1,64}$/.test(err.name) ? err.name : "Error",
+          },
+          "desk request failed",
+        );
       return reply
         .code(csrf ? 403 : 500)
         .type("text/html")
