@@ -7,8 +7,10 @@
  * is the decision shown here. Every person is invented.
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
 import {
   createCountry,
   LocalCountry,
@@ -35,6 +37,7 @@ let se: LocalCountry;
 let no: LocalCountry;
 let browser: Browser;
 let liaisonUrl: string;
+let seLiaisonUrl: string;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
@@ -67,6 +70,8 @@ beforeAll(async () => {
       natsUser: user("se"),
       partnerTrust: { no: noCountry.trustListJws },
       log,
+      auth: idp.auth,
+      desk: (id) => idp.desk(id),
     }),
     // Norway's contact point signs in with its own provider (here the test's).
     LocalCountry.start({
@@ -81,9 +86,17 @@ beforeAll(async () => {
     }),
   ]);
   liaisonUrl = no.liaison?.url ?? "";
-  idp.start(new Map([[LIAISON, liaisonUrl]]), [
-    { login: "nora", name: "Nora Oppdiktet", org: LIAISON },
-  ]);
+  seLiaisonUrl = se.liaison?.url ?? "";
+  idp.start(
+    new Map([
+      [LIAISON, liaisonUrl],
+      ["se:liaison", seLiaisonUrl],
+    ]),
+    [
+      { login: "nora", name: "Nora Oppdiktet", org: LIAISON },
+      { login: "sara", name: "Sara Påhittad", org: "se:liaison" },
+    ],
+  );
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -107,15 +120,30 @@ afterAll(async () => {
   await fed?.stop();
 });
 
+async function seriousViolations(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+    .analyze();
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.nodes.length})`);
+}
+
+async function signIn(url: string, login: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${url}/desk/`);
+  await page.getByRole("link", { name: "Logga in med organisationens inloggning" }).click();
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill("not-checked");
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL(`${url}/desk/`);
+  return page;
+}
+
 describe("Desk: a contact point decides on a partner's referral", () => {
-  it("Malmö's referral reaches Norway live; its contact point opens the child's data and accepts for the country", async () => {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(`${liaisonUrl}/desk/`);
-    await page.getByRole("link", { name: "Logga in med organisationens inloggning" }).click();
-    await page.locator('input[name="login"]').fill("nora");
-    await page.locator('input[name="password"]').fill("not-checked");
-    await page.locator('button[type="submit"]').click();
-    await page.waitForURL(`${liaisonUrl}/desk/`);
+  it("Malmö's referral reaches Norway live; its contact point opens the child's data and accepts; Sweden's sees the answer", async () => {
+    const page = await signIn(liaisonUrl, "nora");
+    const sara = await signIn(seLiaisonUrl, "sara");
 
     const { referralId: id } = await se.gateway("1280").gateway.openReferral({
       urgency: "URGENCY_HIGH",
@@ -149,5 +177,17 @@ describe("Desk: a contact point decides on a partner's referral", () => {
         ?.timeline.map((e) => e.type),
     ).toContain("accepted");
     expect(no.liaison?.liaison.state.inbound.get(id)?.origin).toBe(MALMO);
+    // Sweden's contact point sees what left the country, and Norway's answer, without reloading.
+    await waitFor(() => se.liaison?.liaison.state.watched.get(id)?.answer === "accepted", {
+      timeoutMs: 15_000,
+      message: "Sweden's liaison has Norway's answer",
+    });
+    const row = sara.locator("tr", { hasText: id.slice(0, 8) });
+    await row.getByText("Tagen emot").waitFor({ timeout: 2_000 });
+    expect(await row.innerText()).toContain("Norway");
+    expect(await seriousViolations(sara)).toEqual([]);
+    const shots = process.env.STAFETT_DESK_SCREENSHOTS;
+    if (shots !== undefined && shots !== "")
+      await sara.screenshot({ path: join(shots, "liaison-outbound.png"), fullPage: true });
   });
 });

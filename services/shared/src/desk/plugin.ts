@@ -1530,15 +1530,69 @@ interface InboundRow {
   at: string;
 }
 
+interface OutboundRow {
+  referralId: string;
+  origin: string;
+  partner: string;
+  deadline: string;
+  urgency?: string;
+  escalated: boolean;
+  answer?: string;
+  crossed: { type: string; at: string }[];
+}
+
+/** What left the country, and the partner's answers: no personal data. */
+function outboundTable(t: DeskTexts, rows: readonly OutboundRow[]): Html {
+  if (rows.length === 0) return html`<p>${t.none}</p>`;
+  return html`<table>
+    <thead>
+      <tr>
+        <th scope="col">${t.referral}</th>
+        <th scope="col">${t.from}</th>
+        <th scope="col">${t.to}</th>
+        <th scope="col">${t.deadline}</th>
+        <th scope="col">${t.timeline}</th>
+        <th scope="col">${t.partnerAnswer}</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${rows.map(
+        (r) =>
+          html`<tr>
+            <td>${r.referralId.slice(0, 8)}</td>
+            <td>${orgName(t, r.origin)}</td>
+            <td>${countryInfo(r.partner)?.name ?? r.partner}</td>
+            <td>${when(r.deadline)}</td>
+            <td>${r.crossed.map((c) => codeText(t, c.type)).join(", ")}</td>
+            <td>
+              ${
+                r.answer === undefined
+                  ? t.noAnswer
+                  : r.answer === "accepted"
+                    ? t.answerAccepted
+                    : t.answerDeclined
+              }${r.escalated ? html` · ${t.escalated}` : ""}
+            </td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
 function liaisonViews(v: ViewContext): void {
   const { desk, api } = v;
   desk.get("/desk/", { config: DESK }, async (req, reply) => {
     const c = await v.signedIn(req, reply);
     if (c === undefined) return reply;
     const { s, t } = c;
-    const res = await api(s, "GET", "/v1/inbound");
+    const [res, out] = await Promise.all([
+      api(s, "GET", "/v1/inbound"),
+      api(s, "GET", "/v1/outbound"),
+    ]);
     if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
+    if (out.status !== 200) return refusedPage(v, req, reply, s, t, out);
     const rows = (res.body as InboundRow[]).sort((a, b) => a.deadline.localeCompare(b.deadline));
+    const sent = (out.body as OutboundRow[]).sort((a, b) => a.deadline.localeCompare(b.deadline));
     return v.render(
       req,
       reply,
@@ -1584,6 +1638,8 @@ function liaisonViews(v: ViewContext): void {
                   </tbody>
                 </table>`
           }
+          <h2>${t.outbound}</h2>
+          ${outboundTable(t, sent)}
         </div>`,
     );
   });
