@@ -69,7 +69,10 @@ export async function runCatchUp(
   let published = 0;
   let counts: { counts: OperationCounts }[] = [];
   try {
-    bus = await Bus.connect({ servers: local.natsUrl, name: "bench-catch-up" }, log);
+    bus = await Bus.connect(
+      { servers: local.natsUrl, name: "bench-catch-up", connection: local.admin },
+      log,
+    );
     const jsm = await bus.manager();
     const pending = (id: string) => backlogOf(jsm, id);
     const origin = local.country.identity(ORIGIN);

@@ -120,7 +120,10 @@ export async function runLatency(
   let client: HttpClient | undefined;
   let bus: Bus | undefined;
   try {
-    bus = await Bus.connect({ servers: local.natsUrl, name: "bench-latency" }, log);
+    bus = await Bus.connect(
+      { servers: local.natsUrl, name: "bench-latency", connection: local.admin },
+      log,
+    );
     const jsm = await bus.manager();
     /** Every message for these parties handled and acked: the handoff has settled. */
     const settled = async (): Promise<boolean> => {

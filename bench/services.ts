@@ -68,7 +68,14 @@ export function serviceEnv(
   extra: Record<string, string> = {},
 ): Record<string, string> {
   const dir = join(local.stateRoot, `process-${id.replaceAll(":", "-")}`);
-  const env = writeServiceFiles(local.country, id, dir, local.natsUrl);
+  const env = writeServiceFiles(
+    local.country,
+    id,
+    dir,
+    local.natsUrl,
+    undefined,
+    local.nkeySeed(id),
+  );
   const jwksFile = join(local.stateRoot, "auth.jwks.json");
   writeFileSync(jwksFile, JSON.stringify(local.tokens.config.jwks));
   return {

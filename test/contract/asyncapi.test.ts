@@ -16,7 +16,7 @@ const EVENT_CHANNELS = {
   liaisonInbound: "stafett.{cc}.in.{fromCc}.{event}",
   coordinator: "stafett.{cc}.national.coordinator.{event}",
 } as const;
-const QUARANTINE_ADDRESS = "stafett-quarantine.{cc}.{code}";
+const QUARANTINE_ADDRESS = "stafett-quarantine.{cc}.{consumer}.{code}";
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;

@@ -42,7 +42,6 @@ let seLiaisonUrl: string;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`no chromium at ${CHROMIUM}: apt-get install -y chromium`);
-  fed = await startFederation("no", ["se"]);
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   const seCountry = await createCountry({
     code: "se",
@@ -56,18 +55,15 @@ beforeAll(async () => {
     anchor: noAnchor,
     partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
   });
-  const user = (cc: string) => {
-    const u = fed.users.get(cc);
-    if (u === undefined) throw new Error(`no federation user for ${cc}`);
-    return { user: u.user, pass: u.password };
-  };
+  // Sweden connects out to Norway, as `npm start` has it.
+  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
   idp = await TestOidcProvider.listen();
   [se, no] = await Promise.all([
     LocalCountry.start({
       country: seCountry,
       municipalities: [],
       natsUrl: fed.server("se").url,
-      natsUser: user("se"),
+      nkeys: fed.seeds("se"),
       partnerTrust: { no: noCountry.trustListJws },
       log,
       auth: idp.auth,
@@ -78,7 +74,7 @@ beforeAll(async () => {
       country: noCountry,
       municipalities: [],
       natsUrl: fed.server("no").url,
-      natsUser: user("no"),
+      nkeys: fed.seeds("no"),
       partnerTrust: { se: seCountry.trustListJws },
       log,
       auth: idp.auth,

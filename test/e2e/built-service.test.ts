@@ -44,11 +44,14 @@ beforeAll(async () => {
   se = await LocalCountry.start({ municipalities: ["0180", "1480"], log, servicesOff: true });
   const jwksFile = join(dir, "jwks.json");
   writeFileSync(jwksFile, JSON.stringify(se.tokens.config.jwks));
-  const env = writeServiceFiles(se.country, ORG, join(dir, "etc"), se.natsUrl, {
-    jwksFile,
-    issuer: se.tokens.config.issuer,
-    audience: se.tokens.config.audience,
-  });
+  const env = writeServiceFiles(
+    se.country,
+    ORG,
+    join(dir, "etc"),
+    se.natsUrl,
+    { jwksFile, issuer: se.tokens.config.issuer, audience: se.tokens.config.audience },
+    se.nkeySeed(ORG),
+  );
   gateway = spawnService("gateway", env, {
     fromDist: true,
     packageDir: join(dir, "node_modules/@stafett/gateway"),

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { LocalCountry, waitFor, waitForValue, samplePersonal } from "@stafett/devkit";
 import {
   createLogger,
@@ -12,6 +13,7 @@ import {
   fromBase64,
   open,
   quarantineStreamName,
+  quarantineSubject,
   signDetached,
   Bus,
   type EventJson,
@@ -186,24 +188,26 @@ describe("domestic handoff, end to end through the real services", () => {
       event: bytes,
       signatures: [await signDetached(bytes, se.country.identity(STOCKHOLM).signing)],
     });
+    // Stockholm's own system, with its own NATS credentials, publishes the forgery.
     const bus = await Bus.connect(
-      { servers: se.natsUrl, name: "forger", connection: se.connection },
+      { servers: se.natsUrl, name: "forger", connection: se.connectionOf(STOCKHOLM) },
       log,
     );
+    const admin = await connect({ servers: se.natsUrl, ...se.admin });
     try {
       await bus.publish({
         subject: "stafett.se.vast.hub.opened",
         bytes: signed,
         headers: eventHeaders(event),
       });
-      const jsm = await jetstreamManager(bus.nc);
+      const jsm = await jetstreamManager(admin);
       const q = await waitForValue(
         async () => {
           const info = await jsm.streams.info(quarantineStreamName("se"));
           return info.state.messages > 0
             ? jsm.streams
                 .getMessage(quarantineStreamName("se"), {
-                  last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH",
+                  last_by_subj: quarantineSubject("se", "se-hub-vast", "ERR_ISSUER_MISMATCH"),
                 })
                 .catch(() => undefined)
             : undefined;
@@ -214,6 +218,7 @@ describe("domestic handoff, end to end through the real services", () => {
       expect(q?.header.get("Stafett-Event-Id")).toBe(event.id);
     } finally {
       await bus.close();
+      await admin.close();
     }
     expect(se.hub("vast").hub.state.referrals.has(event.referralId)).toBe(false);
   });

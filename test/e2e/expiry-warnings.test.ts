@@ -69,7 +69,10 @@ async function publish(version: number, change: (list: TrustList) => TrustList):
       notAfter: new Date(Date.now() + 90 * 24 * HOUR),
     }),
   );
-  const bus = await Bus.connect({ servers: [se.natsUrl], name: "coordinator-desk" }, log);
+  const bus = await Bus.connect(
+    { servers: [se.natsUrl], name: "coordinator-desk", connection: se.admin },
+    log,
+  );
   try {
     await publishTrustList(bus.nc, "se", await signTrustList(list, se.country.anchor));
   } finally {

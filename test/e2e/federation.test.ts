@@ -27,6 +27,7 @@ import {
   receive,
   signDetached,
 } from "@stafett/shared";
+import { refusals } from "../support/flow.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
 let fed: Federation;
@@ -37,7 +38,6 @@ let noCountry: Country;
 const MALMO = "se:municipality:1280";
 
 beforeAll(async () => {
-  fed = await startFederation("no", ["se"]);
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   seCountry = await createCountry({
     code: "se",
@@ -51,17 +51,14 @@ beforeAll(async () => {
     anchor: noAnchor,
     partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
   });
-  const user = (cc: string) => {
-    const u = fed.users.get(cc);
-    if (u === undefined) throw new Error("no user");
-    return { user: u.user, pass: u.password };
-  };
+  // Sweden connects out to Norway, as `npm start` has it.
+  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
   [se, no] = await Promise.all([
     LocalCountry.start({
       country: seCountry,
       municipalities: [],
       natsUrl: fed.server("se").url,
-      natsUser: user("se"),
+      nkeys: fed.seeds("se"),
       partnerTrust: { no: noCountry.trustListJws },
       log,
     }),
@@ -69,7 +66,7 @@ beforeAll(async () => {
       country: noCountry,
       municipalities: [],
       natsUrl: fed.server("no").url,
-      natsUser: user("no"),
+      nkeys: fed.seeds("no"),
       partnerTrust: { se: seCountry.trustListJws },
       log,
     }),
@@ -156,27 +153,31 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
   });
 
   it("the link carries only the pair's inbound subjects", async () => {
-    const seUser = fed.users.get("se");
-    const noUser = fed.users.get("no");
-    const seNc = await connect({
-      servers: fed.server("se").url,
-      user: seUser?.user,
-      pass: seUser?.password,
-    });
-    const noNc = await connect({
+    const link = fed.links.get("se");
+    if (link === undefined) throw new Error("no link credentials");
+    // What reaches Norway from the link is what a connection in Norway's link account sees;
+    // what reaches Sweden's streams is what Sweden's STAFETT account sees.
+    const partner = await connect({
       servers: fed.server("no").url,
-      user: noUser?.user,
-      pass: noUser?.password,
+      user: link.user,
+      pass: link.password,
+    });
+    const seAdmin = await connect({ servers: fed.server("se").url, ...se.admin });
+    const seLiaison = await connect({
+      servers: fed.server("se").url,
+      ...se.connectionOf("se:liaison"),
     });
     try {
       const seen = async (
         watcher: NatsConnection,
+        watch: string,
         from: NatsConnection,
         forbidden: string,
+        allowedFrom: NatsConnection,
         allowed: string,
       ): Promise<string[]> => {
         const got: string[] = [];
-        const sub = watcher.subscribe("stafett.>", {
+        const sub = watcher.subscribe(watch, {
           callback: (_e, m) => {
             got.push(m.subject);
           },
@@ -186,16 +187,17 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
         // once the allowed one arrives, the forbidden one would have arrived first had it crossed.
         await waitFor(
           async () => {
-            from.publish(allowed.replace(/\.[a-z]+$/, ".received"));
-            await from.flush();
+            allowedFrom.publish(allowed.replace(/\.[a-z]+$/, ".received"));
+            await allowedFrom.flush();
             return got.length > 0;
           },
           { timeoutMs: 10_000, message: "interest to propagate over the link" },
         );
         got.length = 0;
         from.publish(forbidden);
-        from.publish(allowed);
         await from.flush();
+        allowedFrom.publish(allowed);
+        await allowedFrom.flush();
         await waitFor(() => got.includes(allowed), {
           timeoutMs: 5_000,
           message: `${allowed} to cross`,
@@ -203,40 +205,43 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
         sub.unsubscribe();
         return got;
       };
-      // A Swedish domestic subject published in Sweden never reaches Norway.
+      // A Swedish domestic subject published in Sweden's streams' account never reaches Norway.
       const toNo = await seen(
-        noNc,
-        seNc,
+        partner,
+        ">",
+        seAdmin,
         "stafett.se.syd.1280.opened",
+        seLiaison,
         "stafett.no.in.se.withdrawn",
       );
       expect(toNo).toContain("stafett.no.in.se.withdrawn");
       expect(toNo).not.toContain("stafett.se.syd.1280.opened");
-      // Replies (pulled messages, API answers) never cross: only the liaisons' own inbox prefixes do.
-      const leaked: string[] = [];
-      const spy = noNc.subscribe("_INBOX.>", {
-        callback: (_e, m) => {
-          leaked.push(m.subject);
-        },
-      });
-      await noNc.flush();
-      seNc.publish("_INBOX.domestic-reply", new Uint8Array([1]));
-      const probe = await seen(noNc, seNc, "_INBOX.domestic-reply-2", "stafett.no.in.se.updated");
+      // Replies (pulled messages, API answers) in Sweden never cross.
+      const probe = await seen(
+        partner,
+        ">",
+        seAdmin,
+        "_INBOX.domestic-reply",
+        seLiaison,
+        "stafett.no.in.se.updated",
+      );
       expect(probe).toContain("stafett.no.in.se.updated");
-      expect(leaked).toEqual([]);
-      spy.unsubscribe();
+      expect(probe.filter((s) => s.startsWith("_INBOX"))).toEqual([]);
       // Norway cannot publish into Swedish domestic subjects.
       const toSe = await seen(
-        seNc,
-        noNc,
+        seAdmin,
+        "stafett.se.>",
+        partner,
         "stafett.se.syd.1280.opened",
+        partner,
         "stafett.se.in.no.withdrawn",
       );
       expect(toSe).toContain("stafett.se.in.no.withdrawn");
       expect(toSe).not.toContain("stafett.se.syd.1280.opened");
     } finally {
-      await seNc.close();
-      await noNc.close();
+      await partner.close();
+      await seAdmin.close();
+      await seLiaison.close();
     }
   });
 
@@ -285,18 +290,10 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
         "ERR_COUNTERSIGNATURE_INVALID",
       ],
     ];
-    const seUser = fed.users.get("se");
-    const nc = await connect({
-      servers: fed.server("se").url,
-      user: seUser?.user,
-      pass: seUser?.password,
-    });
+    // Sent as Sweden's liaison, the only Swedish party whose account reaches the link.
+    const nc = await connect({ servers: fed.server("se").url, ...se.connectionOf("se:liaison") });
     try {
-      const noNc = await connect({
-        servers: fed.server("no").url,
-        user: fed.users.get("no")?.user,
-        pass: fed.users.get("no")?.password,
-      });
+      const noNc = await connect({ servers: fed.server("no").url, ...no.admin });
       const jsm = await jetstreamManager(noNc);
       const before = (await jsm.streams.info(quarantineStreamName("no"))).state.messages;
       for (const [bytes] of cases) nc.publish("stafett.no.in.se.opened", bytes);
@@ -335,7 +332,10 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       },
       { identity: seCountry.identity("se:municipality:0180"), trust: seCountry.trust },
     );
-    const nc = await connect({ servers: fed.server("se").url, ...se.connection });
+    const nc = await connect({
+      servers: fed.server("se").url,
+      ...se.connectionOf("se:municipality:0180"),
+    });
     try {
       await jetstream(nc).publish(e.subject, e.bytes, {
         msgID: e.id,
@@ -385,20 +385,31 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
     const malmo = se.gateway("1280").gateway;
     const noLiaison = no.liaison?.liaison;
     if (noLiaison === undefined) throw new Error("no Norwegian liaison");
+    const scope = () => ({
+      countries: Object.fromEntries(
+        (["se", "no"] as const).map((cc) => [
+          cc,
+          { servers: fed.server(cc).url, ...(cc === "se" ? se : no).admin },
+        ]),
+      ),
+    });
+    // Earlier tests here refuse on purpose: this one must add no refusal.
+    const before = await refusals(scope());
     await no.stop();
     await fed.server("no").kill();
+    // The fault happened: Norway's broker is down while Malmö sends.
+    expect(fed.server("no").running).toBe(false);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++)
       ids.push(
         (await malmo.openReferral(referral({ personal: samplePersonal(i) }) as never)).referralId,
       );
     await fed.server("no").restart();
-    const user = fed.users.get("no");
     no = await LocalCountry.start({
       country: noCountry,
       municipalities: [],
       natsUrl: fed.server("no").url,
-      natsUser: { user: user?.user ?? "", pass: user?.password ?? "" },
+      nkeys: fed.seeds("no"),
       partnerTrust: { se: seCountry.trustListJws },
       log,
     });
@@ -416,5 +427,11 @@ describe("across the border: Sweden to Norway through both liaisons", () => {
       timeoutMs: 10_000,
       message: "one receipt each at Malmö",
     });
+    // Nothing doubled anywhere: no new quarantine entry (no ERR_REPLAY) and no rejected.
+    const after = await refusals(scope());
+    expect(after.quarantined.map((q) => `${q.country}:${q.seq}`)).toEqual(
+      before.quarantined.map((q) => `${q.country}:${q.seq}`),
+    );
+    for (const id of ids) expect(types(id).filter((t) => t === "rejected")).toEqual([]);
   }, 60_000);
 });

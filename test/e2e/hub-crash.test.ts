@@ -10,7 +10,8 @@ import {
   type ServiceProcess,
   samplePersonal,
 } from "@stafett/devkit";
-import { createLogger, quarantineStreamName } from "@stafett/shared";
+import { createLogger } from "@stafett/shared";
+import { expectNoRefusals } from "../support/flow.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 1_000;
@@ -38,6 +39,8 @@ describe("the hub process killed mid-flow", () => {
         "se:hub:vast",
         join(se.stateRoot, "hub-process"),
         se.natsUrl,
+        undefined,
+        se.nkeySeed("se:hub:vast"),
       );
       hub = spawnService("hub", env);
       await hub.ready;
@@ -69,6 +72,8 @@ describe("the hub process killed mid-flow", () => {
         message: "the hub to start receipting",
       });
       await hub.kill();
+      // The fault happened: the process died by SIGKILL with referrals in flight.
+      expect(hub.child.signalCode).toBe("SIGKILL");
       const atKill = receipted();
       const t0 = Date.now();
       await sending;
@@ -99,11 +104,15 @@ describe("the hub process killed mid-flow", () => {
       }
       expect(goteborg.state.inbox.size).toBe(N);
 
-      // Nothing doubled reached anyone: no receiver refused a replay, and the queue is empty.
-      const nc = await connect({ servers: se.natsUrl });
+      // Nothing doubled reached anyone: no receiver refused a replay (no quarantine entry, no
+      // rejected), and the queue is empty.
+      await expectNoRefusals({
+        countries: { se: { servers: se.natsUrl, ...se.admin } },
+        gateways: [stockholm, goteborg],
+      });
+      const nc = await connect({ servers: se.natsUrl, ...se.admin });
       try {
         const jsm = await jetstreamManager(nc);
-        expect((await jsm.streams.info(quarantineStreamName("se"))).state.messages).toBe(0);
         await waitFor(async () => (await jsm.streams.info("STAFETT_SE")).state.messages === 0, {
           timeoutMs: 10_000,
           message: "the work queue to drain",

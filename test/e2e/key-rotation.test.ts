@@ -70,7 +70,10 @@ async function publishVersion(version: number, keys: TrustKey[]): Promise<void> 
     policy: v1.policy,
     organisations: v1.organisations.map((o) => (o.id === GOTEBORG ? { ...o, keys } : o)),
   });
-  const bus = await Bus.connect({ servers: [se.natsUrl], name: "coordinator-desk" }, log);
+  const bus = await Bus.connect(
+    { servers: [se.natsUrl], name: "coordinator-desk", connection: se.admin },
+    log,
+  );
   try {
     await publishTrustList(bus.nc, "se", await signTrustList(list, se.country.anchor));
   } finally {

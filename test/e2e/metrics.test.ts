@@ -78,7 +78,14 @@ describe("metrics", () => {
       expect(url).not.toBe("");
       const api = [...se.gateways, ...se.hubs].find(([k]) => k === id)?.[1].url;
       if (api !== undefined) expect(new URL(url).port).not.toBe(new URL(api).port);
-      const m = await scrape(url);
+      // Ready once its checks have run (on a loaded machine a first check may still time out).
+      const m = await waitForValue(
+        async () => {
+          const s = await scrape(url);
+          return s.value("stafett_ready") === 1 ? s : undefined;
+        },
+        { timeoutMs: 15_000, message: `${id} to report itself ready in its metrics` },
+      );
       expect(m.types.get("stafett_http_request_duration_seconds")).toBe("histogram");
       expect(m.types.get("stafett_journal_append_duration_seconds")).toBe("histogram");
       expect(m.types.get("stafett_escalations_total")).toBe("counter");
@@ -252,7 +259,10 @@ describe("metrics", () => {
       event: bytes,
       signatures: [await signDetached(bytes, se.country.identity(STOCKHOLM).signing)],
     });
-    const bus = await Bus.connect({ servers: se.natsUrl, name: "forger" }, log);
+    const bus = await Bus.connect(
+      { servers: se.natsUrl, name: "forger", connection: se.admin },
+      log,
+    );
     try {
       await bus.publish({
         subject: "stafett.se.vast.hub.opened",

@@ -258,7 +258,11 @@ describe("a country from nothing, as docs/operations.md sets it up", () => {
       join(tmp, "var/lib/nats-server"),
       "--port",
       String(natsPort),
-      "--nats-users",
+      "--trust",
+      join(etc, "trust-se.jws"),
+      "--anchor",
+      join(etc, "anchor.pub.jwk.json"),
+      "--nkeys",
       join(etc, "nats"),
       "--tls-cert",
       ca.serverCertFile,
@@ -270,12 +274,18 @@ describe("a country from nothing, as docs/operations.md sets it up", () => {
     const configFile = join(etc, "nats", "nats-se.json");
     const config = JSON.parse(readFileSync(configFile, "utf8")) as {
       tls?: { verify?: boolean };
-      accounts: { STAFETT: { users: { nkey?: string; user?: string }[] } };
+      accounts: Record<string, { users: { nkey?: string; user?: string }[] }>;
     };
     expect(config.tls?.verify).toBe(true);
-    // No shared password user: every service logs in as its own organisation.
-    expect(config.accounts.STAFETT.users.every((u) => u.nkey?.startsWith("U"))).toBe(true);
-    expect(config.accounts.STAFETT.users).toHaveLength(ORGS.length + 1);
+    // No shared password user: the provisioner alone in the streams' account, and every
+    // organisation alone in an account of its own, each with its nkey.
+    expect(config.accounts.STAFETT?.users).toEqual([
+      expect.objectContaining({ nkey: expect.stringMatching(/^U/) }),
+    ]);
+    for (const org of ORGS)
+      expect(config.accounts[org.replaceAll(":", "-")]?.users).toEqual([
+        { nkey: expect.stringMatching(/^U/) },
+      ]);
     execFileSync(findNatsServer(), ["-t", "-c", configFile], { stdio: "pipe" });
     broker = spawn(findNatsServer(), ["-c", configFile], { stdio: "ignore" });
     const seed = readFileSync(join(etc, "nats", "provisioner.nk"));

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalCountry, waitFor } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
-import { caseKeys, expectEachOnce, sendReferrals } from "../support/flow.js";
+import { caseKeys, expectEachOnce, expectNoRefusals, sendReferrals } from "../support/flow.js";
 
 const log = createLogger({ service: "fault", level: process.env.LOG_LEVEL ?? "silent" });
 const N = 200;
@@ -30,9 +30,16 @@ describe("the nats-server (file storage) killed and restarted mid-flow", () => {
       message: "the flow to start",
     });
     await se.server?.kill();
+    // The fault happened: the broker is down while referrals are being sent.
+    expect(se.server?.running).toBe(false);
     await new Promise((r) => setTimeout(r, 500));
     await se.server?.restart();
     await sending;
     await expectEachOnce(stockholm, goteborg, ids);
+    await expectNoRefusals({
+      countries: { se: { servers: se.natsUrl, ...se.admin } },
+      gateways: [stockholm, goteborg],
+      hubs: [se.hub("vast").hub],
+    });
   });
 });

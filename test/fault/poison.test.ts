@@ -9,6 +9,7 @@ import {
   listQuarantine,
   Party,
   plan,
+  quarantineSubject,
   replayQuarantine,
 } from "@stafett/shared";
 
@@ -24,7 +25,7 @@ beforeAll(async () => {
     servicesOff: true,
     provision: { maxDeliver: 4, backoffMs: [2_000, 2_000, 2_000] },
   });
-  nc = await connect({ servers: se.natsUrl });
+  nc = await connect({ servers: se.natsUrl, ...se.admin });
 }, 60_000);
 
 afterAll(async () => {
@@ -33,19 +34,40 @@ afterAll(async () => {
 });
 
 describe("a planted quarantine entry", () => {
-  it("cannot make an operator's replay publish outside the country's event subjects", async () => {
+  it("cannot make an operator's replay publish outside the subjects its consumer reads", async () => {
     const jsm = await jetstreamManager(nc);
-    const h = (await import("@nats-io/transport-node")).headers();
-    h.set("Stafett-Reject-Code", "ERR_MALFORMED");
-    h.set("Stafett-Subject", "$JS.API.STREAM.DELETE.STAFETT_SE");
-    const ack = await jetstream(nc).publish(
-      "stafett-quarantine.se.ERR_MALFORMED",
-      new Uint8Array(),
-      { headers: h },
-    );
-    await expect(replayQuarantine(jsm, jetstream(nc), "se", ack.seq)).rejects.toMatchObject({
-      code: "ERR_ADDRESS_INVALID",
+    const { headers } = await import("@nats-io/transport-node");
+    // Written as Stockholm would (its account may quarantine under its own consumer only).
+    const stockholm = await connect({
+      servers: se.natsUrl,
+      ...se.connectionOf("se:municipality:0180"),
     });
+    try {
+      const plant = async (subject: string): Promise<number> => {
+        const h = headers();
+        h.set("Stafett-Reject-Code", "ERR_MALFORMED");
+        h.set("Stafett-Subject", subject);
+        const ack = await jetstream(stockholm).publish(
+          quarantineSubject("se", "se-municipality-0180", "ERR_MALFORMED"),
+          new Uint8Array(),
+          { headers: h },
+        );
+        return ack.seq;
+      };
+      for (const subject of [
+        "$JS.API.STREAM.DELETE.STAFETT_SE",
+        // An event subject of the country, but not one Stockholm's consumer reads: a replay
+        // would publish onto the hub's address with the operator's rights.
+        "stafett.se.vast.hub.opened",
+      ]) {
+        const seq = await plant(subject);
+        await expect(replayQuarantine(jsm, jetstream(nc), "se", seq)).rejects.toMatchObject({
+          code: "ERR_ADDRESS_INVALID",
+        });
+      }
+    } finally {
+      await stockholm.close();
+    }
     expect((await jsm.streams.info("STAFETT_SE")).config.name).toBe("STAFETT_SE");
   });
 });

@@ -97,7 +97,7 @@ beforeAll(async () => {
   });
   for (const id of [STOCKHOLM, GOTEBORG, BORAS, OREBRO])
     api.set(id, await Api.for(se, id, se.gateway(id.slice(-4)).url));
-  nc = await connect({ servers: se.natsUrl, ...se.connection });
+  nc = await connect({ servers: se.natsUrl, ...se.admin });
   jsm = await jetstreamManager(nc);
 }, 60_000);
 

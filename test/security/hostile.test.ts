@@ -12,6 +12,7 @@ import {
   issue,
   publishTrustList,
   quarantineStreamName,
+  quarantineSubject,
   receive,
   roleOf,
   signTrustList,
@@ -25,7 +26,7 @@ let jsm: JetStreamManager;
 
 beforeAll(async () => {
   se = await LocalCountry.start({ municipalities: ["0180", "1480"], log });
-  nc = await connect({ servers: se.natsUrl });
+  nc = await connect({ servers: se.natsUrl, ...se.admin });
   jsm = await jetstreamManager(nc);
 }, 60_000);
 
@@ -42,7 +43,9 @@ const opened = (from = "se:municipality:0180", time?: Date): Promise<IssuedEvent
 
 async function quarantined(code: string, eventId: string): Promise<boolean> {
   const m = await jsm.streams
-    .getMessage(quarantineStreamName("se"), { last_by_subj: `stafett-quarantine.se.${code}` })
+    .getMessage(quarantineStreamName("se"), {
+      last_by_subj: quarantineSubject("se", "se-hub-vast", code),
+    })
     .catch(() => null);
   return m?.header.get("Stafett-Event-Id") === eventId;
 }

@@ -12,44 +12,67 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type ConnectionOptions } from "@nats-io/transport-node";
+import { connect, nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
+  createCountry,
   startFederation,
   startServer,
   waitForValue,
+  type Country,
   type Federation,
   type NatsServer,
-  createCountry,
 } from "@stafett/devkit";
 import {
   countryServerConfig,
-  provisionCountry,
-  type LinkCredentials,
+  createBrokerUsers,
+  generateSigningKey,
   inboxPrefixOf,
+  provisionCountry,
+  PROVISIONER,
+  type BrokerUsers,
 } from "@stafett/shared";
 // Not re-exported from @stafett/devkit's barrel (mod.ts) yet.
 import { createTestCa, type TestCa } from "../../services/devkit/src/tls.js";
 
-const services: LinkCredentials = { user: "stafett", password: randomUUID() };
 let caDir: string;
 let ca: TestCa;
 let broker: NatsServer;
 let fed: Federation;
+let users: BrokerUsers;
+let sweden: Country;
+let norway: Country;
 
 beforeAll(async () => {
   caDir = mkdtempSync(join(tmpdir(), "stafett-tls-test-"));
   ca = createTestCa(caDir);
+  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
+  [sweden, norway] = await Promise.all([
+    createCountry({
+      code: "se",
+      municipalities: ["0180"],
+      anchor: seAnchor,
+      partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
+    }),
+    createCountry({
+      code: "no",
+      municipalities: [],
+      anchor: noAnchor,
+      partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
+    }),
+  ]);
+  users = createBrokerUsers(sweden.trustList);
   const config = countryServerConfig({
     country: "se",
     storeDir: "",
-    users: [services],
+    trustList: sweden.trustList,
+    nkeys: users.nkeys,
     port: -1,
     tls: ca.server,
   });
   delete (config.jetstream as Record<string, unknown>).store_dir; // the launcher's temp dir
   [broker, fed] = await Promise.all([
     startServer({ name: "stafett-se-tls", jetstream: { domain: "se" }, config }),
-    startFederation("no", ["se"], { tls: true }),
+    startFederation("no", ["se"], { se: sweden.trustList, no: norway.trustList }, { tls: true }),
   ]);
 }, 30_000);
 
@@ -59,9 +82,9 @@ afterAll(async () => {
   if (caDir !== undefined) rmSync(caDir, { recursive: true, force: true });
 });
 
-const login = (c: LinkCredentials): Partial<ConnectionOptions> => ({
-  user: c.user,
-  pass: c.password,
+/** The provisioner's nkey login (the STAFETT account) from a set of broker users. */
+const login = (u: BrokerUsers, id = PROVISIONER): Partial<ConnectionOptions> => ({
+  authenticator: nkeyAuthenticator(u.seeds.get(id) ?? new Uint8Array()),
 });
 
 /** Every line a server has logged so far (its stderr). */
@@ -126,7 +149,7 @@ async function refusedByTls(server: NatsServer, options: ConnectionOptions): Pro
 async function expectAccepted(server: NatsServer): Promise<void> {
   const nc = await connect({
     servers: server.url,
-    ...login(services),
+    ...login(users),
     tls: ca.client,
     reconnect: false,
     timeout: 5_000,
@@ -179,11 +202,15 @@ function plaintextAttempt(
 
 describe("a country broker with mutual TLS on its client port", () => {
   it("a client with the CA and a client certificate connects, and a JetStream publish is stored", async () => {
-    const nc = await connect({ servers: broker.url, ...login(services), tls: ca.client });
+    const nc = await connect({ servers: broker.url, ...login(users), tls: ca.client });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: "TLS_PROBE", subjects: ["tls.probe.>"] });
-      const ack = await jetstream(nc).publish("tls.probe.one", new Uint8Array([1, 2, 3]), {
+      await jsm.streams.add({
+        name: "TLS_PROBE",
+        subjects: ["stafett.se.probe.>"],
+        max_bytes: 1024 * 1024,
+      });
+      const ack = await jetstream(nc).publish("stafett.se.probe.one", new Uint8Array([1, 2, 3]), {
         msgID: randomUUID(),
       });
       expect(ack).toMatchObject({ stream: "TLS_PROBE", seq: 1, domain: "se" });
@@ -202,7 +229,7 @@ describe("a country broker with mutual TLS on its client port", () => {
     const from = logOf(broker).length;
     const attempt = await plaintextAttempt(
       broker.port,
-      `CONNECT ${JSON.stringify({ user: services.user, pass: services.password, verbose: false, pedantic: false, tls_required: false })}`,
+      `CONNECT ${JSON.stringify({ user: "stafett", pass: randomUUID(), verbose: false, pedantic: false, tls_required: false })}`,
     );
     expect(attempt.info.tls_required).toBe(true);
     expect(attempt.closed).toBe(true);
@@ -218,13 +245,13 @@ describe("a country broker with mutual TLS on its client port", () => {
   it("a client that does not trust the CA, or has no client certificate, is refused", async () => {
     // nats.js upgrades to TLS when the server requires it; without the CA the client cannot
     // verify the broker's certificate and ends the handshake itself.
-    const noCa = await refusedByTls(broker, { servers: broker.url, ...login(services) });
+    const noCa = await refusedByTls(broker, { servers: broker.url, ...login(users) });
     expect(UNTRUSTED_ISSUER).toContain(noCa.code);
     await expectAccepted(broker);
     // The CA but no client certificate: the broker verifies clients (verify: true).
     const noCert = await refusedByTls(broker, {
       servers: broker.url,
-      ...login(services),
+      ...login(users),
       tls: { caFile: ca.caFile },
     });
     expect(noCert.log).toMatch(/TLS handshake error: tls: client didn't provide a certificate/);
@@ -235,7 +262,7 @@ describe("a country broker with mutual TLS on its client port", () => {
       const other = createTestCa(otherDir);
       const otherCa = await refusedByTls(broker, {
         servers: broker.url,
-        ...login(services),
+        ...login(users),
         tls: { caFile: ca.caFile, certFile: other.clientCertFile, keyFile: other.clientKeyFile },
       });
       expect(otherCa.log).toMatch(
@@ -290,20 +317,19 @@ describe("two federated brokers with TLS on client ports and on the leafnode lin
 
   it("a referral published in Sweden crosses the TLS link into Norway's stream", async () => {
     const tls = fed.tls;
-    const seUser = fed.users.get("se");
-    const noUser = fed.users.get("no");
-    if (tls === undefined || seUser === undefined || noUser === undefined)
+    const seUsers = fed.users.get("se");
+    const noUsers = fed.users.get("no");
+    if (tls === undefined || seUsers === undefined || noUsers === undefined)
       throw new Error("federation incomplete");
-    const norway = await createCountry({ code: "no", municipalities: [] });
     const noNc = await connect({
       servers: fed.server("no").url,
-      ...login(noUser),
+      ...login(noUsers),
       tls: tls.client,
     });
-    // As Sweden's liaison: only its inbox prefix may carry the partner stream's acks back.
+    // As Sweden's liaison, the only Swedish party whose account reaches the link.
     const seNc = await connect({
       servers: fed.server("se").url,
-      ...login(seUser),
+      ...login(seUsers, "se:liaison"),
       tls: tls.client,
       inboxPrefix: inboxPrefixOf("se:liaison"),
     });

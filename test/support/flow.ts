@@ -5,14 +5,43 @@
  */
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import type { Gateway } from "@stafett/gateway";
+import type { Hub } from "@stafett/hub";
 import { samplePersonal } from "@stafett/devkit";
-import { StafettError } from "@stafett/shared";
+import { listQuarantine, StafettError, type QuarantineEntry } from "@stafett/shared";
 import { waitFor } from "./wait.js";
+
+/** Codes a case system retries (HTTP 503 with Retry-After). */
+const RETRY_LATER = new Set(["ERR_UNAVAILABLE", "ERR_JOURNAL_WRITE", "ERR_CLOCK_SKEW"]);
 
 /** The case system's own keys for `n` referrals (sent as Idempotency-Key). */
 export function caseKeys(n: number): string[] {
   return Array.from({ length: n }, () => `case-${randomUUID()}`);
+}
+
+/**
+ * Opens a referral from `origin` to the municipality `to` about synthetic child `i`, with a key
+ * of its own; resolves with the id the gateway drew.
+ */
+export async function openTo(
+  origin: Gateway,
+  to: string,
+  i: number,
+  deadline?: string,
+): Promise<string> {
+  const opened = await origin.openReferral(
+    {
+      urgency: "URGENCY_NORMAL",
+      reason: "REASON_CATEGORY_MOVED",
+      destination: { country: "se", municipality: to },
+      personal: samplePersonal(i),
+      ...(deadline === undefined ? {} : { deadline }),
+    },
+    `case-${randomUUID()}`,
+  );
+  return opened.referralId;
 }
 
 /**
@@ -39,7 +68,7 @@ export async function sendReferrals(
         ids.push(opened.referralId);
         break;
       } catch (err) {
-        if (err instanceof StafettError && err.code !== "ERR_UNAVAILABLE") throw err;
+        if (err instanceof StafettError && !RETRY_LATER.has(err.code)) throw err;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -82,4 +111,54 @@ export async function expectEachOnce(
     }).toEqual({ id, opened: 1, received: 1, forwarded: 1 });
   }
   expect(destination.state.inbox.size).toBe(ids.length);
+}
+
+/** Where a test's parties run: the bus (per country) and the in-process services to look into. */
+export interface RefusalScope {
+  /** Per country code: how to reach its NATS as the provisioner (servers and credentials). */
+  countries: Record<string, ConnectionOptions>;
+  gateways?: readonly Gateway[];
+  hubs?: readonly Hub[];
+}
+
+/** Everything refused anywhere in scope: quarantine entries (ERR_REPLAY among them) and `rejected`. */
+export async function refusals(scope: RefusalScope): Promise<{
+  quarantined: (QuarantineEntry & { country: string })[];
+  rejected: string[];
+}> {
+  const quarantined: (QuarantineEntry & { country: string })[] = [];
+  for (const [country, opts] of Object.entries(scope.countries)) {
+    const nc = await connect(opts);
+    try {
+      const jsm = await jetstreamManager(nc);
+      for (const q of await listQuarantine(jsm, country)) quarantined.push({ ...q, country });
+    } finally {
+      await nc.close();
+    }
+  }
+  const rejected: string[] = [];
+  for (const g of scope.gateways ?? [])
+    for (const r of g.state.sent.values())
+      for (const e of r.timeline)
+        if (e.type === "rejected") rejected.push(`${g.id} ${r.referralId} ${e.code ?? ""}`);
+  for (const h of scope.hubs ?? [])
+    for (const r of h.state.referrals.values())
+      for (const e of r.history)
+        if (e.type === "rejected" || e.type === "refused")
+          rejected.push(`${h.id} ${r.referralId} ${e.code ?? ""}`);
+  return { quarantined, rejected };
+}
+
+/**
+ * The other half of "nothing doubled": receivers drop a repeat by design, so a doubled message
+ * shows only as an ERR_REPLAY quarantine entry and a `rejected` to its sender. Asserts there is
+ * no quarantine entry at all, and no `rejected` in any timeline or hub history in scope.
+ */
+export async function expectNoRefusals(scope: RefusalScope): Promise<void> {
+  const r = await refusals(scope);
+  expect(
+    r.quarantined.map((q) => `${q.country} ${q.code} ${q.reason} ${q.consumer} ${q.subject}`),
+    "quarantine entries",
+  ).toEqual([]);
+  expect(r.rejected, "rejected answers").toEqual([]);
 }

@@ -10,6 +10,7 @@ import { natsUsers } from "./commands/nats-users.js";
 import { auditExport, auditVerify } from "./commands/audit.js";
 import { configServices } from "./commands/config.js";
 import { printRefusal, type Io } from "./io.js";
+import { journal } from "./commands/journal.js";
 
 export const USAGE = `stafett <command>
 
@@ -28,13 +29,14 @@ export const USAGE = `stafett <command>
   provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL]
             [--nkey-file F | --user U --password-file F] [--tls-ca F [--tls-cert F --tls-key F]]
                                               create or update the stream, quarantine stream and one consumer per
-                                              organisation; put the trust lists in the trust bucket (idempotent)
-  federation config --country CC --out DIR [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
-                    [--store-dir DIR] [--host H] [--port N] [--leaf-port N] [--nats-users DIR]
-                    [--tls-cert F --tls-key F --tls-ca F]
-                                              the country's nats-server config (JSON) with its federation links;
-                                              --nats-users: the nkey users of \`nats users\` instead of a shared
-                                              password user; --tls-*: mutual TLS on the client and leafnode ports
+                                              organisation; put the trust lists in the trust bucket (idempotent);
+                                              connect as the provisioner (--nkey-file DIR/provisioner.nk)
+  federation config --country CC --out DIR --trust FILE --anchor PUB [--nkeys DIR]
+                    [--accept-from CC,...] [--connect-to CC=nats-leaf://HOST:PORT,...]
+                    [--store-dir DIR] [--host H] [--port N] [--leaf-port N] [--tls-cert F --tls-key F --tls-ca F]
+                                              the country's nats-server config (JSON): the streams' account, one account
+                                              per organisation (nkey users, seeds in DIR), and its federation links;
+                                              --tls-*: mutual TLS on the client and leafnode ports
   config services --trust FILE --anchor PUB --keys DIR --nats-url URL --auth-jwks F --auth-issuer ISS --out DIR
                   [--nkeys DIR] [--tls-ca F [--tls-cert F --tls-key F]] [--only IDS] [--state-root DIR]
                   [--auth-audience AUD] [--http-host H] [--http-port-base N] [--metrics-host H]
@@ -42,8 +44,8 @@ export const USAGE = `stafett <command>
                                               one environment file per organisation's service (<stem>.env), for
                                               the systemd units in infra/systemd/ (docs/operations.md)
   nats users --trust FILE --anchor PUB --out DIR
-                                              one nkey user per organisation and a provisioner, permissions from
-                                              the trust list's policy: seeds DIR/*.nk (0600, reused), DIR/accounts.json
+                                              one nkey user per organisation, each in an account that imports what its
+                                              role needs, and a provisioner: seeds DIR/*.nk (0600, reused), DIR/accounts.json
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
              [--tls-ca F [--tls-cert F --tls-key F]]
                                               refused messages with their reasons; re-inject one (idempotent)
@@ -52,6 +54,8 @@ export const USAGE = `stafett <command>
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
+  journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
+                                              repair (service stopped) keeps damaged lines aside in a separate file
 
 Trust options for seal and open: --partner-trust FILES (comma-separated; each only for a
 partner the own list names, verified with the anchors it gives, as a service does).
@@ -90,7 +94,6 @@ const OPTIONS = {
   "valid-for": { type: "string" },
   label: { type: "string" },
   host: { type: "string" },
-  "nats-users": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "tls-ca": { type: "string" },
@@ -275,25 +278,33 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     "federation config": async () => {
       const country = need(v, "country", io);
       const out = need(v, "out", io);
-      if (!country || !out) return 2;
+      const trust = need(v, "trust", io);
+      const anchor = need(v, "anchor", io);
+      if (!country || !out || !trust || !anchor) return 2;
       return federationConfig(
         {
           country,
           out,
+          trust,
+          anchor,
+          ...(v.nkeys === undefined ? {} : { nkeys: v.nkeys }),
           storeDir: v["store-dir"] ?? "/var/lib/nats-server",
           ...(v["accept-from"] === undefined ? {} : { acceptFrom: v["accept-from"] }),
           ...(v["connect-to"] === undefined ? {} : { connectTo: v["connect-to"] }),
-          ...(v["password-file"] === undefined ? {} : { servicesPasswordFile: v["password-file"] }),
           ...(v.port === undefined ? {} : { port: Number(v.port) }),
           ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
           ...(v.host === undefined ? {} : { host: v.host }),
-          ...(v["nats-users"] === undefined ? {} : { natsUsers: v["nats-users"] }),
           ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
           ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
           ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
         },
         io,
       );
+    },
+    journal: async () => {
+      const state = need(v, "state", io);
+      if (!state) return 2;
+      return journal({ action: action || "check", state }, io);
     },
     "config services": async () => {
       const trust = need(v, "trust", io);

@@ -8,7 +8,9 @@ import {
   StafettError,
   isRefusal,
   parseOrgId,
+  type ClockCheckOptions,
   type Logger,
+  type PartyReadiness,
   type ServiceRuntime,
 } from "@stafett/shared";
 import {
@@ -23,12 +25,18 @@ import {
 
 export type { Escalation, Handling, Officer } from "./decide.js";
 
+export interface CoordinatorOptions extends ServiceRuntime {
+  now?: () => Date;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
+}
+
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<CoordinatorRecord>;
 
-  static async start(options: ServiceRuntime, log: Logger): Promise<Coordinator> {
+  static async start(options: CoordinatorOptions, log: Logger): Promise<Coordinator> {
     if (parseOrgId(options.identity.id).role !== "coordinator") {
       throw new StafettError(
         "ERR_CONFIG_INVALID",
@@ -37,10 +45,16 @@ export class Coordinator {
       );
     }
     const c = new Coordinator();
-    c.party = await Party.forService<CoordinatorRecord>(options, log, (r) =>
-      evolve(c.escalations, r),
+    c.party = await Party.forService<CoordinatorRecord>(
+      options,
+      log,
+      (r) => evolve(c.escalations, r),
+      {
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+      },
     );
-    await c.party.consume((v) => decide(v, new Date()));
+    await c.party.consume((v) => decide(v, c.party.now()));
     return c;
   }
 
@@ -52,7 +66,7 @@ export class Coordinator {
         eventId,
         handling,
         by,
-        new Date(),
+        this.party.now(),
       );
       if (isRefusal(verdict)) throw verdict.refuse;
       await this.party.carryOut(verdict);
@@ -60,6 +74,11 @@ export class Coordinator {
       if (e === undefined) throw new Error("escalation vanished from state");
       return e;
     });
+  }
+
+  /** Whether the coordinator can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
   }
 
   async stop(): Promise<void> {

@@ -1,2 +1,2 @@
-export { Coordinator, type Escalation } from "./coordinator.js";
+export { Coordinator, type CoordinatorOptions, type Escalation } from "./coordinator.js";
 export { start, type RunningCoordinator } from "./service.js";

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
-import { serveApi, Operations, type Logger, type ServiceRuntime } from "@stafett/shared";
-import { Coordinator } from "./coordinator.js";
+import { serveApi, Operations, type Logger } from "@stafett/shared";
+import { Coordinator, type CoordinatorOptions } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 
 export interface RunningCoordinator {
@@ -14,7 +14,7 @@ export interface RunningCoordinator {
 }
 
 /** Starts the coordinator and its HTTP API (the escalations it received). */
-export async function start(options: ServiceRuntime, log: Logger): Promise<RunningCoordinator> {
+export async function start(options: CoordinatorOptions, log: Logger): Promise<RunningCoordinator> {
   const operations = Operations.forService(options, log, "coordinator");
   const coordinator = await Coordinator.start({ ...options, observer: operations.observer }, log);
   operations.watchParty(coordinator.party);

@@ -1,7 +1,7 @@
 /**
  * `stafett-dev chaos` (npm run chaos): the long chaos run (a few thousand referrals over a few
  * minutes, faults every few seconds). Prints progress and the final counts; exit code 1 if
- * anything was lost or doubled.
+ * anything was lost, doubled or refused, or a kind of fault never happened.
  */
 import { runChaos } from "./chaos.js";
 
@@ -23,8 +23,16 @@ export async function chaosRun(
     onProgress: (line) => out(`  ${new Date().toISOString().slice(11, 19)} ${line}\n`),
   });
   out(
-    `\nsent ${r.sent}, received ${r.received}, delivered ${r.delivered}, accepted ${r.accepted}, quarantined ${r.quarantined}, lost ${r.lost}, duplicated ${r.duplicated}\n` +
-      `faults: hub ${r.faults.hub ?? 0}, gateway ${r.faults.gateway ?? 0}, broker ${r.faults.broker ?? 0}; ${r.seconds} s\n`,
+    `\nsent ${r.sent}, received ${r.received}, delivered ${r.delivered}, accepted ${r.accepted}, quarantined ${r.quarantined} (replays ${r.replays}), rejected ${r.rejected}, lost ${r.lost}, duplicated ${r.duplicated}\n` +
+      `faults: hub ${r.faults.hub ?? 0}, gateway ${r.faults.gateway ?? 0}, broker ${r.faults.broker ?? 0}; ${r.seconds} s; seed ${r.seed}\n`,
   );
-  return r.lost === 0 && r.duplicated === 0 && r.sent === referrals ? 0 : 1;
+  // A doubled message shows as a replay refusal: nothing refused, too, or the run failed.
+  return r.lost === 0 &&
+    r.duplicated === 0 &&
+    r.quarantined === 0 &&
+    r.rejected === 0 &&
+    r.sent === referrals &&
+    Object.values(r.faults).every((n) => n > 0)
+    ? 0
+    : 1;
 }

@@ -3,21 +3,29 @@
  * bounded stream of referrals sent through the gateway's HTTP API by a case system that retries
  * with the same Idempotency-Key, the destination accepting each one, and meanwhile hub, gateway
  * and broker nodes killed with SIGKILL and restarted at random (one at a time, bounded, loopback
- * only). At the end it counts what was sent, received, accepted, quarantined, lost and doubled.
+ * only). Every kind of fault asked for is injected at least once (the first faults take each
+ * kind in a seeded order). At the end it counts what was sent, received, accepted, lost and
+ * doubled, and every refusal: a doubled message shows only as a refusal (receivers drop
+ * repeats as ERR_REPLAY and answer `rejected`), so quarantine entries (replays among them) and
+ * `rejected` entries in the timelines are counted too.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, nkeyAuthenticator } from "@nats-io/transport-node";
 import { createCountry } from "./country.js";
 import { samplePersonal } from "./samples.js";
 import {
   Bus,
+  countryAccounts,
+  createBrokerUsers,
   createDevTokenIssuer,
   createLogger,
+  listQuarantine,
   provisionCountry,
   quarantineStreamName,
+  PROVISIONER,
   type Logger,
 } from "@stafett/shared";
 import { startCluster, type NatsCluster } from "./nats-server.js";
@@ -32,7 +40,7 @@ export interface ChaosOptions {
   faultEveryMs: [number, number];
   /** How long a killed process stays down, milliseconds. */
   downMs: [number, number];
-  /** Faults to inject at least, even if the referrals are all sent before. */
+  /** Faults to inject at least, even if the referrals are all sent before (and one of each kind). */
   minFaults?: number;
   /** Fault kinds to use. */
   faults?: readonly ("hub" | "gateway" | "broker")[];
@@ -49,10 +57,15 @@ export interface ChaosResult {
   delivered: number;
   accepted: number;
   quarantined: number;
+  /** Quarantine entries with ERR_REPLAY: a message handled twice. */
+  replays: number;
+  /** `rejected` entries in the origin's timelines. */
+  rejected: number;
   lost: number;
   duplicated: number;
   faults: Record<string, number>;
   seconds: number;
+  seed: number;
 }
 
 interface TimelineView {
@@ -75,17 +88,37 @@ function random(seed: number): () => number {
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const log = o.log ?? createLogger({ service: "chaos", level: "silent" });
   const say = o.onProgress ?? (() => undefined);
-  const rnd = random(o.seed ?? Date.now());
+  const seed = o.seed ?? Date.now() % 1_000_000;
+  const rnd = random(seed);
   const between = ([lo, hi]: [number, number]): number => lo + rnd() * (hi - lo);
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), "stafett-chaos-"));
   let cluster: NatsCluster | undefined;
   const procs = new Map<string, ServiceProcess>();
   try {
-    cluster = await startCluster(3);
-    const urls = cluster.urls.join(",");
     const country = await createCountry({ code: "se", municipalities: ["0180", "1480"] });
-    const bus = await Bus.connect({ servers: cluster.urls, name: "chaos-provision" }, log);
+    // The production configuration: the streams in STAFETT, each organisation in its own account.
+    const users = createBrokerUsers(country.trustList);
+    cluster = await startCluster(3, {
+      config: {
+        accounts: countryAccounts({
+          trustList: country.trustList,
+          nkeys: users.nkeys,
+          limits: { replicas: 3 },
+        }),
+      },
+    });
+    const urls = cluster.urls.join(",");
+    const nkeySeed = (id: string): Uint8Array => {
+      const s = users.seeds.get(id);
+      if (s === undefined) throw new Error(`no nkey for ${id}`);
+      return s;
+    };
+    const admin = { authenticator: nkeyAuthenticator(nkeySeed(PROVISIONER)) };
+    const bus = await Bus.connect(
+      { servers: cluster.urls, name: "chaos-provision", connection: admin },
+      log,
+    );
     await provisionCountry(bus.nc, await bus.manager(), country.trustList, country.trustListJws, {
       replicas: 3,
     });
@@ -97,15 +130,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const services = {
       hub: {
         kind: "hub" as const,
-        env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth),
+        env: writeServiceFiles(country, "se:hub:vast", dir, urls, auth, nkeySeed("se:hub:vast")),
       },
       gateway: {
         kind: "gateway" as const,
-        env: writeServiceFiles(country, "se:municipality:0180", dir, urls, auth),
+        env: writeServiceFiles(
+          country,
+          "se:municipality:0180",
+          dir,
+          urls,
+          auth,
+          nkeySeed("se:municipality:0180"),
+        ),
       },
       destination: {
         kind: "gateway" as const,
-        env: writeServiceFiles(country, "se:municipality:1480", dir, urls, auth),
+        env: writeServiceFiles(
+          country,
+          "se:municipality:1480",
+          dir,
+          urls,
+          auth,
+          nkeySeed("se:municipality:1480"),
+        ),
       },
     };
     const start = async (name: keyof typeof services): Promise<void> => {
@@ -206,10 +253,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const faults: Record<string, number> = { hub: 0, gateway: 0, broker: 0 };
     const kinds = o.faults ?? ["hub", "gateway", "broker"];
     const injected = (): number => Object.values(faults).reduce((a, b) => a + b, 0);
-    while (!sendingDone || injected() < (o.minFaults ?? 0)) {
+    // Each kind once first, in a seeded order; then at random.
+    const firstRound = [...kinds];
+    for (let i = firstRound.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [firstRound[i], firstRound[j]] = [firstRound[j] ?? "hub", firstRound[i] ?? "hub"];
+    }
+    const enough = (): boolean =>
+      injected() >= (o.minFaults ?? 0) && kinds.every((k) => (faults[k] ?? 0) > 0);
+    while (!sendingDone || !enough()) {
       await new Promise((r) => setTimeout(r, between(o.faultEveryMs)));
-      if (sendingDone && injected() >= (o.minFaults ?? 0)) break;
-      const kind = kinds[Math.floor(rnd() * kinds.length)] ?? "hub";
+      if (sendingDone && enough()) break;
+      const kind = firstRound.shift() ?? kinds[Math.floor(rnd() * kinds.length)] ?? "hub";
       faults[kind] = (faults[kind] ?? 0) + 1;
       if (kind === "broker") {
         const node = cluster.servers[Math.floor(rnd() * cluster.servers.length)];
@@ -246,10 +301,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const count = (t: TimelineView, type: string): number =>
       t.timeline.filter((e) => e.type === type).length;
     const inbox = (await call<{ referralId: string }[]>("destination", "GET", "/v1/inbox")).body;
-    const nc = await connect({ servers: cluster.urls });
+    const nc = await connect({ servers: cluster.urls, ...admin });
     const jsm = await jetstreamManager(nc);
     const quarantined = (await jsm.streams.info(quarantineStreamName("se"))).state.messages;
+    const entries = await listQuarantine(jsm, "se");
+    for (const q of entries) say(`quarantined: ${q.code} ${q.reason} ${q.consumer} ${q.subject}`);
+    const replays = entries.filter((q) => q.code === "ERR_REPLAY").length;
     await nc.close();
+    const rejected = all.reduce((n, t) => n + count(t, "rejected"), 0);
     const sent = ids.size;
     const received = all.filter((t) => count(t, "received") >= 1).length;
     const accepted = all.filter((t) => count(t, "accepted") >= 1).length;
@@ -274,10 +333,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       delivered,
       accepted,
       quarantined,
+      replays,
+      rejected,
       lost,
       duplicated,
       faults,
       seconds: Math.round((Date.now() - started) / 1_000),
+      seed,
     };
   } finally {
     await Promise.all([...procs.values()].map((p) => p.kill()));

@@ -12,14 +12,17 @@ import {
   encodeSignedEvent,
   eventHeaders,
   quarantineStreamName,
+  quarantineSubject,
   signDetached,
   dataschemaFor,
   type EventJson,
 } from "@stafett/shared";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { createCountry } from "./country.js";
-import { startFederation } from "./federation.js";
+import { startFederation, type Federation } from "./federation.js";
 import { LocalCountry } from "./local-country.js";
+import { brokerConnections } from "./nats-server.js";
 import { samplePersonal } from "./samples.js";
 import { waitForValue } from "./wait.js";
 
@@ -32,35 +35,46 @@ interface Timeline {
 const MUNICIPALITIES = ["0180", "1480", "1490", "1880", "1280", "0380"];
 
 export async function demo(
-  args: { natsUrl?: string; keepRunning: boolean },
+  args: { keepRunning: boolean },
   out: (text: string) => void,
 ): Promise<number> {
   const log = createLogger({ service: "demo", level: process.env.LOG_LEVEL ?? "silent" });
   out("Stafett demo: handing off children between authorities, on a local NATS JetStream\n\n");
-  // Two countries' brokers joined by a federation link, unless a NATS URL is given (then Sweden only).
-  const fed = args.natsUrl === undefined ? await startFederation("no", ["se"]) : undefined;
+  // Two countries' brokers joined by a federation link.
+  const federated = true;
   const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
   const seCountry = await createCountry({
     code: "se",
     municipalities: MUNICIPALITIES,
     anchor: seAnchor,
-    ...(fed === undefined
-      ? {}
-      : { partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }] }),
+    ...(federated ? { partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }] } : {}),
   });
-  const noCountry =
-    fed === undefined
+  const noCountry = federated
+    ? await createCountry({
+        code: "no",
+        municipalities: [],
+        anchor: noAnchor,
+        partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
+      })
+    : undefined;
+  // Each broker runs the production configuration: the streams in an account only the
+  // provisioner logs into, each organisation in an account of its own with its own nkey.
+  const fed: Federation | undefined =
+    noCountry === undefined
       ? undefined
-      : await createCountry({
-          code: "no",
-          municipalities: [],
-          anchor: noAnchor,
-          partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
-        });
-  const userOf = (cc: string) => {
-    const u = fed?.users.get(cc);
-    return u === undefined ? {} : { natsUser: { user: u.user, pass: u.password } };
-  };
+      : await startFederation(
+          "no",
+          ["se"],
+          { se: seCountry.trustList, no: noCountry.trustList },
+          { tls: true },
+        );
+  const userOf = (cc: string) =>
+    fed === undefined
+      ? {}
+      : {
+          nkeys: fed.seeds(cc),
+          ...(fed.tls === undefined ? {} : { tls: fed.tls.client }),
+        };
   const se = await LocalCountry.start({
     country: seCountry,
     municipalities: MUNICIPALITIES,
@@ -68,7 +82,7 @@ export async function demo(
     tickMs: 250,
     // The officers' Desk, with the development sign-in (development mode only: the demo).
     desk: (_id, tokens) => ({ devSignIn: tokens }),
-    natsUrl: args.natsUrl ?? fed?.server("se").url ?? "",
+    natsUrl: fed?.server("se").url ?? "",
     ...userOf("se"),
     ...(noCountry === undefined ? {} : { partnerTrust: { no: noCountry.trustListJws } }),
   });
@@ -110,6 +124,18 @@ export async function demo(
         `${orgs.filter((o) => o.role === "municipality").length} municipalities, ${orgs.filter((o) => o.role === "hub").length} regional hubs, the liaison and the coordinator.\n` +
         `Every service runs with its own keys and its own journal; each consumes only its own address.\n`,
     );
+    if (fed !== undefined) {
+      out(
+        `\nEvery service logs in to its broker with its own nkey, into an account of its own that imports only\n` +
+          `what its role needs (mutual TLS on every connection); the streams are in the STAFETT account, where only\n` +
+          `the provisioner logs in. The brokers see these connections:\n`,
+      );
+      for (const cc of ["se", "no"])
+        for (const c of await brokerConnections(fed.server(cc)))
+          out(
+            `   ${cc}  ${c.name.padEnd(34)} account ${c.account.padEnd(22)} nkey ${c.nkey.slice(0, 12)}…  ${c.tls}\n`,
+          );
+    }
     const api = async (id: string, url: string) => {
       const token = await se.token(id);
       return async <T>(
@@ -309,22 +335,28 @@ async function forge(se: LocalCountry): Promise<{ code: string }> {
     event: bytes,
     signatures: [await signDetached(bytes, se.country.identity("se:municipality:0180").signing)],
   });
+  // Stockholm's system publishes it, logged in as Stockholm: the broker lets it address the hub.
   const bus = await Bus.connect(
-    { servers: se.natsUrl, name: "stafett-demo-forger", connection: se.connection },
+    {
+      servers: se.natsUrl,
+      name: "stafett-demo-forger",
+      connection: se.connectionOf("se:municipality:0180"),
+    },
     createLogger({ service: "demo", level: "silent" }),
   );
+  const admin = await connect({ servers: se.natsUrl, ...se.admin });
   try {
     await bus.publish({
       subject: "stafett.se.vast.hub.closed",
       bytes: signed,
       headers: eventHeaders(event),
     });
-    const jsm = await jetstreamManager(bus.nc);
+    const jsm = await jetstreamManager(admin);
     const msg = await waitForValue(
       () =>
         jsm.streams
           .getMessage(quarantineStreamName("se"), {
-            last_by_subj: "stafett-quarantine.se.ERR_ISSUER_MISMATCH",
+            last_by_subj: quarantineSubject("se", "se-hub-vast", "ERR_ISSUER_MISMATCH"),
           })
           .then(
             (m) => m ?? undefined,
@@ -335,5 +367,6 @@ async function forge(se: LocalCountry): Promise<{ code: string }> {
     return { code: msg.header.get("Stafett-Reject-Code") };
   } finally {
     await bus.close();
+    await admin.close();
   }
 }

@@ -8,8 +8,8 @@ import { demo } from "./demo.js";
 
 export const DEV_USAGE = `stafett-dev <command>
 
-  demo [--nats-url URL] [--keep-running]      the local handoff demo (npm start): a country on a local
-                                              nats-server (or URL), the design's scenarios through the real services
+  demo [--keep-running]                       the local handoff demo (npm start): two countries' brokers, each
+                                              organisation in its own account, the design's scenarios through the services
   chaos                                       the long chaos run (npm run chaos): random SIGKILLs of hub, gateway
                                               and broker nodes; CHAOS_REFERRALS, CHAOS_RATE, CHAOS_SEED
 `;
@@ -29,7 +29,6 @@ export async function runDevCli(
     parsed = parseArgs({
       args: argv,
       options: {
-        "nats-url": { type: "string" },
         "keep-running": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -50,7 +49,6 @@ export async function runDevCli(
     return demo(
       {
         keepRunning: v["keep-running"] === true,
-        ...(v["nats-url"] === undefined ? {} : { natsUrl: v["nats-url"] }),
       },
       (text) => io.out(text),
     );

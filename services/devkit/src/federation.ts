@@ -1,24 +1,37 @@
 /**
  * Two (or more) countries' brokers on this machine, joined as in production: each with its own
- * JetStream domain and account, the first accepting the others' leafnode links, each link's user
- * allowed only the pair's inbound subjects (`countryServerConfig` in @stafett/shared). With
- * `tls: true`, client and leafnode connections are mutual TLS with a throwaway CA.
+ * JetStream domain, its streams in the STAFETT account and every organisation in an account of
+ * its own, the first accepting the others' leafnode links, each link bound on both sides to a
+ * link account that lets only the pair's inbound subjects cross (`countryServerConfig` in
+ * @stafett/shared). With `tls: true`, client and leafnode connections are mutual TLS with a
+ * throwaway CA.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { countryServerConfig, STAFETT_ACCOUNT, type LinkCredentials } from "@stafett/shared";
+import {
+  countryServerConfig,
+  createBrokerUsers,
+  STAFETT_ACCOUNT,
+  type BrokerUsers,
+  type LinkCredentials,
+  type TrustList,
+} from "@stafett/shared";
 import { startServer, type NatsServer } from "./nats-server.js";
 import { createTestCa, type TestCa } from "./tls.js";
 
 export interface Federation {
   servers: ReadonlyMap<string, NatsServer>;
-  /** Credentials of the services' user in each country's account. */
-  users: ReadonlyMap<string, LinkCredentials>;
+  /** Each country's nkey users: a seed per organisation and the provisioner. */
+  users: ReadonlyMap<string, BrokerUsers>;
+  /** The link credentials, by the connecting country: the accepting side's link user. */
+  links: ReadonlyMap<string, LinkCredentials>;
   /** The CA and certificates, when started with `tls: true`; clients connect with `tls.client`. */
   tls: TestCa | undefined;
   server(country: string): NatsServer;
+  /** The seeds of one country's users (LocalCountry's `nkeys`). */
+  seeds(country: string): ReadonlyMap<string, Uint8Array>;
   stop(): Promise<void>;
 }
 
@@ -29,10 +42,14 @@ export interface FederationOptions {
 
 const secret = (): string => randomBytes(18).toString("base64url");
 
-/** Starts `hub` (accepting links) and each of `others` (connecting to it). */
+/**
+ * Starts `hub` (accepting links) and each of `others` (connecting to it), each country's broker
+ * with the accounts of its trust list in `trust`.
+ */
 export async function startFederation(
   hub: string,
   others: readonly string[],
+  trust: Readonly<Record<string, TrustList>>,
   options: FederationOptions = {},
 ): Promise<Federation> {
   const tls =
@@ -41,16 +58,20 @@ export async function startFederation(
     if (tls !== undefined) rmSync(tls.dir, { recursive: true, force: true });
   };
   const servers = new Map<string, NatsServer>();
-  const users = new Map<string, LinkCredentials>();
+  const users = new Map<string, BrokerUsers>();
   const links = new Map(others.map((cc) => [cc, { user: `link-${cc}`, password: secret() }]));
+  const link = (cc: string): LinkCredentials => links.get(cc) ?? { user: "", password: "" };
   const withDir = (country: string, extra: Record<string, unknown>) => {
-    const services = { user: "stafett", password: secret() };
-    users.set(country, services);
+    const list = trust[country];
+    if (list === undefined) throw new Error(`no trust list for ${country}`);
+    const countryUsers = createBrokerUsers(list);
+    users.set(country, countryUsers);
     // store_dir is filled in by the launcher; port and leafnode port are picked by the OS.
     const config = countryServerConfig({
       country,
       storeDir: "",
-      users: [services],
+      trustList: list,
+      nkeys: countryUsers.nkeys,
       port: -1,
       leafPort: -1,
       ...(tls === undefined ? {} : { tls: tls.server }),
@@ -64,10 +85,7 @@ export async function startFederation(
       name: `stafett-${hub}`,
       jetstream: { domain: hub },
       config: withDir(hub, {
-        accepts: others.map((partner) => ({
-          partner,
-          credentials: links.get(partner) ?? { user: "", password: "" },
-        })),
+        accepts: others.map((partner) => ({ partner, credentials: link(partner) })),
       }),
     });
     servers.set(hub, hubServer);
@@ -77,13 +95,7 @@ export async function startFederation(
         name: `stafett-${cc}`,
         jetstream: { domain: cc },
         config: withDir(cc, {
-          connects: [
-            {
-              partner: hub,
-              url: leafUrl,
-              credentials: links.get(cc) ?? { user: "", password: "" },
-            },
-          ],
+          connects: [{ partner: hub, url: leafUrl, credentials: link(cc) }],
         }),
       });
       servers.set(cc, s);
@@ -96,11 +108,17 @@ export async function startFederation(
   return {
     servers,
     users,
+    links,
     tls,
     server(country: string): NatsServer {
       const s = servers.get(country);
       if (s === undefined) throw new Error(`no server for ${country}`);
       return s;
+    },
+    seeds(country: string): ReadonlyMap<string, Uint8Array> {
+      const u = users.get(country);
+      if (u === undefined) throw new Error(`no users for ${country}`);
+      return u.seeds;
     },
     async stop() {
       await Promise.all([...servers.values()].map((s) => s.stop()));

@@ -3,19 +3,27 @@
  * consumers provisioned on a (local or given) nats-server, and every service running
  * in-process: a gateway per municipality, a hub per region, the national coordinator. The demo
  * (`npm start`), the end-to-end tests and the benchmarks start one of these.
+ *
+ * The broker runs the production configuration: the streams in the STAFETT account, into which
+ * only the provisioner logs in, and every organisation in an account of its own, each service
+ * logging in with its own nkey (accounts.ts in @stafett/shared).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import { createCountry, type Country } from "./country.js";
 import {
   Bus,
   coordinatorId,
+  countryAccounts,
+  createBrokerUsers,
+  inboxPrefixOf,
+  PROVISIONER,
   createDevTokenIssuer,
   hubId,
   liaisonId,
   municipalityId,
-  natsAuth,
   publishTrustList,
   parseOrgId,
   provisionCountry,
@@ -25,6 +33,7 @@ import {
   type Logger,
   type ProvisionOptions,
   type ServiceRuntime,
+  type TrustList,
   type Urgency,
 } from "@stafett/shared";
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
@@ -38,12 +47,18 @@ export interface LocalCountryOptions {
   municipalities: readonly string[];
   /** Use this country (keys and trust list) instead of generating one. */
   country?: Country;
-  /** Use this NATS (one URL, or a cluster's) instead of starting a local nats-server. */
+  /**
+   * Use this NATS (one URL, or a cluster's) instead of starting a local nats-server. It must run
+   * the country's accounts (`countryAccounts`) for the users whose seeds `nkeys` holds.
+   */
   natsUrl?: string | readonly string[];
-  /** Credentials of the account the services use on that NATS. */
-  natsUser?: { user: string; pass: string };
-  /** Per-organisation nkey seeds (nkey authentication, least privilege); "provisioner" provisions. */
+  /**
+   * Per-organisation nkey seeds, and the provisioner's (`PROVISIONER`): required with
+   * `natsUrl`; generated for a local nats-server.
+   */
   nkeys?: ReadonlyMap<string, Uint8Array>;
+  /** TLS to the broker, for the services and the provisioner. */
+  tls?: { caFile: string; certFile?: string; keyFile?: string };
   /** Partner countries' signed trust lists to put in the trust bucket (key = country). */
   partnerTrust?: Readonly<Record<string, string>>;
   log: Logger;
@@ -75,56 +90,93 @@ export class LocalCountry {
     readonly tokens: DevTokenIssuer,
     readonly stateRoot: string,
     private readonly options: LocalCountryOptions,
+    private readonly seeds: ReadonlyMap<string, Uint8Array>,
   ) {}
 
   static async start(options: LocalCountryOptions): Promise<LocalCountry> {
     const code = options.code ?? "se";
-    const server = options.natsUrl === undefined ? await startServer() : undefined;
-    const natsUrl = [options.natsUrl ?? server?.url ?? ""].flat().join(",");
     const country =
       options.country ?? (await createCountry({ code, municipalities: options.municipalities }));
-    const provisioner = options.nkeys?.get("provisioner");
-    const connection =
-      provisioner !== undefined
-        ? { connection: natsAuth({ servers: [], nkeySeed: provisioner }) }
-        : options.natsUser === undefined
-          ? {}
-          : { connection: options.natsUser };
-    const bus = await Bus.connect(
-      { servers: natsUrl.split(","), name: "stafett-provision", ...connection },
-      options.log,
-    );
-    try {
-      await provisionCountry(
-        bus.nc,
-        await bus.manager(),
-        country.trustList,
-        country.trustListJws,
-        options.provision,
+    let seeds = options.nkeys;
+    let server: NatsServer | undefined;
+    if (options.natsUrl === undefined) {
+      const users = createBrokerUsers(country.trustList);
+      seeds = users.seeds;
+      server = await startServer({
+        config: { accounts: localAccounts(country.trustList, users.nkeys) },
+      });
+    } else if (seeds?.get(PROVISIONER) === undefined) {
+      throw new Error(
+        "a broker with Stafett's accounts needs the organisations' and the provisioner's nkeys",
       );
-      for (const [cc, jws] of Object.entries(options.partnerTrust ?? {}))
-        await publishTrustList(bus.nc, cc, jws);
-    } finally {
-      await bus.close();
     }
-    const tokens = await createDevTokenIssuer();
+    const natsUrl = [options.natsUrl ?? server?.url ?? ""].flat().join(",");
     const local = new LocalCountry(
       country,
       natsUrl,
       server,
-      tokens,
+      await createDevTokenIssuer(),
       mkdtempSync(join(tmpdir(), "stafett-state-")),
       options,
+      seeds ?? new Map(),
     );
-    if (options.servicesOff !== true) await local.startAll();
+    try {
+      await local.provision();
+      for (const [cc, jws] of Object.entries(options.partnerTrust ?? {}))
+        await local.withAdmin((bus) => publishTrustList(bus.nc, cc, jws, options.provision));
+      if (options.servicesOff !== true) await local.startAll();
+    } catch (err) {
+      await local.stop();
+      throw err;
+    }
     return local;
   }
 
-  /** Connection options for a client of this country's NATS (user and password, when set). */
-  get connection(): { user?: string; pass?: string } {
-    return this.options.natsUser === undefined
-      ? {}
-      : { user: this.options.natsUser.user, pass: this.options.natsUser.pass };
+  /** Provisions (again): the stream, the quarantine, the consumers and the own trust list. */
+  async provision(): Promise<void> {
+    await this.withAdmin(async (bus) => {
+      await provisionCountry(
+        bus.nc,
+        await bus.manager(),
+        this.country.trustList,
+        this.country.trustListJws,
+        this.options.provision,
+      );
+    });
+  }
+
+  /** Runs `work` on a connection of the provisioner (the STAFETT account). */
+  async withAdmin<T>(work: (bus: Bus) => Promise<T>): Promise<T> {
+    const bus = await Bus.connect(
+      { servers: this.natsUrl.split(","), name: "stafett-provision", connection: this.admin },
+      this.options.log,
+    );
+    try {
+      return await work(bus);
+    } finally {
+      await bus.close();
+    }
+  }
+
+  /** Connection options of the provisioner, who administers the STAFETT account. */
+  get admin(): Partial<ConnectionOptions> {
+    return this.connectionOf(PROVISIONER);
+  }
+
+  /** The nkey seed of an organisation's NATS user (for a service run as its own process). */
+  nkeySeed(id: string): Uint8Array | undefined {
+    return this.seeds.get(id);
+  }
+
+  /** Connection options of one organisation's user (its own account), or the provisioner's. */
+  connectionOf(id: string): Partial<ConnectionOptions> {
+    const seed = this.seeds.get(id);
+    if (seed === undefined) throw new Error(`no nkey for ${id}`);
+    return {
+      authenticator: nkeyAuthenticator(seed),
+      ...(id === PROVISIONER ? {} : { inboxPrefix: inboxPrefixOf(id) }),
+      ...(this.options.tls === undefined ? {} : { tls: { ...this.options.tls } }),
+    };
   }
 
   /** The runtime of one organisation, with its own state directory. */
@@ -135,12 +187,8 @@ export class LocalCountry {
       anchors: [this.country.anchorPublic],
       nats: {
         servers: this.natsUrl.split(","),
-        ...(this.options.natsUser === undefined
-          ? {}
-          : { user: this.options.natsUser.user, pass: this.options.natsUser.pass }),
-        ...(this.options.nkeys?.get(id) === undefined
-          ? {}
-          : { nkeySeed: this.options.nkeys.get(id) }),
+        ...(this.seeds.get(id) === undefined ? {} : { nkeySeed: this.seeds.get(id) }),
+        ...(this.options.tls === undefined ? {} : { tls: { ...this.options.tls } }),
       },
       stateDir: join(this.stateRoot, id.replaceAll(":", "-")),
       http: { host: "127.0.0.1", port: 0 },
@@ -240,4 +288,12 @@ export class LocalCountry {
     await this.server?.stop();
     rmSync(this.stateRoot, { recursive: true, force: true });
   }
+}
+
+/** The accounts of a country's broker started by the devkit, with the generated users. */
+export function localAccounts(
+  list: TrustList,
+  nkeys: ReadonlyMap<string, string>,
+): Record<string, Record<string, unknown>> {
+  return countryAccounts({ trustList: list, nkeys });
 }

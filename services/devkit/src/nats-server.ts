@@ -890,3 +890,33 @@ async function startContainerServer(
   live.add(handle);
   return server;
 }
+
+/** One client connection as the broker sees it (`/connz?auth=true`). */
+export interface BrokerConnection {
+  /** The client's name (services name theirs `stafett-<organisation>`). */
+  name: string;
+  account: string;
+  /** The nkey the client logged in with, or the user name. */
+  nkey: string;
+  /** "TLS 1.3", or "plaintext". */
+  tls: string;
+}
+
+/** The client connections of a broker, with the account and credentials each logged in with. */
+export async function brokerConnections(server: NatsServer): Promise<BrokerConnection[]> {
+  const connz = await server.monitor<{
+    connections?: {
+      name?: string;
+      account?: string;
+      authorized_user?: string;
+      nkey?: string;
+      tls_version?: string;
+    }[];
+  }>("/connz?auth=true&limit=1024&sort=cid");
+  return (connz.connections ?? []).map((c) => ({
+    name: c.name ?? "",
+    account: c.account ?? "",
+    nkey: c.nkey ?? c.authorized_user ?? "",
+    tls: c.tls_version === undefined ? "plaintext" : `TLS ${c.tls_version}`,
+  }));
+}

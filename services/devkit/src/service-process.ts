@@ -10,13 +10,17 @@ import type { Country } from "./country.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
-/** Writes an organisation's private keys (0600) and the anchor's public key; returns the service's environment. */
+/**
+ * Writes an organisation's private keys (0600), its NATS nkey seed (0600) when given, and the
+ * anchor's public key; returns the service's environment.
+ */
 export function writeServiceFiles(
   country: Country,
   id: string,
   dir: string,
   natsUrl: string,
   auth?: { jwksFile: string; issuer: string; audience: string },
+  nkeySeed?: Uint8Array,
 ): Record<string, string> {
   const keys = country.keys.get(id);
   if (keys === undefined) throw new Error(`no keys for ${id}`);
@@ -27,6 +31,7 @@ export function writeServiceFiles(
     mode: 0o600,
   });
   writeFileSync(join(dir, "anchor.pub.jwk.json"), JSON.stringify(country.anchorPublicJwk));
+  if (nkeySeed !== undefined) writeFileSync(`${stem}.nk`, nkeySeed, { mode: 0o600 });
   // Each organisation keeps its own state directory beside its keys.
   return {
     STAFETT_ORG: id,
@@ -37,6 +42,7 @@ export function writeServiceFiles(
     STAFETT_STATE_DIR: join(dir, `${id.replaceAll(":", "-")}-state`),
     STAFETT_HTTP_PORT: "0",
     STAFETT_METRICS_PORT: "0",
+    ...(nkeySeed === undefined ? {} : { NATS_NKEY_FILE: `${stem}.nk` }),
     ...(auth === undefined
       ? { STAFETT_AUTH_DEV: "1" }
       : {

@@ -18,6 +18,7 @@ import {
   recipientKids,
   SCHEMA_IDS,
   StafettError,
+  systemNow,
   validate,
   type DestinationJson,
   type JournalRef,
@@ -28,6 +29,8 @@ import {
   type TrustStore,
   type Urgency,
   type Verdict,
+  type ClockCheckOptions,
+  type PartyReadiness,
 } from "@stafett/shared";
 import {
   deadlineOf,
@@ -64,6 +67,8 @@ export interface GatewayOptions extends ServiceRuntime {
   intakeHighWater?: number;
   concurrency?: number;
   now?: () => Date;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
 }
 
 export interface ReferralRequest {
@@ -99,7 +104,7 @@ export class Gateway {
       );
     }
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemNow;
   }
 
   static async start(options: GatewayOptions, log: Logger): Promise<Gateway> {
@@ -111,6 +116,7 @@ export class Gateway {
       {
         now: gw.now,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
       },
     );
     await gw.party.consume((v, d) => decide(gw.context(), gw.view, v, d.data, gw.now()));
@@ -124,6 +130,11 @@ export class Gateway {
   /** The trust lists in force (watched: rotation and revocation apply without a restart). */
   get trust(): TrustStore {
     return this.party.trust;
+  }
+
+  /** Whether the gateway can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
   }
 
   private get country(): string {

@@ -378,6 +378,58 @@ describe("hub decideEscalation: a deadline passed with nobody having accepted", 
   });
 });
 
+describe("hub decide: a refusal of the hub's own events", () => {
+  const rejected = (ofEventId: string, code = "ERR_STALE", from = HOLDER) =>
+    event("rejected", from, HUB, REF, { ofEventId, code, reason: "future", digest: "d" });
+
+  it("of its hand-on as a replay (the holder has it already): only a note", () => {
+    const e = rejected("f1", "ERR_REPLAY");
+    const p = planOf(decide(ctx, holding("forwarded").view, verified(e), bytesOf(e), NOW));
+    expect(p.send).toEqual([]);
+    expect(kinds(p)).toEqual(["note"]);
+  });
+
+  it("of its escalation: escalated again later, under new ids, waiting longer each time", () => {
+    const { state, view } = holding("forwarded");
+    const at = { offset: 0, length: 0 };
+    const first = decideEscalation(ctx, state.referrals.get(REF)!, LATER)!;
+    first.records.forEach((r) => state.apply(r, at));
+    const escId = first.send.map((o) => ("issue" in o ? o.issue.id : ""))[0] ?? "";
+    const e = rejected(escId, "ERR_STALE", "se:coordinator");
+    const p = planOf(decide(ctx, view, verified(e), bytesOf(e), LATER));
+    expect(p.send).toEqual([]);
+    expect(p.records).toMatchObject([
+      { k: "refused", of: "escalated", retryAt: new Date(LATER.getTime() + 60_000).toISOString() },
+    ]);
+    p.records.forEach((r) => state.apply(r, at));
+    const ref = state.referrals.get(REF)!;
+    expect(ref.escalated).toBe(false);
+    // Not due again before its retry time; due after it.
+    expect(state.overdue(new Date(LATER.getTime() + 59_000))).toEqual([]);
+    expect(state.overdue(new Date(LATER.getTime() + 60_000)).map((r) => r.referralId)).toEqual([
+      REF,
+    ]);
+    const again = decideEscalation(ctx, ref, new Date(LATER.getTime() + 60_000))!;
+    const againId = again.send.map((o) => ("issue" in o ? o.issue.id : ""))[0];
+    expect(againId).not.toBe(escId);
+    // The origin was told the first time.
+    expect(sends(again)).toEqual(["escalated -> se:coordinator"]);
+    again.records.forEach((r) => state.apply(r, at));
+    const e2 = rejected(againId ?? "", "ERR_STALE", "se:coordinator");
+    const p2 = planOf(decide(ctx, view, verified(e2), bytesOf(e2), LATER));
+    expect(p2.records).toMatchObject([
+      { k: "refused", retryAt: new Date(LATER.getTime() + 120_000).toISOString() },
+    ]);
+  });
+
+  it("of something else, or of an unknown event: a note", () => {
+    const e = rejected("not-ours");
+    expect(
+      kinds(planOf(decide(ctx, holding("forwarded").view, verified(e), bytesOf(e), NOW))),
+    ).toEqual(["note"]);
+  });
+});
+
 describe("hub decideTriageForward: an officer forwards a referral held for triage", () => {
   it("forwards it to a municipality of the region, telling the origin", () => {
     const p = planOf(decideTriageForward(ctx, holding("triage").view, REF, "1490", NOW));

@@ -15,6 +15,9 @@
  *   back: nobody takes a referral (its origin, its holder) over by its id.
  * - A deadline passed with nobody having accepted: escalated to the national coordinator, and
  *   the origin told.
+ * - `rejected` of the hub's own hand-on (the municipality or hub it went to refused it: a
+ *   stale time, a key it could not use): escalated at once, so that a person hears of it. Of its
+ *   escalation (the coordinator refused it): escalated again later, under a new id.
  */
 import {
   coordinatorId,
@@ -48,7 +51,12 @@ export interface HubContext {
   region: string;
   /** Whether a hub is in the trust list (a region only routes to a hub that exists). */
   serves(hub: string): boolean;
+  /** How long after a refused escalation it is sent again, doubling each time (default 60 s). */
+  escalationRetryMs?: number;
 }
+
+/** The longest wait before a refused escalation is sent again. */
+const MAX_ESCALATION_RETRY_MS = 3_600_000;
 
 /** The bytes the hub holds of a referral: the opened SignedEvent (base64), a relay's JWE. */
 export interface Held {
@@ -139,8 +147,9 @@ export function decide(
     case "closed":
       return fromOrigin(ctx, view, v, bytes, now);
     case "received":
-    case "rejected":
       return answerToHandOn(ctx, view, v, now);
+    case "rejected":
+      return escalationRefused(ctx, view, v, now) ?? answerToHandOn(ctx, view, v, now);
     default:
       return plan([note(e, e.type, v.issuer.id, at)]);
   }
@@ -163,7 +172,9 @@ function answerToHandOn(ctx: HubContext, view: HubView, v: VerifiedEvent, now: D
     hand !== undefined &&
     hand.to === v.issuer.id &&
     hand.eventId === ofEventId &&
-    !hand.receipted;
+    !hand.receipted &&
+    // A second copy refused as a replay: the first one arrived.
+    e.rejected?.code !== "ERR_REPLAY";
   if (!aboutHandOn) return plan([note(e, e.type, v.issuer.id, at)]);
   if (e.type === "received")
     return plan([
@@ -480,8 +491,45 @@ function relay(
 }
 
 /**
+ * A refusal of the hub's own escalation (the coordinator refused it): escalated again after a
+ * wait that doubles with each refusal, under new ids. Undefined for any other refusal.
+ */
+function escalationRefused(
+  ctx: HubContext,
+  view: HubView,
+  v: VerifiedEvent,
+  now: Date,
+): HubVerdict | undefined {
+  const e = v.event;
+  const r = e.rejected;
+  const ref = view.referral(e.referralId);
+  const of = r?.ofEventId;
+  if (r === undefined || ref === undefined || of === undefined || !ref.escalated) return undefined;
+  const step = [...ref.history].reverse().find((h) => h.eventId === of)?.type;
+  if (step !== "escalated") return undefined;
+  const wait = Math.min(
+    MAX_ESCALATION_RETRY_MS,
+    (ctx.escalationRetryMs ?? 60_000) * 2 ** ref.escalationsRefused,
+  );
+  return plan([
+    {
+      k: "refused",
+      referralId: ref.referralId,
+      eventId: of,
+      of: step,
+      by: v.issuer.id,
+      code: r.code,
+      reason: r.reason,
+      retryAt: new Date(now.getTime() + wait).toISOString(),
+      at: now.toISOString(),
+    },
+  ]);
+}
+
+/**
  * The escalation of an overdue referral nobody accepted: to the national coordinator, and the
  * origin told when it is a municipality of this country. Nothing when it was escalated already.
+ * After the coordinator refused one, the next has ids of its own.
  */
 export function decideEscalation(
   ctx: HubContext,
@@ -495,7 +543,8 @@ export function decideEscalation(
     holder: ref.holder ?? ctx.id,
     destination: ref.destination,
   };
-  const escId = ctx.derive("escalated", ref.referralId, ref.deadline);
+  const attempt = ref.escalationsRefused === 0 ? [] : [String(ref.escalationsRefused)];
+  const escId = ctx.derive("escalated", ref.referralId, ref.deadline, ...attempt);
   const origin = parseOrgId(ref.origin);
   const send: Outgoing[] = [
     {
@@ -508,13 +557,14 @@ export function decideEscalation(
       },
     },
   ];
-  if (origin.role === "municipality" && origin.country === ctx.country)
+  // The origin is told once; an escalation sent again after a refusal goes to the coordinator.
+  if (origin.role === "municipality" && origin.country === ctx.country && attempt.length === 0)
     send.push({
       issue: {
         type: "escalated",
         addressee: ref.origin,
         referralId: ref.referralId,
-        id: ctx.derive("escalated-notify", ref.referralId, ref.deadline),
+        id: ctx.derive("escalated-notify", ref.referralId, ref.deadline, ...attempt),
         body,
       },
     });

@@ -16,10 +16,13 @@ import {
   parseOrgId,
   StafettError,
   isRefusal,
+  systemNow,
   type Logger,
   type ServiceRuntime,
   type TrustStore,
   type Verdict,
+  type ClockCheckOptions,
+  type PartyReadiness,
 } from "@stafett/shared";
 import {
   decide,
@@ -37,6 +40,10 @@ export interface HubOptions extends ServiceRuntime {
   tickMs?: number;
   concurrency?: number;
   now?: () => Date;
+  /** How long after a refused escalation it is sent again, doubling each time (default 60 s). */
+  escalationRetryMs?: number;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
 }
 
 export class Hub {
@@ -58,7 +65,7 @@ export class Hub {
         reason: "role",
       });
     this.region = address.region;
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemNow;
   }
 
   static async start(options: HubOptions, log: Logger): Promise<Hub> {
@@ -66,6 +73,7 @@ export class Hub {
     hub.party = await Party.forService<HubRecord>(options, log, (r, at) => hub.state.apply(r, at), {
       now: hub.now,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     await hub.party.consume((v, d) => decide(hub.context(), hub.view, v, d.data, hub.now()));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
@@ -81,6 +89,11 @@ export class Hub {
     return this.party.trust;
   }
 
+  /** Whether the hub can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
+  }
+
   /** Who the hub is, for its decisions. */
   private context(): HubContext {
     return {
@@ -89,6 +102,9 @@ export class Hub {
       country: this.party.country,
       region: this.region,
       serves: (hub) => this.party.trust.organisation(hub) !== undefined,
+      ...(this.options.escalationRetryMs === undefined
+        ? {}
+        : { escalationRetryMs: this.options.escalationRetryMs }),
     };
   }
 
@@ -146,6 +162,8 @@ export class Hub {
   /** Sends `escalated` to the national coordinator (and tells the origin) for every overdue referral. */
   async escalateOverdue(): Promise<number> {
     if (this.ticking) return 0;
+    // Nothing can be journaled or issued now (the party says why, once): wait for the next tick.
+    if (this.party.readiness().problems.some((p) => p.code !== "ERR_UNAVAILABLE")) return 0;
     this.ticking = true;
     let n = 0;
     try {

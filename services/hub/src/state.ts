@@ -48,6 +48,23 @@ export type HubRecord =
   | { k: "escalated"; referralId: string; eventId: string; at: string }
   /** The next hub's (or the municipality's) receipt of the hand-on: this hub's part is done. */
   | { k: "receipted"; referralId: string; by: string; eventId: string; of: string; at: string }
+  | {
+      /**
+       * A refusal (`rejected`) of one of the hub's own events: of its escalation (escalated
+       * again from `retryAt`), or of a hand-on (escalated at once).
+       */
+      k: "refused";
+      referralId: string;
+      /** The refused event. */
+      eventId: string;
+      /** Which of the hub's steps it was: "escalated", "forwarded", "rerouted". */
+      of: string;
+      by: string;
+      code: string;
+      reason: string;
+      retryAt?: string;
+      at: string;
+    }
   | { k: "note"; referralId: string; type: string; eventId: string; from: string; at: string };
 
 export interface HubReferral {
@@ -66,7 +83,18 @@ export interface HubReferral {
   /** The last hand-on (forward or re-route): to whom, its event id, and whether it was receipted. */
   handOn?: { to: string; eventId: string; receipted: boolean };
   escalated: boolean;
-  history: { type: string; at: string; by?: string; to?: string; eventId?: string }[];
+  /** Escalations the coordinator refused so far (each next one has its own event id). */
+  escalationsRefused: number;
+  /** After a refused escalation: when it is escalated again (instead of at its deadline). */
+  escalateAfter?: string;
+  history: {
+    type: string;
+    at: string;
+    by?: string;
+    to?: string;
+    eventId?: string;
+    code?: string;
+  }[];
 }
 
 /** Statuses in which nobody has taken responsibility: past its deadline, such a referral escalates. */
@@ -101,6 +129,7 @@ export class HubState {
         destination: r.destination,
         status: "received",
         escalated: false,
+        escalationsRefused: 0,
         history: [{ type: "received", at: r.at, by: r.from, eventId: r.openedId }],
       });
       this.deadlines.watch(r.deadline, r.referralId);
@@ -155,6 +184,23 @@ export class HubState {
         if (ref.handOn?.eventId === r.of) ref.handOn.receipted = true;
         ref.history.push({ type: "receipted", at: r.at, by: r.by, eventId: r.eventId });
         break;
+      case "refused":
+        ref.history.push({
+          type: "refused",
+          at: r.at,
+          by: r.by,
+          eventId: r.eventId,
+          code: r.code,
+        });
+        if (r.of === "escalated" && ref.escalated) {
+          ref.escalated = false;
+          ref.escalationsRefused += 1;
+          if (r.retryAt !== undefined) {
+            ref.escalateAfter = r.retryAt;
+            this.deadlines.watch(r.retryAt, ref.referralId);
+          }
+        }
+        break;
     }
     // Back in an unaccepted status (a decline after a forward, say): its deadline counts again.
     if (r.k !== "updated" && r.k !== "note" && !ref.escalated && awaitsResponsibility(ref))
@@ -172,9 +218,10 @@ export class HubState {
         const ref = this.referrals.get(id);
         // Escalated, or taken (accepted, re-routed, withdrawn, closed): whatever puts it back in
         // an unaccepted status queues it again (apply).
+        // A refused escalation waits until it is sent again.
         return ref === undefined || ref.escalated || !awaitsResponsibility(ref)
           ? undefined
-          : ref.deadline;
+          : (ref.escalateAfter ?? ref.deadline);
       })
       .flatMap((id) => this.referrals.get(id) ?? []);
   }

@@ -20,6 +20,7 @@ import {
   type Delivery,
   type ServiceRuntime,
   type TrustStore,
+  type PartyReadiness,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -131,6 +132,11 @@ export class Liaison {
     return this.options.identity.id;
   }
 
+  /** Whether the liaison can do its work now, and if not, why (journal, clock, bus). */
+  readiness(): PartyReadiness {
+    return this.party.readiness();
+  }
+
   private context(): LiaisonContext {
     return {
       id: this.id,
@@ -156,7 +162,7 @@ export class Liaison {
         bytes: d.data,
         ...(parts.direction === "out" ? { partnerCountry: parts.partnerCountry ?? "" } : {}),
       },
-      new Date(),
+      this.party.now(),
     );
     if (!isRefusal(verdict))
       for (const r of verdict.records)
@@ -190,14 +196,14 @@ export class Liaison {
     reason?: string,
   ): Promise<InboundReferral> {
     return this.command(referralId, () =>
-      decideAnswer(this.context(), this.view, referralId, decision, reason, new Date()),
+      decideAnswer(this.context(), this.view, referralId, decision, reason, this.party.now()),
     );
   }
 
   /** The contact point hands a waiting partner referral to a domestic municipality (through its hub). */
   routeTo(referralId: string, municipality: string): Promise<InboundReferral> {
     return this.command(referralId, () =>
-      decideRouteTo(this.context(), this.view, referralId, municipality, new Date()),
+      decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now()),
     );
   }
 

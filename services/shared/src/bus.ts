@@ -19,7 +19,9 @@ import {
   type JsMsg,
   type PubAck,
 } from "@nats-io/jetstream";
+import { StafettError, type ErrorCode } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { BusHealth } from "./bus-health.js";
 
 export interface BusConfig {
   servers: string | string[];
@@ -29,6 +31,11 @@ export interface BusConfig {
   connection?: Partial<ConnectionOptions>;
   /** JetStream domain of the country's server, when publishing or consuming from a leafnode. */
   domain?: string;
+  /**
+   * Where the JetStream API is in this connection's account: an organisation's account imports
+   * what it may use under `ORG_API_PREFIX` (accounts.ts). Default `$JS.API`.
+   */
+  apiPrefix?: string;
 }
 
 export interface OutgoingMessage {
@@ -47,6 +54,8 @@ export interface Delivery {
   deliveryCount: number;
   /** True on the consumer's last delivery (max_deliver): no redelivery follows a failure. */
   lastAttempt: boolean;
+  /** The consumer's back-off after this attempt (its `backoff`, else 1 s): how long a retry waits. */
+  backoffMs: number;
 }
 
 /** What a handler decided: done (ack), or try again later (nak with a delay). */
@@ -68,18 +77,29 @@ export interface Consumption {
 const RETRYABLE_PUBLISH =
   /timeout|JetStreamNotEnabled|no responders|503|not enabled|no suitable peers|leader/i;
 
+/** How often a lost consumer is looked for again. */
+const REBIND_EVERY_MS = 1_000;
+/** How long a pull waits on the server; an idle heartbeat is half of it. */
+const PULL_EXPIRES_MS = 10_000;
+
 export class Bus {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
+  /** Where the JetStream API is in this connection's account. */
+  readonly apiPrefix: string;
+  /** What this connection's user needs and finds missing (connection, consumers, trust bucket). */
+  /** What is missing on the bus (the connection, a consumer, the stream, the trust bucket). */
+  readonly health = new BusHealth();
   private readonly log: Logger;
   private jsmPromise: Promise<JetStreamManager> | undefined;
   private outgoing: (() => void)[] = [];
   private outgoingScheduled = false;
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, log: Logger) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, log: Logger, apiPrefix: string) {
     this.nc = nc;
     this.js = js;
     this.log = log;
+    this.apiPrefix = apiPrefix;
   }
 
   static async connect(config: BusConfig, log: Logger): Promise<Bus> {
@@ -93,15 +113,22 @@ export class Bus {
       noAsyncTraces: true,
       ...config.connection,
     });
-    const js = jetstream(nc, config.domain === undefined ? {} : { domain: config.domain });
+    const js = jetstream(nc, {
+      ...(config.domain === undefined ? {} : { domain: config.domain }),
+      ...(config.apiPrefix === undefined ? {} : { apiPrefix: config.apiPrefix }),
+    });
     const busLog = log.child({ component: "bus" });
+    const bus = new Bus(nc, js, busLog, config.apiPrefix ?? "$JS.API");
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error")
           busLog.info({ status: s.type }, "nats connection status");
+        if (s.type === "disconnect")
+          bus.health.fail("connection", "ERR_UNAVAILABLE", "disconnected");
+        if (s.type === "reconnect") bus.health.ok("connection");
       }
     })();
-    return new Bus(nc, js, busLog);
+    return bus;
   }
 
   /**
@@ -138,8 +165,12 @@ export class Bus {
   }
 
   manager(): Promise<JetStreamManager> {
-    // A failed attempt (the broker was down) is not kept: the next call tries again.
-    this.jsmPromise ??= jetstreamManager(this.nc).catch((err: unknown) => {
+    // A failed attempt (the broker was down) is not kept: the next call tries again. No account
+    // info check ($JS.API.INFO): an organisation's account does not import it.
+    this.jsmPromise ??= jetstreamManager(this.nc, {
+      apiPrefix: this.apiPrefix,
+      checkAPI: false,
+    }).catch((err: unknown) => {
       this.jsmPromise = undefined;
       throw err;
     });
@@ -199,23 +230,74 @@ export class Bus {
    * Pulls from a durable consumer and hands each message to `handler`. The message is acked
    * only after the handler resolved with `ack`; a handler that throws gets the message back
    * later (nak with a delay), up to the consumer's max_deliver.
+   *
+   * The consumer must exist when this is called. If it (or its stream) disappears later (an
+   * operator's mistake, an attack before the accounts existed), the loss is logged with a code
+   * (ERR_BUS_CONSUMER_MISSING, ERR_BUS_STREAM_MISSING), `health` reports it, and the consumer
+   * is looked for again every second; once provisioning has re-created it, pulling resumes. It
+   * learns of a loss from the deletion advisories, and without them from the pull's own status.
+   * The max-deliveries advisory of the consumer is logged as ERR_MAX_DELIVERIES.
    */
   async consume(
     options: ConsumeOptions,
     handler: (d: Delivery) => Promise<Outcome>,
   ): Promise<Consumption> {
-    const consumer = await this.js.consumers.get(options.stream, options.durable);
-    const maxDeliver = (await consumer.info(true)).config.max_deliver ?? -1;
-    const messages: ConsumerMessages = await consumer.consume({
-      // Pulled ahead: enough to keep every handler busy, few enough that buffered messages
-      // (which get no `working()` heartbeat) are not redelivered while a broker stall lasts.
-      max_messages: Math.max(16, (options.concurrency ?? 1) * 2),
-    });
+    const { stream, durable } = options;
+    const component = `consumer:${stream}.${durable}`;
+    const log = this.log.child({ stream, consumer: durable });
+    let consumer = await this.js.consumers.get(stream, durable);
+    let { maxDeliver, backoffMs } = limitsOf((await consumer.info(true)).config);
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();
     /** Resolves the pull loop's wait for a free handler slot. */
     let slotFree: (() => void) | undefined;
-    const log = this.log;
+    let stopped = false;
+    let current: ConsumerMessages | undefined;
+    /** Wakes the wait between two looks for a lost consumer. */
+    let wake: (() => void) | undefined;
+
+    const lose = (code: ErrorCode, reason: string): void => {
+      if (this.health.fail(component, code, reason))
+        log.error(
+          { err: new StafettError(code, "a consumer this service reads is gone", { reason }) },
+          code === "ERR_BUS_STREAM_MISSING"
+            ? "the stream is gone; not ready until it is provisioned again"
+            : "the consumer is gone; not ready until it is provisioned again",
+        );
+      current?.stop();
+    };
+    const advisories = [
+      this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.DELETED.${stream}.${durable}`, {
+        callback: () => lose("ERR_BUS_CONSUMER_MISSING", "deleted"),
+      }),
+      this.nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`, {
+        callback: () => lose("ERR_BUS_STREAM_MISSING", "deleted"),
+      }),
+      this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`, {
+        callback: (_err, m) => {
+          let seq: number | undefined;
+          let deliveries: number | undefined;
+          try {
+            const a = m.json<{ stream_seq?: number; deliveries?: number }>();
+            seq = a.stream_seq;
+            deliveries = a.deliveries;
+          } catch {
+            // an advisory that does not parse is still worth its log line
+          }
+          log.error(
+            {
+              err: new StafettError("ERR_MAX_DELIVERIES", "a message ran out of deliveries", {
+                reason: "max_deliveries",
+              }),
+              seq,
+              deliveries,
+            },
+            "a message reached the consumer's max deliveries without being acked",
+          );
+        },
+      }),
+    ];
+
     const handle = async (m: JsMsg): Promise<void> => {
       let headers: Record<string, string> | undefined;
       const delivery: Delivery = {
@@ -229,6 +311,7 @@ export class Bus {
         seq: m.info.streamSequence,
         deliveryCount: m.info.deliveryCount,
         lastAttempt: maxDeliver > 0 && m.info.deliveryCount >= maxDeliver,
+        backoffMs: backoffMs[Math.min(m.info.deliveryCount, backoffMs.length) - 1] ?? 1_000,
       };
       let outcome: Outcome;
       // While the handler works (a liaison waiting for a partner's link), tell the server, so the
@@ -256,18 +339,82 @@ export class Bus {
         this.soon(() => m.nak(delay));
       }
     };
-    const done = (async () => {
+
+    /** Pulls until stopped or until the consumer is lost. */
+    const pull = async (messages: ConsumerMessages): Promise<void> => {
+      void (async () => {
+        for await (const s of messages.status()) {
+          if (s.type === "consumer_deleted" || s.type === "consumer_not_found")
+            lose(
+              "ERR_BUS_CONSUMER_MISSING",
+              s.type === "consumer_deleted" ? "deleted" : "not_found",
+            );
+          else if (s.type === "stream_not_found") lose("ERR_BUS_STREAM_MISSING", "not_found");
+        }
+      })().catch(() => undefined);
       for await (const m of messages) {
         const p = handle(m).finally(() => {
           inFlight.delete(p);
-          const wake = slotFree;
+          const free = slotFree;
           slotFree = undefined;
-          wake?.();
+          free?.();
         });
         inFlight.add(p);
         // Not Promise.race over the handlers: that adds a reaction to every one of them per
         // message, garbage that grows with the concurrency.
         if (inFlight.size >= concurrency) await new Promise<void>((r) => (slotFree = r));
+      }
+    };
+
+    /** Looks for the consumer every second until it answers again (or the caller stops). */
+    const rebind = async (): Promise<boolean> => {
+      while (!stopped) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, REBIND_EVERY_MS).unref();
+        });
+        wake = undefined;
+        if (stopped || this.nc.isClosed()) return false;
+        try {
+          consumer = await this.js.consumers.get(stream, durable);
+          ({ maxDeliver, backoffMs } = limitsOf((await consumer.info(true)).config));
+          return true;
+        } catch (err) {
+          const message = err instanceof Error ? err.message : "";
+          if (/stream not found/i.test(message)) lose("ERR_BUS_STREAM_MISSING", "not_found");
+          else if (/consumer not found/i.test(message))
+            lose("ERR_BUS_CONSUMER_MISSING", "not_found");
+          // Anything else (disconnected, a timeout): the connection's own state says so; look again.
+        }
+      }
+      return false;
+    };
+
+    const done = (async () => {
+      while (!stopped) {
+        let messages: ConsumerMessages | undefined;
+        try {
+          messages = await consumer.consume({
+            // One message per pull request. An organisation pulls through its account's import,
+            // and nats-server 2.9 ends a streamed response there at the first message of length
+            // zero: with a batch, everything the server delivered after an empty message (which
+            // anyone who may address this party can publish) was lost in transit, redelivered
+            // only after the ack wait, and after max_deliver such losses gone. The client asks
+            // again as soon as the loop takes a message, so handlers still run `concurrency` at
+            // once; it costs a pull request per message (about 25 µs of client CPU here).
+            max_messages: 1,
+            expires: PULL_EXPIRES_MS,
+          });
+        } catch (err) {
+          log.warn({ err }, "could not start pulling; looking for the consumer again");
+        }
+        if (messages !== undefined) {
+          current = messages;
+          await pull(messages);
+          current = undefined;
+        }
+        if (stopped || !(await rebind())) break;
+        if (this.health.ok(component)) log.info({}, "the consumer is back; consuming again");
       }
       await Promise.all(inFlight);
       // The acks (started on the next turn, with the publishes) are written before stop() returns.
@@ -277,7 +424,10 @@ export class Bus {
     return {
       done,
       async stop() {
-        await messages.close();
+        stopped = true;
+        wake?.();
+        for (const sub of advisories) sub.unsubscribe();
+        await current?.close();
         await done;
       },
     };
@@ -328,3 +478,14 @@ export function isNotFound(err: unknown): boolean {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A consumer's delivery limits: its max deliveries (-1: none) and back-off, in ms. */
+function limitsOf(config: { max_deliver?: number; backoff?: number[] }): {
+  maxDeliver: number;
+  backoffMs: number[];
+} {
+  return {
+    maxDeliver: config.max_deliver ?? -1,
+    backoffMs: (config.backoff ?? []).map((ns) => Math.round(ns / 1_000_000)),
+  };
+}

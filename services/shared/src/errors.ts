@@ -37,8 +37,17 @@ export type ErrorCode =
   | "ERR_CONFIG_INVALID"
   /** A key or a trust list is within the warning time before its expiry (operations.ts). */
   | "ERR_EXPIRING"
-  /** The party's journal cannot take a write (a failed write, a full or read-only disk). */
-  | "ERR_JOURNAL_FAILED";
+  /** The journal cannot be written now (reason: disk_full, io_error, broken); retried. */
+  | "ERR_JOURNAL_WRITE"
+  /** A journal line in the middle is damaged (reason: checksum, unparsable, …); start-up stops. */
+  | "ERR_JOURNAL_DAMAGED"
+  /** The own clock differs from the broker's beyond the tolerance (reason: ahead, behind). */
+  | "ERR_CLOCK_SKEW"
+  // What a running service finds missing on the bus (logged, and reported as not ready):
+  | "ERR_BUS_CONSUMER_MISSING"
+  | "ERR_BUS_STREAM_MISSING"
+  | "ERR_TRUST_BUCKET_MISSING"
+  | "ERR_MAX_DELIVERIES";
 
 export interface StafettErrorOptions {
   /** A short machine-friendly reason within the code, e.g. "required", "check_failed". */

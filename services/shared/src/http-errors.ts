@@ -21,6 +21,9 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   ERR_IDEMPOTENCY_MISMATCH: 422,
   ERR_OUTBOUND_POLICY: 409,
   ERR_UNAVAILABLE: 503,
+  ERR_JOURNAL_WRITE: 503,
+  ERR_CLOCK_SKEW: 503,
+  ERR_JOURNAL_DAMAGED: 500,
   ERR_KEY_NOT_VALID: 503,
   // Only the service's own key can be revoked under an HTTP request: an operator's matter.
   ERR_KEY_REVOKED: 503,

@@ -1,20 +1,21 @@
 /**
  * nats-server configurations for a country's broker and its federation links (docs/contract.md,
- * "Federation"): each country runs its own NATS with its own JetStream domain; two countries are
- * joined by a leafnode connection whose user lets only the pair's inbound subjects cross:
- * `stafett.<partner>.in.<own>.>` one way and `stafett.<own>.in.<partner>.>` the other.
+ * "Federation"): each country runs its own NATS with its own JetStream domain, the streams in
+ * the STAFETT account and every organisation in an account of its own (accounts.ts). Two
+ * countries are joined by a leafnode connection that each side binds to a link account, whichever
+ * side connects: `stafett.<partner>.in.<own>.>` crosses one way and `stafett.<own>.in.<partner>.>`
+ * the other, and nothing else, no JetStream API included, reaches either side's streams.
  * Pure functions returning JSON-ready objects (nats-server reads JSON config files; JSON also
  * avoids the bare `no` being read as false).
  */
 
-import { inboxPrefixOf } from "./permissions.js";
-
-export const STAFETT_ACCOUNT = "STAFETT";
-
-export interface LinkCredentials {
-  user: string;
-  password: string;
-}
+import {
+  countryAccounts,
+  linkAccountOf,
+  type BrokerLimits,
+  type LinkCredentials,
+} from "./accounts.js";
+import type { TrustList } from "./trust.js";
 
 /**
  * TLS for a listener or a link (nats-server's `tls` block). With `verify` the other end must
@@ -31,8 +32,10 @@ export interface ServerTls {
 export interface CountryServerOptions {
   country: string;
   storeDir: string;
-  /** Users of the account the services connect with. */
-  users: readonly LinkCredentials[];
+  /** The country's verified trust list: its organisations and policy make the accounts. */
+  trustList: TrustList;
+  /** Public nkeys (U…) of the organisations' users and of the provisioner (`PROVISIONER`). */
+  nkeys: ReadonlyMap<string, string>;
   /** Links this broker accepts: a partner country connects here as a leafnode. */
   accepts?: readonly { partner: string; credentials: LinkCredentials }[];
   /** Links this broker makes: it connects to a partner's leafnode port. */
@@ -47,6 +50,7 @@ export interface CountryServerOptions {
    * partner's server certificate must chain to).
    */
   tls?: ServerTls;
+  limits?: Partial<BrokerLimits>;
 }
 
 /** The `tls` block of a listener: verify on unless explicitly turned off. */
@@ -59,41 +63,24 @@ function listenerTls(t: ServerTls): Record<string, unknown> {
   };
 }
 
-/**
- * The permissions of the user a partner's link logs in as, seen from the accepting side. Replies
- * cross only to the two liaisons' own inbox prefixes (the JetStream acks of their publishes), never
- * the shared `_INBOX.>`, which would let a partner read domestic traffic.
- */
-export function linkPermissions(own: string, partner: string): Record<string, unknown> {
-  return {
-    // What the partner may send into this broker: only our inbound subjects from it, and the
-    // acks of its stream for our liaison's publishes.
-    publish: { allow: [`stafett.${own}.in.${partner}.>`, `${inboxPrefixOf(`${own}:liaison`)}.>`] },
-    // What the partner may receive from this broker: only its inbound subjects from us, and the
-    // acks of our stream for its liaison's publishes.
-    subscribe: {
-      allow: [`stafett.${partner}.in.${own}.>`, `${inboxPrefixOf(`${partner}:liaison`)}.>`],
-    },
-  };
-}
-
 export function countryServerConfig(o: CountryServerOptions): Record<string, unknown> {
-  const linkUsers = (o.accepts ?? []).map((a) => ({
-    user: a.credentials.user,
-    password: a.credentials.password,
-    permissions: linkPermissions(o.country, a.partner),
-  }));
+  if (o.trustList.country !== o.country)
+    throw new Error(`the trust list is ${o.trustList.country}'s, not ${o.country}'s`);
+  const accounts = countryAccounts({
+    trustList: o.trustList,
+    nkeys: o.nkeys,
+    links: [
+      ...(o.accepts ?? []).map((a) => ({ partner: a.partner, user: a.credentials })),
+      ...(o.connects ?? []).map((c) => ({ partner: c.partner })),
+    ],
+    ...(o.limits === undefined ? {} : { limits: o.limits }),
+  });
   const config: Record<string, unknown> = {
     server_name: `stafett-${o.country}`,
     host: o.host ?? "127.0.0.1",
     port: o.port ?? 4222,
     jetstream: { store_dir: o.storeDir, domain: o.country },
-    accounts: {
-      [STAFETT_ACCOUNT]: {
-        jetstream: "enabled",
-        users: [...o.users.map((u) => ({ user: u.user, password: u.password })), ...linkUsers],
-      },
-    },
+    accounts,
   };
   if (o.tls !== undefined) config.tls = listenerTls(o.tls);
   const leafnodes: Record<string, unknown> = {};
@@ -113,7 +100,8 @@ export function countryServerConfig(o: CountryServerOptions): Record<string, unk
           : {
               tls: { cert_file: o.tls.cert_file, key_file: o.tls.key_file, ca_file: o.tls.ca_file },
             };
-      return { url: url.toString(), account: STAFETT_ACCOUNT, ...tls };
+      // Bound to the link's account: whatever the partner sends reaches only what it imports.
+      return { url: url.toString(), account: linkAccountOf(c.partner), ...tls };
     });
   }
   if (Object.keys(leafnodes).length > 0) config.leafnodes = leafnodes;

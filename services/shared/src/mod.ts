@@ -78,6 +78,7 @@ export {
   parseOrgId,
   parseSubject,
   quarantineStreamName,
+  quarantineSubject,
   roleOf,
   streamName,
   subjectFor,
@@ -133,6 +134,8 @@ export {
   publishTrustList,
   quarantineStreamConfig,
   streamConfig,
+  TRUST_BUCKET,
+  trustBucketConfig,
 } from "./provision.js";
 export type { ProvisionOptions, ProvisionReport } from "./provision.js";
 
@@ -141,7 +144,9 @@ export type { TrustHolder, TrustWatch } from "./trust-watch.js";
 export { derivedId, keyedIds } from "./ids.js";
 export type { DeriveId } from "./ids.js";
 
-export type { Journal, JournalRef } from "./journal.js";
+export { Journal } from "./journal.js";
+export { systemNow } from "./faults.js";
+export type { CheckReport, JournalRef } from "./journal.js";
 
 export {
   loadIdentity,
@@ -153,7 +158,16 @@ export {
 } from "./key-files.js";
 
 export { DEFAULT_CONCURRENCY, natsAuth, Party } from "./party.js";
-export type { ConsumerOptions, Decide, JournalLine, PartyOptions, Seen } from "./party.js";
+export type {
+  ClockCheckOptions,
+  ConsumerOptions,
+  Decide,
+  JournalLine,
+  PartyOptions,
+  PartyReadiness,
+  Problem,
+  Seen,
+} from "./party.js";
 
 export {
   AuthError,
@@ -179,21 +193,32 @@ export {
 } from "./service-config.js";
 export type { ServiceEnvConfig, ServiceRuntime } from "./service-config.js";
 
-export { clusterNodeConfig, countryServerConfig, STAFETT_ACCOUNT } from "./infra.js";
-export type {
-  ClusterNodeOptions,
-  CountryServerOptions,
-  LinkCredentials,
-  ServerTls,
-} from "./infra.js";
+export { clusterNodeConfig, countryServerConfig } from "./infra.js";
+export type { ClusterNodeOptions, CountryServerOptions, ServerTls } from "./infra.js";
 
 export {
-  authorizationUsers,
-  inboxPrefixOf,
-  organisationPermissions,
-  provisionerPermissions,
-} from "./permissions.js";
-export type { NkeyUser, Permissions } from "./permissions.js";
+  accountOf,
+  BROKER_LIMITS,
+  countryAccounts,
+  createBrokerUsers,
+  linkAccountOf,
+  ORG_API_PREFIX,
+  organisationImports,
+  PROVISIONER,
+  publishSubjects,
+  STAFETT_ACCOUNT,
+} from "./accounts.js";
+export type {
+  BrokerLimits,
+  BrokerUsers,
+  CountryAccountsOptions,
+  LinkCredentials,
+} from "./accounts.js";
+
+export { inboxPrefixOf, provisionerPermissions } from "./permissions.js";
+export type { Permissions } from "./permissions.js";
+
+export type { BusHealth, BusProblem } from "./bus-health.js";
 
 export { listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
 export type { QuarantineDetail, QuarantineEntry } from "./quarantine.js";

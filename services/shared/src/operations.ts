@@ -21,10 +21,12 @@ import { join } from "node:path";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isNotFound, type Bus } from "./bus.js";
+import type { StafettError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { decryptionKeysOf } from "./keyring.js";
 import { ServiceMetrics, serveMetrics } from "./metrics.js";
 import type { PartyObserver } from "./observer.js";
+import type { Problem } from "./party.js";
 import type { Identity } from "./pipeline.js";
 import { TRUST_BUCKET } from "./provision.js";
 import { failing, logReadiness, passing, Readiness, type CheckState } from "./readiness.js";
@@ -39,7 +41,10 @@ export interface WatchedParty {
   readonly country: string;
   readonly stream: string;
   readonly trust: TrustStore;
-  readonly journalFailure: Error | undefined;
+  /** Why the journal refuses writes now (it recovers by itself once the disk takes them). */
+  readonly journalFailure: StafettError | undefined;
+  /** How the own clock differs from the broker's beyond the tolerance, while it does. */
+  readonly clockDifference: Problem | undefined;
 }
 
 export interface OperationsOptions {
@@ -132,6 +137,25 @@ export class Operations {
     );
     this.watchConsumers(party, nats);
     this.watchJournal(party);
+    // What the bus watchers found missing (the stream, the trust bucket); the connection and
+    // the consumers have checks of their own (nats, consumer).
+    this.readiness.register("bus", () => {
+      const missing = party.bus.health.problems.filter(
+        (p) => p.component !== "connection" && !p.component.startsWith("consumer:"),
+      );
+      const first = missing[0];
+      return first === undefined
+        ? passing()
+        : failing(
+            first.code,
+            first.reason,
+            `missing on the bus since ${first.since}: ${missing.map((p) => p.component).join(", ")}`,
+          );
+    });
+    this.readiness.register("clock", () => {
+      const p = party.clockDifference;
+      return p === undefined ? passing() : failing(p.code, p.reason, p.message);
+    });
     this.watchTrust(party, nats);
     this.watchKeys(party);
     this.timer = setInterval(
@@ -269,12 +293,9 @@ export class Operations {
   private watchJournal(party: WatchedParty): void {
     const probe = join(this.options.stateDir, ".readyz-probe");
     this.readiness.register("journal", async () => {
-      if (party.journalFailure !== undefined)
-        return failing(
-          "ERR_JOURNAL_FAILED",
-          "write_failed",
-          "the journal refused a write and takes no more: free the disk, then restart the service",
-        );
+      const refused = party.journalFailure;
+      if (refused !== undefined)
+        return failing("ERR_JOURNAL_WRITE", refused.reason ?? "io_error", refused.message);
       // A small durable write beside the journal: what a full, read-only or failing disk refuses.
       try {
         const file = await open(
@@ -291,7 +312,7 @@ export class Operations {
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         return failing(
-          "ERR_JOURNAL_FAILED",
+          "ERR_JOURNAL_WRITE",
           "not_writable",
           `the state directory takes no writes (${typeof code === "string" ? code : "error"})`,
         );
@@ -564,10 +585,13 @@ function versionOf(jws: string): number | undefined {
   }
 }
 
+/** A duration as a person reads it; each unit is chosen on the rounded value (119.9 min is 2 h). */
 function humanDuration(ms: number): string {
   const s = Math.round(ms / 1_000);
   if (s < 120) return `${s} s`;
-  if (s < 7_200) return `${Math.round(s / 60)} min`;
-  if (s < 172_800) return `${Math.round(s / 3_600)} h`;
+  const min = Math.round(s / 60);
+  if (min < 120) return `${min} min`;
+  const h = Math.round(s / 3_600);
+  if (h < 48) return `${h} h`;
   return `${Math.round(s / 86_400)} d`;
 }

@@ -3,15 +3,28 @@
  * lists in force (watched), its own journal, and the receive loop that verifies every message,
  * quarantines and answers what fails, refuses replays, and hands the rest to the service.
  *
- * A service decides (publishing with derived ids, so a repeat is de-duplicated) and returns the
- * records that describe what it did; the party writes them, with the fact that the message was
- * handled, to the journal in one durable append, applies them to the service's state, and only
- * then acks the message. A crash anywhere in between means redelivery and the same decisions
- * again: nothing lost, nothing doubled.
+ * Write-ahead: a service decides (a plan: records, and events with derived ids); the party
+ * issues the plan's events (sealed, signed), then writes the plan, records and issued events
+ * byte for byte, with the fact that the message was handled, to the journal in one durable
+ * append; applies the records; only then publishes the events; then acks the message and marks
+ * the plan done (a short line, written with the next batch). So nothing it sends can be
+ * answered before it is on disk, and a crash anywhere leaves either nothing (the message comes
+ * again and is decided again) or a plan that is published again, byte for byte, on restart or
+ * redelivery (the stream drops a second copy by its id). Timers and officers' commands
+ * (`carryOut`) go the same way. Plans whose publishing failed are retried in the background.
+ *
+ * Fail safe and loud: a journal that cannot be written refuses at once; the message is not
+ * acked (it comes again after the consumer's back-off), the party reports itself not ready
+ * with the reason, and on the last delivery the message is quarantined with it. A clock that
+ * differs from the broker's beyond a tolerance makes it not ready and stops it handling and
+ * issuing until the clocks agree. A message that crashes the process is handled alone on its
+ * next deliveries, and after it crashed it alone `poisonAfter` times, quarantined and its sender
+ * told, without touching the messages around it.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DiscardPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
   Bus,
@@ -21,24 +34,27 @@ import {
   type Delivery,
   type OutgoingMessage,
 } from "./bus.js";
-import { StafettError } from "./errors.js";
+import { isStafettError, StafettError, type ErrorCode } from "./errors.js";
 import { peekReferralId } from "./codec.js";
 import { isRefusal, type Outgoing, type Plan, type Reseal, type Verdict } from "./decision.js";
+import { crashInjection, crashPoint, poisonPoint, systemNow } from "./faults.js";
 import { open, recipientKids, seal } from "./jwe.js";
 import { keyedIds, type DeriveId } from "./ids.js";
-import { Journal, type JournalRef } from "./journal.js";
+import { Journal, type Appended, type JournalHealth, type JournalRef } from "./journal.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
-import { KeyedMutex } from "./mutex.js";
+import { KeyedMutex, Turns } from "./mutex.js";
 import {
   checkOwnKeyUsable,
   countersign,
+  digestOf,
   issue,
   receive,
   type Identity,
   type IssueInput,
   type IssuedEvent,
   type ReceiveContext,
+  type ReceiveResult,
   type VerifiedEvent,
 } from "./pipeline.js";
 import {
@@ -54,6 +70,19 @@ import type { ServiceRuntime } from "./service-config.js";
 import { inboxPrefixOf } from "./permissions.js";
 import { decryptionKeyFor, Keyring } from "./keyring.js";
 import type { PartyObserver } from "./observer.js";
+import { ORG_API_PREFIX } from "./accounts.js";
+
+/** The stream, in the organisation's own account, whose stored times give the broker's clock. */
+const CLOCK_STREAM = "STAFETT_CLOCK";
+const CLOCK_SUBJECT = "stafett-clock";
+
+/** How the own clock is compared with the broker's. */
+export interface ClockCheckOptions {
+  /** How often (default 30 s; every 2 s while it differs). */
+  checkMs?: number;
+  /** How far the clocks may differ (default 60 s; receivers refuse events 5 minutes ahead). */
+  toleranceMs?: number;
+}
 
 export interface PartyOptions<R> {
   identity: Identity;
@@ -71,12 +100,20 @@ export interface PartyOptions<R> {
   receive?: Pick<ReceiveContext, "maxBytes" | "futureSkewMs" | "maxAgeMs">;
   /** Messages handled at once per consumer (default `DEFAULT_CONCURRENCY`). */
   concurrency?: number;
-  /** The clock: for the keys a personal part is sealed to. */
+  /** The clock (default the machine's): for event times, and the keys a personal part is sealed to. */
   now?: () => Date;
   /** How long a countersigned event waits between attempts while a partner's link is down. */
   linkRetryMs?: number;
   /** Told of journal appends, refusals and quarantine copies (operations' metrics). */
   observer?: PartyObserver;
+  /** The clock comparison with the broker's; `false`: none. */
+  clock?: ClockCheckOptions | false;
+  /** How often a journal that failed probes the disk (default 1 s). */
+  journalProbeMs?: number;
+  /** How long a plan whose publishing failed waits before it is published again (default 2 s). */
+  outboxRetryMs?: number;
+  /** Crashes of the process while handling a message alone before it is quarantined (default 2). */
+  poisonAfter?: number;
 }
 
 /**
@@ -99,27 +136,114 @@ export interface ConsumerOptions {
 /** What decides about a verified message: a role's pure `decide`, given the party's state. */
 export type Decide<R> = (event: VerifiedEvent, delivery: Delivery) => Verdict<R>;
 
-/** A journal line: either a service record or the fact that a message was handled. */
+/** The message a journal line handled. */
 export type Seen = { id: string; seq: number; durable: string };
+/** A delivery handled alone because it may have crashed the process (see `Party.handle`). */
+export type Tried = { durable: string; seq: number };
+/** An event a plan publishes, as journaled: published again byte for byte, under its id. */
+export interface JournaledMessage {
+  subject: string;
+  headers: Record<string, string>;
+  /** The message body, standard base64. */
+  bytes: string;
+  /** Waits while a partner's link is down (a countersigned event for a partner). */
+  patient?: true;
+}
 /**
- * A journal line. Everything one step did is one line, the handled message's id with the
- * records it led to: a line is on disk whole or not at all (a torn last line is dropped), so a
- * crash can never keep "handled" and lose part of what the handling did. Journals written
+ * A journal line. Everything one step did is one line: the handled message's id, the records
+ * it led to and the events it publishes (`out`). A line is on disk whole or not at all, so a
+ * crash can never keep "handled" and lose part of what the handling did. `{ done: seq }` says
+ * the plan on the line with that sequence number is published; `{ tried }` that a delivery was
+ * handled alone (counted to recognise a message that crashes the process). Journals written
  * before held one line per record (`{ r }`) and one for the id (`{ seen }`); they still replay.
  */
-export type JournalLine<R> = { seen?: Seen; rs: R[] } | { seen: Seen } | { r: R };
+export type JournalLine<R> =
+  | { seen?: Seen; rs: R[]; out?: JournaledMessage[] }
+  | { done: number }
+  | { tried: Tried }
+  | { seen: Seen }
+  | { r: R };
 
-/** What a journal line holds: the message it handled, if any, and its records with their places. */
-export function readJournalLine<R>(
-  line: JournalLine<R>,
-  at: JournalRef,
-): { seen?: Seen; records: { record: R; at: JournalRef }[] } {
+/** What a journal line holds. */
+export interface ReadLine<R> {
+  seen?: Seen;
+  records: { record: R; at: JournalRef }[];
+  out?: JournaledMessage[];
+  done?: number;
+  tried?: Tried;
+}
+
+/** What a journal line holds: the message it handled, its records with their places, its plan. */
+export function readJournalLine<R>(line: JournalLine<R>, at: JournalRef): ReadLine<R> {
+  if ("done" in line) return { records: [], done: line.done };
+  if ("tried" in line) return { records: [], tried: line.tried };
   const seen = "seen" in line && line.seen !== undefined ? { seen: line.seen } : {};
   if ("rs" in line)
-    return { ...seen, records: line.rs.map((record, index) => ({ record, at: { ...at, index } })) };
+    return {
+      ...seen,
+      records: line.rs.map((record, index) => ({ record, at: { ...at, index } })),
+      ...(line.out === undefined || line.out.length === 0 ? {} : { out: line.out }),
+    };
   if ("r" in line) return { ...seen, records: [{ record: line.r, at }] };
   return { ...seen, records: [] };
 }
+
+/** Why a party is not ready. */
+export interface Problem {
+  code: ErrorCode;
+  reason: string;
+  message: string;
+  since?: string;
+}
+
+/** Whether a party can do its work now, and if not, why. */
+export interface PartyReadiness {
+  ready: boolean;
+  problems: Problem[];
+}
+
+/** What is known of a refused message: enough to quarantine it, and its sender when verified. */
+interface About {
+  digest: string;
+  eventId?: string;
+  referralId?: string;
+  eventType?: string;
+  sender?: string;
+}
+
+/** Failures that are retried later rather than refused: the message is not the problem. */
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set(["ERR_JOURNAL_WRITE", "ERR_CLOCK_SKEW"]);
+
+function isRetryLater(err: unknown): err is StafettError {
+  return isStafettError(err) && RETRY_LATER.has(err.code);
+}
+
+/** An event ready to publish, and whether it waits for a partner's link. */
+type Planned = OutgoingMessage & { patient?: boolean };
+
+const toJournaled = (m: Planned): JournaledMessage => ({
+  subject: m.subject,
+  headers: m.headers,
+  bytes: Buffer.from(m.bytes).toString("base64"),
+  ...(m.patient === true ? { patient: true as const } : {}),
+});
+
+const fromJournaled = (m: JournaledMessage): Planned => ({
+  subject: m.subject,
+  headers: m.headers,
+  bytes: new Uint8Array(Buffer.from(m.bytes, "base64")),
+  ...(m.patient === true ? { patient: true } : {}),
+});
+
+const aboutOf = (v: VerifiedEvent): About => ({
+  digest: v.digest,
+  eventId: v.event.id,
+  referralId: v.event.referralId,
+  eventType: v.event.type,
+  sender: v.issuer.id,
+});
+
+const refOf = (at: Appended): JournalRef => ({ offset: at.offset, length: at.length });
 
 /**
  * Connection options for the credentials a runtime carries: an nkey, or a user and password;
@@ -185,6 +309,22 @@ export class Party<R> {
   /** Derives the ids of events derived from others, keyed with this party's secret. */
   readonly derive: DeriveId;
   private stopping = false;
+  /** Plans journaled and not yet published, by the sequence number of their line. */
+  private readonly undone = new Map<number, { at: JournalRef; seenId?: string }>();
+  private readonly undoneBySeen = new Map<string, number>();
+  private readonly publishing = new Map<number, Promise<void>>();
+  private outboxTimer: NodeJS.Timeout | undefined;
+  /** Deliveries handled alone (`${durable}:${seq}`), counted from the journal. */
+  private readonly tried = new Map<string, number>();
+  /** Deliveries whose handling failed in this process (so a redelivery is no crash suspect). */
+  private readonly failedHere = new Set<string>();
+  private readonly turns = new Turns();
+  private clockProblem: Problem | undefined;
+  private clockWaiters: { go: () => void; stop: (e: Error) => void }[] = [];
+  private clockTimer: NodeJS.Timeout | undefined;
+  private clockWarned = false;
+  /** Whether the own account's clock stream exists (made at the first comparison). */
+  private clockStream = false;
 
   private constructor(
     options: PartyOptions<R>,
@@ -208,7 +348,10 @@ export class Party<R> {
     runtime: ServiceRuntime,
     log: Logger,
     apply: (record: R, at: JournalRef) => void,
-    extra: Pick<PartyOptions<R>, "concurrency" | "receive" | "now" | "linkRetryMs"> = {},
+    extra: Pick<
+      PartyOptions<R>,
+      "concurrency" | "receive" | "now" | "linkRetryMs" | "clock" | "outboxRetryMs"
+    > = {},
   ): Promise<Party<R>> {
     const observer = runtime.observer === undefined ? {} : { observer: runtime.observer };
     return Party.start<R>({
@@ -218,6 +361,8 @@ export class Party<R> {
         servers: runtime.nats.servers,
         name: `stafett-${runtime.identity.id}`,
         connection: { ...natsAuth(runtime.nats), inboxPrefix: inboxPrefixOf(runtime.identity.id) },
+        // The organisation's own account imports the JetStream API it may use under this prefix.
+        apiPrefix: ORG_API_PREFIX,
       },
       log,
       stateDir: runtime.stateDir,
@@ -228,9 +373,39 @@ export class Party<R> {
   }
 
   static async start<R>(options: PartyOptions<R>): Promise<Party<R>> {
-    const { journal, records } = Journal.open<JournalLine<R>>(
-      join(options.stateDir, "journal.jsonl"),
-    );
+    const path = join(options.stateDir, "journal.jsonl");
+    let party: Party<R> | undefined;
+    let opened;
+    try {
+      opened = Journal.open<JournalLine<R>>(path, {
+        onHealth: (h, cause) => party?.journalHealth(h, cause),
+        ...(options.journalProbeMs === undefined ? {} : { probeMs: options.journalProbeMs }),
+      });
+    } catch (err) {
+      const coded = isStafettError(err)
+        ? { code: err.code, reason: err.reason, at: err.field }
+        : {};
+      options.log.fatal({ ...coded, err, file: path }, "the journal cannot be read; not starting");
+      throw err;
+    }
+    const { journal, records, report } = opened;
+    if (report.torn !== undefined)
+      options.log.warn(
+        {
+          code: "ERR_JOURNAL_DAMAGED",
+          reason: "torn_tail",
+          file: path,
+          offset: report.torn.offset,
+          bytes: report.torn.bytes,
+          kept_in: report.torn.keptIn,
+        },
+        "the journal ended in a torn write (never acknowledged): cut off and kept aside",
+      );
+    if (report.duplicates > 0)
+      options.log.warn(
+        { code: "ERR_JOURNAL_DAMAGED", reason: "duplicate", file: path, lines: report.duplicates },
+        "the journal repeats lines; each is replayed once",
+      );
     journal.onAppend = options.observer?.journalAppended?.bind(options.observer);
     const bus = await Bus.connect(options.bus, options.log);
     try {
@@ -238,7 +413,7 @@ export class Party<R> {
       // The highest trust list versions held before, per country: older ones are refused.
       const versions = readTrustVersions(options.stateDir, country);
       const trustWatch = await watchTrust(
-        bus.nc,
+        bus,
         {
           country,
           anchors: options.anchors,
@@ -254,10 +429,13 @@ export class Party<R> {
         },
         options.log,
       );
-      const party = new Party(options, bus, trustWatch, journal);
+      party = new Party(options, bus, trustWatch, journal);
       // A keyring signs with its newest key that the trust list in force holds valid.
-      if (options.identity instanceof Keyring) options.identity.useTrust(() => party.trust);
-      for (const { record, at } of records) party.replay(record, at);
+      const p = party;
+      if (options.identity instanceof Keyring) options.identity.useTrust(() => p.trust);
+      for (const { record, at, seq } of records) party.replay(record, at, seq);
+      await party.startClock();
+      party.resume();
       return party;
     } catch (err) {
       await bus.close();
@@ -266,19 +444,58 @@ export class Party<R> {
     }
   }
 
-  private replay(line: JournalLine<R>, at: JournalRef): void {
-    const { seen, records } = readJournalLine(line, at);
-    if (seen !== undefined) this.seen.set(seen.id, seen.seq);
-    for (const r of records) this.options.apply(r.record, r.at);
+  private replay(line: JournalLine<R>, at: JournalRef, seq: number | undefined): void {
+    const l = readJournalLine(line, at);
+    if (l.done !== undefined) {
+      this.published(l.done);
+      return;
+    }
+    if (l.tried !== undefined) {
+      const key = `${l.tried.durable}:${l.tried.seq}`;
+      this.tried.set(key, (this.tried.get(key) ?? 0) + 1);
+      return;
+    }
+    if (l.seen !== undefined) {
+      // The same message's line again (an old journal's repeated line): replayed once.
+      if (this.seen.get(l.seen.id) === l.seen.seq) return;
+      this.seen.set(l.seen.id, l.seen.seq);
+      // Handled: whatever crashed while it was tried alone, it was not this message.
+      this.tried.delete(`${l.seen.durable}:${l.seen.seq}`);
+    }
+    for (const r of l.records) this.options.apply(r.record, r.at);
+    if (l.out !== undefined && seq !== undefined) this.planned(seq, at, l.seen?.id);
+  }
+
+  private planned(seq: number, at: JournalRef, seenId: string | undefined): void {
+    this.undone.set(seq, { at, ...(seenId === undefined ? {} : { seenId }) });
+    if (seenId !== undefined) this.undoneBySeen.set(seenId, seq);
+  }
+
+  private published(seq: number): void {
+    const u = this.undone.get(seq);
+    this.undone.delete(seq);
+    if (u?.seenId !== undefined) this.undoneBySeen.delete(u.seenId);
+  }
+
+  /** Publishes, in journal order, the plans a previous run journaled and did not finish. */
+  private resume(): void {
+    if (this.undone.size === 0) return;
+    this.log.info({ plans: this.undone.size }, "publishing again what was decided before a stop");
+    void this.drainOutbox("resume");
   }
 
   get trust(): TrustStore {
     return this.trustWatch.holder.current;
   }
 
-  /** Why the journal refuses appends, once it does (readiness); undefined while it works. */
-  get journalFailure(): Error | undefined {
-    return this.journal.failure;
+  /** Why the journal refuses appends now (readiness); undefined while it works. */
+  get journalFailure(): StafettError | undefined {
+    return this.journal.unavailable();
+  }
+
+  /** How the clock differs from the broker's beyond the tolerance (readiness), while it does. */
+  get clockDifference(): Problem | undefined {
+    return this.clockProblem;
   }
 
   /** Throws ERR_UNKNOWN_KEY, ERR_KEY_REVOKED or ERR_KEY_NOT_VALID when the trust list no longer lets this party sign. */
@@ -286,8 +503,66 @@ export class Party<R> {
     checkOwnKeyUsable(this.trust, this.identity.signing.kid, at);
   }
 
+  /** The party's clock. */
+  now(): Date {
+    return this.options.now?.() ?? systemNow();
+  }
+
+  /** Whether the party can do its work now (journal writable, clock agreeing, bus connected). */
+  readiness(): PartyReadiness {
+    const problems: Problem[] = [];
+    const h = this.journal.health;
+    const refused = this.journal.unavailable();
+    if (!h.ok && refused !== undefined)
+      problems.push({
+        code: "ERR_JOURNAL_WRITE",
+        reason: refused.reason,
+        message: refused.message,
+        ...(h.since === undefined ? {} : { since: h.since }),
+      });
+    if (this.clockProblem !== undefined) problems.push(this.clockProblem);
+    for (const p of this.bus.health.problems)
+      problems.push({
+        code: p.code,
+        reason: p.reason,
+        message: `missing on the bus: ${p.component}`,
+        since: p.since,
+      });
+    return { ready: problems.length === 0, problems };
+  }
+
+  private journalHealth(h: JournalHealth, cause?: unknown): void {
+    if (h.ok) {
+      this.log.info(
+        { code: "ERR_JOURNAL_WRITE", reason: "recovered", file: this.journal.path },
+        "the journal can be written again; ready",
+      );
+      return;
+    }
+    const errno = (cause as { code?: unknown } | undefined)?.code;
+    this.log.error(
+      {
+        code: "ERR_JOURNAL_WRITE",
+        reason: h.reason,
+        file: this.journal.path,
+        ...(typeof errno === "string" ? { errno } : {}),
+      },
+      "the journal cannot be written: not ready; messages are redelivered until it can",
+    );
+  }
+
   issue(input: IssueInput): Promise<IssuedEvent> {
-    return issue(input, { identity: this.identity, trust: this.trust });
+    // An event others would refuse for its time is not issued.
+    if (this.clockProblem !== undefined)
+      return Promise.reject(
+        new StafettError("ERR_CLOCK_SKEW", this.clockProblem.message, {
+          reason: this.clockProblem.reason,
+        }),
+      );
+    return issue(
+      { ...input, time: input.time ?? this.now() },
+      { identity: this.identity, trust: this.trust },
+    );
   }
 
   async publish(message: OutgoingMessage, options: { deadlineMs?: number } = {}): Promise<void> {
@@ -324,45 +599,134 @@ export class Party<R> {
   async record(records: readonly R[]): Promise<void> {
     if (records.length === 0) return;
     const at = await this.journal.append({ rs: [...records] });
-    records.forEach((r, index) => this.options.apply(r, { ...at, index }));
+    records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
   }
 
   /**
-   * Carries out a plan that no message led to (a deadline, an officer's command): sends its
-   * events, then journals and applies its records.
+   * Carries out a plan that no message led to (a deadline, an officer's command), write-ahead:
+   * issues its events, journals them with its records, applies the records, then publishes.
+   * Throws (nothing done) when the events cannot be issued or the journal cannot be written;
+   * once journaled, a publish that fails is retried in the background until it succeeds.
    */
   async carryOut(plan: Plan<R>): Promise<IssuedEvent[]> {
-    const issued = await this.dispatch(plan.send);
-    await this.record(plan.records);
+    // In a shared turn, like a message's handling: a message suspected of crashing the process
+    // is handled with nothing else under way, not even this.
+    const prepared = await this.turns.run(false, async () => {
+      const { issued, messages } = await this.prepare(plan.send);
+      if (plan.records.length === 0 && messages.length === 0) return { issued, messages };
+      crashPoint("carry:before-journal");
+      const at = await this.journal.append({
+        rs: [...plan.records],
+        ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
+      });
+      plan.records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
+      crashPoint("carry:after-journal");
+      return { issued, messages, at };
+    });
+    const { issued, messages, at } = prepared;
+    if (at !== undefined && messages.length > 0) {
+      this.planned(at.seq, refOf(at), undefined);
+      try {
+        await this.publishPlan(at.seq, messages, "carry");
+      } catch (err) {
+        this.log.warn(
+          { err, code: "ERR_UNAVAILABLE", reason: "publish_pending" },
+          "decided and journaled, not yet published: retried until it is",
+        );
+        this.scheduleOutbox();
+      }
+    }
     return issued;
   }
 
   /**
-   * Issues (sealing personal parts as each `reseal` says) or countersigns each outgoing event,
-   * then publishes them together, in order (see `sendAll`). Returns the events it issued.
+   * Issues (sealing personal parts as each `reseal` says) or countersigns each outgoing event;
+   * returns them ready to publish, countersigned ones (for partners, waiting for the link)
+   * first, then the own, in the plan's order.
    */
-  private async dispatch(send: readonly Outgoing[]): Promise<IssuedEvent[]> {
-    if (send.length === 0) return [];
+  private async prepare(
+    send: readonly Outgoing[],
+  ): Promise<{ issued: IssuedEvent[]; messages: Planned[] }> {
     const issued: IssuedEvent[] = [];
-    const messages: OutgoingMessage[] = [];
-    const countersigned: OutgoingMessage[] = [];
+    const own: Planned[] = [];
+    const countersigned: Planned[] = [];
     for (const o of send) {
       if ("countersign" in o) {
         const c = o.countersign;
         const bytes = await countersign(c.bytes, this.identity.signing);
-        countersigned.push({ subject: c.subject, bytes, headers: c.headers ?? {} });
+        countersigned.push({ subject: c.subject, bytes, headers: c.headers ?? {}, patient: true });
         continue;
       }
       const input = o.reseal === undefined ? o.issue : await this.withPersonal(o.issue, o.reseal);
       const event = await this.issue(input);
       issued.push(event);
-      messages.push(event);
+      own.push({ subject: event.subject, bytes: event.bytes, headers: event.headers });
     }
-    // What crosses to a partner goes first, and waits while the link is down: the events this
-    // party issues about it (a notice to the sender) follow once the partner's stream has it.
-    for (const m of countersigned) await this.publishPatiently(m);
-    await Promise.all(messages.map((m) => this.publish(m)));
-    return issued;
+    return { issued, messages: [...countersigned, ...own] };
+  }
+
+  /**
+   * Publishes a journaled plan's events (once at a time per plan), then marks it done. What
+   * crosses to a partner goes first, and waits while the link is down: the events this party
+   * issues about it (a notice to the sender) follow once the partner's stream has it. The own
+   * events go out together in one batch (one at a time when a test injects crashes).
+   */
+  private publishPlan(seq: number, messages?: readonly Planned[], step = "handle"): Promise<void> {
+    const running = this.publishing.get(seq);
+    if (running !== undefined) return running;
+    const entry = this.undone.get(seq);
+    if (entry === undefined) return Promise.resolve();
+    const p = (async () => {
+      const list = messages ?? this.plannedAt(entry.at);
+      let n = 0;
+      for (const m of list.filter((x) => x.patient === true)) {
+        await this.publishPatiently(m);
+        crashPoint(`${step}:after-publish-${++n}`);
+      }
+      const rest = list.filter((x) => x.patient !== true);
+      if (crashInjection) {
+        for (const m of rest) {
+          await this.publish(m);
+          crashPoint(`${step}:after-publish-${++n}`);
+        }
+      } else await Promise.all(rest.map((m) => this.publish(m)));
+      crashPoint(`${step}:after-publish`);
+      this.published(seq);
+      // Not waited for: a lost mark means only that the plan is published again (de-duplicated).
+      this.journal.append({ done: seq }).catch(() => undefined);
+    })().finally(() => this.publishing.delete(seq));
+    this.publishing.set(seq, p);
+    return p;
+  }
+
+  /** The events of the plan journaled at `at`, read back. */
+  private plannedAt(at: JournalRef): Planned[] {
+    const line = readJournalLine(this.journal.read(at), at);
+    return (line.out ?? []).map(fromJournaled);
+  }
+
+  /** Publishes the undone plans, oldest first; on a failure, tries again later. */
+  private async drainOutbox(step: string): Promise<void> {
+    for (const seq of [...this.undone.keys()].sort((a, b) => a - b)) {
+      if (this.stopping) return;
+      try {
+        await this.publishPlan(seq, undefined, step);
+      } catch (err) {
+        if (!this.stopping) {
+          this.log.warn({ err, plans: this.undone.size }, "could not publish a decided plan yet");
+          this.scheduleOutbox();
+        }
+        return;
+      }
+    }
+  }
+
+  private scheduleOutbox(): void {
+    if (this.outboxTimer !== undefined || this.stopping) return;
+    this.outboxTimer = setTimeout(() => {
+      this.outboxTimer = undefined;
+      void this.drainOutbox("outbox");
+    }, this.options.outboxRetryMs ?? 2_000);
   }
 
   /** The input with its personal part (`body.personal`) worked out as `reseal` says. */
@@ -423,8 +787,102 @@ export class Party<R> {
     }
   }
 
-  private now(): Date {
-    return this.options.now?.() ?? new Date();
+  // --- The clock, compared with the broker's ---------------------------------------------
+
+  private async startClock(): Promise<void> {
+    if (this.options.clock === false) return;
+    await this.checkClock();
+    this.scheduleClock();
+  }
+
+  private scheduleClock(): void {
+    if (this.options.clock === false || this.stopping) return;
+    const every = this.options.clock?.checkMs ?? 30_000;
+    this.clockTimer = setTimeout(
+      () => void this.checkClock().finally(() => this.scheduleClock()),
+      this.clockProblem === undefined ? every : Math.min(every, 2_000),
+    );
+  }
+
+  /**
+   * Compares the own clock with the broker's: the broker stamps a consumer it creates (an
+   * ephemeral one on the trust bucket, which every party may read, deleted at once) with its own
+   * time, which lies between the own clock's readings before the request and after the answer.
+   * A difference beyond the tolerance either way makes the party not ready: ahead, others would
+   * refuse what it issues; behind, it would refuse what others issue.
+   */
+  private async checkClock(): Promise<void> {
+    const toleranceMs =
+      (this.options.clock === false ? undefined : this.options.clock)?.toleranceMs ?? 60_000;
+    let ahead: number;
+    let behind: number;
+    try {
+      // The own account's JetStream (one small memory stream of its own, never the streams'
+      // account): the time the broker stores a message with lies between the own clock's
+      // readings before the publish and after its acknowledgement.
+      const jsm = await jetstreamManager(this.bus.nc, { checkAPI: false });
+      if (!this.clockStream) {
+        await jsm.streams.add({
+          name: CLOCK_STREAM,
+          subjects: [CLOCK_SUBJECT],
+          storage: StorageType.Memory,
+          max_msgs: 1,
+          max_bytes: 1_024,
+          num_replicas: 1,
+          discard: DiscardPolicy.Old,
+        });
+        this.clockStream = true;
+      }
+      const before = this.now().getTime();
+      const ack = await jetstream(this.bus.nc, { checkAPI: false }).publish(
+        CLOCK_SUBJECT,
+        new Uint8Array([1]),
+      );
+      const after = this.now().getTime();
+      const stored = await jsm.streams.getMessage(CLOCK_STREAM, { seq: ack.seq });
+      const broker = stored?.time.getTime() ?? Number.NaN;
+      if (Number.isNaN(broker)) throw new Error("no stored time");
+      ahead = before - broker;
+      behind = broker - after;
+      this.clockWarned = false;
+    } catch (err) {
+      if (!this.clockWarned && !this.stopping)
+        this.log.warn({ err }, "could not compare the clock with the broker's; will try again");
+      this.clockWarned = true;
+      return;
+    }
+    const reason = ahead > toleranceMs ? "ahead" : behind > toleranceMs ? "behind" : undefined;
+    if (reason === undefined) {
+      if (this.clockProblem !== undefined) {
+        this.log.info(
+          { code: "ERR_CLOCK_SKEW", reason: "resolved" },
+          "the clock agrees with the broker's again; ready",
+        );
+        this.clockProblem = undefined;
+        for (const w of this.clockWaiters.splice(0)) w.go();
+      }
+      return;
+    }
+    const skewMs = reason === "ahead" ? ahead : -behind;
+    const message = `the clock is ${Math.round(Math.abs(skewMs) / 1_000)} s ${reason} of the broker's (tolerance ${toleranceMs / 1_000} s)`;
+    if (this.clockProblem?.reason !== reason)
+      this.log.error(
+        { code: "ERR_CLOCK_SKEW", reason, skew_ms: skewMs, tolerance_ms: toleranceMs },
+        "the clock differs from the broker's: not ready; nothing is handled or issued until it agrees",
+      );
+    this.clockProblem = {
+      code: "ERR_CLOCK_SKEW",
+      reason,
+      message,
+      since: this.clockProblem?.since ?? new Date().toISOString(),
+    };
+  }
+
+  /** Resolves once the clock agrees with the broker's (at once when it does). */
+  private clockAgrees(): Promise<void> {
+    if (this.clockProblem === undefined) return Promise.resolve();
+    if (this.stopping) return Promise.reject(new Error("stopping"));
+    return new Promise((go, stop) => this.clockWaiters.push({ go, stop }));
   }
 
   /**
@@ -440,7 +898,8 @@ export class Party<R> {
   /**
    * Consumes this organisation's consumers (a liaison has two). Every message is verified;
    * a refused one is quarantined and, when its sender is known, answered with a signed
-   * `rejected`; a verified one goes to `handler`, whose records are journaled before the ack.
+   * `rejected`; a verified one goes to `decide`, whose plan is journaled before anything in it
+   * is published, and the message acked after.
    */
   async consume(decide: Decide<R>, consumers?: readonly ConsumerOptions[]): Promise<void> {
     const list: readonly ConsumerOptions[] =
@@ -454,122 +913,257 @@ export class Party<R> {
           concurrency: c.concurrency ?? this.options.concurrency ?? DEFAULT_CONCURRENCY,
         },
         async (delivery) => {
-          await this.handle(durable, delivery, decide, c.mode ?? "addressee");
-          return { ack: true };
+          const key = `${durable}:${delivery.seq}`;
+          try {
+            await this.handle(durable, delivery, decide, c.mode ?? "addressee");
+            this.failedHere.delete(key);
+            return { ack: true };
+          } catch (err) {
+            this.failedHere.add(key);
+            if (!isRetryLater(err)) throw err;
+            if (delivery.lastAttempt) {
+              const verified = await this.verify(delivery, c.mode ?? "addressee");
+              const about = verified.ok ? aboutOf(verified) : { digest: digestOf(delivery.data) };
+              await this.refuse(durable, delivery, err, about);
+              this.failedHere.delete(key);
+              return { ack: true };
+            }
+            this.log.warn(
+              {
+                code: err.code,
+                reason: err.reason,
+                seq: delivery.seq,
+                attempts: delivery.deliveryCount,
+              },
+              "cannot handle the message now; it comes again after the consumer's back-off",
+            );
+            return { ack: false, retryInMs: delivery.backoffMs };
+          }
         },
       );
       this.consumptions.push(consumption);
     }
   }
 
+  /**
+   * Takes one delivery. A redelivery that this process did not see fail (the process that had
+   * it died, or its ack was lost) may be what crashed it: it is handled alone (no other message
+   * in hand), and that attempt is journaled first; a delivery that crashed the process alone
+   * `poisonAfter` times (or once, on its last delivery) is quarantined without being handled.
+   */
   private async handle(
     durable: string,
     delivery: Delivery,
     decide: Decide<R>,
     mode: "addressee" | "relay",
   ): Promise<void> {
+    await this.clockAgrees();
+    const unavailable = this.journal.unavailable();
+    if (unavailable !== undefined) throw unavailable;
+    const key = `${durable}:${delivery.seq}`;
+    const suspect = delivery.deliveryCount > 1 && !this.failedHere.has(key);
+    const crashes = this.tried.get(key) ?? 0;
+    const limit = this.options.poisonAfter ?? 2;
+    if (suspect && (crashes >= limit || (crashes > 0 && delivery.lastAttempt)))
+      return this.poisoned(durable, delivery, mode, crashes, crashes === limit);
     // Events about one referral are handled in the order they were delivered: the lock is taken
     // before verification (whose duration varies), keyed by the referral id read from the bytes.
     // That read is unverified and used for ordering only; receive() checks everything.
-    await this.locks.run(peekReferralId(delivery.data) ?? `seq:${delivery.seq}`, () =>
-      this.handleInOrder(durable, delivery, decide, mode),
-    );
+    await this.locks.run(peekReferralId(delivery.data) ?? `seq:${delivery.seq}`, async () => {
+      // Deciding and journaling take a turn (alone, for a suspect). Publishing what was
+      // journaled does not: a crash then replays the journaled plan, not the handler, and a
+      // publish may wait long (a partner's link) without holding everything else up.
+      const publish = await this.turns.run(suspect, async () => {
+        if (suspect) {
+          await this.journal.append({ tried: { durable, seq: delivery.seq } });
+          this.tried.set(key, crashes + 1);
+        }
+        const next = await this.handleInOrder(durable, delivery, decide, mode);
+        this.tried.delete(key);
+        return next;
+      });
+      await publish?.();
+    });
   }
 
+  /** Quarantines a message that crashed the process; the first time, tells its sender. */
+  private async poisoned(
+    durable: string,
+    delivery: Delivery,
+    mode: "addressee" | "relay",
+    crashes: number,
+    tellSender: boolean,
+  ): Promise<void> {
+    // Counted first: should telling the sender crash too, the next delivery only quarantines.
+    await this.journal.append({ tried: { durable, seq: delivery.seq } });
+    const key = `${durable}:${delivery.seq}`;
+    this.tried.set(key, crashes + 1);
+    const error = new StafettError(
+      "ERR_HANDLER_FAILED",
+      `handling this message crashed the service ${crashes} time(s)`,
+      { reason: "crash_loop" },
+    );
+    this.log.error(
+      {
+        code: error.code,
+        reason: error.reason,
+        subject: delivery.subject,
+        seq: delivery.seq,
+        consumer: durable,
+        attempts: delivery.deliveryCount,
+      },
+      "a message crashed the service on every attempt: quarantined, not handled",
+    );
+    const digest = digestOf(delivery.data);
+    let about: About = { digest };
+    if (tellSender) {
+      const result = await this.verify(delivery, mode);
+      if (result.ok) {
+        // Handled after all (its ack was lost, twice): finished, not quarantined.
+        if (this.seen.get(result.event.id) === delivery.seq) {
+          await this.finish(this.undoneBySeen.get(result.event.id), delivery);
+          return;
+        }
+        about = aboutOf(result);
+      }
+    }
+    await this.refuse(durable, delivery, error, about);
+  }
+
+  private verify(delivery: Delivery, mode: "addressee" | "relay"): Promise<ReceiveResult> {
+    return receive(delivery.data, {
+      identity: this.identity,
+      trust: this.trust,
+      subject: delivery.subject,
+      mode,
+      now: this.now(),
+      ...this.options.receive,
+    });
+  }
+
+  /**
+   * Verifies, decides, prepares and journals one delivery; returns what is left to do, the
+   * publishing of its plan, if any.
+   */
   private async handleInOrder(
     durable: string,
     delivery: Delivery,
     decide: Decide<R>,
     mode: "addressee" | "relay",
-  ): Promise<void> {
+  ): Promise<(() => Promise<void>) | undefined> {
     const log = this.log;
-    const result = await receive(delivery.data, {
-      identity: this.identity,
-      trust: this.trust,
-      subject: delivery.subject,
-      mode,
-      ...this.options.receive,
-    });
+    const result = await this.verify(delivery, mode);
     if (!result.ok) {
       await this.refuse(durable, delivery, result.error, result);
-      return;
+      return undefined;
     }
+    poisonPoint(result.event.referralId);
     const id = result.event.id;
-    {
-      const firstSeq = this.seen.get(id);
-      if (firstSeq === delivery.seq) return; // a redelivery of what was already handled
-      if (firstSeq !== undefined) {
+    const about = aboutOf(result);
+    const firstSeq = this.seen.get(id);
+    if (firstSeq === delivery.seq) {
+      // A redelivery of what was already decided: what it sends may not all be out yet.
+      const seq = this.undoneBySeen.get(id);
+      return () => this.finish(seq, delivery);
+    }
+    if (firstSeq !== undefined) {
+      await this.refuse(
+        durable,
+        delivery,
+        new StafettError("ERR_REPLAY", "this event was already received", {
+          reason: "replay",
+          field: "/id",
+        }),
+        about,
+      );
+      return undefined;
+    }
+    let records: R[];
+    let messages: Planned[];
+    try {
+      const verdict = decide(result, delivery);
+      if (isRefusal(verdict)) {
+        await this.refuse(durable, delivery, verdict.refuse, about);
+        return undefined;
+      }
+      messages = (await this.prepare(verdict.send)).messages;
+      records = verdict.records;
+    } catch (err) {
+      if (isRetryLater(err)) throw err;
+      // A coded failure while preparing the plan (e.g. no valid key to seal to) is answered
+      // like a refusal; anything else is retried, and after the consumer's last attempt the
+      // message is quarantined with that reason rather than left.
+      if (!(err instanceof StafettError)) {
+        if (!delivery.lastAttempt) throw err;
+        this.log.error(
+          {
+            event_id: id,
+            subject: delivery.subject,
+            seq: delivery.seq,
+            attempts: delivery.deliveryCount,
+            err,
+          },
+          "handler failed on the last attempt; quarantined",
+        );
         await this.refuse(
           durable,
           delivery,
-          new StafettError("ERR_REPLAY", "this event was already received", {
-            reason: "replay",
-            field: "/id",
-          }),
-          {
-            digest: result.digest,
-            eventId: id,
-            referralId: result.event.referralId,
-            eventType: result.event.type,
-            sender: result.issuer.id,
-          },
+          new StafettError(
+            "ERR_HANDLER_FAILED",
+            `handling failed ${delivery.deliveryCount} times`,
+            { reason: "max_deliveries" },
+          ),
+          { digest: result.digest },
         );
-        return;
+        return undefined;
       }
-      const about = {
-        digest: result.digest,
-        eventId: id,
-        referralId: result.event.referralId,
-        eventType: result.event.type,
-        sender: result.issuer.id,
-      };
-      let records: R[];
-      try {
-        const verdict = decide(result, delivery);
-        if (isRefusal(verdict)) {
-          await this.refuse(durable, delivery, verdict.refuse, about);
-          return;
-        }
-        await this.dispatch(verdict.send);
-        records = verdict.records;
-      } catch (err) {
-        // A coded failure while carrying the plan out (e.g. no valid key to seal to) is answered
-        // like a refusal; anything else is retried, and after the consumer's last attempt the
-        // message is quarantined with that reason rather than left.
-        if (!(err instanceof StafettError)) {
-          if (!delivery.lastAttempt) throw err;
-          this.log.error(
-            {
-              event_id: id,
-              subject: delivery.subject,
-              seq: delivery.seq,
-              attempts: delivery.deliveryCount,
-              err,
-            },
-            "handler failed on the last attempt; quarantined",
-          );
-          await this.refuse(
-            durable,
-            delivery,
-            new StafettError(
-              "ERR_HANDLER_FAILED",
-              `handling failed ${delivery.deliveryCount} times`,
-              { reason: "max_deliveries" },
-            ),
-            { digest: result.digest },
-          );
-          return;
-        }
-        await this.refuse(durable, delivery, err, about);
-        return;
-      }
-      const at = await this.journal.append({
+      await this.refuse(durable, delivery, err, about);
+      return undefined;
+    }
+    crashPoint("handle:before-journal");
+    let at: Appended;
+    try {
+      at = await this.journal.append({
         seen: { id, seq: delivery.seq, durable },
         rs: [...records],
+        ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
       });
-      this.seen.set(id, delivery.seq);
-      records.forEach((r, index) => this.options.apply(r, { ...at, index }));
-      log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event handled");
+    } catch (err) {
+      // Not handled, nothing sent: redelivered later, or on the last attempt quarantined (and
+      // its sender told) with the journal's reason.
+      if (!delivery.lastAttempt || !isRetryLater(err)) throw err;
+      await this.refuse(durable, delivery, err, about);
+      return undefined;
+    }
+    this.seen.set(id, delivery.seq);
+    records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
+    crashPoint("handle:after-journal");
+    log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event decided");
+    if (messages.length === 0) return undefined;
+    this.planned(at.seq, refOf(at), id);
+    return () => this.finish(at.seq, delivery, messages);
+  }
+
+  /**
+   * Publishes a handled message's plan. If that fails the plan is retried in the background;
+   * the message is redelivered too, except after its last attempt (the plan is journaled: the
+   * background retries carry it out).
+   */
+  private async finish(
+    seq: number | undefined,
+    delivery: Delivery,
+    messages?: readonly Planned[],
+  ): Promise<void> {
+    if (seq === undefined) return;
+    try {
+      await this.publishPlan(seq, messages, "handle");
+    } catch (err) {
+      this.scheduleOutbox();
+      if (!delivery.lastAttempt) throw err;
+      this.log.warn(
+        { err, seq: delivery.seq },
+        "could not publish what was decided on the last attempt; retried in the background",
+      );
     }
   }
 
@@ -578,13 +1172,7 @@ export class Party<R> {
     durable: string,
     delivery: Delivery,
     error: StafettError,
-    about: {
-      digest: string;
-      eventId?: string;
-      referralId?: string;
-      eventType?: string;
-      sender?: string;
-    },
+    about: About,
   ): Promise<void> {
     this.options.observer?.refused?.(error.code);
     this.log.warn(
@@ -599,7 +1187,7 @@ export class Party<R> {
     );
     await this.bus.publish(
       {
-        subject: quarantineSubject(this.country, error.code),
+        subject: quarantineSubject(this.country, durable, error.code),
         bytes: delivery.data,
         headers: {
           "Nats-Msg-Id": `${durable}:${delivery.seq}`,
@@ -644,7 +1232,11 @@ export class Party<R> {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.clockTimer !== undefined) clearTimeout(this.clockTimer);
+    if (this.outboxTimer !== undefined) clearTimeout(this.outboxTimer);
+    for (const w of this.clockWaiters.splice(0)) w.stop(new Error("stopping"));
     await Promise.all(this.consumptions.map((c) => c.stop()));
+    await Promise.allSettled([...this.publishing.values()]);
     await this.trustWatch.stop();
     await this.bus.close();
     await this.journal.close();

@@ -2,6 +2,8 @@
  * Provisioning a country on its NATS: the referral stream (work-queue retention: a message is
  * gone once its one recipient acked it), the quarantine stream, one durable pull consumer per
  * recipient filtered on its own address, and the trust list in a KV bucket that services watch.
+ * Every stream has a size limit and a per-message limit (the broker's disk cannot be filled
+ * through them), and the trust bucket refuses purges and message deletes.
  * Idempotent: running it twice changes nothing; a changed trust list adds or removes consumers.
  */
 import {
@@ -14,7 +16,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isNotFound } from "./bus.js";
 import { consumersOf, countrySubjects, quarantineStreamName, streamName } from "./subjects.js";
@@ -30,6 +32,8 @@ export interface ProvisionOptions {
   /** Stream limits; when full, publishes are refused (discard new) rather than losing old ones. */
   maxMsgs?: number;
   maxBytes?: number;
+  /** Largest message the stream stores (an event the receivers would refuse as oversize is refused here). */
+  maxMsgSize?: number;
   maxDeliver?: number;
   /**
    * Redelivery delays after an unacked delivery; the first is the ack wait (nats-server sets
@@ -37,6 +41,9 @@ export interface ProvisionOptions {
    */
   backoffMs?: number[];
   quarantineMaxAgeMs?: number;
+  /** The quarantine's size; when full, its oldest entries go (a flood cannot stop refusals). */
+  quarantineMaxBytes?: number;
+  trustMaxBytes?: number;
 }
 
 export const PROVISION_DEFAULTS = {
@@ -44,11 +51,20 @@ export const PROVISION_DEFAULTS = {
   duplicateWindowMs: 24 * 3_600_000,
   replicas: 1,
   maxMsgs: -1,
-  maxBytes: -1,
+  maxBytes: 1024 * 1024 * 1024,
+  // DEFAULT_MAX_BYTES (256 KiB) for the event, and its headers.
+  maxMsgSize: 288 * 1024,
   maxDeliver: 6,
   backoffMs: [5_000, 15_000, 30_000, 60_000, 120_000],
   quarantineMaxAgeMs: 90 * 24 * 3_600_000,
+  quarantineMaxBytes: 256 * 1024 * 1024,
+  trustMaxBytes: 64 * 1024 * 1024,
 } as const;
+
+/** A trust list (all of a country's organisations and their keys) is far below this. */
+const TRUST_LIST_MAX_BYTES = 1024 * 1024;
+/** Quarantine entries carry the refused bytes and their reason headers. */
+const QUARANTINE_HEADER_BYTES = 32 * 1024;
 
 export interface ProvisionReport {
   stream: string;
@@ -61,19 +77,31 @@ export interface ProvisionReport {
 
 const ms = (n: number): number => n * 1_000_000;
 
+/**
+ * The country stream's subjects: the address of every organisation in the trust list (each
+ * consumer's filter), so a message to an address the list does not name is stored nowhere; or,
+ * without a list, everything of the country.
+ */
+export function streamSubjects(country: string, list?: TrustList): string[] {
+  if (list === undefined) return [countrySubjects(country)];
+  return [...new Set(list.organisations.flatMap((o) => consumersOf(o.id).map((c) => c.filter)))];
+}
+
 export function streamConfig(
   country: string,
   o: Required<ProvisionOptions>,
+  list?: TrustList,
 ): Partial<StreamConfig> & { name: string } {
   return {
     name: streamName(country),
-    subjects: [countrySubjects(country)],
+    subjects: streamSubjects(country, list),
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
     max_age: ms(o.maxAgeMs),
     max_msgs: o.maxMsgs,
     max_bytes: o.maxBytes,
+    max_msg_size: o.maxMsgSize,
     duplicate_window: ms(o.duplicateWindowMs),
     num_replicas: o.replicas,
     deny_delete: true,
@@ -91,11 +119,39 @@ export function quarantineStreamConfig(
     subjects: [`stafett-quarantine.${country}.>`],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
+    discard: DiscardPolicy.Old,
     max_age: ms(o.quarantineMaxAgeMs),
+    max_bytes: o.quarantineMaxBytes,
+    max_msg_size: o.maxMsgSize + QUARANTINE_HEADER_BYTES,
     duplicate_window: ms(o.duplicateWindowMs),
     num_replicas: o.replicas,
     deny_delete: true,
     deny_purge: false,
+  };
+}
+
+/**
+ * The trust bucket's stream, as a KV bucket of history 10 (key = country code) that refuses
+ * purges (a KV purge is a rollup, refused too) and message deletes: a list is replaced only by
+ * putting a newer one. Deleting the whole stream is an API call only the provisioner can make.
+ */
+export function trustBucketConfig(
+  o: Pick<Required<ProvisionOptions>, "replicas" | "trustMaxBytes">,
+): Partial<StreamConfig> & { name: string } {
+  return {
+    name: `KV_${TRUST_BUCKET}`,
+    subjects: [`$KV.${TRUST_BUCKET}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs_per_subject: 10,
+    max_bytes: o.trustMaxBytes,
+    max_msg_size: TRUST_LIST_MAX_BYTES,
+    num_replicas: o.replicas,
+    allow_direct: true,
+    allow_rollup_hdrs: false,
+    deny_delete: true,
+    deny_purge: true,
   };
 }
 
@@ -129,7 +185,7 @@ export async function provisionCountry(
     backoffMs: [...(options.backoffMs ?? PROVISION_DEFAULTS.backoffMs)],
   };
   const country = trustList.country;
-  const stream = streamConfig(country, o);
+  const stream = streamConfig(country, o, trustList);
   const streamChanged = await ensureStream(jsm, stream);
   await ensureStream(jsm, quarantineStreamConfig(country, o));
 
@@ -172,7 +228,7 @@ export async function provisionCountry(
       report.consumersDeleted.push(durable);
     }
   }
-  report.trustListRevision = await publishTrustList(nc, country, trustListJws, o.replicas);
+  report.trustListRevision = await publishTrustList(nc, country, trustListJws, o);
   return report;
 }
 
@@ -197,19 +253,32 @@ function differs(wanted: object, have: object): boolean {
   return Object.entries(wanted).some(([k, v]) => JSON.stringify(h[k]) !== JSON.stringify(v));
 }
 
-/** Puts the signed trust list in the KV bucket (key = country); unchanged lists are not rewritten. */
+/**
+ * Puts the signed trust list in the trust bucket (key = country), creating the bucket if it is
+ * not there; an unchanged list is not rewritten. Returns the list's revision (stream sequence).
+ */
 export async function publishTrustList(
   nc: NatsConnection,
   country: string,
   jws: string,
-  replicas = 1,
+  options: Pick<ProvisionOptions, "replicas" | "trustMaxBytes"> = {},
 ): Promise<number> {
-  const kv = await new Kvm(nc).create(TRUST_BUCKET, {
-    history: 10,
-    replicas,
-    storage: StorageType.File,
-  });
-  const current = await kv.get(country);
-  if (current !== null && current.string() === jws) return current.revision;
-  return kv.put(country, jws);
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(
+    jsm,
+    trustBucketConfig({
+      replicas: options.replicas ?? PROVISION_DEFAULTS.replicas,
+      trustMaxBytes: options.trustMaxBytes ?? PROVISION_DEFAULTS.trustMaxBytes,
+    }),
+  );
+  const subject = `$KV.${TRUST_BUCKET}.${country}`;
+  const current = await jsm.streams
+    .getMessage(`KV_${TRUST_BUCKET}`, { last_by_subj: subject })
+    .catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
+  if (current !== null && current.string() === jws) return current.seq;
+  const ack = await jetstream(nc).publish(subject, jws);
+  return ack.seq;
 }

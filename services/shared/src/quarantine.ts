@@ -9,7 +9,12 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { decodeEvent, decodeSignedEvent } from "./codec.js";
 import { StafettError } from "./errors.js";
-import { parseSubject, quarantineStreamName } from "./subjects.js";
+import {
+  consumerByDurable,
+  parseSubject,
+  quarantineConsumerOf,
+  quarantineStreamName,
+} from "./subjects.js";
 
 export interface QuarantineEntry {
   seq: number;
@@ -35,7 +40,8 @@ function entryOf(m: StoredMsg): QuarantineEntry {
     reason: h("Stafett-Reject-Reason"),
     ...(field === "" ? {} : { field }),
     subject: h("Stafett-Subject"),
-    consumer: h("Stafett-Consumer"),
+    // From the subject, not the header: only the consumer's owner may publish under its name.
+    consumer: quarantineConsumerOf(m.subject) ?? "",
     ...(eventId === "" ? {} : { eventId }),
     digest: h("Stafett-Digest"),
     size: m.data.length,
@@ -120,18 +126,26 @@ export async function replayQuarantine(
       field: "seq",
     });
   const entry = entryOf(m);
-  // Only back onto one of this country's event subjects: a party could plant a quarantine entry
-  // naming any subject (an API subject, say) for the operator's rights to publish to.
+  // Only back onto one of this country's event subjects, and only onto one the quarantining
+  // consumer reads: an entry is written by that consumer's owner, who could otherwise name any
+  // subject (an API subject, another party's address) for the operator's rights to publish to.
   let target;
   try {
     target = parseSubject(entry.subject);
   } catch {
     target = undefined;
   }
-  if (target === undefined || target.country !== country) {
+  const consumer = consumerByDurable(entry.consumer);
+  const filter = consumer?.filter.replace(/\.>$/, ".");
+  if (
+    target === undefined ||
+    target.country !== country ||
+    filter === undefined ||
+    !entry.subject.startsWith(filter)
+  ) {
     throw new StafettError(
       "ERR_ADDRESS_INVALID",
-      "the quarantined message names no event subject of this country",
+      "the quarantined message names no event subject of this country that its consumer reads",
       { reason: "subject", field: "Stafett-Subject" },
     );
   }

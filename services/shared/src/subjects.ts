@@ -163,8 +163,18 @@ export const countrySubjects = (cc: string): string => `stafett.${cc}.>`;
 export const streamName = (cc: string): string => `STAFETT_${cc.toUpperCase()}`;
 export const quarantineStreamName = (cc: string): string =>
   `STAFETT_QUARANTINE_${cc.toUpperCase()}`;
-export const quarantineSubject = (cc: string, code: string): string =>
-  `stafett-quarantine.${cc}.${code}`;
+/**
+ * Where a consumer's owner quarantines what it refused: under its own durable's name, the only
+ * quarantine subject its account may publish to, so an entry cannot claim another consumer.
+ */
+export const quarantineSubject = (cc: string, durable: string, code: string): string =>
+  `stafett-quarantine.${cc}.${durable}.${code}`;
+
+/** The durable a quarantine subject names (the consumer whose owner wrote the entry). */
+export function quarantineConsumerOf(subject: string): string | undefined {
+  const t = subject.split(".");
+  return t.length === 4 && t[0] === "stafett-quarantine" ? t[2] : undefined;
+}
 
 export interface ConsumerSpec {
   durable: string;
@@ -192,5 +202,29 @@ export function consumersOf(id: string): ConsumerSpec[] {
         { durable: `${cc}-liaison-out`, filter: `stafett.${cc}.out.>` },
         { durable: `${cc}-liaison-in`, filter: `stafett.${cc}.in.>` },
       ];
+  }
+}
+
+/** The consumer with this durable name, when it is one that `consumersOf` would give. */
+export function consumerByDurable(durable: string): (ConsumerSpec & { org: string }) | undefined {
+  const m =
+    /^([a-z]{2})-(?:municipality-([0-9]{4})|hub-([a-z]+)|(coordinator)|liaison-(?:in|out))$/.exec(
+      durable,
+    );
+  if (m === null) return undefined;
+  const cc = m[1] ?? "";
+  const org =
+    m[2] !== undefined
+      ? municipalityId(cc, m[2])
+      : m[3] !== undefined
+        ? hubId(cc, m[3])
+        : m[4] !== undefined
+          ? coordinatorId(cc)
+          : liaisonId(cc);
+  try {
+    const spec = consumersOf(org).find((c) => c.durable === durable);
+    return spec === undefined ? undefined : { ...spec, org };
+  } catch {
+    return undefined; // an address that does not exist (a municipality code, a reserved region)
   }
 }

@@ -11,12 +11,12 @@ import {
   createLogger,
   provisionCountry,
   publishTrustList,
-  STAFETT_ACCOUNT,
   StafettError,
   verifyTrustList,
 } from "@stafett/shared";
 import { readAnchors, writeFile } from "../files.js";
 import type { Io } from "../io.js";
+import { nkeysInDir } from "./nats-users.js";
 import { connectionOptions, type NatsArgs } from "./quarantine.js";
 
 function pairs(text: string | undefined, what: string): [string, string][] {
@@ -45,6 +45,8 @@ export async function provision(
 ): Promise<number> {
   const jws = readFileSync(args.trust, "utf8").trim();
   const list = await verifyTrustList(jws, await readAnchors(args.anchor));
+  // Connect as the provisioner (`stafett nats users` writes provisioner.nk with --nkey-file): the
+  // only user of the account that holds the streams.
   const bus = await Bus.connect(
     {
       servers: args.natsUrl.split(","),
@@ -93,33 +95,20 @@ function linkPassword(dir: string, name: string): string {
 
 const pair = (a: string, b: string): string => [a, b].sort().join("-");
 
-/** The users of the accounts.json that `stafett nats users` wrote into `dir`. */
-function readNkeyUsers(dir: string): unknown[] {
-  const parsed = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8")) as {
-    accounts?: Record<string, { users?: unknown[] }>;
-  };
-  const users = parsed.accounts?.[STAFETT_ACCOUNT]?.users;
-  if (!Array.isArray(users) || users.length === 0)
-    throw new StafettError("ERR_CONFIG_INVALID", `${dir}/accounts.json holds no users`, {
-      reason: "no_users",
-      field: "--nats-users",
-    });
-  return users;
-}
-
 export async function federationConfig(
   args: {
     country: string;
     out: string;
     storeDir: string;
+    trust: string;
+    anchor: string;
+    /** Directory of the nkey seeds (`stafett nats users`); default <out>/nkeys. */
+    nkeys?: string;
     acceptFrom?: string;
     connectTo?: string;
-    servicesPasswordFile?: string;
     port?: number;
     leafPort?: number;
     host?: string;
-    /** The directory `stafett nats users` wrote: its accounts.json users replace the password user. */
-    natsUsers?: string;
     tlsCert?: string;
     tlsKey?: string;
     tlsCa?: string;
@@ -132,6 +121,17 @@ export async function federationConfig(
       reason: "tls",
       field: "--tls-cert",
     });
+  const list = await verifyTrustList(
+    readFileSync(args.trust, "utf8").trim(),
+    await readAnchors(args.anchor),
+  );
+  if (list.country !== args.country)
+    throw new StafettError("ERR_CONFIG_INVALID", `the trust list is ${list.country}'s`, {
+      reason: "country",
+      field: "--trust",
+    });
+  const seedDir = args.nkeys ?? join(args.out, "nkeys");
+  const { nkeys, created } = nkeysInDir(list, seedDir);
   const accepts = (args.acceptFrom ?? "")
     .split(",")
     .filter(Boolean)
@@ -150,17 +150,11 @@ export async function federationConfig(
       password: linkPassword(args.out, pair(args.country, partner)),
     },
   }));
-  const nkeyUsers = args.natsUsers === undefined ? undefined : readNkeyUsers(args.natsUsers);
-  const servicesPassword =
-    nkeyUsers !== undefined
-      ? undefined
-      : args.servicesPasswordFile === undefined
-        ? linkPassword(args.out, `services-${args.country}`)
-        : readFileSync(args.servicesPasswordFile, "utf8").trim();
   const config = countryServerConfig({
     country: args.country,
     storeDir: args.storeDir,
-    users: servicesPassword === undefined ? [] : [{ user: "stafett", password: servicesPassword }],
+    trustList: list,
+    nkeys,
     accepts,
     connects,
     ...(args.port === undefined ? {} : { port: args.port }),
@@ -176,19 +170,14 @@ export async function federationConfig(
           },
         }),
   });
-  // Each organisation's own nkey user (least privilege) beside the federation links' users.
-  if (nkeyUsers !== undefined) {
-    const account = (config.accounts as Record<string, { users: unknown[] }>)[STAFETT_ACCOUNT];
-    if (account !== undefined) account.users = [...nkeyUsers, ...account.users];
-  }
   const file = join(args.out, `nats-${args.country}.json`);
   writeFile(file, `${JSON.stringify(config, null, 2)}\n`, true);
   io.out(
-    `${file}: broker for ${args.country} (JetStream domain "${args.country}")` +
+    `${file}: broker for ${args.country} (JetStream domain "${args.country}"), ${list.organisations.length} organisations each in an account of its own` +
       `${accepts.length > 0 ? `, accepts links from ${accepts.map((a) => a.partner).join(", ")}` : ""}` +
       `${connects.length > 0 ? `, connects to ${connects.map((c) => c.partner).join(", ")}` : ""}\n` +
-      `${nkeyUsers === undefined ? "one shared password user for the services" : `${nkeyUsers.length} nkey users from ${args.natsUsers ?? ""}`}` +
-      `${args.tlsCert === undefined ? ", no TLS" : ", mutual TLS on the client and leafnode ports"}\n` +
+      `nkey seeds (0600) in ${seedDir}/: ${created.length} new; give each organisation only its own, keep provisioner.nk with the operator` +
+      `${args.tlsCert === undefined ? "; no TLS" : "; mutual TLS on the client and leafnode ports"}\n` +
       `link passwords in ${join(args.out, "links")}/ (0600): give each partner its own, out of band\n`,
   );
   return 0;

@@ -14,7 +14,8 @@ import { fromSeed } from "@nats-io/nkeys";
 import { createCountry, type Country } from "@stafett/devkit";
 import {
   generateSigningKey,
-  organisationPermissions,
+  accountOf,
+  organisationImports,
   provisionerPermissions,
   STAFETT_ACCOUNT,
 } from "@stafett/shared";
@@ -59,7 +60,10 @@ function testIo(): Io & { text: () => string } {
 }
 
 interface AccountsFile {
-  accounts: Record<string, { jetstream: string; users: { nkey: string; permissions: unknown }[] }>;
+  accounts: Record<
+    string,
+    { jetstream?: unknown; users: { nkey: string; permissions?: unknown }[]; imports?: unknown }
+  >;
 }
 
 const readAccounts = (out: string): AccountsFile =>
@@ -69,7 +73,7 @@ const publicKeyOf = (file: string): string =>
 const orgs = () => country.trustList.organisations.map((o) => o.id);
 
 describe("stafett nats users", () => {
-  it("writes one 0600 seed per organisation and the provisioner, and accounts.json with their permissions", async () => {
+  it("writes one 0600 seed per organisation and the provisioner, and accounts.json with an account each", async () => {
     const out = join(dir, "nats");
     expect(await natsUsers({ trust: trustFile, anchor: anchorFile, out }, testIo())).toBe(0);
     const names = [...orgs(), "provisioner"].map(seedFileName);
@@ -78,21 +82,27 @@ describe("stafett nats users", () => {
       expect({ name, mode: statSync(join(out, name)).mode & 0o777 }).toEqual({ name, mode: 0o600 });
       expect(publicKeyOf(join(out, name))).toMatch(/^U[A-Z2-7]{55}$/);
     }
-    const account = readAccounts(out).accounts[STAFETT_ACCOUNT];
-    expect(account?.jetstream).toBe("enabled");
-    expect(account?.users).toHaveLength(orgs().length + 1);
-    // Each organisation's user carries its own key and the permissions its role gets from the policy.
+    const accounts = readAccounts(out).accounts;
+    // The provisioner is the only user of the account that holds the streams.
+    const stafett = accounts[STAFETT_ACCOUNT];
+    expect(stafett?.users).toEqual([
+      { nkey: publicKeyOf(join(out, "provisioner.nk")), permissions: provisionerPermissions("se") },
+    ]);
+    // Each organisation is the only user of its own account, which imports what its role needs.
     for (const org of orgs()) {
-      const nkey = publicKeyOf(join(out, seedFileName(org)));
-      expect(account?.users.find((u) => u.nkey === nkey)?.permissions).toEqual(
-        organisationPermissions(org, country.trustList.policy),
-      );
+      const account = accounts[accountOf(org)];
+      expect(account?.users).toEqual([{ nkey: publicKeyOf(join(out, seedFileName(org))) }]);
+      // JetStream of its own only for the clock stream: memory, one stream, no file storage.
+      expect(account?.jetstream).toEqual({
+        max_mem: 65_536,
+        max_file: 0,
+        max_streams: 1,
+        max_consumers: 1,
+      });
+      expect(account?.imports).toEqual(organisationImports(org, country.trustList));
     }
-    const provisioner = publicKeyOf(join(out, "provisioner.nk"));
-    expect(account?.users.find((u) => u.nkey === provisioner)?.permissions).toEqual(
-      provisionerPermissions("se"),
-    );
-    expect(new Set(account?.users.map((u) => u.nkey)).size).toBe(orgs().length + 1);
+    const all = Object.values(accounts).flatMap((a) => a.users.map((u) => u.nkey));
+    expect(new Set(all).size).toBe(orgs().length + 1);
   });
 
   it("reuses the seeds on a rerun, so the users and accounts.json stay the same", async () => {
@@ -141,7 +151,7 @@ describe("stafett nats users", () => {
         testIo(),
       ),
     ).toBe(0);
-    expect(readAccounts(out).accounts[STAFETT_ACCOUNT]?.users).toHaveLength(orgs().length + 1);
+    expect(Object.keys(readAccounts(out).accounts)).toHaveLength(orgs().length + 1);
     const io = testIo();
     expect(await runCli(["nats", "users", "--trust", trustFile, "--anchor", anchorFile], io)).toBe(
       2,

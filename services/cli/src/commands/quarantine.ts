@@ -8,7 +8,6 @@ import {
   showQuarantine,
   StafettError,
 } from "@stafett/shared";
-import { readFileSync } from "node:fs";
 import type { Io } from "../io.js";
 
 export interface NatsArgs {
@@ -22,6 +21,11 @@ export interface NatsArgs {
   tlsKey?: string;
 }
 
+/**
+ * Credentials for the operator's commands: the provisioner's nkey seed (the broker's STAFETT
+ * account has no other user), or a user and password. Both files are secrets: refused unless
+ * only their owner can read them.
+ */
 export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
   if (a.tlsKey !== undefined) readSecretFile(a.tlsKey);
   const tls =
@@ -41,7 +45,7 @@ export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
       user: a.user,
       ...(a.passwordFile === undefined
         ? {}
-        : { pass: readFileSync(a.passwordFile, "utf8").trim() }),
+        : { pass: new TextDecoder().decode(readSecretFile(a.passwordFile)).trim() }),
       ...tls,
     };
   return tls;
