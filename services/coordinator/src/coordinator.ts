@@ -7,16 +7,25 @@ import {
   Notifier,
   Party,
   StafettError,
+  isRefusal,
   parseOrgId,
   type ClockCheckOptions,
   type Logger,
   type PartyReadiness,
   type ServiceRuntime,
 } from "@stafett/shared";
-import { decide, type CoordinatorRecord, type Escalation } from "./decide.js";
+import {
+  decide,
+  decideHandling,
+  evolve,
+  type CoordinatorRecord,
+  type Escalation,
+  type Handling,
+  type Officer,
+} from "./decide.js";
 import { notificationsOf } from "./notifications.js";
 
-export type { Escalation } from "./decide.js";
+export type { Escalation, Handling, Officer } from "./decide.js";
 
 export interface CoordinatorOptions extends ServiceRuntime {
   now?: () => Date;
@@ -47,8 +56,8 @@ export class Coordinator {
         options,
         log,
         (r) => {
-          c.escalations.set(r.escalation.eventId, r.escalation);
-          c.notifier.observe(notificationsOf(org, r));
+          evolve(c.escalations, r);
+          if ("escalation" in r) c.notifier.observe(notificationsOf(org, r));
         },
         {
           ...(options.now === undefined ? {} : { now: options.now }),
@@ -62,6 +71,24 @@ export class Coordinator {
     c.notifier.replayed();
     await c.party.consume((v) => decide(v, c.party.now()));
     return c;
+  }
+
+  /** An officer's step with an escalation (by its event id), journaled before it counts. */
+  async handle(eventId: string, handling: Handling, by: Officer): Promise<Escalation> {
+    return this.party.locks.run(eventId, async () => {
+      const verdict = decideHandling(
+        this.escalations.get(eventId),
+        eventId,
+        handling,
+        by,
+        this.party.now(),
+      );
+      if (isRefusal(verdict)) throw verdict.refuse;
+      await this.party.carryOut(verdict);
+      const e = this.escalations.get(eventId);
+      if (e === undefined) throw new Error("escalation vanished from state");
+      return e;
+    });
   }
 
   /** Whether the coordinator can do its work now, and if not, why (journal, clock, bus). */

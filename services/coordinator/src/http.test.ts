@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDevTokenIssuer, createLogger, type DevTokenIssuer } from "@stafett/shared";
-import type { Coordinator, Escalation } from "./coordinator.js";
+import type { Coordinator, Escalation, Handling, Officer } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 
 const ORG = "se:coordinator";
@@ -15,12 +15,17 @@ const ESCALATION: Escalation = {
 };
 
 let tokens: DevTokenIssuer;
+const handled: { eventId: string; handling: Handling; by: Officer }[] = [];
 let app: FastifyInstance;
 
 beforeAll(async () => {
   tokens = await createDevTokenIssuer();
-  const standIn: Pick<Coordinator, "escalations"> = {
+  const standIn: Pick<Coordinator, "escalations" | "handle"> = {
     escalations: new Map([[ESCALATION.referralId, ESCALATION]]),
+    handle: async (eventId: string, handling: Handling, by: Officer) => {
+      handled.push({ eventId, handling, by });
+      return ESCALATION;
+    },
   };
   app = await buildCoordinatorHttp(standIn as Coordinator, {
     auth: tokens.config,
@@ -59,5 +64,51 @@ describe("the coordinator's HTTP API", () => {
     });
     expect(hub.statusCode).toBe(403);
     expect(hub.json()).toMatchObject({ code: "ERR_FORBIDDEN" });
+  });
+});
+
+describe("the coordinator's officers handle escalations", () => {
+  const url = (step: string) => `/v1/escalations/${ESCALATION.eventId}/${step}`;
+
+  it("takes each step with the officer named by the token, and the body its schema allows", async () => {
+    const auth = {
+      authorization: `Bearer ${await tokens.mint(ORG, "nils", 600, { name: "Nils Fiktiv" })}`,
+    };
+    const steps: [string, Record<string, string>, Handling][] = [
+      ["acknowledge", {}, { step: "acknowledged" }],
+      ["assign", { officer: "Nils Fiktiv" }, { step: "assigned", officer: "Nils Fiktiv" }],
+      ["resolve", { note: "Reached Göteborg." }, { step: "resolved", note: "Reached Göteborg." }],
+    ];
+    for (const [step, payload] of steps) {
+      const res = await app.inject({ method: "POST", url: url(step), headers: auth, payload });
+      expect(res.statusCode, step).toBe(200);
+    }
+    expect(handled).toEqual(
+      steps.map(([, , handling]) => ({
+        eventId: ESCALATION.eventId,
+        handling,
+        by: { subject: "nils", name: "Nils Fiktiv" },
+      })),
+    );
+    const bad = await app.inject({
+      method: "POST",
+      url: url("assign"),
+      headers: auth,
+      payload: { officer: "" },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: "ERR_SCHEMA_INVALID", field: "/officer" });
+  });
+
+  it("refuses a hub's token and a missing one", async () => {
+    const hub = await app.inject({
+      method: "POST",
+      url: url("acknowledge"),
+      headers: { authorization: `Bearer ${await tokens.mint("se:hub:vast")}` },
+      payload: {},
+    });
+    expect(hub.statusCode).toBe(403);
+    const none = await app.inject({ method: "POST", url: url("acknowledge"), payload: {} });
+    expect(none.statusCode).toBe(401);
   });
 });

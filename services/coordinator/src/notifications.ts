@@ -3,11 +3,11 @@
  * (`referral.escalated`), derived from the record its state applies.
  */
 import { notificationId, type Derived, type Urgency } from "@stafett/shared";
-import type { CoordinatorRecord } from "./decide.js";
+import type { Escalation } from "./decide.js";
 
 const URGENCIES: readonly Urgency[] = ["URGENCY_IMMEDIATE", "URGENCY_HIGH", "URGENCY_NORMAL"];
 
-export function notificationsOf(org: string, r: CoordinatorRecord): Derived[] {
+export function notificationsOf(org: string, r: { escalation: Escalation }): Derived[] {
   const e = r.escalation;
   const urgency = URGENCIES.find((u) => u === e.urgency);
   return [

@@ -121,6 +121,8 @@ export async function demo(
     log,
     tickMs: 250,
     notify,
+    // The officers' Desk, with the development sign-in (development mode only: the demo).
+    desk: (_id, tokens) => ({ devSignIn: tokens }),
     natsUrl: fed?.server("se").url ?? "",
     ...userOf("se"),
     ...(noCountry === undefined ? {} : { partnerTrust: { no: noCountry.trustListJws } }),
@@ -363,6 +365,19 @@ export async function demo(
           `Each service streams the same as Server-Sent Events: curl -N -H "Authorization: Bearer <token>" <url>/v1/events\n`,
       );
       printMail = (m) => out(`   mail to ${m.to.join(", ")}: ${m.subject}\n`);
+      out(
+        `\nThe officers' Desk of each organisation (sign in with the development sign-in: any\n` +
+          `invented name; it exists only in this demo):\n`,
+      );
+      const desks: [string, string][] = [
+        ...[...se.gateways].map(([id, g]): [string, string] => [id, g.url]),
+        ...[...se.hubs].map(([id, h]): [string, string] => [id, h.url]),
+        ...(se.coordinator === undefined
+          ? []
+          : [["se:coordinator", se.coordinator.url] as [string, string]]),
+        ...(se.liaison === undefined ? [] : [["se:liaison", se.liaison.url] as [string, string]]),
+      ];
+      for (const [id, url] of desks) out(`   ${name(id).padEnd(34)} ${url}/desk/\n`);
       await new Promise<never>(() => undefined);
     }
     return 0;

@@ -27,6 +27,8 @@ import {
   publishTrustList,
   parseOrgId,
   provisionCountry,
+  type AuthConfig,
+  type DeskOptions,
   type DevTokenIssuer,
   type Logger,
   type NotifyConfig,
@@ -72,6 +74,10 @@ export interface LocalCountryOptions {
   expiryWarningMs?: number;
   /** Each organisation's webhooks, e-mail alerts and thresholds (none: streamed only). */
   notify?: (id: string) => NotifyConfig | undefined;
+  /** Where the services' API tokens come from (default: the country's development issuer). */
+  auth?: AuthConfig;
+  /** The officers' Desk of an organisation (none when absent or when it answers undefined). */
+  desk?: (id: string, tokens: DevTokenIssuer) => DeskOptions | undefined;
 }
 
 export class LocalCountry {
@@ -179,6 +185,7 @@ export class LocalCountry {
   /** The runtime of one organisation, with its own state directory. */
   runtime(id: string): ServiceRuntime {
     const notify = this.options.notify?.(id);
+    const desk = this.options.desk?.(id, this.tokens);
     return {
       ...(notify === undefined ? {} : { notify }),
       identity: this.country.identity(id),
@@ -194,7 +201,8 @@ export class LocalCountry {
       ...(this.options.expiryWarningMs === undefined
         ? {}
         : { expiryWarningMs: this.options.expiryWarningMs }),
-      auth: this.tokens.config,
+      auth: this.options.auth ?? this.tokens.config,
+      ...(desk === undefined ? {} : { desk }),
     };
   }
 

@@ -17,6 +17,7 @@ import {
   decide,
   decideEscalation,
   decideTriageForward,
+  decideTriageReroute,
   type HubContext,
   type HubView,
 } from "./decide.js";
@@ -487,6 +488,35 @@ describe("hub decideTriageForward: an officer forwards a referral held for triag
     ],
   ])("refuses a referral %s", (_name, status, code, expected) => {
     expect(refusalOf(decideTriageForward(ctx, holding(status).view, REF, code, NOW))).toEqual(
+      expected,
+    );
+  });
+});
+
+describe("hub decideTriageReroute: an officer hands a referral in triage to another region", () => {
+  it("re-routes it to that region's hub", () => {
+    const p = planOf(decideTriageReroute(ctx, holding("triage").view, REF, "stockholm", NOW));
+    expect(sends(p)).toContain("forwarded -> se:hub:stockholm");
+    expect(kinds(p)).toEqual(["rerouted"]);
+  });
+
+  it.each<[string, HubStatus | "none", string, ReturnType<typeof refusalOf>]>([
+    [
+      "not in triage",
+      "forwarded",
+      "stockholm",
+      { code: "ERR_NOT_AUTHORISED", reason: "not_in_triage" },
+    ],
+    ["never held", "none", "stockholm", { code: "ERR_NOT_AUTHORISED", reason: "not_in_triage" }],
+    ["to its own region", "triage", "vast", { code: "ERR_ADDRESS_INVALID", reason: "own_region" }],
+    [
+      "to a region no hub serves",
+      "triage",
+      "nord",
+      { code: "ERR_ADDRESS_INVALID", reason: "unknown_region" },
+    ],
+  ])("refuses a referral %s", (_name, status, region, expected) => {
+    expect(refusalOf(decideTriageReroute(ctx, holding(status).view, REF, region, NOW))).toEqual(
       expected,
     );
   });

@@ -609,3 +609,36 @@ export function decideTriageForward(
     );
   return route(ctx, { ...ref, handOns: handOnsOf(ref) }, view.held(ref), dest, undefined, now);
 }
+
+/**
+ * An officer re-routes a referral held for triage to another region's hub (the child is known
+ * to be there, the municipality not yet): handed on as any re-route, the personal part
+ * re-sealed to that hub.
+ */
+export function decideTriageReroute(
+  ctx: HubContext,
+  view: HubView,
+  referralId: string,
+  region: string,
+  now: Date,
+): HubVerdict {
+  const ref = view.referral(referralId);
+  if (ref === undefined || ref.status !== "triage") {
+    return refusal(
+      new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", {
+        reason: "not_in_triage",
+        field: "referralId",
+      }),
+    );
+  }
+  const dest = { country: ctx.country, region };
+  const r = routeOf(dest, ctx.country, (hub) => ctx.serves(hub));
+  if (r.kind !== "region" || r.hub === ctx.id)
+    return refusal(
+      new StafettError("ERR_ADDRESS_INVALID", "not another region with a hub", {
+        reason: r.kind === "region" ? "own_region" : "unknown_region",
+        field: "region",
+      }),
+    );
+  return route(ctx, { ...ref, handOns: handOnsOf(ref) }, view.held(ref), dest, undefined, now);
+}

@@ -38,6 +38,19 @@ export async function buildHubHttp(
       return { ...summary(r), history: r.history };
     },
   );
+  app.get<{ Params: { id: string } }>(
+    "/v1/referrals/:id/personal",
+    { config: OWN_ORG },
+    async (req, reply) => {
+      const r = hub.state.referrals.get(req.params.id);
+      if (r === undefined)
+        return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
+      // Every read of a child's data is recorded before the data is opened (docs/contract.md,
+      // principle 10); no record, no data (503).
+      await req.audit("read", { referralId: r.referralId });
+      return { referralId: r.referralId, personal: await hub.personalOf(r.referralId) };
+    },
+  );
   app.get("/v1/triage", { config: OWN_ORG }, async () => hub.state.triage().map(summary));
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/triage/:id/forward",
@@ -45,6 +58,14 @@ export async function buildHubHttp(
     async (req) => {
       await req.audit("triaged", { referralId: req.params.id });
       return summary(await hub.triageForward(req.params.id, req.body.municipality));
+    },
+  );
+  app.post<{ Params: { id: string }; Body: { region: string } }>(
+    "/v1/triage/:id/reroute",
+    { config: OWN_ORG, schema: { body: requestBody("reroute-request") } },
+    async (req) => {
+      await req.audit("triaged", { referralId: req.params.id });
+      return summary(await hub.triageReroute(req.params.id, req.body.region));
     },
   );
   return app;

@@ -7,6 +7,12 @@
  */
 import {
   Notifier,
+  decodeEvent,
+  decodeSignedEvent,
+  decryptionKeyFor,
+  fromBase64,
+  open,
+  recipientKids,
   Party,
   parseOrgId,
   StafettError,
@@ -23,6 +29,7 @@ import {
   decide,
   decideEscalation,
   decideTriageForward,
+  decideTriageReroute,
   type Held,
   type HubContext,
   type HubView,
@@ -140,6 +147,31 @@ export class Hub {
     return ref === undefined ? undefined : this.held(ref).opened;
   }
 
+  /**
+   * The personal part of a referral as the hub holds it, opened with the hub's own key: the
+   * regional coordinator triages on it. The caller records the read first (the access audit).
+   */
+  async personalOf(referralId: string): Promise<unknown> {
+    const opened = this.openedOf(referralId);
+    const sealed =
+      opened === undefined
+        ? undefined
+        : decodeEvent(decodeSignedEvent(fromBase64(opened)).event).opened?.personal;
+    if (sealed === undefined)
+      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
+        reason: "not_recipient",
+        field: "personal",
+      });
+    const key = decryptionKeyFor(this.options.identity, recipientKids(sealed));
+    if (key === undefined)
+      throw new StafettError(
+        "ERR_NOT_RECIPIENT",
+        "the personal part is sealed to a key this hub does not hold",
+        { reason: "key_not_held", field: "personal" },
+      );
+    return open(sealed, key, referralId);
+  }
+
   /** What the hub holds of a referral from its journal: the opened bytes, and a relay's JWE. */
   private held(ref: HubReferral): Held {
     const r = this.party.stored(ref.stored);
@@ -177,6 +209,18 @@ export class Hub {
     return this.party.locks.run(referralId, async () => {
       await this.carryOut(
         decideTriageForward(this.context(), this.view, referralId, municipality, this.now()),
+      );
+      const ref = this.state.referrals.get(referralId);
+      if (ref === undefined) throw new Error("referral vanished from state");
+      return ref;
+    });
+  }
+
+  /** Re-routes a referral held for triage to another region's hub (an officer's decision). */
+  async triageReroute(referralId: string, region: string): Promise<HubReferral> {
+    return this.party.locks.run(referralId, async () => {
+      await this.carryOut(
+        decideTriageReroute(this.context(), this.view, referralId, region, this.now()),
       );
       const ref = this.state.referrals.get(referralId);
       if (ref === undefined) throw new Error("referral vanished from state");

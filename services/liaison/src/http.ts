@@ -17,6 +17,18 @@ export async function buildLiaisonHttp(
   app.get("/v1/inbound", { config: OWN_ORG }, async () =>
     [...liaison.state.inbound.values()].map(view),
   );
+  // What left the country: each referral sent to a partner, the events that crossed for it, and
+  // the partner's answer once it came back. No personal data.
+  app.get("/v1/outbound", { config: OWN_ORG }, async () =>
+    [...liaison.state.watched.values()]
+      .filter((w) => w.direction === "out")
+      .map(({ direction: _direction, ...w }) => ({
+        ...w,
+        crossed: liaison.state.out
+          .filter((r) => r.k === "out" && r.referralId === w.referralId)
+          .map((r) => ({ type: r.k === "out" ? r.type : "", at: r.at })),
+      })),
+  );
   app.get<{ Params: { id: string } }>(
     "/v1/inbound/:id",
     { config: OWN_ORG },

@@ -89,6 +89,8 @@ export interface Watched {
   partner: string;
   settled: boolean;
   escalated: boolean;
+  /** The partner's decision on a referral sent to it, once it came back. */
+  answer?: "accepted" | "declined";
 }
 
 export interface InboundReferral {
@@ -234,8 +236,10 @@ export class LiaisonState {
       case "relayed-in": {
         // The partner's answer to a referral sent to it: the partner has decided.
         const w = this.watched.get(r.referralId);
-        if (w?.direction === "out" && (r.type === "accepted" || r.type === "declined"))
+        if (w?.direction === "out" && (r.type === "accepted" || r.type === "declined")) {
+          w.answer = r.type;
           this.settle(r.referralId);
+        }
         break;
       }
       case "escalated": {

@@ -307,3 +307,6 @@ export type { NotifyEnvConfig } from "./notify-config.js";
 
 export { alertMail } from "./alert-mail.js";
 export type { AlertMail } from "./alert-mail.js";
+
+export { registerDesk } from "./desk/plugin.js";
+export type { DeskOidcOptions, DeskOptions } from "./desk/plugin.js";

@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./audit.js";
 import type { HttpServiceOptions } from "./http-service.js";
 import { currentSigningKey } from "./keyring.js";
+import { registerDesk } from "./desk/plugin.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notifier.js";
 import type { Operations } from "./operations.js";
@@ -47,6 +48,9 @@ export async function serveApi(
     metrics: operations.metrics,
     ...(core.notifier === undefined ? {} : { events: core.notifier }),
   });
+  // The officers' Desk, on the same origin as the API, when the service is configured for it.
+  if (runtime.desk !== undefined)
+    await registerDesk(http, runtime.identity.id, runtime.auth, runtime.desk, log);
   const url = await http.listen({ host: runtime.http.host, port: runtime.http.port });
   // Webhooks and e-mail name the API's address (links back to the item).
   core.notifier?.start(url);

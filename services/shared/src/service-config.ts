@@ -16,6 +16,7 @@ import type { Identity } from "./pipeline.js";
 import type { NotifyConfig } from "./notifier.js";
 import { readNotifyEnv, resolveNotifyConfig, type NotifyEnvConfig } from "./notify-config.js";
 import { parseOrgId } from "./subjects.js";
+import type { DeskOptions } from "./desk/session.js";
 import type { PartyObserver } from "./observer.js";
 
 export interface ServiceEnvConfig {
@@ -47,6 +48,15 @@ export interface ServiceEnvConfig {
   authIssuer: string;
   authAudience: string;
   authDev: boolean;
+  /** The officers' Desk: the organisation's OpenID provider (none: no Desk, unless in development mode). */
+  deskOidcIssuer: string | undefined;
+  deskOidcClientId: string | undefined;
+  deskOidcClientSecretFile: string | undefined;
+  /** The resource indicator (RFC 8707) the API's access tokens are issued for, when needed. */
+  deskOidcResource: string | undefined;
+  deskOidcScope: string | undefined;
+  /** The origin people reach the Desk at (the sign-in callback is built on it). */
+  deskPublicUrl: string | undefined;
   logLevel: string;
   /** Webhooks, e-mail alerts and their thresholds (notify-config.ts). */
   notify: NotifyEnvConfig;
@@ -79,6 +89,21 @@ export function readServiceEnv(
     r.problem("NATS_TLS_CERT and NATS_TLS_KEY go together (a client certificate and its key)");
   if (natsTlsCertFile !== undefined && natsTlsCaFile === undefined)
     r.problem("NATS_TLS_CA is required with a client certificate");
+  const deskOidcIssuer = r.optional("STAFETT_DESK_OIDC_ISSUER");
+  const deskOidcClientId = r.optional("STAFETT_DESK_OIDC_CLIENT_ID");
+  const deskOidcClientSecretFile = r.optional("STAFETT_DESK_OIDC_CLIENT_SECRET_FILE");
+  const deskPublicUrl = r.optional("STAFETT_DESK_PUBLIC_URL");
+  if (
+    deskOidcIssuer !== undefined &&
+    (deskOidcClientId === undefined ||
+      deskOidcClientSecretFile === undefined ||
+      deskPublicUrl === undefined)
+  )
+    r.problem(
+      "STAFETT_DESK_OIDC_ISSUER needs STAFETT_DESK_OIDC_CLIENT_ID, STAFETT_DESK_OIDC_CLIENT_SECRET_FILE and STAFETT_DESK_PUBLIC_URL",
+    );
+  if (deskOidcIssuer !== undefined && !deskOidcIssuer.startsWith("https://"))
+    r.problem("STAFETT_DESK_OIDC_ISSUER must be an https:// URL");
   return {
     org,
     natsUrl: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
@@ -101,6 +126,12 @@ export function readServiceEnv(
     authIssuer: r.string("STAFETT_AUTH_ISSUER", dev ? "stafett-dev" : undefined),
     authAudience: r.string("STAFETT_AUTH_AUDIENCE", "stafett"),
     authDev: dev,
+    deskOidcIssuer,
+    deskOidcClientId,
+    deskOidcClientSecretFile,
+    deskOidcResource: r.optional("STAFETT_DESK_OIDC_RESOURCE"),
+    deskOidcScope: r.optional("STAFETT_DESK_OIDC_SCOPE"),
+    deskPublicUrl,
     logLevel: r.oneOf(
       "LOG_LEVEL",
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
@@ -151,6 +182,8 @@ export interface ServiceRuntime {
   devTokens?: DevTokenIssuer;
   /** Webhooks, e-mail alerts and thresholds; none: notifications are only streamed (/v1/events). */
   notify?: NotifyConfig;
+  /** The officers' Desk under /desk/ (docs/desk.md); without it the service serves none. */
+  desk?: DeskOptions;
 }
 
 export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<ServiceRuntime> {
@@ -171,6 +204,7 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     const jwks: JSONWebKeySet = assertAuthConfig(readJsonFile(config.authJwksFile ?? ""));
     auth = { jwks, issuer: config.authIssuer, audience: config.authAudience };
   }
+  const desk = deskOptions(config, devTokens);
   return {
     identity,
     anchors,
@@ -194,6 +228,37 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
     notify: resolveNotifyConfig(config.notify),
+    ...(desk === undefined ? {} : { desk }),
+  };
+}
+
+/**
+ * The Desk's options: the organisation's OpenID provider when configured; in development mode
+ * (STAFETT_AUTH_DEV) also the development sign-in, which production never has.
+ */
+function deskOptions(
+  config: ServiceEnvConfig,
+  devTokens: DevTokenIssuer | undefined,
+): DeskOptions | undefined {
+  const oidc =
+    config.deskOidcIssuer === undefined ||
+    config.deskOidcClientId === undefined ||
+    config.deskOidcClientSecretFile === undefined
+      ? undefined
+      : {
+          issuer: config.deskOidcIssuer,
+          clientId: config.deskOidcClientId,
+          clientSecret: new TextDecoder()
+            .decode(readSecretFile(config.deskOidcClientSecretFile))
+            .trim(),
+          ...(config.deskOidcResource === undefined ? {} : { resource: config.deskOidcResource }),
+          ...(config.deskOidcScope === undefined ? {} : { scope: config.deskOidcScope }),
+        };
+  if (oidc === undefined && devTokens === undefined) return undefined;
+  return {
+    ...(oidc === undefined ? {} : { oidc }),
+    ...(devTokens === undefined ? {} : { devSignIn: devTokens }),
+    ...(config.deskPublicUrl === undefined ? {} : { publicUrl: config.deskPublicUrl }),
   };
 }
 

@@ -19,6 +19,9 @@ export type ApiSchemaName =
   | "withdraw-request"
   | "forward-request"
   | "inbound-decline-request"
+  | "escalation-assign-request"
+  | "reroute-request"
+  | "escalation-resolve-request"
   | "empty-request";
 
 export const SCHEMA_IDS = {
