@@ -31,6 +31,8 @@ import {
   type Verdict,
   type ClockCheckOptions,
   type PartyReadiness,
+  type Retention,
+  type Erasure,
 } from "@stafett/shared";
 import {
   deadlineOf,
@@ -69,6 +71,10 @@ export interface GatewayOptions extends ServiceRuntime {
   now?: () => Date;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
+  /** How long personal parts and metadata are kept after a referral's handling ended here. */
+  retention?: Retention;
+  /** How often retention is applied and the journal compacted (see Party). */
+  sweepMs?: number;
 }
 
 export interface ReferralRequest {
@@ -117,6 +123,9 @@ export class Gateway {
         now: gw.now,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.clock === undefined ? {} : { clock: options.clock }),
+        holdings: gw.state,
+        ...(options.retention === undefined ? {} : { retention: options.retention }),
+        ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
       },
     );
     await gw.party.consume((v, d) => decide(gw.context(), gw.view, v, d.data, gw.now()));
@@ -365,12 +374,21 @@ export class Gateway {
     });
   }
 
+  /** Erases a referral's personal part from this gateway's store, on request (see Party.erase). */
+  erase(referralId: string): Promise<Erasure> {
+    return this.party.erase(referralId, "request");
+  }
+
   inboxItem(referralId: string): InboxItem | undefined {
     return this.state.inbox.get(referralId);
   }
 
   /** The personal part of an inbox item, opened now with this municipality's key (never stored in clear). */
   async personalOf(item: InboxItem): Promise<unknown> {
+    if (item.erased === true)
+      throw new StafettError("ERR_GONE", "the personal part of this referral was erased", {
+        reason: "erased",
+      });
     const bytes = this.storedBytes(item.stored);
     const updated = item.updated === undefined ? undefined : this.storedBytes(item.updated);
     const sealed = sealedIn(updated ?? bytes) ?? sealedIn(bytes);

@@ -61,8 +61,11 @@ export type RouteAccess =
   | "public"
   | "own-org"
   | { readonly roles: readonly Role[] }
-  /** A person of the own organisation whose token grants this role (its `roles` claim). */
-  | { readonly grant: "auditor" };
+  /**
+   * A person of the own organisation whose token grants this role (its `roles` claim): an
+   * `auditor` reads the access audit, an `eraser` erases a referral's personal part.
+   */
+  | { readonly grant: "auditor" | "eraser" };
 
 declare module "fastify" {
   interface FastifyContextConfig {

@@ -143,7 +143,14 @@ export type { DeriveId } from "./ids.js";
 
 export { Journal } from "./journal.js";
 export { systemNow } from "./faults.js";
-export type { CheckReport, JournalRef } from "./journal.js";
+export type { CheckReport, CompactReport, JournalRef, KeptLine } from "./journal.js";
+
+export {
+  compactLines,
+  DEFAULT_RETENTION,
+  MIN_METADATA_MS,
+} from "./retention.js";
+export type { ErasureCause, Holdings, Retention } from "./retention.js";
 
 export {
   loadIdentity,
@@ -159,6 +166,7 @@ export type {
   ClockCheckOptions,
   ConsumerOptions,
   Decide,
+  Erasure,
   JournalLine,
   PartyOptions,
   PartyReadiness,
