@@ -31,7 +31,6 @@ import {
   type Verdict,
   type ClockCheckOptions,
   type PartyReadiness,
-  type Retention,
   type Erasure,
 } from "@stafett/shared";
 import {
@@ -71,8 +70,6 @@ export interface GatewayOptions extends ServiceRuntime {
   now?: () => Date;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
-  /** How long personal parts and metadata are kept after a referral's handling ended here. */
-  retention?: Retention;
   /** How often retention is applied and the journal compacted (see Party). */
   sweepMs?: number;
 }
@@ -124,7 +121,6 @@ export class Gateway {
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.clock === undefined ? {} : { clock: options.clock }),
         holdings: gw.state,
-        ...(options.retention === undefined ? {} : { retention: options.retention }),
         ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
       },
     );

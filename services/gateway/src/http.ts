@@ -54,7 +54,11 @@ function notFound(reply: FastifyReply) {
 function gone(reply: FastifyReply) {
   return reply
     .code(410)
-    .send({ code: "ERR_GONE", reason: "erased", message: "this referral's personal part was erased" });
+    .send({
+      code: "ERR_GONE",
+      reason: "erased",
+      message: "this referral's personal part was erased",
+    });
 }
 
 const OWN_ORG = { access: "own-org" } as const;

@@ -425,8 +425,7 @@ export class Journal<R> {
     // what the old journal held, so it goes.
     rmSync(`${path}${COMPACT_TMP_SUFFIX}`, { force: true });
     const through = compactedThrough(path);
-    if (through !== undefined && !existsSync(path))
-      throw incompleteCompaction(path, through, 0);
+    if (through !== undefined && !existsSync(path)) throw incompleteCompaction(path, through, 0);
     if (existsSync(path)) {
       const bytes = readFileSync(path);
       const { good, damaged, tail } = judge(scan(bytes));
@@ -836,7 +835,8 @@ export class Journal<R> {
     let offset = 0;
     written.forEach((w, i) => {
       const k = kept[i];
-      if (k !== undefined) records.push({ record: k.record, at: { offset, length: w.length }, seq: w.seq });
+      if (k !== undefined)
+        records.push({ record: k.record, at: { offset, length: w.length }, seq: w.seq });
       else this.last = { offset, length: w.length };
       offset += w.length;
     });

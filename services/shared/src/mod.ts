@@ -145,11 +145,7 @@ export { Journal } from "./journal.js";
 export { systemNow } from "./faults.js";
 export type { CheckReport, CompactReport, JournalRef, KeptLine } from "./journal.js";
 
-export {
-  compactLines,
-  DEFAULT_RETENTION,
-  MIN_METADATA_MS,
-} from "./retention.js";
+export { compactLines, DEFAULT_RETENTION, MIN_METADATA_MS } from "./retention.js";
 export type { ErasureCause, Holdings, Retention } from "./retention.js";
 
 export {

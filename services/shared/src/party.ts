@@ -400,6 +400,7 @@ export class Party<R> {
       stateDir: runtime.stateDir,
       apply,
       ...observer,
+      ...(runtime.retention === undefined ? {} : { retention: runtime.retention }),
       ...extra,
     });
   }
@@ -1330,7 +1331,11 @@ export class Party<R> {
           holdings.forget(referralId);
           changed += 1;
         } else if (ended + retention.personalMs <= now && !this.erasures.has(referralId)) {
-          await this.journalErase({ referralId, cause: "retention", at: new Date(now).toISOString() });
+          await this.journalErase({
+            referralId,
+            cause: "retention",
+            at: new Date(now).toISOString(),
+          });
           changed += 1;
         }
       });
