@@ -52,13 +52,11 @@ function notFound(reply: FastifyReply) {
 
 /** Its personal part was erased (on request, or its retention period ended). */
 function gone(reply: FastifyReply) {
-  return reply
-    .code(410)
-    .send({
-      code: "ERR_GONE",
-      reason: "erased",
-      message: "this referral's personal part was erased",
-    });
+  return reply.code(410).send({
+    code: "ERR_GONE",
+    reason: "erased",
+    message: "this referral's personal part was erased",
+  });
 }
 
 const OWN_ORG = { access: "own-org" } as const;
@@ -143,7 +141,10 @@ export async function buildGatewayHttp(
     "/v1/referrals/:id/personal",
     { config: { access: { grant: "eraser" } } },
     async (req, reply) => {
-      if (!gateway.state.holds(req.params.id)) return notFound(reply);
+      if (!gateway.state.holds(req.params.id))
+        return reply
+          .code(404)
+          .send({ code: "ERR_NOT_FOUND", reason: "unknown_referral", message: "no such referral" });
       await req.audit("erased", { referralId: req.params.id });
       const erasure = await gateway.erase(req.params.id);
       return { referralId: erasure.referralId, erasedAt: erasure.at, cause: erasure.cause };

@@ -84,7 +84,8 @@ function lineReferral<R>(
  * seen-message ids, except those of forgotten referrals.
  *
  * - `{ done }` lines go, and with them the events of the plans they mark published;
- * - a forgotten referral's lines go (records, seen ids, erase and forget lines);
+ * - a forgotten referral's lines go (records, seen ids, erase and forget lines), except the
+ *   events of a plan not yet published;
  * - an erased referral's records lose their personal part (`strip`);
  * - a `{ tried }` line stays only while no later line handled that delivery.
  */
@@ -125,7 +126,7 @@ export function compactLines<R>(
     if (!undone && referral !== undefined && forgotten.has(referral)) continue;
     const rs = Array.isArray(l.rs)
       ? (l.rs as R[])
-          .filter((r) => undone || !forgotten.has(holdings.referralOf(r) ?? ""))
+          .filter((r) => !forgotten.has(holdings.referralOf(r) ?? ""))
           .map((r) => (erased.has(holdings.referralOf(r) ?? "") ? holdings.strip(r) : r))
       : undefined;
     const kept: Record<string, unknown> = {};
