@@ -5,7 +5,7 @@
  * and the erased inbox item answers 410. Erasure on request: only a person granted `eraser`, of
  * the own municipality, for a referral the gateway holds; recorded in the access audit.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
@@ -19,6 +19,7 @@ import {
   type AuditRecord,
 } from "@stafett/shared";
 import { openTo } from "../support/flow.js";
+import { capturedLog } from "../support/logs.js";
 import { Api } from "./api.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
@@ -215,5 +216,36 @@ describe("erasure on request", () => {
     const records = (await auditor.get<{ records: AuditRecord[] }>(`/v1/audit?referralId=${id}`))
       .body.records;
     expect(records.map((r) => r.action)).toContain("erased");
+  }, 60_000);
+});
+
+describe("a damaged compacted journal", () => {
+  it("is refused loudly (a coded fatal line, never ready), never replayed short or empty", async () => {
+    const org = GOTEBORG;
+    const journal = join(se.runtime(org).stateDir, "journal.jsonl");
+    // Compacted by the erasures above; cut off its end, marker and all (as a lost tail would).
+    expect(statSync(`${journal}.compacted`).isFile()).toBe(true);
+    const running = se.gateways.get(org);
+    await running?.stop();
+    se.gateways.delete(org);
+    copyFileSync(journal, `${journal}.kept`);
+    const size = statSync(journal).size;
+    truncateSync(journal, Math.floor(size / 2));
+    const refused = capturedLog("gateway");
+    await expect(startGateway(se.runtime(org), refused.log)).rejects.toMatchObject({
+      code: "ERR_JOURNAL_DAMAGED",
+      reason: "compacted_incomplete",
+    });
+    expect(refused.coded("ERR_JOURNAL_DAMAGED", "compacted_incomplete")).toMatchObject([
+      { level: 60 },
+    ]);
+    // Nothing was changed; put back whole, it starts.
+    expect(statSync(journal).size).toBe(Math.floor(size / 2));
+    copyFileSync(`${journal}.kept`, journal);
+    const again = await startGateway(se.runtime(org), log);
+    own.push(again);
+    expect(
+      again.gateway.readiness().problems.filter((p) => p.code === "ERR_JOURNAL_DAMAGED"),
+    ).toEqual([]);
   }, 60_000);
 });
