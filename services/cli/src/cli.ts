@@ -27,6 +27,7 @@ export const USAGE = `stafett <command>
   event open --in FILE|- --trust FILE --anchor PUB [--as ID --enc-key KEY [--decrypt-to FILE]] [--subject S]
                                               SignedEvent bytes -> verified canonical JSON; exit 1 with a code if refused
   provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL]
+            [--quarantine-max-age 7d]
             [--nkey-file F | --user U --password-file F] [--tls-ca F [--tls-cert F --tls-key F]]
                                               create or update the stream, quarantine stream and one consumer per
                                               organisation; put the trust lists in the trust bucket (idempotent)
@@ -91,6 +92,7 @@ const OPTIONS = {
   port: { type: "string" },
   "leaf-port": { type: "string" },
   "valid-for": { type: "string" },
+  "quarantine-max-age": { type: "string" },
   label: { type: "string" },
   host: { type: "string" },
   "nats-users": { type: "string" },
@@ -246,12 +248,18 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     },
     provision: async () => {
       if (!need(v, "trust", io) || !need(v, "anchor", io)) return 2;
+      const quarantineMaxAge = v["quarantine-max-age"];
+      const quarantineMaxAgeMs =
+        quarantineMaxAge === undefined ? undefined : parseDuration(quarantineMaxAge);
+      if (quarantineMaxAge !== undefined && quarantineMaxAgeMs === undefined)
+        return io.usage("--quarantine-max-age is a duration such as 7d or 72h");
       return provision(
         {
           trust: v.trust ?? "",
           anchor: typeof v.anchor === "string" ? v.anchor : "",
           natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
           ...(v["partner-trust"] === undefined ? {} : { partnerTrust: v["partner-trust"] }),
+          ...(quarantineMaxAgeMs === undefined ? {} : { quarantineMaxAgeMs }),
           ...natsArgs(v),
         },
         io,

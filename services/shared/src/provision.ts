@@ -47,7 +47,9 @@ export const PROVISION_DEFAULTS = {
   maxBytes: -1,
   maxDeliver: 6,
   backoffMs: [5_000, 15_000, 30_000, 60_000, 120_000],
-  quarantineMaxAgeMs: 90 * 24 * 3_600_000,
+  // Refused messages may hold a sealed personal part: kept only as long as an operator needs to
+  // act on one (a working week and a weekend), not 90 days (docs/data-protection.md).
+  quarantineMaxAgeMs: 7 * 24 * 3_600_000,
 } as const;
 
 export interface ProvisionReport {
