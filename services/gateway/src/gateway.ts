@@ -70,8 +70,6 @@ export interface GatewayOptions extends ServiceRuntime {
   now?: () => Date;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
-  /** How often retention is applied and the journal compacted (see Party). */
-  sweepMs?: number;
 }
 
 export interface ReferralRequest {

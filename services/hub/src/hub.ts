@@ -38,8 +38,6 @@ export interface HubOptions extends ServiceRuntime {
   escalationRetryMs?: number;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
-  /** How often retention is applied and the journal compacted (see Party). */
-  sweepMs?: number;
 }
 
 export class Hub {

@@ -401,6 +401,7 @@ export class Party<R> {
       apply,
       ...observer,
       ...(runtime.retention === undefined ? {} : { retention: runtime.retention }),
+      ...(runtime.sweepMs === undefined ? {} : { sweepMs: runtime.sweepMs }),
       ...extra,
     });
   }

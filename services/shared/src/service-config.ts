@@ -44,6 +44,8 @@ export interface ServiceEnvConfig {
   expiryWarningMs: number;
   /** How long a referral's personal part, and its metadata, are kept after its end here. */
   retention: Retention;
+  /** How often retention is applied and the journal compacted. */
+  retentionSweepMs: number;
   authJwksFile: string | undefined;
   authIssuer: string;
   authAudience: string;
@@ -97,6 +99,7 @@ export function readServiceEnv(
     metricsPort: r.integer("STAFETT_METRICS_PORT", defaults.metricsPort, 0),
     expiryWarningMs: r.duration("STAFETT_EXPIRY_WARNING", DEFAULT_EXPIRY_WARNING_MS),
     retention: readRetention(r),
+    retentionSweepMs: r.duration("STAFETT_RETENTION_SWEEP", 3_600_000),
     authJwksFile,
     authIssuer: r.string("STAFETT_AUTH_ISSUER", dev ? "stafett-dev" : undefined),
     authAudience: r.string("STAFETT_AUTH_AUDIENCE", "stafett"),
@@ -156,6 +159,8 @@ export interface ServiceRuntime {
   expiryWarningMs?: number;
   /** How long personal parts and metadata are kept (default `DEFAULT_RETENTION`). */
   retention?: Retention;
+  /** How often retention is applied and the journal compacted (default 1 h). */
+  sweepMs?: number;
   /** Told of journal appends, refusals and quarantine copies (set by the service's operations). */
   observer?: PartyObserver;
   auth: AuthConfig;
@@ -202,6 +207,7 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     metrics: { host: config.metricsHost, port: config.metricsPort },
     expiryWarningMs: config.expiryWarningMs,
     retention: config.retention,
+    sweepMs: config.retentionSweepMs,
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
   };
