@@ -21,14 +21,19 @@ export interface HubHolding {
   journalBytesWritten: number;
   /** The journal once the hub applied retention and compacted. */
   journalBytes: number;
+  /** RSS once retention was applied, in the process that replayed the journal as written. */
   rssMB: number;
+  /** RSS after a restart on the journal as it is then (what a long-running hub keeps). */
+  rssRestartedMB: number;
 }
 
 export interface RetentionResult {
   referrals: number;
   cases: HubHolding[];
-  /** RSS of the hub after N closed referrals over a fresh hub's. */
+  /** RSS of the hub after N closed referrals over a fresh hub's (in the same process). */
   closedRssRatio: number;
+  /** The same, after a restart of each. */
+  closedRssRestartedRatio: number;
   /** Journal bytes after N closed referrals over a fresh hub's. */
   closedJournalRatio: number;
   openRssRatio: number;
@@ -124,9 +129,8 @@ export async function runRetention(
       const env = serviceEnv(local, HUB, {
         STAFETT_STATE_DIR: stateDir,
         STAFETT_RETENTION_SWEEP: "1s",
-        LOG_LEVEL: "warn",
       });
-      const hub = await startService("hub", HUB, env, options.nodeArgs);
+      let hub = await startService("hub", HUB, env, options.nodeArgs);
       try {
         // Retention applied and the journal compacted: the closed referrals are forgotten.
         if (kind === "closed")
@@ -136,12 +140,17 @@ export async function runRetention(
           });
         // A few sweeps later (nothing left to do), measured at rest.
         await new Promise((resolve) => setTimeout(resolve, 3_000));
+        const rssMB = memoryOf(hub.pid).rssMB;
+        await stopService(hub);
+        hub = await startService("hub", HUB, env, options.nodeArgs);
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
         cases.push({
           case: kind,
           referrals: n,
           journalBytesWritten: written,
           journalBytes: statSync(journalPath, { throwIfNoEntry: false })?.size ?? 0,
-          rssMB: memoryOf(hub.pid).rssMB,
+          rssMB,
+          rssRestartedMB: memoryOf(hub.pid).rssMB,
         });
       } finally {
         await stopService(hub);
@@ -160,6 +169,7 @@ export async function runRetention(
     referrals: options.referrals,
     cases,
     closedRssRatio: of("closed").rssMB / fresh.rssMB,
+    closedRssRestartedRatio: of("closed").rssRestartedMB / fresh.rssRestartedMB,
     // A fresh hub's journal may be empty: count it as one line's worth (no division by zero).
     closedJournalRatio: of("closed").journalBytes / Math.max(fresh.journalBytes, 100),
     openRssRatio: of("open").rssMB / fresh.rssMB,
@@ -171,8 +181,8 @@ export function retentionLines(r: RetentionResult): string[] {
   return [
     ...r.cases.map(
       (c) =>
-        `hub, ${c.case} (${c.referrals} referrals): RSS ${c.rssMB.toFixed(1)} MB, journal ${(c.journalBytes / 1e6).toFixed(2)} MB (written ${(c.journalBytesWritten / 1e6).toFixed(1)} MB)`,
+        `hub, ${c.case} (${c.referrals} referrals): RSS ${c.rssMB.toFixed(1)} MB (restarted ${c.rssRestartedMB.toFixed(1)} MB), journal ${(c.journalBytes / 1e6).toFixed(2)} MB (written ${(c.journalBytesWritten / 1e6).toFixed(1)} MB)`,
     ),
-    `closed/fresh: RSS x${r.closedRssRatio.toFixed(2)}, journal x${r.closedJournalRatio.toFixed(1)}; open/fresh: RSS x${r.openRssRatio.toFixed(2)}`,
+    `closed/fresh: RSS x${r.closedRssRatio.toFixed(2)} (restarted x${r.closedRssRestartedRatio.toFixed(2)}), journal x${r.closedJournalRatio.toFixed(1)}; open/fresh: RSS x${r.openRssRatio.toFixed(2)}`,
   ];
 }

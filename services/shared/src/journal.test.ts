@@ -275,7 +275,7 @@ describe("Journal.compact", () => {
   /** Compacts the journal at `path` keeping the even records; resolves with what it kept. */
   async function compactEven(path: string): Promise<void> {
     const { journal } = Journal.open<{ n: number }>(path);
-    await journal.compact((lines) => lines.filter((l) => l.record.n % 2 === 0));
+    await journal.compact((lines) => [...lines()].filter((l) => l.record.n % 2 === 0));
     await journal.append({ n: 100 });
     await journal.close();
   }

@@ -179,12 +179,17 @@ interface ScannedLine {
   ok: boolean;
   reason?: DamageReason;
   record?: unknown;
+  /** Written by the journal itself (a probe, a compaction's marker): never replayed. */
+  internal?: boolean;
   seq?: number;
   duplicate?: boolean;
 }
 
-/** Reads every line of a journal file and judges it (no side effects). */
-function scan(bytes: Buffer): ScannedLine[] {
+/**
+ * Reads every line of a journal file and judges it (no side effects). Without `keep`, the
+ * records are parsed to judge them but not kept (replay parses them again, one at a time).
+ */
+function scan(bytes: Buffer, keep = true): ScannedLine[] {
   const lines: ScannedLine[] = [];
   /** CRC of each sequence number seen (index = seq), to recognise a repeated line. */
   let crcs = new Float64Array(1024);
@@ -220,7 +225,8 @@ function scan(bytes: Buffer): ScannedLine[] {
           crcs[framed.seq] = framed.crc + 1;
           maxSeq = framed.seq;
           line.ok = true;
-          line.record = framed.record;
+          line.internal = isInternal(framed.record);
+          if (keep) line.record = framed.record;
           line.seq = framed.seq;
         }
       }
@@ -231,7 +237,8 @@ function scan(bytes: Buffer): ScannedLine[] {
         if (typeof record === "string") line.reason = record;
         else {
           line.ok = true;
-          line.record = record;
+          line.internal = isInternal(record);
+          if (keep) line.record = record;
         }
       }
     } else line.reason = "unparsable";
@@ -291,6 +298,22 @@ function judge(lines: readonly ScannedLine[]): {
     damaged: lines.slice(0, lastGood + 1).filter((l) => !l.ok),
     tail: lines.slice(lastGood + 1),
   };
+}
+
+/** The records of good lines, parsed again one at a time (they were judged already). */
+function* replayLines<R>(bytes: Buffer, lines: readonly ScannedLine[]): Generator<Replayed<R>> {
+  for (const l of lines) {
+    const end = l.offset + l.length - 1;
+    const parsed =
+      l.seq === undefined ? parseObject(bytes, l.offset, end) : parseFramed(bytes, l.offset, end);
+    if (typeof parsed === "string") throw new Error(`journal line at ${l.offset} changed`);
+    const record = l.seq === undefined ? parsed : (parsed as { record: unknown }).record;
+    yield {
+      record: record as R,
+      at: { offset: l.offset, length: l.length },
+      ...(l.seq === undefined ? {} : { seq: l.seq }),
+    };
+  }
 }
 
 /** The `through` a compaction left beside the journal, if one did. */
@@ -415,8 +438,25 @@ export class Journal<R> {
     path: string,
     options: JournalOptions = {},
   ): { journal: Journal<R>; records: Replayed<R>[]; report: OpenReport } {
+    const opened = Journal.openForReplay<R>(path, options);
+    return { ...opened, records: [...opened.records] };
+  }
+
+  /**
+   * As `open`, but the records come one at a time as they are iterated (each line parsed again
+   * then), so that replaying a large journal never holds all of its records at once: a
+   * service's memory depends on what its state keeps, not on the journal's size. Iterate once,
+   * before appending.
+   */
+  static openForReplay<R>(
+    path: string,
+    options: JournalOptions = {},
+  ): { journal: Journal<R>; records: Iterable<Replayed<R>>; report: OpenReport } {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const records: Replayed<R>[] = [];
+    let replayable: { bytes: Buffer; lines: ScannedLine[] } = {
+      bytes: Buffer.alloc(0),
+      lines: [],
+    };
     const report: OpenReport = { duplicates: 0, legacy: 0 };
     let validBytes = 0;
     let maxSeq = 0;
@@ -428,7 +468,7 @@ export class Journal<R> {
     if (through !== undefined && !existsSync(path)) throw incompleteCompaction(path, through, 0);
     if (existsSync(path)) {
       const bytes = readFileSync(path);
-      const { good, damaged, tail } = judge(scan(bytes));
+      const { good, damaged, tail } = judge(scan(bytes, false));
       if (through !== undefined) {
         const reached = good.reduce((m, l) => Math.max(m, l.seq ?? 0), 0);
         if (reached < through) throw incompleteCompaction(path, through, reached);
@@ -446,17 +486,11 @@ export class Journal<R> {
           report.duplicates += 1;
           continue;
         }
-        const at = { offset: l.offset, length: l.length };
-        last = at;
+        last = { offset: l.offset, length: l.length };
         if (l.seq === undefined) report.legacy += 1;
         else maxSeq = l.seq;
-        if (!isInternal(l.record))
-          records.push({
-            record: l.record as R,
-            at,
-            ...(l.seq === undefined ? {} : { seq: l.seq }),
-          });
       }
+      replayable = { bytes, lines: good.filter((l) => l.duplicate !== true && !l.internal) };
       const tailStart = tail[0]?.offset;
       validBytes = tailStart ?? bytes.length;
       if (tailStart !== undefined) {
@@ -471,7 +505,7 @@ export class Journal<R> {
     ftruncateSync(fd, validBytes);
     return {
       journal: new Journal<R>(path, fd, validBytes, maxSeq + 1, last, dsync, options),
-      records,
+      records: replayLines<R>(replayable.bytes, replayable.lines),
       report,
     };
   }
@@ -485,7 +519,7 @@ export class Journal<R> {
     return {
       path,
       bytes: bytes.length,
-      records: good.filter((l) => l.duplicate !== true && !isInternal(l.record)).length,
+      records: good.filter((l) => l.duplicate !== true && l.internal !== true).length,
       legacy: good.filter((l) => l.seq === undefined).length,
       duplicates: good.filter((l) => l.duplicate === true).length,
       damaged: damaged.map((l) => ({
@@ -781,7 +815,9 @@ export class Journal<R> {
    * Appends wait meanwhile: once the write under way is done, the rest runs without yielding.
    * Journals with lines from before checksums are not compacted (`ERR_JOURNAL_DAMAGED`, `legacy`).
    */
-  async compact(keep: (lines: readonly KeptLine<R>[]) => KeptLine<R>[]): Promise<CompactReport<R>> {
+  async compact(
+    keep: (lines: () => Iterable<KeptLine<R>>) => KeptLine<R>[],
+  ): Promise<CompactReport<R>> {
     if (this.closed) throw new Error("journal is closed");
     const refused = this.unavailable();
     if (refused !== undefined) throw refused;
@@ -789,18 +825,19 @@ export class Journal<R> {
     // From here on nothing yields: no append can be written, and no read can see a half state.
     const before = Buffer.alloc(this.size);
     if (this.size > 0) readSync(this.fd, before, 0, this.size, 0);
-    const lines = scan(before).filter((l) => l.ok && l.duplicate !== true);
+    const lines = scan(before, false).filter((l) => l.ok && l.duplicate !== true);
     if (lines.some((l) => l.seq === undefined))
       throw new StafettError(
         "ERR_JOURNAL_DAMAGED",
         `journal ${this.path} holds lines from before checksums: not compacted`,
         { reason: "legacy", field: this.path },
       );
-    const kept = keep(
-      lines
-        .filter((l) => !isInternal(l.record))
-        .map((l) => ({ seq: l.seq ?? 0, record: l.record as R })),
-    );
+    // The lines as often as `keep` asks, parsed again each time: only what it keeps is held.
+    const replayable = lines.filter((l) => l.internal !== true);
+    const kept = keep(function* () {
+      for (const r of replayLines<R>(before, replayable))
+        yield { seq: r.seq ?? 0, record: r.record };
+    });
     // The marker ends the compacted part, under the next sequence number.
     const marker = { seq: this.nextSeq, json: JSON.stringify({ [INTERNAL_KEY]: "compacted" }) };
     const encoded = [...kept.map((k) => ({ seq: k.seq, json: JSON.stringify(k.record) })), marker];

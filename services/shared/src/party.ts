@@ -411,7 +411,7 @@ export class Party<R> {
     let party: Party<R> | undefined;
     let opened;
     try {
-      opened = Journal.open<JournalLine<R>>(path, {
+      opened = Journal.openForReplay<JournalLine<R>>(path, {
         onHealth: (h, cause) => party?.journalHealth(h, cause),
         ...(options.journalProbeMs === undefined ? {} : { probeMs: options.journalProbeMs }),
       });
@@ -1374,7 +1374,7 @@ export class Party<R> {
       const report = await this.journal.compact(
         (lines) =>
           compactLines<R>(
-            lines as unknown as KeptLine<Record<string, unknown>>[],
+            lines as unknown as () => Iterable<KeptLine<Record<string, unknown>>>,
             holdings,
           ) as unknown as KeptLine<JournalLine<R>>[],
       );

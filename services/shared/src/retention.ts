@@ -77,7 +77,7 @@ function lineReferral<R>(
 }
 
 /**
- * What a compaction keeps of a party's journal lines (pure). The result replays to the same
+ * What a compaction keeps of a party's journal lines (pure; `lines` is read twice). The result replays to the same
  * state as the lines given: the same records (stripped where the referral is erased, which its
  * erase line does to the state anyway), the same erasures, the same plans not yet published
  * (their events byte for byte: exactly-once needs them), the same crash counts; and the same
@@ -90,14 +90,14 @@ function lineReferral<R>(
  * - a `{ tried }` line stays only while no later line handled that delivery.
  */
 export function compactLines<R>(
-  lines: readonly KeptLine<Record<string, unknown>>[],
+  lines: () => Iterable<KeptLine<Record<string, unknown>>>,
   holdings: Pick<Holdings<R>, "referralOf" | "strip">,
 ): KeptLine<Record<string, unknown>>[] {
   const done = new Set<number>();
   const forgotten = new Set<string>();
   const erased = new Set<string>();
   const triedOpen = new Map<string, number>();
-  for (const { seq, record: l } of lines) {
+  for (const { seq, record: l } of lines()) {
     if (typeof l.done === "number") done.add(l.done);
     const forget = l.forget as { referralId?: string } | undefined;
     if (forget?.referralId !== undefined) forgotten.add(forget.referralId);
@@ -110,7 +110,7 @@ export function compactLines<R>(
   }
   const triedKept = new Set(triedOpen.values());
   const out: KeptLine<Record<string, unknown>>[] = [];
-  for (const { seq, record: l } of lines) {
+  for (const { seq, record: l } of lines()) {
     if ("done" in l || "forget" in l) continue;
     if ("tried" in l) {
       if (triedKept.has(seq)) out.push({ seq, record: l });
