@@ -216,6 +216,18 @@ describe("erasure on request", () => {
     const records = (await auditor.get<{ records: AuditRecord[] }>(`/v1/audit?referralId=${id}`))
       .body.records;
     expect(records.map((r) => r.action)).toContain("erased");
+
+    // The hub that forwarded it keeps its own copy, until its own eraser erases it there.
+    const hub = se.hub("vast");
+    const hubDir = se.runtime("se:hub:vast").stateDir;
+    expect(holding(hubDir, needles).length).toBeGreaterThan(0);
+    const municipalEraser = await officer(GOTEBORG, hub.url, ["eraser"]);
+    expect((await municipalEraser.call("DELETE", `/v1/referrals/${id}/personal`)).status).toBe(403);
+    const hubEraser = await officer("se:hub:vast", hub.url, ["eraser"]);
+    const atHub = await hubEraser.call("DELETE", `/v1/referrals/${id}/personal`);
+    expect(atHub.status).toBe(200);
+    expect(holding(hubDir, needles)).toEqual([]);
+    expect(hub.hub.state.referrals.get(id)?.erased).toBe(true);
   }, 60_000);
 });
 
