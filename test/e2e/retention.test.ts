@@ -5,7 +5,17 @@
  * and the erased inbox item answers 410. Erasure on request: only a person granted `eraser`, of
  * the own municipality, for a referral the gateway holds; recorded in the access audit.
  */
-import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
@@ -20,6 +30,7 @@ import {
 } from "@stafett/shared";
 import { openTo } from "../support/flow.js";
 import { capturedLog } from "../support/logs.js";
+import { runCli } from "../../services/cli/src/cli.js";
 import { Api } from "./api.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
@@ -201,6 +212,35 @@ describe("erasure on request", () => {
     expect(unknown.body).toMatchObject({ code: "ERR_NOT_FOUND" });
     expect((await plain.get(`/v1/inbox/${id}`)).status).toBe(200);
 
+    // `stafett erase` carries the same request, and reports the refusal's code.
+    const tokenDir = mkdtempSync(join(tmpdir(), "stafett-erase-"));
+    const tokenFile = join(tokenDir, "token");
+    const cli = async (org: string, roles: string[]) => {
+      writeFileSync(tokenFile, await se.tokens.mint(org, "officer-1", 600, { roles }), {
+        mode: 0o600,
+      });
+      const out: string[] = [];
+      const code = await runCli(
+        ["erase", "--referral", id, "--url", goteborg.url, "--token-file", tokenFile],
+        {
+          out: (t) => out.push(t),
+          err: (t) => out.push(t),
+          usage: (t) => (out.push(t), 2),
+          stdin: async () => new Uint8Array(),
+          stdoutBytes: () => undefined,
+        },
+      );
+      return { code, text: out.join("") };
+    };
+    try {
+      expect(await cli(GOTEBORG, [])).toEqual({ code: 1, text: "rejected: ERR_FORBIDDEN\n" });
+      const done = await cli(GOTEBORG, ["eraser"]);
+      expect(done.code).toBe(0);
+      expect(done.text).toMatch(/^erased: the personal part of .* \(request\) at /);
+    } finally {
+      rmSync(tokenDir, { recursive: true, force: true });
+    }
+    // Erasing again is erasing once.
     const erased = await eraser.call("DELETE", `/v1/referrals/${id}/personal`);
     expect(erased.status).toBe(200);
     expect(erased.body).toMatchObject({ referralId: id, cause: "request" });

@@ -11,6 +11,7 @@ import { auditExport, auditVerify } from "./commands/audit.js";
 import { configServices } from "./commands/config.js";
 import { printRefusal, type Io } from "./io.js";
 import { journal } from "./commands/journal.js";
+import { erase } from "./commands/erase.js";
 
 export const USAGE = `stafett <command>
 
@@ -54,6 +55,9 @@ export const USAGE = `stafett <command>
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
+  erase --referral ID --url URL --token-file FILE
+                                              erase a referral's personal part at the service at URL (a person's
+                                              token granting eraser; recorded in that service's audit)
   journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
                                               repair (service stopped) keeps damaged lines aside in a separate file
 
@@ -93,6 +97,8 @@ const OPTIONS = {
   "leaf-port": { type: "string" },
   "valid-for": { type: "string" },
   "quarantine-max-age": { type: "string" },
+  url: { type: "string" },
+  "token-file": { type: "string" },
   label: { type: "string" },
   host: { type: "string" },
   "nats-users": { type: "string" },
@@ -305,6 +311,13 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         },
         io,
       );
+    },
+    erase: async () => {
+      const referral = need(v, "referral", io);
+      const url = need(v, "url", io);
+      const tokenFile = need(v, "token-file", io);
+      if (!referral || !url || !tokenFile) return 2;
+      return erase({ referral, url, tokenFile }, io);
     },
     journal: async () => {
       const state = need(v, "state", io);
