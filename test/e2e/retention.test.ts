@@ -19,13 +19,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
-import { LocalCountry, waitFor } from "@stafett/devkit";
+import { randomUUID } from "node:crypto";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { LocalCountry, sampleOpened, waitFor, waitForValue } from "@stafett/devkit";
 import {
   createLogger,
   DEFAULT_RETENTION,
   decodeEvent,
   decodeSignedEvent,
   fromBase64,
+  issue,
+  listQuarantine,
+  quarantineStreamName,
   type AuditRecord,
 } from "@stafett/shared";
 import { openTo } from "../support/flow.js";
@@ -299,5 +305,77 @@ describe("a damaged compacted journal", () => {
     expect(
       again.gateway.readiness().problems.filter((p) => p.code === "ERR_JOURNAL_DAMAGED"),
     ).toEqual([]);
+  }, 60_000);
+});
+
+describe("erasure from the quarantine", () => {
+  it("erases the refused copies of a referral that the organisation refused, and only those", async () => {
+    const nc = await connect({ servers: se.natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const js = jetstream(nc);
+      const stream = quarantineStreamName("se");
+      // Two referrals at the hub, each then replayed under a new message id: refused, quarantined.
+      const events = await Promise.all(
+        [7, 8].map((i) =>
+          issue(sampleOpened({}, i), {
+            identity: se.country.identity(STOCKHOLM),
+            trust: se.country.trust,
+          }),
+        ),
+      );
+      const seqs: number[] = [];
+      for (const e of events) {
+        await js.publish(e.subject, e.bytes, { msgID: e.id });
+        await waitFor(() => se.hub("vast").hub.state.referrals.has(e.event.referralId), {
+          timeoutMs: 10_000,
+          message: "the referral at the hub",
+        });
+        await js.publish(e.subject, e.bytes, { msgID: randomUUID() });
+        const m = await waitForValue(
+          async () =>
+            (await listQuarantine(jsm, "se")).find(
+              (q) => q.eventId === e.id && q.code === "ERR_REPLAY",
+            ),
+          { timeoutMs: 10_000, message: "the replay in quarantine" },
+        );
+        seqs.push(m.seq);
+      }
+      const [first, second] = events;
+      if (first === undefined || second === undefined) throw new Error("two events");
+      const out: string[] = [];
+      const io = {
+        out: (t: string) => out.push(t),
+        err: (t: string) => out.push(t),
+        usage: (t: string) => (out.push(t), 2),
+        stdin: async () => new Uint8Array(),
+        stdoutBytes: () => undefined,
+      };
+      const erase = (org: string) =>
+        runCli(
+          [
+            "quarantine",
+            "erase",
+            "--referral",
+            first.event.referralId,
+            "--org",
+            org,
+            "--nats-url",
+            se.natsUrl,
+          ],
+          io,
+        );
+      // Another organisation's erasure leaves the hub's copies.
+      expect(await erase(GOTEBORG)).toBe(0);
+      expect(out.pop()).toMatch(/^erased 0 quarantined message/);
+      expect(await erase("se:hub:vast")).toBe(0);
+      expect(out.pop()).toMatch(/^erased 1 quarantined message/);
+      const left = async (seq: number) =>
+        (await jsm.streams.getMessage(stream, { seq }).catch(() => null)) !== null;
+      expect(await left(seqs[0] ?? 0)).toBe(false);
+      expect(await left(seqs[1] ?? 0)).toBe(true);
+    } finally {
+      await nc.close();
+    }
   }, 60_000);
 });

@@ -50,6 +50,8 @@ export const USAGE = `stafett <command>
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
              [--tls-ca F [--tls-cert F --tls-key F]]
                                               refused messages with their reasons; re-inject one (idempotent)
+  quarantine erase --referral ID --org ID [--country CC] [--nats-url URL] [credentials as above]
+                                              erase the messages about a referral that ORG refused (personal data)
   audit verify --state DIR --org ID --trust FILE --anchor PUB
                                               check a party's access audit: its chain and signed checkpoints;
                                               exit 1 naming the first record altered, removed, inserted or moved
@@ -284,6 +286,8 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           action: action || "list",
           country: v.country ?? "se",
           ...(rest[0] === undefined ? {} : { seq: rest[0] }),
+          ...(v.referral === undefined ? {} : { referral: v.referral }),
+          ...(v.org === undefined ? {} : { org: v.org }),
           natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
           ...natsArgs(v),
         },

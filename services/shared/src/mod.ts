@@ -210,7 +210,7 @@ export {
 } from "./permissions.js";
 export type { NkeyUser, Permissions } from "./permissions.js";
 
-export { listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
+export { eraseQuarantine, listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
 export type { QuarantineDetail, QuarantineEntry } from "./quarantine.js";
 
 export { errorReply } from "./http-errors.js";

@@ -96,7 +96,8 @@ export function quarantineStreamConfig(
     max_age: ms(o.quarantineMaxAgeMs),
     duplicate_window: ms(o.duplicateWindowMs),
     num_replicas: o.replicas,
-    deny_delete: true,
+    // A refused message about a referral is erased on request (quarantine.ts eraseQuarantine).
+    deny_delete: false,
     deny_purge: false,
   };
 }
