@@ -1156,7 +1156,14 @@ export class Party<R> {
     let at: Appended;
     try {
       at = await this.journal.append({
-        seen: { id, seq: delivery.seq, durable, referralId: result.event.referralId },
+        // A line without records names its referral, so that a compaction can drop it with the
+        // referral (one with records names it in them).
+        seen: {
+          id,
+          seq: delivery.seq,
+          durable,
+          ...(records.length === 0 ? { referralId: result.event.referralId } : {}),
+        },
         rs: [...records],
         ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
       });

@@ -61,7 +61,7 @@ export interface Holdings<R> {
   reset(): void;
 }
 
-/** The referral a plan line's records are about (first found), or its seen message's. */
+/** The referral a line's seen message names (lines without records), or its first record's. */
 function lineReferral<R>(
   line: Record<string, unknown>,
   referralOf: (r: R) => string | undefined,
