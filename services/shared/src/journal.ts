@@ -845,7 +845,11 @@ export class Journal<R> {
     const tmp = `${this.path}${COMPACT_TMP_SUFFIX}`;
     const tfd = openSync(tmp, "w", 0o600);
     try {
+      // In two halves, so that a test can kill the process in the middle of the new file.
+      const half = bytes.length >> 1;
       let off = 0;
+      while (off < half) off += writeSync(tfd, bytes, off, half - off);
+      crashPoint("compact:mid-write");
       while (off < bytes.length) off += writeSync(tfd, bytes, off, bytes.length - off);
       fsyncSync(tfd);
     } finally {
