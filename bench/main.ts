@@ -4,10 +4,11 @@
  *   4. latency at a fixed offered rate, open loop    5. catch-up after a hub restart
  *   6. footprint of each service process (start-up, peak RSS)
  *   7. start-up to ready from the built output, per service (log line, first /readyz 200)
+ *   8. what a hub keeps: RSS and journal after N closed and N open referrals, against a fresh hub
  * Prints a table and writes bench/results.md and bench/results.json. Targets are reported
  * as met or missed, never asserted.
  *
- * Options: --only=transport,primitives,pipeline,latency,catch-up,readiness (results go to bench/out/),
+ * Options: --only=transport,primitives,pipeline,latency,catch-up,readiness,retention (results go to bench/out/),
  * --render-only (rewrite bench/results.md from bench/results.json and bench/findings.md),
  * --deadline-s=N (kill the run after N seconds instead of 10 minutes),
  * --quick (smaller counts, for trying changes), --profile (service processes write V8 CPU
@@ -30,6 +31,7 @@ import { describeMachine } from "./machine.js";
 import { runPipeline, type PipelineResult } from "./pipeline.js";
 import { runPrimitives, type PrimitivesResult } from "./primitives.js";
 import { runReadiness, type ReadinessResult } from "./readiness.js";
+import { retentionLines, runRetention, type RetentionResult } from "./retention.js";
 import {
   computeCatchUpIdeal,
   computeHandoffIdeal,
@@ -46,7 +48,15 @@ import { isSupervised, supervise } from "./supervisor.js";
 import { MUNICIPALITIES, openedInput, ORIGIN } from "./sample.js";
 import { runTransport, type TransportResult } from "./transport.js";
 
-const PARTS = ["transport", "primitives", "pipeline", "latency", "catch-up", "readiness"] as const;
+const PARTS = [
+  "transport",
+  "primitives",
+  "pipeline",
+  "latency",
+  "catch-up",
+  "readiness",
+  "retention",
+] as const;
 type Part = (typeof PARTS)[number];
 /** The whole run must end on its own: past this, everything is killed and the bench fails. */
 const DEADLINE_MS = 10 * 60_000;
@@ -100,6 +110,7 @@ async function main(): Promise<void> {
     latencySeconds: quick ? 5 : 30,
     latencyRate,
     catchUpReferrals: quick ? 5_000 : TARGET_CATCH_UP,
+    retentionReferrals: quick ? 10_000 : 100_000,
   };
 
   const started = new Date();
@@ -123,6 +134,7 @@ async function main(): Promise<void> {
   let latency: LatencyResult | undefined;
   let catchUp: CatchUpResult | undefined;
   let readiness: ReadinessResult | undefined;
+  let retention: RetentionResult | undefined;
   // The transport and primitive baselines price the ideals of parts 3 to 5.
   const priced = runs("pipeline") || runs("latency") || runs("catch-up");
   if (runs("transport") || priced) {
@@ -164,6 +176,15 @@ async function main(): Promise<void> {
     step("7. start-up to ready, each service from the built output");
     readiness = await runReadiness(log, { runs: quick ? 2 : 5, serviceEnv, nodeArgs });
   }
+  if (runs("retention")) {
+    step(`8. what a hub keeps: ${counts.retentionReferrals} referrals closed, open, and none`);
+    retention = await runRetention(log, {
+      referrals: counts.retentionReferrals,
+      opened: Buffer.from(sample.bytes).toString("base64"),
+      nodeArgs,
+    });
+    for (const line of retentionLines(retention)) step(`   ${line}`);
+  }
   const ideal =
     pipeline !== undefined && primitives !== undefined && transport !== undefined
       ? computeIdeal(pipeline.operations, primitives.node, transport, pipeline.perSecond)
@@ -194,6 +215,7 @@ async function main(): Promise<void> {
     ...(catchUp === undefined ? {} : { catchUp }),
     ...(catchUpIdeal === undefined ? {} : { catchUpIdeal }),
     ...(readiness === undefined ? {} : { readiness }),
+    ...(retention === undefined ? {} : { retention }),
   };
   const results: Results = { ...partial, targets: evaluateTargets(partial) };
   step("done");

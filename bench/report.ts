@@ -3,6 +3,7 @@
  * pipeline performs, all measured in this run), the targets, the printed table, and
  * bench/results.md and bench/results.json.
  */
+import type { RetentionResult } from "./retention.js";
 import type { CatchUpResult } from "./catch-up.js";
 import { BENCH_CLIENT, type LatencyResult, type LatencyRun } from "./latency.js";
 import type { Machine } from "./machine.js";
@@ -27,6 +28,7 @@ export interface Results {
   catchUpIdeal?: CatchUpIdeal;
   catchUp?: CatchUpResult;
   readiness?: ReadinessResult;
+  retention?: RetentionResult;
   targets: Target[];
 }
 

@@ -11,6 +11,7 @@ import { auditExport, auditVerify } from "./commands/audit.js";
 import { configServices } from "./commands/config.js";
 import { printRefusal, type Io } from "./io.js";
 import { journal } from "./commands/journal.js";
+import { erase } from "./commands/erase.js";
 
 export const USAGE = `stafett <command>
 
@@ -27,6 +28,7 @@ export const USAGE = `stafett <command>
   event open --in FILE|- --trust FILE --anchor PUB [--as ID --enc-key KEY [--decrypt-to FILE]] [--subject S]
                                               SignedEvent bytes -> verified canonical JSON; exit 1 with a code if refused
   provision --trust FILE --anchor PUB [--partner-trust cc=FILE,...] [--nats-url URL]
+            [--quarantine-max-age 7d]
             [--nkey-file F | --user U --password-file F] [--tls-ca F [--tls-cert F --tls-key F]]
                                               create or update the stream, quarantine stream and one consumer per
                                               organisation; put the trust lists in the trust bucket (idempotent);
@@ -49,11 +51,16 @@ export const USAGE = `stafett <command>
   quarantine list | show SEQ | replay SEQ [--country CC] [--nats-url URL] [--nkey-file F | --user U --password-file F]
              [--tls-ca F [--tls-cert F --tls-key F]]
                                               refused messages with their reasons; re-inject one (idempotent)
+  quarantine erase --referral ID --org ID [--country CC] [--nats-url URL] [credentials as above]
+                                              erase the messages about a referral that ORG refused (personal data)
   audit verify --state DIR --org ID --trust FILE --anchor PUB
                                               check a party's access audit: its chain and signed checkpoints;
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
+  erase --referral ID --url URL --token-file FILE
+                                              erase a referral's personal part at the service at URL (a person's
+                                              token granting eraser; recorded in that service's audit)
   journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
                                               repair (service stopped) keeps damaged lines aside in a separate file
 
@@ -92,6 +99,9 @@ const OPTIONS = {
   port: { type: "string" },
   "leaf-port": { type: "string" },
   "valid-for": { type: "string" },
+  "quarantine-max-age": { type: "string" },
+  url: { type: "string" },
+  "token-file": { type: "string" },
   label: { type: "string" },
   host: { type: "string" },
   "tls-cert": { type: "string" },
@@ -246,12 +256,18 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
     },
     provision: async () => {
       if (!need(v, "trust", io) || !need(v, "anchor", io)) return 2;
+      const quarantineMaxAge = v["quarantine-max-age"];
+      const quarantineMaxAgeMs =
+        quarantineMaxAge === undefined ? undefined : parseDuration(quarantineMaxAge);
+      if (quarantineMaxAge !== undefined && quarantineMaxAgeMs === undefined)
+        return io.usage("--quarantine-max-age is a duration such as 7d or 72h");
       return provision(
         {
           trust: v.trust ?? "",
           anchor: typeof v.anchor === "string" ? v.anchor : "",
           natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
           ...(v["partner-trust"] === undefined ? {} : { partnerTrust: v["partner-trust"] }),
+          ...(quarantineMaxAgeMs === undefined ? {} : { quarantineMaxAgeMs }),
           ...natsArgs(v),
         },
         io,
@@ -270,6 +286,8 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           action: action || "list",
           country: v.country ?? "se",
           ...(rest[0] === undefined ? {} : { seq: rest[0] }),
+          ...(v.referral === undefined ? {} : { referral: v.referral }),
+          ...(v.org === undefined ? {} : { org: v.org }),
           natsUrl: v["nats-url"] ?? "nats://127.0.0.1:4222",
           ...natsArgs(v),
         },
@@ -300,6 +318,13 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         },
         io,
       );
+    },
+    erase: async () => {
+      const referral = need(v, "referral", io);
+      const url = need(v, "url", io);
+      const tokenFile = need(v, "token-file", io);
+      if (!referral || !url || !tokenFile) return 2;
+      return erase({ referral, url, tokenFile }, io);
     },
     journal: async () => {
       const state = need(v, "state", io);

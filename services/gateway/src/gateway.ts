@@ -32,6 +32,7 @@ import {
   type Verdict,
   type ClockCheckOptions,
   type PartyReadiness,
+  type Erasure,
 } from "@stafett/shared";
 import {
   deadlineOf,
@@ -128,6 +129,8 @@ export class Gateway {
           now: gw.now,
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(options.clock === undefined ? {} : { clock: options.clock }),
+          holdings: gw.state,
+          ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
         },
       );
     } catch (err) {
@@ -381,12 +384,21 @@ export class Gateway {
     });
   }
 
+  /** Erases a referral's personal part from this gateway's store, on request (see Party.erase). */
+  erase(referralId: string): Promise<Erasure> {
+    return this.party.erase(referralId, "request");
+  }
+
   inboxItem(referralId: string): InboxItem | undefined {
     return this.state.inbox.get(referralId);
   }
 
   /** The personal part of an inbox item, opened now with this municipality's key (never stored in clear). */
   async personalOf(item: InboxItem): Promise<unknown> {
+    if (item.erased === true)
+      throw new StafettError("ERR_GONE", "the personal part of this referral was erased", {
+        reason: "erased",
+      });
     const bytes = this.storedBytes(item.stored);
     const updated = item.updated === undefined ? undefined : this.storedBytes(item.updated);
     const sealed = sealedIn(updated ?? bytes) ?? sealedIn(bytes);

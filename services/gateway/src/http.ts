@@ -50,6 +50,15 @@ function notFound(reply: FastifyReply) {
   return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
 }
 
+/** Its personal part was erased (on request, or its retention period ended). */
+function gone(reply: FastifyReply) {
+  return reply.code(410).send({
+    code: "ERR_GONE",
+    reason: "erased",
+    message: "this referral's personal part was erased",
+  });
+}
+
 const OWN_ORG = { access: "own-org" } as const;
 
 export async function buildGatewayHttp(
@@ -126,12 +135,29 @@ export async function buildGatewayHttp(
     },
   );
 
+  // Erasure on request (GDPR art. 17): only a person of this municipality granted `eraser`;
+  // recorded in the access audit before it is done.
+  app.delete<{ Params: { id: string } }>(
+    "/v1/referrals/:id/personal",
+    { config: { access: { grant: "eraser" } } },
+    async (req, reply) => {
+      if (!gateway.state.holds(req.params.id))
+        return reply
+          .code(404)
+          .send({ code: "ERR_NOT_FOUND", reason: "unknown_referral", message: "no such referral" });
+      await req.audit("erased", { referralId: req.params.id });
+      const erasure = await gateway.erase(req.params.id);
+      return { referralId: erasure.referralId, erasedAt: erasure.at, cause: erasure.cause };
+    },
+  );
+
   app.get("/v1/inbox", { config: OWN_ORG }, async () =>
     [...gateway.state.inbox.values()].map(inboxView),
   );
   app.get<{ Params: { id: string } }>("/v1/inbox/:id", { config: OWN_ORG }, async (req, reply) => {
     const item = gateway.inboxItem(req.params.id);
     if (item === undefined) return notFound(reply);
+    if (item.erased === true) return gone(reply);
     // Every read of a child's data is recorded before the data is opened (docs/contract.md,
     // principle 10); no record, no data (503).
     await req.audit("read", { referralId: item.referralId, eventId: item.forwardedId });

@@ -4,7 +4,13 @@
  * as they arrived, on disk in the journal (memory holds where they are); the personal part in
  * them stays sealed at rest and is opened on request.
  */
-import type { DestinationJson, JournalRef, ReasonCategory, Urgency } from "@stafett/shared";
+import type {
+  DestinationJson,
+  Holdings,
+  JournalRef,
+  ReasonCategory,
+  Urgency,
+} from "@stafett/shared";
 
 export type TimelineType =
   | "opened"
@@ -102,7 +108,10 @@ export interface SentReferral {
   /** False until the stream confirmed the opened event (written ahead of the publish). */
   published: boolean;
   requestDigest?: string;
+  idempotencyKey?: string;
   timeline: TimelineEntry[];
+  /** When its handling ended here (closed or withdrawn): retention counts from then. */
+  endedAt?: string;
 }
 
 export type InboxStatus = "pending" | "accepted" | "declined" | "withdrawn" | "closed";
@@ -122,6 +131,10 @@ export interface InboxItem {
   updated?: JournalRef;
   status: InboxStatus;
   receivedAt: string;
+  /** When its handling ended here (closed, withdrawn, or declined and so handed on). */
+  endedAt?: string;
+  /** Its personal part was erased: the item answers 410 Gone. */
+  erased?: true;
 }
 
 const STATUS_OF: Partial<Record<TimelineType, ReferralStatus>> = {
@@ -135,7 +148,10 @@ const STATUS_OF: Partial<Record<TimelineType, ReferralStatus>> = {
   closed: "closed",
 };
 
-export class GatewayState {
+/** A sent referral's handling ends when it is closed or withdrawn. */
+const SENT_ENDS: ReadonlySet<TimelineType> = new Set(["closed", "withdrawn"]);
+
+export class GatewayState implements Holdings<GatewayRecord> {
   readonly sent = new Map<string, SentReferral>();
   readonly inbox = new Map<string, InboxItem>();
   readonly idempotency = new Map<string, string>();
@@ -154,6 +170,7 @@ export class GatewayState {
           status: "opened",
           published: false,
           ...(r.requestDigest === undefined ? {} : { requestDigest: r.requestDigest }),
+          ...(r.idempotencyKey === undefined ? {} : { idempotencyKey: r.idempotencyKey }),
           timeline: [{ type: "opened", at: r.at, eventId: r.openedId, by: "self", to: r.hub }],
         });
         if (r.idempotencyKey !== undefined) this.idempotency.set(r.idempotencyKey, r.referralId);
@@ -178,6 +195,7 @@ export class GatewayState {
           ref.status = status;
         if (r.entry.type === "forwarded" && r.entry.to !== undefined) ref.holder = r.entry.to;
         if (r.entry.type === "accepted") ref.holder = r.entry.by;
+        if (SENT_ENDS.has(r.entry.type)) ref.endedAt ??= r.entry.at;
         break;
       }
       case "inbox":
@@ -201,13 +219,62 @@ export class GatewayState {
         if (r.type === "updated" && r.bytes !== undefined) item.updated = at;
         if (r.type === "withdrawn" && item.status === "pending") item.status = "withdrawn";
         if (r.type === "closed" && item.status === "pending") item.status = "closed";
+        if (r.type === "closed" || r.type === "withdrawn") item.endedAt ??= r.at;
         break;
       }
       case "answered": {
         const item = this.inbox.get(r.referralId);
-        if (item !== undefined) item.status = r.decision;
+        if (item === undefined) break;
+        item.status = r.decision;
+        // Declined: handed back to the hub, which re-routes it; this municipality is done.
+        if (r.decision === "declined") item.endedAt ??= r.at;
         break;
       }
     }
+  }
+
+  referralOf(record: GatewayRecord): string {
+    return record.referralId;
+  }
+
+  /** Inbox records carry the signed bytes with the sealed personal part; nothing else does. */
+  strip(record: GatewayRecord): GatewayRecord {
+    if (record.k === "inbox") return { ...record, bytes: "" };
+    if (record.k === "inbox-event" && record.bytes !== undefined) {
+      const { bytes: _erased, ...rest } = record;
+      return rest;
+    }
+    return record;
+  }
+
+  *ended(): Iterable<{ referralId: string; at: string }> {
+    for (const r of this.sent.values())
+      if (r.endedAt !== undefined) yield { referralId: r.referralId, at: r.endedAt };
+    for (const i of this.inbox.values())
+      if (i.endedAt !== undefined) yield { referralId: i.referralId, at: i.endedAt };
+  }
+
+  holds(referralId: string): boolean {
+    return this.sent.has(referralId) || this.inbox.has(referralId);
+  }
+
+  erase(referralId: string): void {
+    const item = this.inbox.get(referralId);
+    if (item === undefined) return;
+    item.erased = true;
+    delete item.updated;
+  }
+
+  forget(referralId: string): void {
+    const sent = this.sent.get(referralId);
+    if (sent?.idempotencyKey !== undefined) this.idempotency.delete(sent.idempotencyKey);
+    this.sent.delete(referralId);
+    this.inbox.delete(referralId);
+  }
+
+  reset(): void {
+    this.sent.clear();
+    this.inbox.clear();
+    this.idempotency.clear();
   }
 }

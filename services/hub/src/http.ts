@@ -51,6 +51,21 @@ export async function buildHubHttp(
       return { referralId: r.referralId, personal: await hub.personalOf(r.referralId) };
     },
   );
+  // Erasure on request (GDPR art. 17): only a person of this hub granted `eraser`; recorded in
+  // the access audit before it is done.
+  app.delete<{ Params: { id: string } }>(
+    "/v1/referrals/:id/personal",
+    { config: { access: { grant: "eraser" } } },
+    async (req, reply) => {
+      if (!hub.state.holds(req.params.id))
+        return reply
+          .code(404)
+          .send({ code: "ERR_NOT_FOUND", reason: "unknown_referral", message: "no such referral" });
+      await req.audit("erased", { referralId: req.params.id });
+      const erasure = await hub.erase(req.params.id);
+      return { referralId: erasure.referralId, erasedAt: erasure.at, cause: erasure.cause };
+    },
+  );
   app.get("/v1/triage", { config: OWN_ORG }, async () => hub.state.triage().map(summary));
   app.post<{ Params: { id: string }; Body: { municipality: string } }>(
     "/v1/triage/:id/forward",

@@ -24,6 +24,7 @@ import {
   type Verdict,
   type ClockCheckOptions,
   type PartyReadiness,
+  type Erasure,
 } from "@stafett/shared";
 import {
   decide,
@@ -89,6 +90,8 @@ export class Hub {
           now: hub.now,
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(options.clock === undefined ? {} : { clock: options.clock }),
+          holdings: hub.state,
+          ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
         },
       );
     } catch (err) {
@@ -141,6 +144,11 @@ export class Hub {
     await this.party.carryOut(verdict);
   }
 
+  /** Erases a referral's personal part from this hub's store, on request (see Party.erase). */
+  erase(referralId: string): Promise<Erasure> {
+    return this.party.erase(referralId, "request");
+  }
+
   /** The opened SignedEvent (standard base64) the hub holds for `referralId`, from its journal. */
   openedOf(referralId: string): string | undefined {
     const ref = this.state.referrals.get(referralId);
@@ -174,6 +182,10 @@ export class Hub {
 
   /** What the hub holds of a referral from its journal: the opened bytes, and a relay's JWE. */
   private held(ref: HubReferral): Held {
+    if (ref.erased === true)
+      throw new StafettError("ERR_GONE", "the personal part of this referral was erased", {
+        reason: "erased",
+      });
     const r = this.party.stored(ref.stored);
     if (r.k !== "received" || r.referralId !== ref.referralId)
       throw new Error(`journal record for ${ref.referralId} is not its receipt`);

@@ -7,6 +7,7 @@
 import {
   DeadlineWatch,
   type DestinationJson,
+  type Holdings,
   type JournalRef,
   type Urgency,
 } from "@stafett/shared";
@@ -87,6 +88,10 @@ export interface HubReferral {
   escalationsRefused: number;
   /** After a refused escalation: when it is escalated again (instead of at its deadline). */
   escalateAfter?: string;
+  /** When its handling ended here (closed, withdrawn, or handed on to a hub that receipted it). */
+  endedAt?: string;
+  /** Its personal part was erased: the opened bytes are gone from the journal. */
+  erased?: true;
   history: {
     type: string;
     at: string;
@@ -111,10 +116,10 @@ export function awaitsResponsibility(ref: HubReferral): boolean {
   );
 }
 
-export class HubState {
+export class HubState implements Holdings<HubRecord> {
   readonly referrals = new Map<string, HubReferral>();
   /** The deadlines of referrals nobody has accepted yet. */
-  private readonly deadlines = new DeadlineWatch();
+  private deadlines = new DeadlineWatch();
 
   apply(r: HubRecord, at: JournalRef): void {
     if (r.k === "received") {
@@ -168,6 +173,7 @@ export class HubState {
       case "withdrawn":
       case "closed":
         ref.status = r.k;
+        ref.endedAt ??= r.at;
         ref.history.push({ type: r.k, at: r.at, eventId: r.eventId });
         break;
       case "updated":
@@ -182,6 +188,8 @@ export class HubState {
         break;
       case "receipted":
         if (ref.handOn?.eventId === r.of) ref.handOn.receipted = true;
+        // Re-routed to another hub, which has it now: this hub's part is done.
+        if (ref.status === "rerouted" && ref.handOn?.receipted === true) ref.endedAt ??= r.at;
         ref.history.push({ type: "receipted", at: r.at, by: r.by, eventId: r.eventId });
         break;
       case "refused":
@@ -224,6 +232,41 @@ export class HubState {
           : (ref.escalateAfter ?? ref.deadline);
       })
       .flatMap((id) => this.referrals.get(id) ?? []);
+  }
+
+  referralOf(record: HubRecord): string {
+    return record.referralId;
+  }
+
+  /** The received record carries the opened bytes (the sealed personal part) and a relay's JWE. */
+  strip(record: HubRecord): HubRecord {
+    if (record.k !== "received") return record;
+    const { sealed: _erased, ...rest } = record;
+    return { ...rest, opened: "" };
+  }
+
+  *ended(): Iterable<{ referralId: string; at: string }> {
+    for (const r of this.referrals.values())
+      if (r.endedAt !== undefined) yield { referralId: r.referralId, at: r.endedAt };
+  }
+
+  holds(referralId: string): boolean {
+    return this.referrals.has(referralId);
+  }
+
+  erase(referralId: string): void {
+    const ref = this.referrals.get(referralId);
+    if (ref !== undefined) ref.erased = true;
+  }
+
+  /** Its deadline entry, if any, goes when it passes (nothing pending any more). */
+  forget(referralId: string): void {
+    this.referrals.delete(referralId);
+  }
+
+  reset(): void {
+    this.referrals.clear();
+    this.deadlines = new DeadlineWatch();
   }
 
   triage(): HubReferral[] {

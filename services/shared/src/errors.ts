@@ -27,6 +27,7 @@ export type ErrorCode =
   | "ERR_HANDLER_FAILED"
   | "ERR_UNAVAILABLE"
   | "ERR_NOT_FOUND"
+  | "ERR_GONE"
   | "ERR_OUTBOUND_POLICY"
   | "ERR_STALE"
   | "ERR_TRUST_LIST_INVALID"

@@ -16,6 +16,7 @@ export interface ErrorReply {
 /** Status per code where it is not 400 (a problem with the request). */
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   ERR_NOT_FOUND: 404,
+  ERR_GONE: 410,
   ERR_NOT_AUTHORISED: 409,
   ERR_REPLAY: 409,
   ERR_IDEMPOTENCY_MISMATCH: 422,

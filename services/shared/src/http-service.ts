@@ -64,8 +64,11 @@ export type RouteAccess =
   | "public"
   | "own-org"
   | { readonly roles: readonly Role[] }
-  /** A person of the own organisation whose token grants this role (its `roles` claim). */
-  | { readonly grant: "auditor" }
+  /**
+   * A person of the own organisation whose token grants this role (its `roles` claim): an
+   * `auditor` reads the access audit, an `eraser` erases a referral's personal part.
+   */
+  | { readonly grant: "auditor" | "eraser" }
   /**
    * A Desk page (desk/plugin.ts): the Desk's signed-in session decides, and the Desk reaches
    * the child's data only through this API's own routes, with the person's token. Its forms are

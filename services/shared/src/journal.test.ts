@@ -6,6 +6,8 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
+  truncateSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -266,5 +268,77 @@ describe("Journal", () => {
     expect(replayed(path)).toEqual([1, 2]);
     expect(() => journal.read({ offset: 0, length: 8 })).toThrow(/closed/);
     expect(existsSync(path)).toBe(true);
+  });
+});
+
+describe("Journal.compact", () => {
+  /** Compacts the journal at `path` keeping the even records; resolves with what it kept. */
+  async function compactEven(path: string): Promise<void> {
+    const { journal } = Journal.open<{ n: number }>(path);
+    await journal.compact((lines) => [...lines()].filter((l) => l.record.n % 2 === 0));
+    await journal.append({ n: 100 });
+    await journal.close();
+  }
+
+  it("keeps what it is told, with sequence numbers, and appends go on after it", async () => {
+    const path = await written(10);
+    const before = statSync(path).size;
+    await compactEven(path);
+    expect(replayed(path)).toEqual([0, 2, 4, 6, 8, 100]);
+    expect(statSync(path).size).toBeLessThan(before);
+    expect(Journal.check(path).damaged).toEqual([]);
+    // Sequence numbers are kept: the line of { n: 4 } is still number 5.
+    expect(readFileSync(path, "utf8")).toMatch(/^5 [0-9a-f]{8} \{"n":4\}$/m);
+  });
+
+  it("refuses a compacted journal cut short, rather than replaying it short", async () => {
+    const path = await written(10);
+    await compactEven(path);
+    // Cut within the compacted part: what is left looks like a whole journal with a torn tail.
+    const starts = lineStarts(path);
+    truncateSync(path, (starts[2] ?? 0) + 3);
+    expect(() => Journal.open(path)).toThrow(
+      expect.objectContaining({ code: "ERR_JOURNAL_DAMAGED", reason: "compacted_incomplete" }),
+    );
+    // Nothing was changed: no torn tail was cut off.
+    expect(statSync(path).size).toBe((starts[2] ?? 0) + 3);
+  });
+
+  it("refuses a compacted journal that is gone, rather than starting empty", async () => {
+    const path = await written(4);
+    await compactEven(path);
+    rmSync(path);
+    expect(() => Journal.open(path)).toThrow(
+      expect.objectContaining({ code: "ERR_JOURNAL_DAMAGED", reason: "compacted_incomplete" }),
+    );
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("refuses an unreadable compaction marker", async () => {
+    const path = await written(4);
+    await compactEven(path);
+    writeFileSync(`${path}.compacted`, "{not json");
+    expect(() => Journal.open(path)).toThrow(
+      expect.objectContaining({ code: "ERR_JOURNAL_DAMAGED", reason: "compacted_marker" }),
+    );
+  });
+
+  it("refuses damage inside the compacted part like damage anywhere", async () => {
+    const path = await written(10);
+    await compactEven(path);
+    const bytes = readFileSync(path);
+    const at = (lineStarts(path)[1] ?? 0) + 14;
+    bytes[at] = (bytes[at] ?? 0) ^ 0x01;
+    writeFileSync(path, bytes);
+    expect(() => Journal.open(path)).toThrow(
+      expect.objectContaining({ code: "ERR_JOURNAL_DAMAGED", reason: "checksum" }),
+    );
+  });
+
+  it("removes a compaction's temporary file left by a crash before its rename", async () => {
+    const path = await written(4);
+    writeFileSync(`${path}.compact-tmp`, "half a new journal");
+    expect(replayed(path)).toEqual([0, 1, 2, 3]);
+    expect(existsSync(`${path}.compact-tmp`)).toBe(false);
   });
 });

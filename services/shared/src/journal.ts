@@ -45,6 +45,7 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   write,
   writeFileSync,
   writeSync,
@@ -52,6 +53,7 @@ import {
 import { dirname } from "node:path";
 import { crc32 } from "node:zlib";
 import { StafettError } from "./errors.js";
+import { crashPoint } from "./faults.js";
 
 /** Where a record's line is in the journal file: byte offset and length (with its newline). */
 export interface JournalRef {
@@ -138,6 +140,31 @@ export interface RepairReport extends CheckReport {
   backup?: string;
 }
 
+/**
+ * Beside a compacted journal: `{ through }`, the sequence number of the marker line that ended
+ * the compacted part. A journal that does not reach it (its tail lost, or the file gone) is
+ * refused at start-up rather than replayed short or empty.
+ */
+export const COMPACTED_SUFFIX = ".compacted";
+/** Where a compaction writes the new journal before it replaces the old one. */
+const COMPACT_TMP_SUFFIX = ".compact-tmp";
+
+/** A line as a compaction keeps it: its sequence number (kept) and its record. */
+export interface KeptLine<R> {
+  seq: number;
+  record: R;
+}
+
+/** What a compaction did. */
+export interface CompactReport<R> {
+  bytesBefore: number;
+  bytesAfter: number;
+  linesBefore: number;
+  linesAfter: number;
+  /** The records of the compacted journal, with their places, to replay. */
+  records: Replayed<R>[];
+}
+
 /** Records written by the journal itself (a probe after a fault) carry this key; never replayed. */
 const INTERNAL_KEY = "~";
 
@@ -152,12 +179,17 @@ interface ScannedLine {
   ok: boolean;
   reason?: DamageReason;
   record?: unknown;
+  /** Written by the journal itself (a probe, a compaction's marker): never replayed. */
+  internal?: boolean;
   seq?: number;
   duplicate?: boolean;
 }
 
-/** Reads every line of a journal file and judges it (no side effects). */
-function scan(bytes: Buffer): ScannedLine[] {
+/**
+ * Reads every line of a journal file and judges it (no side effects). Without `keep`, the
+ * records are parsed to judge them but not kept (replay parses them again, one at a time).
+ */
+function scan(bytes: Buffer, keep = true): ScannedLine[] {
   const lines: ScannedLine[] = [];
   /** CRC of each sequence number seen (index = seq), to recognise a repeated line. */
   let crcs = new Float64Array(1024);
@@ -193,7 +225,8 @@ function scan(bytes: Buffer): ScannedLine[] {
           crcs[framed.seq] = framed.crc + 1;
           maxSeq = framed.seq;
           line.ok = true;
-          line.record = framed.record;
+          line.internal = isInternal(framed.record);
+          if (keep) line.record = framed.record;
           line.seq = framed.seq;
         }
       }
@@ -204,7 +237,8 @@ function scan(bytes: Buffer): ScannedLine[] {
         if (typeof record === "string") line.reason = record;
         else {
           line.ok = true;
-          line.record = record;
+          line.internal = isInternal(record);
+          if (keep) line.record = record;
         }
       }
     } else line.reason = "unparsable";
@@ -266,6 +300,59 @@ function judge(lines: readonly ScannedLine[]): {
   };
 }
 
+/** The records of good lines, parsed again one at a time (they were judged already). */
+function* replayLines<R>(bytes: Buffer, lines: readonly ScannedLine[]): Generator<Replayed<R>> {
+  for (const l of lines) {
+    const end = l.offset + l.length - 1;
+    const parsed =
+      l.seq === undefined ? parseObject(bytes, l.offset, end) : parseFramed(bytes, l.offset, end);
+    if (typeof parsed === "string") throw new Error(`journal line at ${l.offset} changed`);
+    const record = l.seq === undefined ? parsed : (parsed as { record: unknown }).record;
+    yield {
+      record: record as R,
+      at: { offset: l.offset, length: l.length },
+      ...(l.seq === undefined ? {} : { seq: l.seq }),
+    };
+  }
+}
+
+/** The `through` a compaction left beside the journal, if one did. */
+function compactedThrough(path: string): number | undefined {
+  const file = `${path}${COMPACTED_SUFFIX}`;
+  if (!existsSync(file)) return undefined;
+  let through: unknown;
+  try {
+    through = (JSON.parse(readFileSync(file, "utf8")) as { through?: unknown }).through;
+  } catch {
+    through = undefined;
+  }
+  if (typeof through !== "number" || !Number.isSafeInteger(through) || through < 1)
+    throw new StafettError(
+      "ERR_JOURNAL_DAMAGED",
+      `${file} is unreadable: the compacted journal cannot be checked; nothing was changed`,
+      { reason: "compacted_marker", field: file },
+    );
+  return through;
+}
+
+function incompleteCompaction(path: string, through: number, reached: number): StafettError {
+  return new StafettError(
+    "ERR_JOURNAL_DAMAGED",
+    `journal ${path} ends before its compacted part does (line ${reached} of ${through}): refused rather than replayed short; nothing was changed`,
+    { reason: "compacted_incomplete", field: `${path}@${reached}` },
+  );
+}
+
+/** Makes a rename in `dir` durable. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function stamp(): string {
   return new Date().toISOString().replace(/[:.]/g, "-");
 }
@@ -287,7 +374,7 @@ const FAULT_TEXT: Record<JournalFault, string> = {
 };
 
 export class Journal<R> {
-  private readonly fd: number;
+  private fd: number;
   readonly path: string;
   /** Bytes in the file: where the next line goes (the file is only appended to). */
   private size: number;
@@ -351,15 +438,41 @@ export class Journal<R> {
     path: string,
     options: JournalOptions = {},
   ): { journal: Journal<R>; records: Replayed<R>[]; report: OpenReport } {
+    const opened = Journal.openForReplay<R>(path, options);
+    return { ...opened, records: [...opened.records] };
+  }
+
+  /**
+   * As `open`, but the records come one at a time as they are iterated (each line parsed again
+   * then), so that replaying a large journal never holds all of its records at once: a
+   * service's memory depends on what its state keeps, not on the journal's size. Iterate once,
+   * before appending.
+   */
+  static openForReplay<R>(
+    path: string,
+    options: JournalOptions = {},
+  ): { journal: Journal<R>; records: Iterable<Replayed<R>>; report: OpenReport } {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const records: Replayed<R>[] = [];
+    let replayable: { bytes: Buffer; lines: ScannedLine[] } = {
+      bytes: Buffer.alloc(0),
+      lines: [],
+    };
     const report: OpenReport = { duplicates: 0, legacy: 0 };
     let validBytes = 0;
     let maxSeq = 0;
     let last: JournalRef | undefined;
+    // A compaction killed before its rename left its new file: never used, and it may hold
+    // what the old journal held, so it goes.
+    rmSync(`${path}${COMPACT_TMP_SUFFIX}`, { force: true });
+    const through = compactedThrough(path);
+    if (through !== undefined && !existsSync(path)) throw incompleteCompaction(path, through, 0);
     if (existsSync(path)) {
       const bytes = readFileSync(path);
-      const { good, damaged, tail } = judge(scan(bytes));
+      const { good, damaged, tail } = judge(scan(bytes, false));
+      if (through !== undefined) {
+        const reached = good.reduce((m, l) => Math.max(m, l.seq ?? 0), 0);
+        if (reached < through) throw incompleteCompaction(path, through, reached);
+      }
       const first = damaged[0];
       if (first !== undefined) {
         throw new StafettError(
@@ -373,17 +486,11 @@ export class Journal<R> {
           report.duplicates += 1;
           continue;
         }
-        const at = { offset: l.offset, length: l.length };
-        last = at;
+        last = { offset: l.offset, length: l.length };
         if (l.seq === undefined) report.legacy += 1;
         else maxSeq = l.seq;
-        if (!isInternal(l.record))
-          records.push({
-            record: l.record as R,
-            at,
-            ...(l.seq === undefined ? {} : { seq: l.seq }),
-          });
       }
+      replayable = { bytes, lines: good.filter((l) => l.duplicate !== true && !l.internal) };
       const tailStart = tail[0]?.offset;
       validBytes = tailStart ?? bytes.length;
       if (tailStart !== undefined) {
@@ -398,7 +505,7 @@ export class Journal<R> {
     ftruncateSync(fd, validBytes);
     return {
       journal: new Journal<R>(path, fd, validBytes, maxSeq + 1, last, dsync, options),
-      records,
+      records: replayLines<R>(replayable.bytes, replayable.lines),
       report,
     };
   }
@@ -412,7 +519,7 @@ export class Journal<R> {
     return {
       path,
       bytes: bytes.length,
-      records: good.filter((l) => l.duplicate !== true && !isInternal(l.record)).length,
+      records: good.filter((l) => l.duplicate !== true && l.internal !== true).length,
       legacy: good.filter((l) => l.seq === undefined).length,
       duplicates: good.filter((l) => l.duplicate === true).length,
       damaged: damaged.map((l) => ({
@@ -696,6 +803,111 @@ export class Journal<R> {
     } finally {
       if (this.fault !== undefined) this.scheduleProbe();
     }
+  }
+
+  /**
+   * Rewrites the journal with only what `keep` returns for its lines (each kept line keeps its
+   * sequence number; a changed record is checksummed anew), so that erased and expired bytes
+   * leave the disk. Crash-safe: the new journal is written to a temporary file and made durable,
+   * then renamed over the old one (atomic: a kill at any point leaves the old journal or the new,
+   * whole), then the directory is synced and `<journal>.compacted` names the marker line that ends
+   * the compacted part, so that a compacted journal cut short is refused, not replayed short.
+   * Appends wait meanwhile: once the write under way is done, the rest runs without yielding.
+   * Journals with lines from before checksums are not compacted (`ERR_JOURNAL_DAMAGED`, `legacy`).
+   */
+  async compact(
+    keep: (lines: () => Iterable<KeptLine<R>>) => KeptLine<R>[],
+  ): Promise<CompactReport<R>> {
+    if (this.closed) throw new Error("journal is closed");
+    const refused = this.unavailable();
+    if (refused !== undefined) throw refused;
+    while (this.flushing) await this.inFlight;
+    // From here on nothing yields: no append can be written, and no read can see a half state.
+    const before = Buffer.alloc(this.size);
+    if (this.size > 0) readSync(this.fd, before, 0, this.size, 0);
+    const lines = scan(before, false).filter((l) => l.ok && l.duplicate !== true);
+    if (lines.some((l) => l.seq === undefined))
+      throw new StafettError(
+        "ERR_JOURNAL_DAMAGED",
+        `journal ${this.path} holds lines from before checksums: not compacted`,
+        { reason: "legacy", field: this.path },
+      );
+    // The lines as often as `keep` asks, parsed again each time: only what it keeps is held.
+    const replayable = lines.filter((l) => l.internal !== true);
+    const kept = keep(function* () {
+      for (const r of replayLines<R>(before, replayable))
+        yield { seq: r.seq ?? 0, record: r.record };
+    });
+    // The marker ends the compacted part, under the next sequence number.
+    const marker = { seq: this.nextSeq, json: JSON.stringify({ [INTERNAL_KEY]: "compacted" }) };
+    const encoded = [...kept.map((k) => ({ seq: k.seq, json: JSON.stringify(k.record) })), marker];
+    const { bytes, lines: written } = this.encodeNumbered(encoded);
+    const tmp = `${this.path}${COMPACT_TMP_SUFFIX}`;
+    const tfd = openSync(tmp, "w", 0o600);
+    try {
+      // In two halves, so that a test can kill the process in the middle of the new file.
+      const half = bytes.length >> 1;
+      let off = 0;
+      while (off < half) off += writeSync(tfd, bytes, off, half - off);
+      crashPoint("compact:mid-write");
+      while (off < bytes.length) off += writeSync(tfd, bytes, off, bytes.length - off);
+      fsyncSync(tfd);
+    } finally {
+      closeSync(tfd);
+    }
+    crashPoint("compact:before-rename");
+    renameSync(tmp, this.path);
+    crashPoint("compact:after-rename");
+    syncDir(dirname(this.path));
+    const side = `${this.path}${COMPACTED_SUFFIX}`;
+    writeFileSync(`${side}.tmp`, JSON.stringify({ through: marker.seq }), { mode: 0o600 });
+    const sfd = openSync(`${side}.tmp`, "r");
+    try {
+      fsyncSync(sfd);
+    } finally {
+      closeSync(sfd);
+    }
+    renameSync(`${side}.tmp`, side);
+    syncDir(dirname(this.path));
+    closeSync(this.fd);
+    const flags = constants.O_RDWR | constants.O_CREAT | constants.O_APPEND;
+    this.fd = openSync(this.path, this.dsync ? flags | constants.O_DSYNC : flags, 0o600);
+    const records: Replayed<R>[] = [];
+    let offset = 0;
+    written.forEach((w, i) => {
+      const k = kept[i];
+      if (k !== undefined)
+        records.push({ record: k.record, at: { offset, length: w.length }, seq: w.seq });
+      else this.last = { offset, length: w.length };
+      offset += w.length;
+    });
+    const bytesBefore = this.size;
+    this.size = bytes.length;
+    this.nextSeq = marker.seq + 1;
+    return {
+      bytesBefore,
+      bytesAfter: bytes.length,
+      linesBefore: lines.length,
+      linesAfter: written.length,
+      records,
+    };
+  }
+
+  /** Lines with the sequence numbers given (a compaction keeps them), encoded as `encode` does. */
+  private encodeNumbered(batch: readonly { seq: number; json: string }[]): {
+    bytes: Buffer;
+    lines: { length: number; seq: number }[];
+  } {
+    const parts = batch.map((b) => {
+      const seq = String(b.seq);
+      const json = Buffer.from(b.json);
+      const crc = checksum(seq, json).toString(16).padStart(8, "0");
+      return Buffer.concat([Buffer.from(`${seq} ${crc} `, "latin1"), json, Buffer.from("\n")]);
+    });
+    return {
+      bytes: Buffer.concat(parts),
+      lines: parts.map((p, i) => ({ length: p.length, seq: batch[i]?.seq ?? 0 })),
+    };
   }
 
   /** Waits for what is being written, then closes the file. */

@@ -146,7 +146,10 @@ export type { DeriveId } from "./ids.js";
 
 export { Journal } from "./journal.js";
 export { systemNow } from "./faults.js";
-export type { CheckReport, JournalRef } from "./journal.js";
+export type { CheckReport, CompactReport, JournalRef, KeptLine } from "./journal.js";
+
+export { compactLines, DEFAULT_RETENTION, MIN_METADATA_MS } from "./retention.js";
+export type { ErasureCause, Holdings, Retention } from "./retention.js";
 
 export {
   loadIdentity,
@@ -162,6 +165,7 @@ export type {
   ClockCheckOptions,
   ConsumerOptions,
   Decide,
+  Erasure,
   JournalLine,
   PartyOptions,
   PartyReadiness,
@@ -220,7 +224,7 @@ export type { Permissions } from "./permissions.js";
 
 export type { BusHealth, BusProblem } from "./bus-health.js";
 
-export { listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
+export { eraseQuarantine, listQuarantine, replayQuarantine, showQuarantine } from "./quarantine.js";
 export type { QuarantineDetail, QuarantineEntry } from "./quarantine.js";
 
 export { errorReply } from "./http-errors.js";

@@ -40,7 +40,21 @@ import { isRefusal, type Outgoing, type Plan, type Reseal, type Verdict } from "
 import { crashInjection, crashPoint, poisonPoint, systemNow } from "./faults.js";
 import { open, recipientKids, seal } from "./jwe.js";
 import { keyedIds, type DeriveId } from "./ids.js";
-import { Journal, type Appended, type JournalHealth, type JournalRef } from "./journal.js";
+import {
+  Journal,
+  type Appended,
+  type CompactReport,
+  type JournalHealth,
+  type JournalRef,
+  type KeptLine,
+} from "./journal.js";
+import {
+  compactLines,
+  DEFAULT_RETENTION,
+  type ErasureCause,
+  type Holdings,
+  type Retention,
+} from "./retention.js";
 import type { KeyHandle } from "./keys.js";
 import type { Logger } from "./logger.js";
 import { KeyedMutex, Turns } from "./mutex.js";
@@ -119,6 +133,12 @@ export interface PartyOptions<R> {
    * after failures: the liaison's signal of a partner link's state.
    */
   onLink?: (subject: string, up: boolean) => void;
+  /** What the service's state does for erasure, retention and compaction (none: neither). */
+  holdings?: Holdings<R>;
+  /** How long personal parts and metadata are kept (default `DEFAULT_RETENTION`). */
+  retention?: Retention;
+  /** How often retention is applied and the journal compacted (default 1 h; 0: never by itself). */
+  sweepMs?: number;
 }
 
 /**
@@ -142,7 +162,9 @@ export interface ConsumerOptions {
 export type Decide<R> = (event: VerifiedEvent, delivery: Delivery) => Verdict<R>;
 
 /** The message a journal line handled. */
-export type Seen = { id: string; seq: number; durable: string };
+export type Seen = { id: string; seq: number; durable: string; referralId?: string };
+/** A referral's personal part erased (on request, or its retention period ended). */
+export type Erasure = { referralId: string; cause: ErasureCause; at: string };
 /** A delivery handled alone because it may have crashed the process (see `Party.handle`). */
 export type Tried = { durable: string; seq: number };
 /** An event a plan publishes, as journaled: published again byte for byte, under its id. */
@@ -166,6 +188,8 @@ export type JournalLine<R> =
   | { seen?: Seen; rs: R[]; out?: JournaledMessage[] }
   | { done: number }
   | { tried: Tried }
+  | { erase: Erasure }
+  | { forget: { referralId: string; at: string } }
   | { seen: Seen }
   | { r: R };
 
@@ -176,12 +200,16 @@ export interface ReadLine<R> {
   out?: JournaledMessage[];
   done?: number;
   tried?: Tried;
+  erase?: Erasure;
+  forget?: string;
 }
 
 /** What a journal line holds: the message it handled, its records with their places, its plan. */
 export function readJournalLine<R>(line: JournalLine<R>, at: JournalRef): ReadLine<R> {
   if ("done" in line) return { records: [], done: line.done };
   if ("tried" in line) return { records: [], tried: line.tried };
+  if ("erase" in line) return { records: [], erase: line.erase };
+  if ("forget" in line) return { records: [], forget: line.forget.referralId };
   const seen = "seen" in line && line.seen !== undefined ? { seen: line.seen } : {};
   if ("rs" in line)
     return {
@@ -330,6 +358,10 @@ export class Party<R> {
   private clockWarned = false;
   /** Whether the own account's clock stream exists (made at the first comparison). */
   private clockStream = false;
+  /** Referrals whose personal part is erased (until their metadata is forgotten). */
+  private readonly erasures = new Map<string, Erasure>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<CompactReport<JournalLine<R>> | undefined> | undefined;
 
   private constructor(
     options: PartyOptions<R>,
@@ -355,7 +387,16 @@ export class Party<R> {
     apply: (record: R, at: JournalRef) => void,
     extra: Pick<
       PartyOptions<R>,
-      "concurrency" | "receive" | "now" | "linkRetryMs" | "clock" | "outboxRetryMs" | "onLink"
+      | "concurrency"
+      | "receive"
+      | "now"
+      | "linkRetryMs"
+      | "clock"
+      | "outboxRetryMs"
+      | "onLink"
+      | "holdings"
+      | "retention"
+      | "sweepMs"
     > = {},
   ): Promise<Party<R>> {
     const observer = runtime.observer === undefined ? {} : { observer: runtime.observer };
@@ -373,6 +414,8 @@ export class Party<R> {
       stateDir: runtime.stateDir,
       apply,
       ...observer,
+      ...(runtime.retention === undefined ? {} : { retention: runtime.retention }),
+      ...(runtime.sweepMs === undefined ? {} : { sweepMs: runtime.sweepMs }),
       ...extra,
     });
   }
@@ -382,7 +425,7 @@ export class Party<R> {
     let party: Party<R> | undefined;
     let opened;
     try {
-      opened = Journal.open<JournalLine<R>>(path, {
+      opened = Journal.openForReplay<JournalLine<R>>(path, {
         onHealth: (h, cause) => party?.journalHealth(h, cause),
         ...(options.journalProbeMs === undefined ? {} : { probeMs: options.journalProbeMs }),
       });
@@ -441,6 +484,7 @@ export class Party<R> {
       for (const { record, at, seq } of records) party.replay(record, at, seq);
       await party.startClock();
       party.resume();
+      party.scheduleSweep();
       return party;
     } catch (err) {
       await bus.close();
@@ -458,6 +502,16 @@ export class Party<R> {
     if (l.tried !== undefined) {
       const key = `${l.tried.durable}:${l.tried.seq}`;
       this.tried.set(key, (this.tried.get(key) ?? 0) + 1);
+      return;
+    }
+    if (l.erase !== undefined) {
+      this.erasures.set(l.erase.referralId, l.erase);
+      this.options.holdings?.erase(l.erase.referralId);
+      return;
+    }
+    if (l.forget !== undefined) {
+      this.erasures.delete(l.forget);
+      this.options.holdings?.forget(l.forget);
       return;
     }
     if (l.seen !== undefined) {
@@ -1131,7 +1185,14 @@ export class Party<R> {
     let at: Appended;
     try {
       at = await this.journal.append({
-        seen: { id, seq: delivery.seq, durable },
+        // A line without records names its referral, so that a compaction can drop it with the
+        // referral (one with records names it in them).
+        seen: {
+          id,
+          seq: delivery.seq,
+          durable,
+          ...(records.length === 0 ? { referralId: result.event.referralId } : {}),
+        },
         rs: [...records],
         ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
       });
@@ -1237,8 +1298,152 @@ export class Party<R> {
     }
   }
 
+  /** Whether (and why, and when) a referral's personal part was erased here. */
+  erasure(referralId: string): Erasure | undefined {
+    return this.erasures.get(referralId);
+  }
+
+  /**
+   * Erases a referral's personal part from this party's store: an erase line in the journal
+   * (the state drops what leads to the bytes at once), then a compaction, which rewrites the
+   * journal without them. `ERR_NOT_FOUND` (`unknown_referral`) when the party does not hold it.
+   * Erasing twice is erasing once.
+   */
+  async erase(referralId: string, cause: ErasureCause): Promise<Erasure> {
+    const holdings = this.requireHoldings();
+    const erasure = await this.locks.run(referralId, async () => {
+      const before = this.erasures.get(referralId);
+      if (before !== undefined) return before;
+      if (!holdings.holds(referralId))
+        throw new StafettError("ERR_NOT_FOUND", "no such referral here", {
+          reason: "unknown_referral",
+        });
+      return this.journalErase({ referralId, cause, at: this.now().toISOString() });
+    });
+    await this.compact();
+    return erasure;
+  }
+
+  private async journalErase(erasure: Erasure): Promise<Erasure> {
+    await this.journal.append({ erase: erasure });
+    this.erasures.set(erasure.referralId, erasure);
+    this.options.holdings?.erase(erasure.referralId);
+    this.log.info(
+      { code: "ERASED", reason: erasure.cause, referral_id: erasure.referralId },
+      "a referral's personal part was erased",
+    );
+    return erasure;
+  }
+
+  private requireHoldings(): Holdings<R> {
+    const h = this.options.holdings;
+    if (h === undefined) throw new Error("this service keeps no holdings: nothing to erase");
+    return h;
+  }
+
+  /**
+   * Applies the retention periods at `now`: erases the personal part of each referral whose
+   * handling ended `personalMs` ago, forgets each one that ended `metadataMs` ago, then compacts
+   * the journal if anything changed. One sweep at a time.
+   */
+  sweep(): Promise<CompactReport<JournalLine<R>> | undefined> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<CompactReport<JournalLine<R>> | undefined> {
+    const holdings = this.options.holdings;
+    if (holdings === undefined) return undefined;
+    const retention = this.options.retention ?? DEFAULT_RETENTION;
+    const now = this.now().getTime();
+    let changed = 0;
+    for (const { referralId, at } of [...holdings.ended()]) {
+      const ended = Date.parse(at);
+      if (!Number.isFinite(ended)) continue;
+      await this.locks.run(referralId, async () => {
+        if (!holdings.holds(referralId)) return;
+        if (ended + retention.metadataMs <= now) {
+          await this.journal.append({ forget: { referralId, at: new Date(now).toISOString() } });
+          this.erasures.delete(referralId);
+          holdings.forget(referralId);
+          changed += 1;
+        } else if (ended + retention.personalMs <= now && !this.erasures.has(referralId)) {
+          await this.journalErase({
+            referralId,
+            cause: "retention",
+            at: new Date(now).toISOString(),
+          });
+          changed += 1;
+        }
+      });
+    }
+    return changed > 0 ? this.compact() : undefined;
+  }
+
+  private scheduleSweep(): void {
+    const every = this.options.sweepMs ?? 3_600_000;
+    if (every <= 0 || this.options.holdings === undefined || this.stopping) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.sweep()
+        .catch((err: unknown) =>
+          this.log.error(
+            { err, code: isStafettError(err) ? err.code : undefined },
+            "retention could not be applied; tried again at the next sweep",
+          ),
+        )
+        .finally(() => this.scheduleSweep());
+    }, every);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Rewrites the journal with only what is still needed (retention.ts `compactLines`), then
+   * rebuilds the state from it: a compaction changes no state, it only lets go of the bytes and
+   * memory that erased and forgotten referrals, published plans and handled crash suspects held.
+   * Nothing is handled meanwhile (an exclusive turn: no handling holds a journal place across it).
+   */
+  async compact(): Promise<CompactReport<JournalLine<R>> | undefined> {
+    const holdings = this.options.holdings;
+    if (holdings === undefined) return undefined;
+    return this.turns.run(true, async () => {
+      const report = await this.journal.compact(
+        (lines) =>
+          compactLines<R>(
+            lines as unknown as () => Iterable<KeptLine<Record<string, unknown>>>,
+            holdings,
+          ) as unknown as KeptLine<JournalLine<R>>[],
+      );
+      // Nothing yielded since the rewrite: the state is rebuilt before anything reads it.
+      holdings.reset();
+      this.seen.clear();
+      this.tried.clear();
+      this.erasures.clear();
+      const undone = new Set(this.undone.keys());
+      this.undone.clear();
+      this.undoneBySeen.clear();
+      for (const { record, at, seq } of report.records) this.replay(record, at, seq);
+      for (const seq of undone)
+        if (!this.undone.has(seq))
+          throw new Error(`a compaction lost the plan of journal line ${seq}`);
+      this.log.info(
+        {
+          code: "COMPACTED",
+          bytes_before: report.bytesBefore,
+          bytes_after: report.bytesAfter,
+          lines_before: report.linesBefore,
+          lines_after: report.linesAfter,
+        },
+        "the journal was compacted",
+      );
+      return report;
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    await this.sweeping?.catch(() => undefined);
     if (this.clockTimer !== undefined) clearTimeout(this.clockTimer);
     if (this.outboxTimer !== undefined) clearTimeout(this.outboxTimer);
     for (const w of this.clockWaiters.splice(0)) w.stop(new Error("stopping"));

@@ -56,7 +56,9 @@ export const PROVISION_DEFAULTS = {
   maxMsgSize: 288 * 1024,
   maxDeliver: 6,
   backoffMs: [5_000, 15_000, 30_000, 60_000, 120_000],
-  quarantineMaxAgeMs: 90 * 24 * 3_600_000,
+  // Refused messages may hold a sealed personal part: kept only as long as an operator needs to
+  // act on one (a working week and a weekend), not 90 days (docs/data-protection.md).
+  quarantineMaxAgeMs: 7 * 24 * 3_600_000,
   quarantineMaxBytes: 256 * 1024 * 1024,
   trustMaxBytes: 64 * 1024 * 1024,
 } as const;
@@ -125,7 +127,8 @@ export function quarantineStreamConfig(
     max_msg_size: o.maxMsgSize + QUARANTINE_HEADER_BYTES,
     duplicate_window: ms(o.duplicateWindowMs),
     num_replicas: o.replicas,
-    deny_delete: true,
+    // A refused message about a referral is erased on request (quarantine.ts eraseQuarantine).
+    deny_delete: false,
     deny_purge: false,
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { decodeEvent, decodeSignedEvent } from "./codec.js";
+import { decodeEvent, decodeSignedEvent, peekReferralId } from "./codec.js";
 import { StafettError } from "./errors.js";
 import {
   consumerByDurable,
@@ -110,6 +110,32 @@ export async function showQuarantine(
   } catch {
     return entry;
   }
+}
+
+/**
+ * Erases from the quarantine every refused message about `referralId` that one of `consumers`
+ * (the durables of the organisation asking) refused: their bytes may hold the referral's
+ * sealed personal part (docs/data-protection.md, "Erasure on request"). The server overwrites
+ * each message's storage before it removes it (`erase`). Returns the sequence numbers erased.
+ * Another organisation's entries about the same referral are left: each party erases its own.
+ */
+export async function eraseQuarantine(
+  jsm: JetStreamManager,
+  country: string,
+  referralId: string,
+  consumers: readonly string[],
+): Promise<number[]> {
+  const stream = quarantineStreamName(country);
+  const info = await jsm.streams.info(stream);
+  const erased: number[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m === null || !consumers.includes(m.header.get("Stafett-Consumer"))) continue;
+    if (peekReferralId(m.data) !== referralId) continue;
+    await jsm.streams.deleteMessage(stream, seq, true);
+    erased.push(seq);
+  }
+  return erased;
 }
 
 /** Re-injects a quarantined message on its original subject; returns false when it was already re-injected. */

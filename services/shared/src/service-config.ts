@@ -2,6 +2,7 @@
  * The configuration every service shares, read from the environment in one place (each
  * service's loadConfig adds its own variables). Files are named by path; keys are never inline.
  */
+import { DEFAULT_RETENTION, MIN_METADATA_MS, type Retention } from "./retention.js";
 import type { JSONWebKeySet } from "jose";
 import { ConfigReader, type Env } from "./config.js";
 import {
@@ -44,6 +45,10 @@ export interface ServiceEnvConfig {
   metricsPort: number;
   /** How long before a key or a trust list expires the warnings start. */
   expiryWarningMs: number;
+  /** How long a referral's personal part, and its metadata, are kept after its end here. */
+  retention: Retention;
+  /** How often retention is applied and the journal compacted. */
+  retentionSweepMs: number;
   authJwksFile: string | undefined;
   authIssuer: string;
   authAudience: string;
@@ -122,6 +127,8 @@ export function readServiceEnv(
     metricsHost: r.string("STAFETT_METRICS_HOST", "127.0.0.1"),
     metricsPort: r.integer("STAFETT_METRICS_PORT", defaults.metricsPort, 0),
     expiryWarningMs: r.duration("STAFETT_EXPIRY_WARNING", DEFAULT_EXPIRY_WARNING_MS),
+    retention: readRetention(r),
+    retentionSweepMs: r.duration("STAFETT_RETENTION_SWEEP", 3_600_000),
     authJwksFile,
     authIssuer: r.string("STAFETT_AUTH_ISSUER", dev ? "stafett-dev" : undefined),
     authAudience: r.string("STAFETT_AUTH_AUDIENCE", "stafett"),
@@ -139,6 +146,17 @@ export function readServiceEnv(
     ),
     notify: readNotifyEnv(r),
   };
+}
+
+/** The retention periods (retention.ts), each checked against what the other rules need. */
+function readRetention(r: ConfigReader): Retention {
+  const personalMs = r.duration("STAFETT_RETENTION_PERSONAL", DEFAULT_RETENTION.personalMs);
+  const metadataMs = r.duration("STAFETT_RETENTION_METADATA", DEFAULT_RETENTION.metadataMs);
+  if (metadataMs < MIN_METADATA_MS)
+    r.problem("STAFETT_RETENTION_METADATA must be at least 15d (events may be 14 days old)");
+  if (metadataMs < personalMs)
+    r.problem("STAFETT_RETENTION_METADATA must be at least STAFETT_RETENTION_PERSONAL");
+  return { personalMs, metadataMs };
 }
 
 /** A comma-separated list of key files, at least one. */
@@ -175,6 +193,10 @@ export interface ServiceRuntime {
   metrics?: { host: string; port: number };
   /** How long before a key or trust list expires the warnings start (default two weeks). */
   expiryWarningMs?: number;
+  /** How long personal parts and metadata are kept (default `DEFAULT_RETENTION`). */
+  retention?: Retention;
+  /** How often retention is applied and the journal compacted (default 1 h). */
+  sweepMs?: number;
   /** Told of journal appends, refusals and quarantine copies (set by the service's operations). */
   observer?: PartyObserver;
   auth: AuthConfig;
@@ -225,6 +247,8 @@ export async function resolveServiceRuntime(config: ServiceEnvConfig): Promise<S
     http: { host: config.httpHost, port: config.httpPort },
     metrics: { host: config.metricsHost, port: config.metricsPort },
     expiryWarningMs: config.expiryWarningMs,
+    retention: config.retention,
+    sweepMs: config.retentionSweepMs,
     auth,
     ...(devTokens === undefined ? {} : { devTokens }),
     notify: resolveNotifyConfig(config.notify),

@@ -40,6 +40,8 @@ export async function provision(
     trust: string;
     anchor: string;
     partnerTrust?: string;
+    /** How long refused messages are kept in the quarantine (default `PROVISION_DEFAULTS`). */
+    quarantineMaxAgeMs?: number;
   },
   io: Io,
 ): Promise<number> {
@@ -56,7 +58,13 @@ export async function provision(
     createLogger({ service: "cli", level: "warn" }),
   );
   try {
-    const report = await provisionCountry(bus.nc, await bus.manager(), list, jws);
+    const report = await provisionCountry(
+      bus.nc,
+      await bus.manager(),
+      list,
+      jws,
+      args.quarantineMaxAgeMs === undefined ? {} : { quarantineMaxAgeMs: args.quarantineMaxAgeMs },
+    );
     io.out(
       `stream ${report.stream}: ${report.streamChanged}\n` +
         `consumers created: ${report.consumersCreated.join(", ") || "none"}\n` +

@@ -2,6 +2,8 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
 import {
+  consumersOf,
+  eraseQuarantine,
   listQuarantine,
   readSecretFile,
   replayQuarantine,
@@ -52,7 +54,14 @@ export function connectionOptions(a: NatsArgs): Partial<ConnectionOptions> {
 }
 
 export async function quarantine(
-  args: NatsArgs & { action: string; country: string; seq?: string },
+  args: NatsArgs & {
+    action: string;
+    country: string;
+    seq?: string;
+    /** For `erase`: the referral, and the organisation whose refused copies go. */
+    referral?: string;
+    org?: string;
+  },
   io: Io,
 ): Promise<number> {
   const nc = await connect({
@@ -62,6 +71,16 @@ export async function quarantine(
   });
   try {
     const jsm = await jetstreamManager(nc);
+    if (args.action === "erase") {
+      if (args.referral === undefined || args.org === undefined)
+        return io.usage("quarantine erase needs --referral ID and --org ID");
+      const durables = consumersOf(args.org).map((c) => c.durable);
+      const erased = await eraseQuarantine(jsm, args.country, args.referral, durables);
+      io.out(
+        `erased ${erased.length} quarantined message(s) of ${args.org} about ${args.referral}\n`,
+      );
+      return 0;
+    }
     const seq = Number(args.seq);
     if (args.action !== "list" && !(Number.isInteger(seq) && seq > 0))
       return io.usage(`quarantine ${args.action} needs a sequence number`);
@@ -90,7 +109,7 @@ export async function quarantine(
       default:
         throw new StafettError(
           "ERR_CONFIG_INVALID",
-          "quarantine takes list, show SEQ or replay SEQ",
+          "quarantine takes list, show SEQ, replay SEQ or erase",
           { reason: "action" },
         );
     }
