@@ -116,10 +116,19 @@ describe("the hub killed at every step of carrying out a plan", () => {
         for (const [i, point] of POINTS.entries()) {
           hub = spawnService("hub", { ...env, STAFETT_TEST_CRASH_AT: point });
           const exited = once(hub.child, "exit");
-          await hub.ready;
-          if (point.startsWith("handle:")) {
+          // On a loaded machine the hub may reach its crash point with work left from the hub
+          // before (a redelivery, a plan to publish again) before it says it is ready: that is
+          // the crash under test all the same, and nothing new is sent to it.
+          const started = await Promise.race([
+            hub.ready.then(
+              () => true,
+              () => false,
+            ),
+            exited.then(() => false),
+          ]);
+          if (started && point.startsWith("handle:")) {
             accepted.push(...(await Promise.all([0, 1].map((j) => open(i * 10 + j)))));
-          } else {
+          } else if (started) {
             // Nobody accepts this one; its deadline passes in a moment and the hub escalates.
             await open(i * 10, new Date(Date.now() + 1_500).toISOString());
           }
