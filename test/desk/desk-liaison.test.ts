@@ -11,15 +11,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
-import {
-  createCountry,
-  LocalCountry,
-  samplePersonal,
-  startFederation,
-  waitFor,
-  type Federation,
-} from "@stafett/devkit";
-import { createLogger, generateSigningKey } from "@stafett/shared";
+import type { LocalCountry } from "@stafett/devkit";
+import { samplePersonal, startSwedenNorway, type SwedenNorway, waitFor } from "@stafett/devkit";
+import { createLogger } from "@stafett/shared";
 import type { Gateway } from "@stafett/gateway";
 import { TestOidcProvider } from "../support/oidc.js";
 
@@ -31,8 +25,8 @@ const log = createLogger({
 const LIAISON = "no:liaison";
 const MALMO = "se:municipality:1280";
 
-let fed: Federation;
 let idp: TestOidcProvider;
+let pair: SwedenNorway;
 let se: LocalCountry;
 let no: LocalCountry;
 let browser: Browser;
@@ -42,45 +36,14 @@ let seLiaisonUrl: string;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`no chromium at ${CHROMIUM}: apt-get install -y chromium`);
-  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
-  const seCountry = await createCountry({
-    code: "se",
-    municipalities: ["1280"],
-    anchor: seAnchor,
-    partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
-  });
-  const noCountry = await createCountry({
-    code: "no",
-    municipalities: [],
-    anchor: noAnchor,
-    partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
-  });
-  // Sweden connects out to Norway, as `npm start` has it.
-  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
   idp = await TestOidcProvider.listen();
-  [se, no] = await Promise.all([
-    LocalCountry.start({
-      country: seCountry,
-      municipalities: [],
-      natsUrl: fed.server("se").url,
-      nkeys: fed.seeds("se"),
-      partnerTrust: { no: noCountry.trustListJws },
-      log,
-      auth: idp.auth,
-      desk: (id) => idp.desk(id),
-    }),
-    // Norway's contact point signs in with its own provider (here the test's).
-    LocalCountry.start({
-      country: noCountry,
-      municipalities: [],
-      natsUrl: fed.server("no").url,
-      nkeys: fed.seeds("no"),
-      partnerTrust: { se: seCountry.trustListJws },
-      log,
-      auth: idp.auth,
-      desk: (id) => idp.desk(id),
-    }),
-  ]);
+  pair = await startSwedenNorway({
+    log,
+    municipalities: ["1280"],
+    // Both countries' people sign in with the test's provider (each its own in production).
+    extras: () => ({ auth: idp.auth, desk: (id) => idp.desk(id) }),
+  });
+  ({ se, no } = pair);
   liaisonUrl = no.liaison?.url ?? "";
   seLiaisonUrl = se.liaison?.url ?? "";
   idp.start(
@@ -110,10 +73,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await se?.stop();
-  await no?.stop();
   await idp?.stop();
-  await fed?.stop();
+  await pair?.stop();
 });
 
 async function seriousViolations(page: Page): Promise<string[]> {

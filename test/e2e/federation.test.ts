@@ -4,13 +4,13 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   LocalCountry,
-  startFederation,
+  startSwedenNorway,
+  type SwedenNorway,
   startMailCatcher,
   type MailCatcher,
   waitFor,
   waitForValue,
   type Federation,
-  createCountry,
   samplePersonal,
   type Country,
 } from "@stafett/devkit";
@@ -33,6 +33,7 @@ import { refusals } from "../support/flow.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
 let fed: Federation;
+let pair: SwedenNorway;
 let se: LocalCountry;
 let no: LocalCountry;
 let seCountry: Country;
@@ -44,63 +45,38 @@ const MALMO = "se:municipality:1280";
 
 beforeAll(async () => {
   mail = await startMailCatcher();
-  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
-  seCountry = await createCountry({
-    code: "se",
+  pair = await startSwedenNorway({
+    log,
     municipalities: ["1280", "0180"],
-    anchor: seAnchor,
-    partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
+    extras: (cc) =>
+      cc === "se"
+        ? {
+            notify: (id) =>
+              id !== "se:liaison"
+                ? undefined
+                : {
+                    webhooks: [],
+                    mail: {
+                      host: "127.0.0.1",
+                      port: mail.port,
+                      secure: false,
+                      requireTls: false,
+                      from: "stafett@example.org",
+                      to: [SE_LIAISON_DUTY],
+                    },
+                    retryMs: [100, 200],
+                    timeoutMs: 2_000,
+                    deadlineShare: 0.75,
+                    linkDownAfterMs: 500,
+                  },
+          }
+        : {},
   });
-  noCountry = await createCountry({
-    code: "no",
-    municipalities: [],
-    anchor: noAnchor,
-    partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
-  });
-  // Sweden connects out to Norway, as `npm start` has it.
-  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
-  [se, no] = await Promise.all([
-    LocalCountry.start({
-      country: seCountry,
-      municipalities: [],
-      natsUrl: fed.server("se").url,
-      nkeys: fed.seeds("se"),
-      partnerTrust: { no: noCountry.trustListJws },
-      log,
-      notify: (id) =>
-        id !== "se:liaison"
-          ? undefined
-          : {
-              webhooks: [],
-              mail: {
-                host: "127.0.0.1",
-                port: mail.port,
-                secure: false,
-                requireTls: false,
-                from: "stafett@example.org",
-                to: [SE_LIAISON_DUTY],
-              },
-              retryMs: [100, 200],
-              timeoutMs: 2_000,
-              deadlineShare: 0.75,
-              linkDownAfterMs: 500,
-            },
-    }),
-    LocalCountry.start({
-      country: noCountry,
-      municipalities: [],
-      natsUrl: fed.server("no").url,
-      nkeys: fed.seeds("no"),
-      partnerTrust: { se: seCountry.trustListJws },
-      log,
-    }),
-  ]);
+  ({ fed, se, no, seCountry, noCountry } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await se?.stop();
-  await no?.stop();
-  await fed?.stop();
+  await pair?.stop();
   await mail?.stop();
 });
 

@@ -6,15 +6,14 @@
  * signature it carries.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LocalCountry } from "@stafett/devkit";
 import {
-  createCountry,
-  LocalCountry,
   samplePersonal,
-  startFederation,
+  startSwedenNorway,
+  type SwedenNorway,
   waitFor,
   waitForValue,
   type Country,
-  type Federation,
 } from "@stafett/devkit";
 import type { ReferAbroad, SentAbroad } from "@stafett/liaison";
 import {
@@ -22,13 +21,13 @@ import {
   decodeEvent,
   decodeSignedEvent,
   fromBase64,
-  generateSigningKey,
   receive,
   TrustStore,
 } from "@stafett/shared";
 
 const log = createLogger({ service: "e2e-inbound", level: process.env.LOG_LEVEL ?? "silent" });
-let fed: Federation;
+
+let pair: SwedenNorway;
 let se: LocalCountry;
 let no: LocalCountry;
 let seCountry: Country;
@@ -40,45 +39,15 @@ const GOTEBORG = "1480";
 const OREBRO = "1880";
 
 beforeAll(async () => {
-  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
-  seCountry = await createCountry({
-    code: "se",
+  pair = await startSwedenNorway({
+    log,
     municipalities: [MALMO, GOTEBORG, OREBRO],
-    anchor: seAnchor,
-    partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
   });
-  noCountry = await createCountry({
-    code: "no",
-    municipalities: [],
-    anchor: noAnchor,
-    partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
-  });
-  // Sweden connects out to Norway, as `npm start` has it; each broker with its accounts.
-  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
-  [se, no] = await Promise.all([
-    LocalCountry.start({
-      country: seCountry,
-      municipalities: [],
-      natsUrl: fed.server("se").url,
-      nkeys: fed.seeds("se"),
-      partnerTrust: { no: noCountry.trustListJws },
-      log,
-    }),
-    LocalCountry.start({
-      country: noCountry,
-      municipalities: [],
-      natsUrl: fed.server("no").url,
-      nkeys: fed.seeds("no"),
-      partnerTrust: { se: seCountry.trustListJws },
-      log,
-    }),
-  ]);
+  ({ se, no, seCountry, noCountry } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await se?.stop();
-  await no?.stop();
-  await fed?.stop();
+  await pair?.stop();
 });
 
 const noLiaison = () => {

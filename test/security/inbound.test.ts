@@ -9,11 +9,11 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, headers, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { LocalCountry } from "@stafett/devkit";
 import {
-  createCountry,
-  LocalCountry,
   samplePersonal,
-  startFederation,
+  startSwedenNorway,
+  type SwedenNorway,
   waitForValue,
   type Country,
   type Federation,
@@ -35,6 +35,7 @@ import {
 
 const log = createLogger({ service: "security-inbound", level: process.env.LOG_LEVEL ?? "silent" });
 let fed: Federation;
+let pair: SwedenNorway;
 let se: LocalCountry;
 let no: LocalCountry;
 let seCountry: Country;
@@ -51,39 +52,11 @@ const MALMO = "1280";
 const GOTEBORG = "1480";
 
 beforeAll(async () => {
-  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
-  seCountry = await createCountry({
-    code: "se",
+  pair = await startSwedenNorway({
+    log,
     municipalities: [MALMO, GOTEBORG],
-    anchor: seAnchor,
-    partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
   });
-  noCountry = await createCountry({
-    code: "no",
-    municipalities: [],
-    anchor: noAnchor,
-    partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
-  });
-  // Sweden connects out to Norway, as `npm start` has it; each broker with its accounts.
-  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
-  [se, no] = await Promise.all([
-    LocalCountry.start({
-      country: seCountry,
-      municipalities: [],
-      natsUrl: fed.server("se").url,
-      nkeys: fed.seeds("se"),
-      partnerTrust: { no: noCountry.trustListJws },
-      log,
-    }),
-    LocalCountry.start({
-      country: noCountry,
-      municipalities: [],
-      natsUrl: fed.server("no").url,
-      nkeys: fed.seeds("no"),
-      partnerTrust: { se: seCountry.trustListJws },
-      log,
-    }),
-  ]);
+  ({ fed, se, no, seCountry, noCountry } = pair);
   // The hostile insiders publish with the NATS credentials of each country's liaison, the only
   // account that reaches the link (a municipality's cannot: test/security/attacks.test.ts).
   seNc = await connect({ servers: fed.server("se").url, ...se.connectionOf("se:liaison") });
@@ -115,9 +88,7 @@ afterAll(async () => {
   await noNc?.close();
   await seAdmin?.close();
   await noAdmin?.close();
-  await se?.stop();
-  await no?.stop();
-  await fed?.stop();
+  await pair?.stop();
 });
 
 const noLiaison = () => {
