@@ -471,6 +471,44 @@ describe("a partner's trust list cannot roll back across a restart", () => {
   });
 });
 
+describe("a partner's anchor rotated out of the own list", () => {
+  it("the partner's list signed with the old anchor stops counting, without a restart", async () => {
+    const liaisonTrust = () => se.liaison?.liaison.trust;
+    const held = () => liaisonTrust()?.lists.find((l) => l.country === "no");
+    await waitFor(() => held() !== undefined, {
+      timeoutMs: 10_000,
+      message: "the liaison to hold Norway's list",
+    });
+    const own = liaisonTrust()?.lists.find((l) => l.country === "se");
+    if (own === undefined) throw new Error("no own list");
+    const withPartnerAnchor = async (version: number, anchors: typeof noAnchors) =>
+      signTrustList(
+        buildTrustList({
+          country: "se",
+          version,
+          policy: own.policy,
+          partners: [{ country: "no", anchors }],
+          organisations: own.organisations,
+        }),
+        seCountry.anchor,
+      );
+    const noAnchors = own.partners?.find((p) => p.country === "no")?.anchors ?? [];
+    // Norway's anchor is replaced (a compromise): its list, signed by the old one, is dropped.
+    const other = await generateSigningKey();
+    await publishTrustList(nc, "se", await withPartnerAnchor(own.version + 1, [other.publicJwk]));
+    await waitFor(() => held() === undefined, {
+      timeoutMs: 10_000,
+      message: "the liaison to drop Norway's list signed with the old anchor",
+    });
+    // The old anchor given back: Norway's list verifies and counts again.
+    await publishTrustList(nc, "se", await withPartnerAnchor(own.version + 2, noAnchors));
+    await waitFor(() => held() !== undefined, {
+      timeoutMs: 15_000,
+      message: "Norway's list to count again",
+    });
+  });
+});
+
 describe("a service that cannot start says why in one coded line", () => {
   it("a hub without its configuration exits 1 with no stack trace", async () => {
     const hub = spawnService("hub", {});
