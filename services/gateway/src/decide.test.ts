@@ -595,11 +595,11 @@ describe("gateway decide: a referral handed again after it declined it", () => {
 });
 
 describe("gateway decide: a hand-over under the id of an inbox item it did not decline (review 2026-12-03)", () => {
-  // Any hub may forward to any municipality (the policy is by role), and a partner's event
-  // addressed to a municipality on its referral's path is relayed by the own liaison: before,
-  // either reset an accepted, withdrawn or closed item to pending, with the forwarder as its
-  // path (so the real origin's withdrawal, relayed by the hub that handed it over, was refused
-  // not_origin) and the forwarder's deadline.
+  // Any hub may forward to any municipality (the policy is by role, not region), and a hub that
+  // re-routed a referral holds its signed opened: before, such a hand-over reset an accepted,
+  // withdrawn or closed item to pending, with the forwarder as its path (so the origin's
+  // follow-ups, relayed by the hub that handed it over, were refused not_origin) and the
+  // forwarder's deadline.
   it.each(["accepted", "withdrawn"] as const)(
     "another hub re-forwarding the same referral after it was %s: refused, the item as it was",
     (status) => {
@@ -617,7 +617,7 @@ describe("gateway decide: a hand-over under the id of an inbox item it did not d
     },
   );
 
-  it("another opened under the id of an accepted item (a partner re-opening it, relayed by the own liaison): refused", () => {
+  it("another opened under the id of an accepted item, handed over by the own liaison: refused", () => {
     const reopened = event(
       "opened",
       "no:liaison",
