@@ -624,7 +624,7 @@ describe("gateway decide: a hand-over under the id of an inbox item it did not d
       DEST_HUB,
       REF,
       {
-        urgency: "URGENCY_LOW",
+        urgency: "URGENCY_NORMAL",
         reason: "REASON_CATEGORY_MISSING",
         destination: { country: "se", municipality: "0180" },
         deadline: "2026-12-31T10:00:00.000Z",
