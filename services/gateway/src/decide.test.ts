@@ -593,3 +593,62 @@ describe("gateway decide: a referral handed again after it declined it", () => {
     ]);
   });
 });
+
+describe("gateway decide: a hand-over under the id of an inbox item it did not decline (review 2026-12-03)", () => {
+  // Any hub may forward to any municipality (the policy is by role, not region), and a hub that
+  // re-routed a referral holds its signed opened: before, such a hand-over reset an accepted,
+  // withdrawn or closed item to pending, with the forwarder as its path (so the origin's
+  // follow-ups, relayed by the hub that handed it over, were refused not_origin) and the
+  // forwarder's deadline.
+  it.each(["accepted", "withdrawn"] as const)(
+    "another hub re-forwarding the same referral after it was %s: refused, the item as it was",
+    (status) => {
+      const { v, bytes } = forwardedOf(
+        "se:hub:bergslagen",
+        ME,
+        opened("se:municipality:1280"),
+        { deadline: "2026-12-31T10:00:00.000Z" },
+        { id: "f9" },
+      );
+      expect(refusalOf(decide(ctx, inboxAs(status), v, bytes, NOW))).toMatchObject({
+        code: "ERR_REPLAY",
+        reason: "duplicate_referral",
+      });
+    },
+  );
+
+  it("another opened under the id of an accepted item, handed over by the own liaison: refused", () => {
+    const reopened = event(
+      "opened",
+      "no:liaison",
+      DEST_HUB,
+      REF,
+      {
+        urgency: "URGENCY_NORMAL",
+        reason: "REASON_CATEGORY_MISSING",
+        destination: { country: "se", municipality: "0180" },
+        deadline: "2026-12-31T10:00:00.000Z",
+        personal: "jwe",
+      },
+      "o2",
+    );
+    const { v, bytes } = forwardedOf("se:liaison", ME, reopened, {}, { id: "f8" });
+    expect(refusalOf(decide(ctx, inboxAs("accepted"), v, bytes, NOW))).toMatchObject({
+      code: "ERR_REPLAY",
+      reason: "duplicate_referral",
+    });
+  });
+
+  it("another origin's opened under the id of an item it declined: refused (the origin is never rewritten)", () => {
+    const { v, bytes } = forwardedOf(
+      MY_HUB,
+      ME,
+      opened("se:municipality:1281"),
+      { deadline: DEADLINE },
+      { id: "f7" },
+    );
+    expect(refusalOf(decide(ctx, inboxAs("declined"), v, bytes, NOW))).toMatchObject({
+      code: "ERR_REPLAY",
+    });
+  });
+});

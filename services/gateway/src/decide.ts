@@ -205,6 +205,22 @@ function onForwarded(
     // hand-on again is a repeat, and nothing.
     const had = view.inbox(e.referralId);
     if (o === undefined || had?.status === "pending" || had?.forwardedId === e.id) return plan();
+    // Only a referral this municipality declined comes back, and only the same referral (its
+    // opened, its origin): a hand-over under the id of one it accepted, or that was withdrawn or
+    // closed, or another opened under its id, would reset it to pending with another origin,
+    // deadline or path, and cut the real origin's follow-ups off.
+    if (
+      had !== undefined &&
+      (had.status !== "declined" ||
+        had.openedId !== inner.event.id ||
+        had.origin !== inner.issuer.id)
+    )
+      return refusal(
+        new StafettError("ERR_REPLAY", "this referral is already in the inbox", {
+          reason: "duplicate_referral",
+          field: "/referralId",
+        }),
+      );
     return plan([
       {
         k: "inbox",

@@ -907,6 +907,9 @@ export class Party<R> {
       behind = broker - after;
       this.clockWarned = false;
     } catch (err) {
+      // The clock stream is in memory: a broker restart loses it. Create it again next time,
+      // or the clock is never compared again.
+      this.clockStream = false;
       if (!this.clockWarned && !this.stopping)
         this.log.warn({ err }, "could not compare the clock with the broker's; will try again");
       this.clockWarned = true;

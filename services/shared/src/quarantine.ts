@@ -130,7 +130,9 @@ export async function eraseQuarantine(
   const erased: number[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m === null || !consumers.includes(m.header.get("Stafett-Consumer"))) continue;
+    // Whose refusal it is by the subject, as listing has it: only the consumer's owner may
+    // publish under its name, while the header says whatever the entry's writer put there.
+    if (m === null || !consumers.includes(quarantineConsumerOf(m.subject) ?? "")) continue;
     if (peekReferralId(m.data) !== referralId) continue;
     await jsm.streams.deleteMessage(stream, seq, true);
     erased.push(seq);

@@ -56,6 +56,12 @@ interface PendingSignIn {
 }
 
 const PENDING_TTL_MS = 10 * 60_000;
+/**
+ * At most this many sign-ins pending at once: starting one needs no token, so without a bound
+ * anyone who reaches the Desk could grow the service's memory without limit. Past it, the
+ * oldest pending sign-in is dropped (that person starts again).
+ */
+export const PENDING_MAX = 10_000;
 const SESSIONS_MAX = 10_000;
 
 export type SignInResult =
@@ -108,6 +114,10 @@ export class DeskSessions {
     };
     if (o.resource !== undefined) params.resource = o.resource;
     this.prune();
+    for (const k of this.pending.keys()) {
+      if (this.pending.size < PENDING_MAX) break;
+      this.pending.delete(k);
+    }
     const pendingId = randomId();
     this.pending.set(pendingId, { verifier, state, nonce, expires: this.clock() + PENDING_TTL_MS });
     return { url: oidc.buildAuthorizationUrl(config, params).href, pendingId };
