@@ -234,8 +234,6 @@ export class Liaison {
     decideNow: () => Verdict<LiaisonRecord>,
   ): Promise<InboundReferral> {
     return this.party.locks.run(referralId, async () => {
-      // Erased while it waited: nothing left to answer on or to seal anew for a hub.
-      if (this.state.inbound.get(referralId)?.erased === true) throw erased();
       const verdict = decideNow();
       if (isRefusal(verdict)) throw verdict.refuse;
       await this.party.carryOut(verdict);
@@ -258,9 +256,11 @@ export class Liaison {
 
   /** The contact point hands a waiting partner referral to a domestic municipality (through its hub). */
   routeTo(referralId: string, municipality: string): Promise<InboundReferral> {
-    return this.command(referralId, () =>
-      decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now()),
-    );
+    return this.command(referralId, () => {
+      // Erased while it waited: nothing left to seal anew for the hub (an answer needs none).
+      if (this.state.inbound.get(referralId)?.erased === true) throw erased();
+      return decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now());
+    });
   }
 
   /**
