@@ -6,6 +6,8 @@
  * liaison's state directory (a byte search of every file), the inbound list still shows them,
  * and the personal read answers 410. Erasure on request: only a person of the contact point
  * granted `eraser`, for a referral it holds; recorded in the access audit before it is done.
+ * The liaison that sent a referral abroad (Norway's) lets go of what it sent and of what came
+ * back once its contact point withdrew it and the period passed.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -154,20 +156,21 @@ async function officer(org: string, url: string, roles: string[] = []): Promise<
   return new Api(url, await se.tokens.mint(org, "officer-1", 600, { roles }));
 }
 
-/** Restarts Sweden's liaison with its clock `aheadMs` ahead (no broker clock check, no timer sweep). */
-async function restartAhead(aheadMs: number): Promise<RunningLiaison> {
-  if (se.liaison !== undefined) {
-    await se.liaison.stop();
-    se.liaison = undefined;
+/** Restarts a country's liaison with its clock `aheadMs` ahead (no broker clock check, no timer sweep). */
+async function restartAhead(aheadMs: number, country = se): Promise<RunningLiaison> {
+  if (country.liaison !== undefined) {
+    await country.liaison.stop();
+    country.liaison = undefined;
   }
+  const org = `${country.country.code}:liaison`;
   const l = await startLiaison(
     {
-      ...se.runtime(SE_LIAISON),
+      ...country.runtime(org),
       now: () => new Date(Date.now() + aheadMs),
       clock: false,
       sweepMs: 0,
     },
-    log.child({ org: SE_LIAISON }),
+    log.child({ org }),
   );
   own.push(l);
   return l;
@@ -291,5 +294,38 @@ describe("erasure on request at the liaison", () => {
     expect(actions).toContain("erased");
     // Each erasure asked for is recorded, the second one too; the refused ones are not.
     expect(actions.filter((a) => a === "erased")).toHaveLength(2);
+  }, 60_000);
+});
+
+describe("retention at the liaison that sent a referral abroad", () => {
+  it("erases what it sent and what came back once the contact point withdrew it, and keeps the referral's metadata", async () => {
+    const id = await referToSweden(undefined, 24);
+    await inboundAt(id);
+    const needles = needlesOf(ciphertextOf(seRunning().liaison, id));
+    await waitFor(() => (noLiaison().state.sent.get(id)?.answers.length ?? 0) > 0, {
+      timeoutMs: 15_000,
+      message: "Sweden's receipt in Norway",
+    });
+    await noLiaison().followAbroad(id, {
+      type: "withdrawn",
+      reason: "WITHDRAW_REASON_CHILD_FOUND",
+    });
+    await waitFor(() => noLiaison().state.sent.get(id)?.endedAt !== undefined, {
+      timeoutMs: 15_000,
+      message: "the referral withdrawn at Norway's contact point",
+    });
+    // What it sent (the personal part sealed to Sweden's liaison) is in its journal.
+    const dir = no.runtime("no:liaison").stateDir;
+    expect(holding(dir, needles).length).toBeGreaterThan(0);
+
+    const later = DEFAULT_RETENTION.personalMs + DAY_MS;
+    const l = await restartAhead(later, no);
+    expect(await l.liaison.party.sweep()).toBeDefined();
+    expect(holding(dir, needles)).toEqual([]);
+    const sent = l.liaison.state.sent.get(id);
+    expect(sent).toMatchObject({ status: "withdrawn", erased: true });
+    expect(sent?.answers.map((a) => [a.type, a.bytes])).toEqual([["received", ""]]);
+    await l.stop();
+    await no.startLiaison();
   }, 60_000);
 });
