@@ -242,7 +242,7 @@ describe("retention at the liaison", () => {
 });
 
 describe("erasure on request at the liaison", () => {
-  it("erases for a person of the contact point granted eraser, records it first, and answers 410 afterwards", async () => {
+  it("erases for a person of the contact point granted eraser, records it, and answers 410 afterwards", async () => {
     const id = await referToSweden(undefined, 23);
     const item = await inboundAt(id);
     expect(item.status).toBe("pending");
