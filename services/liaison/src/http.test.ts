@@ -39,8 +39,15 @@ function liaisonStandIn(): Liaison {
     if (found === undefined) throw new Error("no sample item");
     return found;
   };
-  const standIn: Pick<Liaison, "state" | "answer" | "routeTo" | "personalOf"> = {
+  const standIn: Pick<Liaison, "state" | "answer" | "routeTo" | "personalOf" | "erase"> = {
     state,
+    erase: async (referralId) => {
+      // Recorded in the audit before it is done: the record is there when the erasure starts.
+      const audited = audit.list({ referralId }).records.some((r) => r.action === "erased");
+      calls.push(["erase", referralId, audited]);
+      state.erase(referralId);
+      return { referralId, cause: "request", at: "2026-11-28T09:00:00.000Z" };
+    },
     personalOf: async () => ({ child: { estimatedAgeYears: 14 } }),
     answer: async (...args) => {
       calls.push(["answer", ...args]);
@@ -81,11 +88,21 @@ afterAll(async () => {
 async function call(
   method: InjectOptions["method"],
   url: string,
-  options: { org?: string | null; payload?: InjectOptions["payload"]; type?: string } = {},
+  options: {
+    org?: string | null;
+    payload?: InjectOptions["payload"];
+    type?: string;
+    roles?: string[];
+  } = {},
 ) {
   const headers: Record<string, string> = {};
   if (options.org !== null)
-    headers.authorization = `Bearer ${await tokens.mint(options.org ?? ORG)}`;
+    headers.authorization = `Bearer ${await tokens.mint(
+      options.org ?? ORG,
+      "officer-1",
+      600,
+      options.roles === undefined ? {} : { roles: options.roles },
+    )}`;
   if (options.type !== undefined) headers["content-type"] = options.type;
   calls.length = 0;
   return app.inject({
@@ -195,5 +212,42 @@ describe("the contact point sees what it decides on", () => {
     expect((await call("GET", "/v1/inbound/00000000-0000-4000-8000-000000000000")).statusCode).toBe(
       404,
     );
+  });
+});
+
+describe("erasure on request", () => {
+  it("only for the contact point's eraser, audited before it is done; the personal read answers 410 afterwards", async () => {
+    const plain = await call("DELETE", `/v1/inbound/${ID}/personal`);
+    expect(plain.statusCode).toBe(403);
+    expect(plain.json()).toMatchObject({ code: "ERR_FORBIDDEN" });
+    const stranger = await call("DELETE", `/v1/inbound/${ID}/personal`, {
+      org: "se:hub:vast",
+      roles: ["eraser"],
+    });
+    expect(stranger.statusCode).toBe(403);
+    const unknown = await call(
+      "DELETE",
+      "/v1/inbound/00000000-0000-4000-8000-000000000000/personal",
+      {
+        roles: ["eraser"],
+      },
+    );
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ code: "ERR_NOT_FOUND", reason: "unknown_referral" });
+    expect(calls).toEqual([]);
+
+    const done = await call("DELETE", `/v1/inbound/${ID}/personal`, { roles: ["eraser"] });
+    expect(done.statusCode).toBe(200);
+    expect(done.json()).toEqual({
+      referralId: ID,
+      erasedAt: "2026-11-28T09:00:00.000Z",
+      cause: "request",
+    });
+    expect(calls).toEqual([["erase", ID, true]]);
+    const gone = await call("GET", `/v1/inbound/${ID}`);
+    expect(gone.statusCode).toBe(410);
+    expect(gone.json()).toMatchObject({ code: "ERR_GONE", reason: "erased" });
+    const listed = await call("GET", "/v1/inbound");
+    expect(listed.json()).toEqual([expect.objectContaining({ referralId: ID, erased: true })]);
   });
 });

@@ -36,9 +36,31 @@ export async function buildLiaisonHttp(
       const item = liaison.state.inbound.get(req.params.id);
       if (item === undefined)
         return reply.code(404).send({ code: "ERR_NOT_FOUND", message: "no such referral" });
+      // Erased (on request, or its retention ended): the metadata stays in GET /v1/inbound.
+      if (item.erased === true)
+        return reply.code(410).send({
+          code: "ERR_GONE",
+          reason: "erased",
+          message: "this referral's personal part was erased",
+        });
       // The contact point decides on what it can see; every read is recorded first.
       await req.audit("read", { referralId: item.referralId, eventId: item.openedId });
       return { ...view(item), personal: await liaison.personalOf(item) };
+    },
+  );
+  // Erasure on request (GDPR art. 17): only a person of the contact point granted `eraser`;
+  // recorded in the access audit before it is done.
+  app.delete<{ Params: { id: string } }>(
+    "/v1/inbound/:id/personal",
+    { config: { access: { grant: "eraser" } } },
+    async (req, reply) => {
+      if (!liaison.state.inbound.has(req.params.id))
+        return reply
+          .code(404)
+          .send({ code: "ERR_NOT_FOUND", reason: "unknown_referral", message: "no such referral" });
+      await req.audit("erased", { referralId: req.params.id });
+      const erasure = await liaison.erase(req.params.id);
+      return { referralId: erasure.referralId, erasedAt: erasure.at, cause: erasure.cause };
     },
   );
   app.post<{ Params: { id: string } }>(

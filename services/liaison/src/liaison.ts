@@ -18,6 +18,8 @@ import {
   parseOrgId,
   parseSubject,
   StafettError,
+  type ClockCheckOptions,
+  type Erasure,
   type Logger,
   type Delivery,
   type ServiceRuntime,
@@ -55,6 +57,17 @@ export interface LiaisonOptions extends ServiceRuntime {
   retryMs?: number;
   /** How often the deadlines of referrals at the border are checked. */
   tickMs?: number;
+  /** The party's clock (tests move it ahead to pass a retention period). */
+  now?: () => Date;
+  /** The comparison of the clock with the broker's (see Party); for tests. */
+  clock?: ClockCheckOptions | false;
+}
+
+/** The personal part of this referral was erased here (on request, or its retention ended). */
+function erased(): StafettError {
+  return new StafettError("ERR_GONE", "the personal part of this referral was erased", {
+    reason: "erased",
+  });
 }
 
 export class Liaison {
@@ -96,6 +109,11 @@ export class Liaison {
           // No signal of a link's state exists on the bus yet: it is derived from the store
           // and forward's publishes to the partner (the first failure, the first success after).
           onLink: (subject, up) => l.notifier.linkState(parseSubject(subject).country, up),
+          ...(options.now === undefined ? {} : { now: options.now }),
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+          // Retention and erasure (retention.ts); the periods and the sweep come with the runtime.
+          holdings: l.state,
+          ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
         },
       );
     } catch (err) {
@@ -143,6 +161,7 @@ export class Liaison {
 
   /** The personal part of a partner's referral, opened now with the liaison's key (never stored in clear). */
   async personalOf(item: InboundReferral): Promise<unknown> {
+    if (item.erased === true) throw erased();
     const sealed = decodeEvent(decodeSignedEvent(fromBase64(item.opened)).event).opened?.personal;
     if (sealed === undefined)
       throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
@@ -150,6 +169,11 @@ export class Liaison {
         field: "personal",
       });
     return open(sealed, this.options.identity.encryption, item.referralId);
+  }
+
+  /** Erases a partner's referral's personal part from the liaison's store, on request (Party.erase). */
+  erase(referralId: string): Promise<Erasure> {
+    return this.party.erase(referralId, "request");
   }
 
   /** The trust lists in force (watched: rotation and revocation apply without a restart). */
@@ -232,9 +256,11 @@ export class Liaison {
 
   /** The contact point hands a waiting partner referral to a domestic municipality (through its hub). */
   routeTo(referralId: string, municipality: string): Promise<InboundReferral> {
-    return this.command(referralId, () =>
-      decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now()),
-    );
+    return this.command(referralId, () => {
+      // Erased while it waited: nothing left to seal anew for the hub (an answer needs none).
+      if (this.state.inbound.get(referralId)?.erased === true) throw erased();
+      return decideRouteTo(this.context(), this.view, referralId, municipality, this.party.now());
+    });
   }
 
   /**

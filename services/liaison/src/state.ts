@@ -1,5 +1,18 @@
-/** The liaison's own state, rebuilt from its journal: what crossed the border, and what waits for a decision. */
-import { DeadlineWatch, parseOrgId, type ReasonCategory, type Urgency } from "@stafett/shared";
+/**
+ * The liaison's own state, rebuilt from its journal: what crossed the border, and what waits for
+ * a decision. It holds the signed bytes of each partner's referral (the personal part sealed to
+ * it) and of the answers to the referrals it sent abroad itself; nothing about the child in
+ * clear. Retention (retention.ts): each referral's handling here ends when it is answered,
+ * handed to a hub that receipted it, withdrawn or closed; its bytes are erased after the personal
+ * period, the rest forgotten after the metadata period.
+ */
+import {
+  DeadlineWatch,
+  parseOrgId,
+  type Holdings,
+  type ReasonCategory,
+  type Urgency,
+} from "@stafett/shared";
 
 export type LiaisonRecord =
   | {
@@ -106,6 +119,10 @@ export interface InboundReferral {
   heldBy?: string;
   status: "routed" | "pending" | "accepted" | "declined" | "withdrawn" | "closed";
   at: string;
+  /** When its handling ended here (answered, taken by the hub it was routed to, withdrawn, closed). */
+  endedAt?: string;
+  /** Its personal part was erased: `opened` is empty, in memory and in the journal. */
+  erased?: true;
 }
 
 /** A referral the liaison itself (the contact point) sent to a partner country, and what came back. */
@@ -114,6 +131,10 @@ export interface SentAbroad {
   partner: string;
   status: "sent" | "accepted" | "declined" | "withdrawn" | "closed";
   answers: { type: string; by: string; eventId: string; bytes: string; at: string }[];
+  /** When its handling ended here (the contact point withdrew or closed it). */
+  endedAt?: string;
+  /** Its answers' bytes were erased (a relay's may carry a personal part). */
+  erased?: true;
 }
 
 /** Who a referral crossed the border with: the partner countries, and the domestic parties on it. */
@@ -122,9 +143,9 @@ export interface Crossing {
   domestic: Set<string>;
 }
 
-export class LiaisonState {
-  readonly out: LiaisonRecord[] = [];
-  readonly refused: LiaisonRecord[] = [];
+export class LiaisonState implements Holdings<LiaisonRecord> {
+  out: LiaisonRecord[] = [];
+  refused: LiaisonRecord[] = [];
   readonly inbound = new Map<string, InboundReferral>();
   /** Every referral that crossed the border here, either way. */
   readonly crossed = new Map<string, Crossing>();
@@ -132,7 +153,12 @@ export class LiaisonState {
   readonly watched = new Map<string, Watched>();
   /** The referrals the contact point itself sent abroad. */
   readonly sent = new Map<string, SentAbroad>();
-  private readonly deadlines = new DeadlineWatch();
+  /**
+   * When the handling of a referral that only crossed the border here ended (a domestic party's
+   * referral abroad, withdrawn or closed): the liaison keeps its metadata, no personal part.
+   */
+  private readonly crossingEnded = new Map<string, string>();
+  private deadlines = new DeadlineWatch();
 
   private watch(w: Watched): void {
     if (this.watched.has(w.referralId)) return;
@@ -181,8 +207,11 @@ export class LiaisonState {
         const own = this.sent.get(r.referralId);
         if (own !== undefined && (r.type === "withdrawn" || r.type === "closed")) {
           own.status = r.type;
+          own.endedAt ??= r.at;
           this.settle(r.referralId);
         }
+        if (r.type === "withdrawn" || r.type === "closed")
+          this.crossingEnded.set(r.referralId, this.crossingEnded.get(r.referralId) ?? r.at);
         if (r.type === "opened" && r.deadline !== undefined)
           this.watch({
             referralId: r.referralId,
@@ -229,7 +258,10 @@ export class LiaisonState {
         break;
       case "answered": {
         const item = this.inbound.get(r.referralId);
-        if (item !== undefined) item.status = r.decision;
+        if (item !== undefined) {
+          item.status = r.decision;
+          item.endedAt ??= r.at;
+        }
         this.settle(r.referralId);
         break;
       }
@@ -249,13 +281,20 @@ export class LiaisonState {
       }
       case "follow-in": {
         const item = this.inbound.get(r.referralId);
-        if (item !== undefined && r.type !== "updated") item.status = r.type;
+        if (item !== undefined && r.type !== "updated") {
+          item.status = r.type;
+          item.endedAt ??= r.at;
+        }
         if (r.type !== "updated") this.settle(r.referralId);
         break;
       }
-      case "taken":
+      case "taken": {
+        // The hub it was routed to has it: the liaison's part is done.
+        const item = this.inbound.get(r.referralId);
+        if (item !== undefined) item.endedAt ??= r.at;
         this.settle(r.referralId);
         break;
+      }
       case "handed-on": {
         this.settle(r.referralId);
         const item = this.inbound.get(r.referralId);
@@ -275,5 +314,74 @@ export class LiaisonState {
         break;
       }
     }
+  }
+
+  referralOf(record: LiaisonRecord): string {
+    return record.referralId;
+  }
+
+  /**
+   * A partner's referral carries the signed bytes with the personal part sealed to the liaison;
+   * an answer to a referral sent abroad, the signed bytes as they came (a relay's may carry a
+   * personal part). Nothing else holds bytes.
+   */
+  strip(record: LiaisonRecord): LiaisonRecord {
+    if (record.k === "inbound") return { ...record, opened: "" };
+    if (record.k === "answer-in") return { ...record, bytes: "" };
+    return record;
+  }
+
+  *ended(): Iterable<{ referralId: string; at: string }> {
+    const ends = new Map(this.crossingEnded);
+    for (const i of this.inbound.values())
+      if (i.endedAt !== undefined) ends.set(i.referralId, i.endedAt);
+    for (const s of this.sent.values())
+      if (s.endedAt !== undefined) ends.set(s.referralId, s.endedAt);
+    for (const [referralId, at] of ends) yield { referralId, at };
+  }
+
+  holds(referralId: string): boolean {
+    return (
+      this.inbound.has(referralId) ||
+      this.sent.has(referralId) ||
+      this.crossed.has(referralId) ||
+      this.watched.has(referralId)
+    );
+  }
+
+  /** The bytes go from memory too: what the journal keeps is stripped by the compaction. */
+  erase(referralId: string): void {
+    const item = this.inbound.get(referralId);
+    if (item !== undefined) {
+      item.opened = "";
+      item.erased = true;
+    }
+    const own = this.sent.get(referralId);
+    if (own !== undefined) {
+      for (const a of own.answers) a.bytes = "";
+      own.erased = true;
+    }
+  }
+
+  /** Its deadline entry, if any, goes when it passes (nothing is watched any more). */
+  forget(referralId: string): void {
+    this.inbound.delete(referralId);
+    this.sent.delete(referralId);
+    this.crossed.delete(referralId);
+    this.watched.delete(referralId);
+    this.crossingEnded.delete(referralId);
+    this.out = this.out.filter((r) => r.referralId !== referralId);
+    this.refused = this.refused.filter((r) => r.referralId !== referralId);
+  }
+
+  reset(): void {
+    this.out = [];
+    this.refused = [];
+    this.inbound.clear();
+    this.crossed.clear();
+    this.watched.clear();
+    this.sent.clear();
+    this.crossingEnded.clear();
+    this.deadlines = new DeadlineWatch();
   }
 }
