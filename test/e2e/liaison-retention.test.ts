@@ -12,14 +12,13 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LocalCountry } from "@stafett/devkit";
 import {
-  createCountry,
-  LocalCountry,
   samplePersonal,
-  startFederation,
+  startSwedenNorway,
+  type SwedenNorway,
   waitFor,
   waitForValue,
-  type Country,
   type Federation,
 } from "@stafett/devkit";
 import { start as startLiaison, type Liaison, type RunningLiaison } from "@stafett/liaison";
@@ -29,7 +28,6 @@ import {
   decodeEvent,
   decodeSignedEvent,
   fromBase64,
-  generateSigningKey,
   type AuditRecord,
 } from "@stafett/shared";
 import { Api } from "./api.js";
@@ -39,46 +37,15 @@ const SE_LIAISON = "se:liaison";
 const GOTEBORG = "1480";
 const DAY_MS = 86_400_000;
 let fed: Federation;
+let pair: SwedenNorway;
 let se: LocalCountry;
 let no: LocalCountry;
-let seCountry: Country;
-let noCountry: Country;
 /** Liaisons this file started itself (with a clock of its own), stopped at the end. */
 const own: RunningLiaison[] = [];
 
 beforeAll(async () => {
-  const [seAnchor, noAnchor] = await Promise.all([generateSigningKey(), generateSigningKey()]);
-  seCountry = await createCountry({
-    code: "se",
-    municipalities: [GOTEBORG],
-    anchor: seAnchor,
-    partnerAnchors: [{ country: "no", anchors: [noAnchor.publicJwk] }],
-  });
-  noCountry = await createCountry({
-    code: "no",
-    municipalities: [],
-    anchor: noAnchor,
-    partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
-  });
-  fed = await startFederation("no", ["se"], { se: seCountry.trustList, no: noCountry.trustList });
-  [se, no] = await Promise.all([
-    LocalCountry.start({
-      country: seCountry,
-      municipalities: [],
-      natsUrl: fed.server("se").url,
-      nkeys: fed.seeds("se"),
-      partnerTrust: { no: noCountry.trustListJws },
-      log,
-    }),
-    LocalCountry.start({
-      country: noCountry,
-      municipalities: [],
-      natsUrl: fed.server("no").url,
-      nkeys: fed.seeds("no"),
-      partnerTrust: { se: seCountry.trustListJws },
-      log,
-    }),
-  ]);
+  pair = await startSwedenNorway({ log, municipalities: [GOTEBORG] });
+  ({ fed, se, no } = pair);
 }, 60_000);
 
 afterAll(async () => {
