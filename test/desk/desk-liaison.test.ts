@@ -2,11 +2,11 @@
  * A contact point's Desk with a real partner link: two nats-servers joined by the federation
  * leafnode, Malmö's referral crossing it to Norway, and Norway's contact point deciding on it in
  * the browser (Debian's chromium through playwright-core, signed in through a real OpenID
- * provider). Routing to a municipality needs a partner with municipalities, which the local
- * federation does not have (the reference data is Sweden's); accepting on behalf of the country
- * is the decision shown here. Every person is invented.
+ * provider), accepting on behalf of the country (Norway has no municipalities in the reference
+ * data). The other way, Norway refers a child without naming a municipality and Sweden's contact
+ * point routes it to Malmö from its Desk. Every person is invented.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -146,5 +146,69 @@ describe("Desk: a contact point decides on a partner's referral", () => {
     const shots = process.env.STAFETT_DESK_SCREENSHOTS;
     if (shots !== undefined && shots !== "")
       await sara.screenshot({ path: join(shots, "liaison-outbound.png"), fullPage: true });
+  });
+
+  it("Norway refers a child to Sweden without a municipality; Sweden's contact point sees it live, opens the child's data and routes it to Malmö", async () => {
+    const sara = await signIn(seLiaisonUrl, "sara");
+    const noLiaison = no.liaison?.liaison;
+    if (noLiaison === undefined) throw new Error("Norway runs no liaison");
+    // Norway's contact point names no municipality: Sweden's decides where the child goes.
+    const sent = await noLiaison.referAbroad({
+      partner: "se",
+      urgency: "URGENCY_HIGH",
+      reason: "REASON_CATEGORY_UNACCOMPANIED_MINOR",
+      deadline: new Date(Date.now() + 3_600_000).toISOString(),
+      personal: samplePersonal(8),
+    });
+    const id = sent.referralId;
+    await waitFor(() => se.liaison?.liaison.state.inbound.get(id)?.status === "pending", {
+      timeoutMs: 15_000,
+      message: "the partner's referral waits at Sweden's contact point",
+    });
+    // It arrives in the inbound list without a reload.
+    const link = sara.getByRole("link", { name: id.slice(0, 8) });
+    await link.waitFor({ timeout: 2_000 });
+    expect(await sara.locator("tr", { hasText: id.slice(0, 8) }).innerText()).toContain("Norway");
+    expect(await seriousViolations(sara)).toEqual([]);
+    await link.click();
+    await sara.waitForURL(`${seLiaisonUrl}/desk/inbound/${id}`);
+    // The child's data, read through the access audit.
+    const child = samplePersonal(8).child as { familyName: string };
+    expect(await sara.locator("section").innerText()).toContain(child.familyName);
+    expect(await seriousViolations(sara)).toEqual([]);
+    const shots = process.env.STAFETT_DESK_SCREENSHOTS;
+    if (shots !== undefined && shots !== "")
+      await sara.screenshot({ path: join(shots, "liaison-route.png"), fullPage: true });
+    expect(se.gateway("1280").gateway.inboxItem(id)).toBeUndefined();
+    await sara.getByLabel("Kommun").selectOption({ label: "Malmö" });
+    await sara.getByRole("button", { name: "Skicka till kommun" }).click();
+    expect(await sara.locator("[role=status]").innerText()).toContain("Klart.");
+    await waitFor(() => se.gateway("1280").gateway.inboxItem(id) !== undefined, {
+      timeoutMs: 15_000,
+      message: "the routed referral in Malmö's inbox",
+    });
+    expect(se.liaison?.liaison.state.inbound.get(id)?.status).toBe("routed");
+    expect(await sara.locator("main dl").first().innerText()).toContain("skickad vidare");
+    expect(await sara.getByRole("button", { name: "Skicka till kommun" }).count()).toBe(0);
+    // Sara's read of the child's data and her routing are in the liaison's access audit, by person.
+    const audit = readFileSync(join(se.runtime("se:liaison").stateDir, "audit.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((r) => r.referralId === id)
+      .map((r) => ({ sub: r.sub, action: r.action }));
+    expect(audit.slice(0, 2)).toEqual([
+      { sub: "sara", action: "read" },
+      { sub: "sara", action: "routed" },
+    ]);
+    // Once Malmö reports that it holds it, the list names Malmö.
+    await waitFor(() => se.liaison?.liaison.state.inbound.get(id)?.heldBy === MALMO, {
+      timeoutMs: 15_000,
+      message: "Sweden's contact point hears that Malmö holds it",
+    });
+    await sara.goto(`${seLiaisonUrl}/desk/`);
+    const row = sara.locator("tr", { hasText: id.slice(0, 8) });
+    await row.getByText("skickad vidare → Malmö").waitFor({ timeout: 5_000 });
+    expect(await seriousViolations(sara)).toEqual([]);
   });
 });

@@ -1526,6 +1526,8 @@ interface InboundRow {
   reason: string;
   deadline: string;
   routedTo?: string;
+  /** Who holds it now, as the hubs on its way reported: the municipality once it is there. */
+  heldBy?: string;
   status: string;
   at: string;
 }
@@ -1539,6 +1541,12 @@ interface OutboundRow {
   escalated: boolean;
   answer?: string;
   crossed: { type: string; at: string }[];
+}
+
+/** Where a routed referral went: the municipality holding it once there, else the hub it left for. */
+function routedTo(t: DeskTexts, r: InboundRow): Html | string {
+  const to = r.heldBy ?? r.routedTo;
+  return to === undefined ? "" : html` → ${orgName(t, to)}`;
 }
 
 /** What left the country, and the partner's answers: no personal data. */
@@ -1628,11 +1636,7 @@ function liaisonViews(v: ViewContext): void {
                           <td>${codeText(t, r.reason)}</td>
                           <td>${when(r.deadline)}</td>
                           <td>${r.status === "pending" ? timeLeft(t, r.deadline) : ""}</td>
-                          <td>
-                            ${codeText(t, r.status)}${
-                              r.routedTo === undefined ? "" : html` → ${orgName(t, r.routedTo)}`
-                            }
-                          </td>
+                          <td>${codeText(t, r.status)}${routedTo(t, r)}</td>
                         </tr>`,
                     )}
                   </tbody>
@@ -1667,7 +1671,7 @@ function liaisonViews(v: ViewContext): void {
         html`<h1>${t.referral} ${id.slice(0, 8)}</h1>
           <dl>
             <dt>${t.status}</dt>
-            <dd>${codeText(t, r.status)}</dd>
+            <dd>${codeText(t, r.status)}${routedTo(t, r)}</dd>
             <dt>${t.from}</dt>
             <dd>${orgName(t, r.origin)}</dd>
             <dt>${t.urgency}</dt>

@@ -159,6 +159,7 @@ const sv = {
     pending: "väntar",
     triage: "att triagera",
     rerouted: "omdirigerad",
+    routed: "skickad vidare",
   } as Record<string, string>,
 };
 
@@ -318,6 +319,7 @@ const en: DeskTexts = {
     pending: "pending",
     triage: "triage",
     rerouted: "re-routed",
+    routed: "routed",
   },
 };
 
