@@ -6,18 +6,17 @@
  * data). The other way, Norway refers a child without naming a municipality and Sweden's contact
  * point routes it to Malmö from its Desk. Every person is invented.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { AxeBuilder } from "@axe-core/playwright";
+import { type Browser, type Page } from "playwright-core";
 import type { LocalCountry } from "@stafett/devkit";
 import { samplePersonal, startSwedenNorway, type SwedenNorway, waitFor } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
 import type { Gateway } from "@stafett/gateway";
+import { launchChromium, seriousViolations } from "../support/browser.js";
 import { TestOidcProvider } from "../support/oidc.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const log = createLogger({
   service: "desk-liaison-test",
   level: process.env.LOG_LEVEL ?? "silent",
@@ -34,8 +33,6 @@ let liaisonUrl: string;
 let seLiaisonUrl: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`no chromium at ${CHROMIUM}: apt-get install -y chromium`);
   idp = await TestOidcProvider.listen();
   pair = await startSwedenNorway({
     log,
@@ -56,19 +53,7 @@ beforeAll(async () => {
       { login: "sara", name: "Sara Påhittad", org: "se:liaison" },
     ],
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -76,15 +61,6 @@ afterAll(async () => {
   await idp?.stop();
   await pair?.stop();
 });
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  const result = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
-    .analyze();
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.nodes.length})`);
-}
 
 async function signIn(url: string, login: string): Promise<Page> {
   const page = await (await browser.newContext()).newPage();

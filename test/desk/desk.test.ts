@@ -4,17 +4,16 @@
  * One browser and one country serve every test of the file; each officer has a browser context
  * of their own (their own cookies), as on their own machine.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { AxeBuilder } from "@axe-core/playwright";
+import { type Browser, type BrowserContext, type Page } from "playwright-core";
 import { LocalCountry, samplePersonal, waitFor } from "@stafett/devkit";
 import { createLogger } from "@stafett/shared";
 import type { Gateway } from "@stafett/gateway";
+import { launchChromium, seriousViolations } from "../support/browser.js";
 import { TestOidcProvider, type Person } from "../support/oidc.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const log = createLogger({ service: "desk-test", level: process.env.LOG_LEVEL ?? "silent" });
 
 const STOCKHOLM = "se:municipality:0180";
@@ -53,10 +52,6 @@ let vastUrl: string;
 let coordinatorUrl: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    // docs/style.md, "No silent skips": .ci/run installs chromium, so in CI this fails.
-    throw new Error(`no chromium at ${CHROMIUM}: apt-get install -y chromium`);
-  }
   idp = await TestOidcProvider.listen();
   se = await LocalCountry.start({
     municipalities: ["0180", "1480"],
@@ -79,19 +74,7 @@ beforeAll(async () => {
     ]),
     PEOPLE,
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -129,16 +112,6 @@ const SCREENSHOTS = process.env.STAFETT_DESK_SCREENSHOTS;
 async function shot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS === undefined || SCREENSHOTS === "") return;
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
-
-/** Serious or critical accessibility violations on the page (axe-core, WCAG 2.1 A and AA). */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const result = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
-    .analyze();
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${page.url()}: ${v.id} (${v.nodes.length})`);
 }
 
 async function fillReferralForm(page: Page, destination: string): Promise<void> {
