@@ -38,6 +38,7 @@ import {
   type IssueInput,
   type Outgoing,
   type Plan,
+  type Refusal,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -582,6 +583,16 @@ export function decideEscalation(
   );
 }
 
+/** An officer's step on a referral that is not (or no longer) held for triage. */
+function notInTriage(): Refusal {
+  return refusal(
+    new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", {
+      reason: "not_in_triage",
+      field: "referralId",
+    }),
+  );
+}
+
 /** An officer forwards a referral held for triage to a municipality of this country. */
 export function decideTriageForward(
   ctx: HubContext,
@@ -591,14 +602,7 @@ export function decideTriageForward(
   now: Date,
 ): HubVerdict {
   const ref = view.referral(referralId);
-  if (ref === undefined || ref.status !== "triage") {
-    return refusal(
-      new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", {
-        reason: "not_in_triage",
-        field: "referralId",
-      }),
-    );
-  }
+  if (ref === undefined || ref.status !== "triage") return notInTriage();
   const dest = { country: ctx.country, municipality };
   if (routeOf(dest, ctx.country).kind !== "municipality")
     return refusal(
@@ -623,14 +627,7 @@ export function decideTriageReroute(
   now: Date,
 ): HubVerdict {
   const ref = view.referral(referralId);
-  if (ref === undefined || ref.status !== "triage") {
-    return refusal(
-      new StafettError("ERR_NOT_AUTHORISED", "no referral held for triage with this id", {
-        reason: "not_in_triage",
-        field: "referralId",
-      }),
-    );
-  }
+  if (ref === undefined || ref.status !== "triage") return notInTriage();
   const dest = { country: ctx.country, region };
   const r = routeOf(dest, ctx.country, (hub) => ctx.serves(hub));
   if (r.kind !== "region" || r.hub === ctx.id)
