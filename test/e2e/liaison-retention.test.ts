@@ -9,8 +9,6 @@
  * The liaison that sent a referral abroad (Norway's) lets go of what it sent and of what came
  * back once its contact point withdrew it and the period passed.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalCountry } from "@stafett/devkit";
 import {
@@ -30,6 +28,7 @@ import {
   fromBase64,
   type AuditRecord,
 } from "@stafett/shared";
+import { holding, needlesOf } from "../support/byte-search.js";
 import { Api } from "./api.js";
 
 const log = createLogger({ service: "e2e-liaison-ret", level: process.env.LOG_LEVEL ?? "silent" });
@@ -77,30 +76,6 @@ async function referToSweden(municipality: string | undefined, n: number): Promi
     personal: samplePersonal(n),
   });
   return sent.referralId;
-}
-
-/** Every file under `dir`, with its bytes. */
-function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [{ path, bytes: readFileSync(path) }];
-  });
-}
-
-/**
- * What to search for to find a JWE's ciphertext on disk: the text itself, and its standard
- * base64 at each of the three alignments (the journal keeps signed events as base64).
- */
-function needlesOf(ciphertext: string): string[] {
-  const chunk = ciphertext.slice(8, 8 + 48);
-  return [chunk, ...[0, 1, 2].map((k) => Buffer.from(chunk.slice(k, k + 45)).toString("base64"))];
-}
-
-/** The files under `dir` that hold any of `needles`. */
-function holding(dir: string, needles: readonly string[]): string[] {
-  return filesUnder(dir)
-    .filter((f) => needles.some((n) => f.bytes.includes(n)))
-    .map((f) => f.path);
 }
 
 /** The ciphertext of the personal part sealed to the liaison, from the partner's referral it holds. */

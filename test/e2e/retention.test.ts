@@ -5,16 +5,7 @@
  * and the erased inbox item answers 410. Erasure on request: only a person granted `eraser`, of
  * the own municipality, for a referral the gateway holds; recorded in the access audit.
  */
-import {
-  copyFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,6 +27,7 @@ import {
   type AuditRecord,
 } from "@stafett/shared";
 import { openTo } from "../support/flow.js";
+import { holding, needlesOf } from "../support/byte-search.js";
 import { capturedLog } from "../support/logs.js";
 import { runCli } from "../../services/cli/src/cli.js";
 import { Api } from "./api.js";
@@ -55,30 +47,6 @@ afterAll(async () => {
   await Promise.all(own.map((g) => g.stop().catch(() => undefined)));
   await se?.stop();
 });
-
-/** Every file under `dir`, with its bytes. */
-function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [{ path, bytes: readFileSync(path) }];
-  });
-}
-
-/**
- * What to search for to find a JWE's ciphertext on disk: the text itself, and its standard
- * base64 at each of the three alignments (journals keep signed events as base64).
- */
-function needlesOf(ciphertext: string): string[] {
-  const chunk = ciphertext.slice(8, 8 + 48);
-  return [chunk, ...[0, 1, 2].map((k) => Buffer.from(chunk.slice(k, k + 45)).toString("base64"))];
-}
-
-/** The files under `dir` that hold any of `needles`. */
-function holding(dir: string, needles: readonly string[]): string[] {
-  return filesUnder(dir)
-    .filter((f) => needles.some((n) => f.bytes.includes(n)))
-    .map((f) => f.path);
-}
 
 /** The ciphertext of the personal part a Göteborg inbox item carries, read from its journal. */
 function ciphertextOf(gateway: RunningGateway, referralId: string): string {
