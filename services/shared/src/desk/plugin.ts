@@ -443,7 +443,9 @@ function refusedPage(
   t: DeskTexts,
   res: ApiAnswer,
 ) {
-  const status = res.status === 404 || res.status === 403 || res.status === 503 ? res.status : 502;
+  // What the API answered, passed on: gone (an erased item), not found, forbidden, unavailable;
+  // anything else is the API failing the Desk.
+  const status = [404, 403, 410, 503].includes(res.status) ? res.status : 502;
   return v.render(
     req,
     reply,
