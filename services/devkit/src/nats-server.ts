@@ -120,6 +120,11 @@ export interface NatsServer {
    * and ports, so connected clients reconnect to it. Resolves to the same object.
    */
   restart(): Promise<NatsServer>;
+  /**
+   * Rewrites the config with `patch`'s top-level keys replaced (ports stay) and has the running
+   * process reload it (SIGHUP, as `nats-server --signal reload`); resolves once it has.
+   */
+  reload(patch: ServerConfig): Promise<void>;
 }
 
 export interface StartClusterOptions extends Omit<StartServerOptions, "name"> {
@@ -335,6 +340,8 @@ class ServerProcess implements NatsServer {
   #watchdog: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #stderr = "";
+  /** How many times the process has logged that it reloaded its configuration. */
+  #reloads = 0;
   #ports: Ports = { client: 0, monitor: 0, cluster: undefined };
   #leafPort: number | undefined;
   #removed = false;
@@ -531,6 +538,20 @@ class ServerProcess implements NatsServer {
     return this;
   }
 
+  async reload(patch: ServerConfig): Promise<void> {
+    const child = this.#child;
+    if (!child || !this.running) throw new Error(`${this.label()} is not running`);
+    this.#config = pinPorts({ ...this.#config, ...patch }, this.#ports, this.#leafPort);
+    await writeFile(this.configFile, `${JSON.stringify(this.#config, null, 2)}\n`, "utf8");
+    const before = this.#reloads;
+    child.kill("SIGHUP");
+    await waitForValue(() => (this.#reloads > before ? true : undefined), {
+      timeoutMs: 5_000,
+      intervalMs: POLL_MS,
+      message: `${this.label()} to reload its configuration`,
+    });
+  }
+
   /** Synchronous SIGKILL and removal, for the process 'exit' hook. */
   killNow(): void {
     this.killNowProcess();
@@ -610,6 +631,7 @@ class ServerProcess implements NatsServer {
   }
 
   private capture(chunk: string): void {
+    this.#reloads += chunk.split("Reloaded server configuration").length - 1;
     this.#stderr += chunk;
     if (this.#stderr.length > STDERR_TAIL_BYTES) {
       this.#stderr = this.#stderr.slice(-STDERR_TAIL_BYTES);
@@ -882,6 +904,7 @@ async function startContainerServer(
     },
     kill: () => unsupported("kill()"),
     restart: () => unsupported("restart()"),
+    reload: () => unsupported("reload()"),
   };
   const handle = {
     stop: () => server.stop(),
