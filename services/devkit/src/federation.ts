@@ -15,6 +15,7 @@ import {
   countryServerConfig,
   createBrokerUsers,
   federationHubConfig,
+  hubAccountOf,
   STAFETT_ACCOUNT,
   VIA_HUB,
   type BrokerUsers,
@@ -23,6 +24,7 @@ import {
 } from "@stafett/shared";
 import { startServer, type NatsServer } from "./nats-server.js";
 import { createTestCa, type TestCa } from "./tls.js";
+import { waitFor } from "./wait.js";
 
 export interface Federation {
   servers: ReadonlyMap<string, NatsServer>;
@@ -42,8 +44,9 @@ export interface Federation {
   seeds(country: string): ReadonlyMap<string, Uint8Array>;
   /**
    * Adds a country to a federation through the hub, as `stafett federation add-country` does:
-   * the hub's config gains its account and its partnerships and the running hub reloads it
-   * (no other broker is touched), then the country's broker starts and links to the hub.
+   * the hub's config gains its account and its partnerships and the running hub reloads it, the
+   * country's broker starts and links to the hub, and the hub reloads once more
+   * (`HUB_JOIN_STEPS`); no other broker is touched.
    */
   addCountry(country: string, list: TrustList, partners: readonly string[]): Promise<NatsServer>;
   stop(): Promise<void>;
@@ -171,8 +174,19 @@ export async function startFederation(
       if (hub === undefined) throw new Error("a country joins through the hub");
       links.set(country, { user: `link-${country}`, password: secret() });
       for (const p of partners) partnerships.push([country, p]);
-      await hub.reload({ accounts: hubConfig().accounts });
-      return connectToHub(country, list);
+      // HUB_JOIN_STEPS in @stafett/shared: reload, the new link, reload again.
+      const accounts = hubConfig().accounts;
+      await hub.reload({ accounts });
+      const server = await connectToHub(country, list);
+      await waitFor(
+        async () =>
+          (await hub?.monitor<{ leafs?: { account: string }[] }>("/leafz"))?.leafs?.some(
+            (l) => l.account === hubAccountOf(country),
+          ) === true,
+        { timeoutMs: 10_000, message: `${country}'s link at the hub` },
+      );
+      await hub.reload({ accounts });
+      return server;
     },
     async stop() {
       await Promise.all([...servers.values()].map((s) => s.stop()));

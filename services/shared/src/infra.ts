@@ -153,6 +153,17 @@ export interface FederationHubOptions {
   maxPayload?: number;
 }
 
+/**
+ * How a running hub takes a new member: reload the config with the new account and pairs, wait
+ * until the new country's link is up at the hub, then reload the same config once more.
+ * nats-server 2.9.10 sets up the subscriptions of a service import at a reload only for accounts
+ * it had before (so after one reload the new country's publishes find no responders), and the
+ * answers a new account's link gives reach the hub only when that link was up before the reload
+ * that subscribed them (checked by hand, each order; test/e2e/federation-join.test.ts runs this
+ * one). Every other member's account and user stay as they were, and so do their links.
+ */
+export const HUB_JOIN_STEPS = ["reload", "wait for the new link", "reload"] as const;
+
 /** The hub's account that joins partners; no user logs into it. */
 export const HUB_ROUTER_ACCOUNT = "ROUTER";
 

@@ -201,6 +201,7 @@ export {
   clusterNodeConfig,
   countryServerConfig,
   federationHubConfig,
+  HUB_JOIN_STEPS,
   HUB_ROUTER_ACCOUNT,
   hubAccountOf,
 } from "./infra.js";
