@@ -192,7 +192,7 @@ describe("four countries through a routing hub", () => {
       spy = await connect({ servers: spyServer.url, user: "spy", pass: "spy", noEcho: true });
       const seen: Msg[] = [];
       const subjects = ["stafett.>", "stafett.no.in.se.>", "stafett.se.in.no.>", "_R_.>", ">"];
-      for (const s of subjects) spy.subscribe(s, { callback: (_e, m) => seen.push(m) });
+      for (const s of subjects) spy.subscribe(s, { callback: (_e, m) => void seen.push(m) });
       await spy.flush();
       // The hub refuses the subscriptions to others' subjects (a bare `>` it takes as interest,
       // but each message is checked against the permissions before it goes down the link).

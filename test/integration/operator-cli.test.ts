@@ -1,16 +1,24 @@
 /**
  * The operator's commands against a broker that runs what `stafett federation config` writes:
  * the config starts, `stafett provision --nkey-file provisioner.nk` provisions with the only
- * identity the streams' account has, and neither no credentials nor an organisation's can.
+ * identity the streams' account has, and neither no credentials nor an organisation's can. And
+ * the federation's hub from `federation config --federation`, with countries linked to it by
+ * `federation config --hub`, taking a new member with `federation add-country` while it runs.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, nkeyAuthenticator } from "@nats-io/transport-node";
 import { runCli, type Io } from "@stafett/cli";
-import { createCountry, startServer, type Country, type NatsServer } from "@stafett/devkit";
+import {
+  createCountry,
+  startServer,
+  waitForValue,
+  type Country,
+  type NatsServer,
+} from "@stafett/devkit";
 import { readSecretFile } from "@stafett/shared";
 
 let dir: string;
@@ -124,5 +132,147 @@ describe("the operator's commands on the generated configuration", () => {
       ),
     ).toBe(0);
     expect(io.text()).toContain("0 quarantined message(s) in se");
+  });
+});
+
+describe("the federation's hub from the operator's commands", () => {
+  const hubDir = () => join(dir, "federation");
+  const federationFile = () => join(hubDir(), "federation.json");
+  let hub: NatsServer | undefined;
+  const brokers: NatsServer[] = [];
+
+  afterAll(async () => {
+    await Promise.all(brokers.map((b) => b.stop()));
+    await hub?.stop();
+  });
+
+  /** A country's broker from `federation config --country CC --hub URL`, started. */
+  async function startMember(cc: string): Promise<NatsServer> {
+    const c = cc === "se" ? country : await createCountry({ code: cc, municipalities: [] });
+    const out = join(hubDir(), cc);
+    writeFileSync(join(hubDir(), `${cc}.jws`), `${c.trustListJws}\n`);
+    writeFileSync(join(hubDir(), `${cc}.anchor.json`), JSON.stringify(c.anchorPublicJwk));
+    const leafPort = (await hub?.leafPort()) ?? 0;
+    const io = testIo();
+    const code = await runCli(
+      [
+        "federation",
+        "config",
+        "--country",
+        cc,
+        "--out",
+        hubDir(),
+        "--nkeys",
+        join(out, "nkeys"),
+        "--trust",
+        join(hubDir(), `${cc}.jws`),
+        "--anchor",
+        join(hubDir(), `${cc}.anchor.json`),
+        "--hub",
+        `nats-leaf://127.0.0.1:${leafPort}`,
+        "--port=-1",
+      ],
+      io,
+    );
+    expect(code, io.text()).toBe(0);
+    const config = JSON.parse(readFileSync(join(hubDir(), `nats-${cc}.json`), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    delete (config.jetstream as Record<string, unknown>).store_dir;
+    const b = await startServer({ name: `stafett-${cc}`, jetstream: { domain: cc }, config });
+    brokers.push(b);
+    return b;
+  }
+
+  const linksAtHub = async (): Promise<string[]> =>
+    ((await hub?.monitor<{ leafs?: { account: string; port: number }[] }>("/leafz"))?.leafs ?? [])
+      .map((l) => `${l.account} ${l.port}`)
+      .sort();
+
+  it("federation config --federation writes a hub without JetStream that the members link to; add-country adds one to the running hub", async () => {
+    mkdirSync(hubDir(), { recursive: true });
+    writeFileSync(
+      federationFile(),
+      JSON.stringify({ members: ["se", "no"], partnerships: [["se", "no"]] }),
+    );
+    const io = testIo();
+    expect(
+      await runCli(
+        [
+          "federation",
+          "config",
+          "--federation",
+          federationFile(),
+          "--out",
+          hubDir(),
+          "--port=-1",
+          "--leaf-port=-1",
+        ],
+        io,
+      ),
+    ).toBe(0);
+    const config = JSON.parse(readFileSync(join(hubDir(), "nats-hub.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(config).not.toHaveProperty("jetstream");
+    expect(statSync(join(hubDir(), "links", "hub-se.password")).mode & 0o777).toBe(0o600);
+    hub = await startServer({ name: "stafett-hub", jetstream: false, config });
+    await startMember("se");
+    await startMember("no");
+    const before = await waitForValue(
+      async () => ((await linksAtHub()).length === 2 ? linksAtHub() : undefined),
+      { timeoutMs: 10_000, message: "se's and no's links at the hub" },
+    );
+    const hubPid = hub.pid;
+
+    // Finland joins as Sweden's partner: one command, while Finland's broker starts.
+    const adding = runCli(
+      [
+        "federation",
+        "add-country",
+        "--federation",
+        federationFile(),
+        "--out",
+        hubDir(),
+        "--country",
+        "fi",
+        "--partners",
+        "se",
+        "--hub-config",
+        hub.configFile,
+        "--hub-pid",
+        String(hub.pid),
+        "--hub-monitor",
+        hub.monitorUrl,
+        "--wait",
+        "20s",
+      ],
+      testIo(),
+    );
+    await waitForValue(
+      async () => {
+        const c = JSON.parse(readFileSync(hub?.configFile ?? "", "utf8")) as {
+          accounts: Record<string, unknown>;
+        };
+        return "country-fi" in c.accounts ? true : undefined;
+      },
+      { timeoutMs: 10_000, message: "the hub's config to name Finland" },
+    );
+    await startMember("fi");
+    expect(await adding).toBe(0);
+    expect(JSON.parse(readFileSync(federationFile(), "utf8"))).toEqual({
+      members: ["se", "no", "fi"],
+      partnerships: [
+        ["se", "no"],
+        ["fi", "se"],
+      ],
+    });
+    // The hub kept its process and Sweden's and Norway's links, and has Finland's.
+    expect(hub.pid).toBe(hubPid);
+    const after = await linksAtHub();
+    expect(after).toEqual(expect.arrayContaining(before));
+    expect(after.filter((l) => l.startsWith("country-fi "))).toHaveLength(1);
   });
 });

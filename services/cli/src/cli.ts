@@ -4,7 +4,12 @@ import { isStafettError, parseDuration } from "@stafett/shared";
 import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
-import { federationConfig, provision } from "./commands/infra.js";
+import {
+  federationAddCountry,
+  federationConfig,
+  federationHubConfigFile,
+  provision,
+} from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
 import { auditExport, auditVerify } from "./commands/audit.js";
@@ -39,6 +44,17 @@ export const USAGE = `stafett <command>
                                               the country's nats-server config (JSON): the streams' account, one account
                                               per organisation (nkey users, seeds in DIR), and its federation links;
                                               --tls-*: mutual TLS on the client and leafnode ports
+  federation config --country CC ... --hub nats-leaf://HOST:PORT
+                                              the same, with one link to the federation's hub for every partner
+  federation config --federation FILE --out DIR [--host H] [--port N] [--leaf-port N] [--tls-* F]
+                                              the federation's routing hub (no JetStream) from a description
+                                              {"members": [CC,...], "partnerships": [[CC,CC],...]}: an account per
+                                              member, only partners' pairs joined; link passwords DIR/links/hub-CC.password
+  federation add-country --federation FILE --out DIR --country CC --partners CC,... --hub-config FILE
+                         [--hub-pid PID --hub-monitor URL] [--wait DURATION]
+                                              add a member: rewrite FILE and the hub's accounts; with the pid and
+                                              monitoring URL, reload the running hub, wait (default 10m) for the new
+                                              country's link, reload again; nobody else restarts
   config services --trust FILE --anchor PUB --keys DIR --nats-url URL --auth-jwks F --auth-issuer ISS --out DIR
                   [--nkeys DIR] [--tls-ca F [--tls-cert F --tls-key F]] [--only IDS] [--state-root DIR]
                   [--auth-audience AUD] [--http-host H] [--http-port-base N] [--metrics-host H]
@@ -96,6 +112,13 @@ const OPTIONS = {
   "store-dir": { type: "string" },
   "accept-from": { type: "string" },
   "connect-to": { type: "string" },
+  hub: { type: "string" },
+  federation: { type: "string" },
+  partners: { type: "string" },
+  "hub-config": { type: "string" },
+  "hub-pid": { type: "string" },
+  "hub-monitor": { type: "string" },
+  wait: { type: "string" },
   port: { type: "string" },
   "leaf-port": { type: "string" },
   "valid-for": { type: "string" },
@@ -133,6 +156,18 @@ function need(v: Values, name: keyof Values, io: Io): string | undefined {
   if (typeof value === "string" && value.length > 0) return value;
   io.usage(`--${name} is required`);
   return undefined;
+}
+
+/** Where a broker listens, and its TLS files. */
+function listenArgs(v: Values) {
+  return {
+    ...(v.port === undefined ? {} : { port: Number(v.port) }),
+    ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
+    ...(v.host === undefined ? {} : { host: v.host }),
+    ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
+    ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
+    ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+  };
 }
 
 /** How the command reaches the broker: credentials and TLS. */
@@ -294,6 +329,11 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         io,
       ),
     "federation config": async () => {
+      if (v.federation !== undefined) {
+        const out = need(v, "out", io);
+        if (!out) return 2;
+        return federationHubConfigFile({ federation: v.federation, out, ...listenArgs(v) }, io);
+      }
       const country = need(v, "country", io);
       const out = need(v, "out", io);
       const trust = need(v, "trust", io);
@@ -309,12 +349,31 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           storeDir: v["store-dir"] ?? "/var/lib/nats-server",
           ...(v["accept-from"] === undefined ? {} : { acceptFrom: v["accept-from"] }),
           ...(v["connect-to"] === undefined ? {} : { connectTo: v["connect-to"] }),
-          ...(v.port === undefined ? {} : { port: Number(v.port) }),
-          ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
-          ...(v.host === undefined ? {} : { host: v.host }),
-          ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
-          ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
-          ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+          ...(v.hub === undefined ? {} : { hub: v.hub }),
+          ...listenArgs(v),
+        },
+        io,
+      );
+    },
+    "federation add-country": async () => {
+      const federation = need(v, "federation", io);
+      const out = need(v, "out", io);
+      const country = need(v, "country", io);
+      const partners = need(v, "partners", io);
+      const hubConfig = need(v, "hub-config", io);
+      if (!federation || !out || !country || !partners || !hubConfig) return 2;
+      const waitMs = v.wait === undefined ? undefined : parseDuration(v.wait);
+      if (v.wait !== undefined && waitMs === undefined) return io.usage("--wait takes a duration");
+      return federationAddCountry(
+        {
+          federation,
+          out,
+          country,
+          partners,
+          hubConfig,
+          ...(v["hub-pid"] === undefined ? {} : { hubPid: Number(v["hub-pid"]) }),
+          ...(v["hub-monitor"] === undefined ? {} : { hubMonitor: v["hub-monitor"] }),
+          ...(waitMs === undefined ? {} : { waitMs }),
         },
         io,
       );

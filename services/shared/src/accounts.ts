@@ -200,11 +200,12 @@ const stream = (subject: string): Import => ({ stream: { account: STAFETT_ACCOUN
 const trustStream = `KV_${TRUST_BUCKET}`;
 /**
  * The trust lists an organisation reads: its own country's and each partner's; through the hub,
- * any partner's (`*`), so that a partner added to the list needs no change to the broker. A
- * partner's list is signed by its anchor and taken only when the own list names that anchor.
+ * any key (`*`, the own included), so that a partner added to the list needs no change to the
+ * broker. A partner's list is signed by its anchor and taken only when the own list names that
+ * anchor.
  */
 const trustKeys = (list: TrustList, viaHub: boolean): string[] =>
-  viaHub ? [list.country, VIA_HUB] : [list.country, ...(list.partners ?? []).map((p) => p.country)];
+  viaHub ? [VIA_HUB] : [list.country, ...(list.partners ?? []).map((p) => p.country)];
 
 /**
  * The partners whose `out` subjects a domestic party may publish on: each partner the list
