@@ -14,9 +14,11 @@ import {
   countryOrganisationIds,
   countryServerConfig,
   describeOrganisation,
+  federationHubConfig,
   PROVISION_DEFAULTS,
   PROVISIONER,
   quarantineStreamConfig,
+  VIA_HUB,
   streamConfig,
   trustBucketConfig,
   type TrustList,
@@ -80,6 +82,41 @@ export function infraExamples(): Map<string, string> {
         trustList: se,
         nkeys: exampleNkeys(se),
         connects: [{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }],
+      }),
+    ),
+  );
+  // The federation of many: a routing hub, and a country linked once to it.
+  files.set(
+    "nats-hub.json",
+    json(
+      federationHubConfig({
+        members: ["se", "no", "fi"].map((country) => ({
+          country,
+          credentials: { user: `link-${country}`, password: `CHANGE-ME-hub-${country}-secret` },
+        })),
+        partnerships: [
+          ["se", "no"],
+          ["se", "fi"],
+        ],
+        host: "0.0.0.0",
+      }),
+    ),
+  );
+  files.set(
+    "nats-se-via-hub.json",
+    json(
+      countryServerConfig({
+        country: "se",
+        storeDir,
+        trustList: se,
+        nkeys: exampleNkeys(se),
+        connects: [
+          {
+            partner: VIA_HUB,
+            url: "nats-leaf://hub.federation.example:7422",
+            credentials: { user: "link-se", password: "CHANGE-ME-hub-se-secret" },
+          },
+        ],
       }),
     ),
   );
