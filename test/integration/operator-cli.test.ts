@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect, nkeyAuthenticator } from "@nats-io/transport-node";
 import { runCli, type Io } from "@stafett/cli";
 import {
@@ -19,10 +20,17 @@ import {
   type Country,
   type NatsServer,
 } from "@stafett/devkit";
-import { readSecretFile } from "@stafett/shared";
+import {
+  generateSigningKey,
+  importSigningKey,
+  readSecretFile,
+  verifyTrustList,
+  type KeyPairJwk,
+} from "@stafett/shared";
 
 let dir: string;
 let country: Country;
+let seAnchor: KeyPairJwk;
 let server: NatsServer;
 const trustFile = () => join(dir, "trust-list.jws");
 const anchorFile = () => join(dir, "anchor.pub.jwk.json");
@@ -45,7 +53,8 @@ function testIo(): Io & { text: () => string } {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "stafett-operator-"));
-  country = await createCountry({ code: "se", municipalities: ["0180"] });
+  seAnchor = await generateSigningKey();
+  country = await createCountry({ code: "se", municipalities: ["0180"], anchor: seAnchor });
   writeFileSync(trustFile(), `${country.trustListJws}\n`);
   writeFileSync(anchorFile(), JSON.stringify(country.anchorPublicJwk));
   const io = testIo();
@@ -146,9 +155,12 @@ describe("the federation's hub from the operator's commands", () => {
     await hub?.stop();
   });
 
+  const members = new Map<string, Country>();
+
   /** A country's broker from `federation config --country CC --hub URL`, started. */
   async function startMember(cc: string): Promise<NatsServer> {
     const c = cc === "se" ? country : await createCountry({ code: cc, municipalities: [] });
+    members.set(cc, c);
     const out = join(hubDir(), cc);
     writeFileSync(join(hubDir(), `${cc}.jws`), `${c.trustListJws}\n`);
     writeFileSync(join(hubDir(), `${cc}.anchor.json`), JSON.stringify(c.anchorPublicJwk));
@@ -274,5 +286,87 @@ describe("the federation's hub from the operator's commands", () => {
     const after = await linksAtHub();
     expect(after).toEqual(expect.arrayContaining(before));
     expect(after.filter((l) => l.startsWith("country-fi "))).toHaveLength(1);
+  });
+
+  it("Sweden's coordinator names Finland's anchor (trust sign --partner-anchors) and provision puts both lists in Sweden's bucket", async () => {
+    const fi = members.get("fi");
+    if (fi === undefined) throw new Error("Finland did not join");
+    const desk = join(hubDir(), "desk");
+    mkdirSync(desk, { recursive: true });
+    const orgs = [...country.keys].map(([id, k]) => {
+      const stem = id.replaceAll(":", "-");
+      writeFileSync(join(desk, `${stem}.sig.pub.json`), JSON.stringify(k.signing.publicJwk));
+      writeFileSync(join(desk, `${stem}.enc.pub.json`), JSON.stringify(k.encryption.publicJwk));
+      return { id, signing: [`${stem}.sig.pub.json`], encryption: [`${stem}.enc.pub.json`] };
+    });
+    writeFileSync(join(desk, "orgs.json"), JSON.stringify(orgs));
+    writeFileSync(join(desk, "anchor.jwk.json"), JSON.stringify(seAnchor.privateJwk), {
+      mode: 0o600,
+    });
+    writeFileSync(join(desk, "anchor-fi.pub.json"), JSON.stringify(fi.anchorPublicJwk));
+    writeFileSync(
+      join(desk, "partners.json"),
+      JSON.stringify([{ country: "fi", anchors: ["anchor-fi.pub.json"] }]),
+    );
+    const v2 = join(desk, "trust-se-v2.jws");
+    const io = testIo();
+    const signed = await runCli(
+      [
+        "trust",
+        "sign",
+        "--orgs",
+        join(desk, "orgs.json"),
+        "--anchor",
+        join(desk, "anchor.jwk.json"),
+        "--country",
+        "se",
+        "--version",
+        "2",
+        "--partner-anchors",
+        join(desk, "partners.json"),
+        "--out",
+        v2,
+      ],
+      io,
+    );
+    expect(signed, io.text()).toBe(0);
+    const se = brokers[0];
+    if (se === undefined) throw new Error("no Swedish broker");
+    const pio = testIo();
+    const provisioned = await runCli(
+      [
+        "provision",
+        "--trust",
+        v2,
+        "--anchor",
+        join(hubDir(), "se.anchor.json"),
+        "--partner-trust",
+        `fi=${join(hubDir(), "fi.jws")}`,
+        "--nats-url",
+        se.url,
+        "--nkey-file",
+        join(hubDir(), "se", "nkeys", "provisioner.nk"),
+      ],
+      pio,
+    );
+    expect(provisioned, pio.text()).toBe(0);
+    expect(pio.text()).toContain("partner trust list fi in bucket");
+    const nc = await connect({
+      servers: se.url,
+      authenticator: nkeyAuthenticator(
+        readSecretFile(join(hubDir(), "se", "nkeys", "provisioner.nk")),
+      ),
+    });
+    try {
+      const kv = await new Kvm(nc).open("stafett-trust");
+      const inBucket = await verifyTrustList((await kv.get("se"))?.string() ?? "", [
+        await importSigningKey(seAnchor.publicJwk),
+      ]);
+      expect(inBucket.version).toBe(2);
+      expect(inBucket.partners?.map((p) => p.country)).toEqual(["fi"]);
+      expect((await kv.get("fi"))?.string()).toBe(fi.trustListJws);
+    } finally {
+      await nc.close();
+    }
   });
 });

@@ -24,9 +24,12 @@ export const USAGE = `stafett <command>
                                               signing (Ed25519) and encryption (X25519) key pairs as JWK files;
                                               --label names a rollover's new pair (<stem>.<label>.*); never overwrites
   keys anchor [--out DIR]                     a trust anchor key pair (the national coordinator's)
-  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--valid-for DURATION] [--out FILE]
+  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--valid-for DURATION]
+             [--partner-anchors FILE] [--out FILE]
                                               build and sign a trust list (compact JWS); --valid-for (e.g. 90d)
-                                              gives it a notAfter that services warn about before it passes
+                                              gives it a notAfter that services warn about before it passes;
+                                              --partner-anchors: [{"country": CC, "anchors": [PUB files]}], the
+                                              partner countries whose lists (signed by those anchors) are accepted
   trust verify --anchor PUB FILE              check a trust list's signature and schema, list its organisations
   event seal --in DRAFT|- --org ID --key SIGKEY --trust FILE --anchor PUB [--seal-to IDS] [--partner-country CC] [--out FILE|-]
                                               canonical JSON draft -> SignedEvent bytes
@@ -113,6 +116,7 @@ const OPTIONS = {
   "accept-from": { type: "string" },
   "connect-to": { type: "string" },
   hub: { type: "string" },
+  "partner-anchors": { type: "string" },
   federation: { type: "string" },
   partners: { type: "string" },
   "hub-config": { type: "string" },
@@ -231,6 +235,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           version: Number(version),
           out: v.out ?? "trust-list.jws",
           ...(v.policy === undefined ? {} : { policy: v.policy }),
+          ...(v["partner-anchors"] === undefined ? {} : { partners: v["partner-anchors"] }),
           ...(validFor === undefined ? {} : { validForMs: validFor }),
         },
         io,
