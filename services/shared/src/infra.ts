@@ -4,7 +4,9 @@
  * the STAFETT account and every organisation in an account of its own (accounts.ts). Two
  * countries are joined by a leafnode connection that each side binds to a link account, whichever
  * side connects: `stafett.<partner>.in.<own>.>` crosses one way and `stafett.<own>.in.<partner>.>`
- * the other, and nothing else, no JetStream API included, reaches either side's streams.
+ * the other, and nothing else, no JetStream API included, reaches either side's streams. Many
+ * countries each link once to the federation's routing hub (`federationHubConfig`), with the
+ * partner token `*` (`VIA_HUB`) on their side; a direct link is the case of two.
  * Pure functions returning JSON-ready objects (nats-server reads JSON config files; JSON also
  * avoids the bare `no` being read as false).
  */
