@@ -21,6 +21,7 @@ import {
   VIA_HUB,
   streamConfig,
   trustBucketConfig,
+  type CountryServerOptions,
   type TrustList,
 } from "@stafett/shared";
 
@@ -73,17 +74,20 @@ export function infraExamples(): Map<string, string> {
       }),
     ),
   );
-  files.set(
-    "nats-se.json",
+  /** Sweden's broker, connecting out over `connects`. */
+  const seBroker = (connects: CountryServerOptions["connects"]) =>
     json(
       countryServerConfig({
         country: "se",
         storeDir,
         trustList: se,
         nkeys: exampleNkeys(se),
-        connects: [{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }],
+        ...(connects === undefined ? {} : { connects }),
       }),
-    ),
+    );
+  files.set(
+    "nats-se.json",
+    seBroker([{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }]),
   );
   // The federation of many: a routing hub, and a country linked once to it.
   files.set(
@@ -104,21 +108,13 @@ export function infraExamples(): Map<string, string> {
   );
   files.set(
     "nats-se-via-hub.json",
-    json(
-      countryServerConfig({
-        country: "se",
-        storeDir,
-        trustList: se,
-        nkeys: exampleNkeys(se),
-        connects: [
-          {
-            partner: VIA_HUB,
-            url: "nats-leaf://hub.federation.example:7422",
-            credentials: { user: "link-se", password: "CHANGE-ME-hub-se-secret" },
-          },
-        ],
-      }),
-    ),
+    seBroker([
+      {
+        partner: VIA_HUB,
+        url: "nats-leaf://hub.federation.example:7422",
+        credentials: { user: "link-se", password: "CHANGE-ME-hub-se-secret" },
+      },
+    ]),
   );
   files.set("stream-STAFETT_SE.json", json(streamConfig("se", o, se)));
   files.set("stream-STAFETT_QUARANTINE_SE.json", json(quarantineStreamConfig("se", o)));

@@ -10,8 +10,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { referAbroad } from "../support/flow.js";
 import {
-  samplePersonal,
   startCountries,
   startServer,
   waitFor,
@@ -107,26 +107,9 @@ describe("four countries through a routing hub", () => {
   it.each(["no", "fi"])(
     "Malmö's referral reaches %s's liaison through the hub, and the receipt and acceptance come back",
     async (cc) => {
-      const malmo = fed.of("se").gateway(MALMO).gateway;
-      const { referralId } = await malmo.openReferral({
-        urgency: "URGENCY_HIGH",
-        reason: "REASON_CATEGORY_TRAFFICKING_SUSPECTED",
-        destination: { country: cc },
-        personal: samplePersonal(3),
-      } as never);
       const partner = fed.of(cc).liaison?.liaison;
       if (partner === undefined) throw new Error(`no liaison in ${cc}`);
-      const item = await waitForValue(() => partner.state.inbound.get(referralId), {
-        timeoutMs: 15_000,
-        message: `the referral at ${cc}'s liaison`,
-      });
-      expect(item.origin).toBe(`se:municipality:${MALMO}`);
-      await partner.answer(referralId, "accepted");
-      await waitFor(() => malmo.referral(referralId)?.status === "closed", {
-        timeoutMs: 10_000,
-        message: "the acceptance and the close at Malmö",
-      });
-      expect(malmo.referral(referralId)?.timeline.map((e) => e.type)).toEqual([
+      expect(await referAbroad(fed.of("se").gateway(MALMO).gateway, cc, partner)).toEqual([
         "opened",
         "forwarded",
         "received",

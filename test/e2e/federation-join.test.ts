@@ -8,13 +8,11 @@
  * had, the services' and the links', stays up throughout.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { referAbroad } from "../support/flow.js";
 import {
   createCountry,
   LocalCountry,
-  samplePersonal,
   startCountries,
-  waitFor,
-  waitForValue,
   type Countries,
   type NatsServer,
 } from "@stafett/devkit";
@@ -63,25 +61,11 @@ async function processAndConnections(s: NatsServer): Promise<string[]> {
   ];
 }
 
+/** A referral of Malmö's to `cc`, accepted by its liaison. */
 async function referralTo(cc: string, partner: LocalCountry): Promise<void> {
-  const malmo = fed.of("se").gateway(MALMO).gateway;
-  const { referralId } = await malmo.openReferral({
-    urgency: "URGENCY_HIGH",
-    reason: "REASON_CATEGORY_TRAFFICKING_SUSPECTED",
-    destination: { country: cc },
-    personal: samplePersonal(5),
-  } as never);
   const liaison = partner.liaison?.liaison;
   if (liaison === undefined) throw new Error(`no liaison in ${cc}`);
-  await waitForValue(() => liaison.state.inbound.get(referralId), {
-    timeoutMs: 15_000,
-    message: `the referral at ${cc}'s liaison`,
-  });
-  await liaison.answer(referralId, "accepted");
-  await waitFor(() => malmo.referral(referralId)?.status === "closed", {
-    timeoutMs: 10_000,
-    message: `${cc}'s acceptance and the close at Malmö`,
-  });
+  expect(await referAbroad(fed.of("se").gateway(MALMO).gateway, cc, liaison)).toContain("accepted");
 }
 
 describe("a country joins the federation", () => {

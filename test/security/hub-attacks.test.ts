@@ -18,6 +18,7 @@ import {
   waitFor,
   type NatsServer,
 } from "@stafett/devkit";
+import { addStreamsObserver, observeStreams } from "../support/observer.js";
 import {
   countryServerConfig,
   createBrokerUsers,
@@ -82,12 +83,7 @@ beforeAll(async () => {
     ],
   });
   delete (config.jetstream as Record<string, unknown>).store_dir;
-  const accounts = config.accounts as Record<string, { users: unknown[] }>;
-  accounts.STAFETT?.users.push({
-    user: "observer",
-    password: observerPassword,
-    permissions: { publish: { deny: [">"] }, subscribe: { allow: [">"] } },
-  });
+  addStreamsObserver(config, observerPassword);
   seServer = await startServer({ name: "stafett-se", jetstream: { domain: "se" }, config });
   se = await LocalCountry.start({
     country,
@@ -99,13 +95,9 @@ beforeAll(async () => {
   });
   admin = await connect({ servers: seServer.url, ...se.admin });
   jsm = await jetstreamManager(admin);
-  observer = await connect({ servers: seServer.url, user: "observer", pass: observerPassword });
-  observer.subscribe(">", {
-    callback: (_e, m) => {
-      landed.push({ subject: m.subject, text: new TextDecoder().decode(m.data.subarray(0, 48)) });
-    },
+  observer = await observeStreams(seServer, observerPassword, (m) => {
+    landed.push({ subject: m.subject, text: new TextDecoder().decode(m.data.subarray(0, 48)) });
   });
-  await observer.flush();
   await waitFor(
     async () => (await seServer.monitor<{ leafnodes: number }>("/leafz")).leafnodes === 1,
     { timeoutMs: 10_000, message: "Sweden's link to the hub" },
