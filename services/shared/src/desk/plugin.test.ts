@@ -193,6 +193,22 @@ describe("the Desk's live pages", () => {
     await vi.waitFor(() => expect(listeners.size).toBe(0));
   });
 
+  it("one session gets 8 streams at most; its pages poll past that", async () => {
+    const open: Response[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      const res = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+      expect(res.status).toBe(200);
+      open.push(res);
+    }
+    const ninth = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+    expect(ninth.status).toBe(503);
+    for (const res of open) await res.body?.cancel();
+    await vi.waitFor(() => expect(listeners.size).toBe(0));
+    const again = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+    expect(again.status).toBe(200);
+    await again.body?.cancel();
+  });
+
   it("a live refresh leaves an action's message for the page the action leads to", async () => {
     const home = await a.inject({ method: "GET", url: "/desk/", headers: { cookie: session } });
     // No such referral here: the action is refused, and the refusal is the message.

@@ -58,8 +58,9 @@ export interface DeskLive {
 
 /** Where a page's script listens for changes (Server-Sent Events; docs/desk.md, "Live"). */
 const EVENTS_PATH = "/desk/events";
-/** Open live streams at most, over all sessions: each holds a socket. */
+/** Open live streams at most, over all sessions and per session: each holds a socket. */
 const MAX_LIVE_STREAMS = 500;
+const MAX_LIVE_STREAMS_PER_SESSION = 8;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const LIVE_PING_MS = 25_000;
 
@@ -249,17 +250,21 @@ export async function registerDesk(
 
     // --- Live pages: a signed-in person's pages are told when something changed ---------
 
-    const streams = new Set<ServerResponse>();
+    const streams = new Map<ServerResponse, string>();
+    const streamsOf = (id: string) => [...streams.values()].filter((s) => s === id).length;
     desk.addHook("preClose", async () => {
-      for (const raw of streams) raw.end();
+      for (const raw of streams.keys()) raw.end();
     });
     desk.get(EVENTS_PATH, { config: DESK }, async (req, reply) => {
       const s = sessionOf(req);
-      if (live === undefined || s === undefined || streams.size >= MAX_LIVE_STREAMS)
-        return reply
-          .code(s === undefined ? 401 : 503)
-          .type("text/plain")
-          .send("");
+      if (s === undefined) return reply.code(401).type("text/plain").send("");
+      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams.
+      if (
+        live === undefined ||
+        streams.size >= MAX_LIVE_STREAMS ||
+        streamsOf(s.id) >= MAX_LIVE_STREAMS_PER_SESSION
+      )
+        return reply.code(503).type("text/plain").send("");
       reply.hijack();
       const raw = reply.raw;
       // The hijacked answer skips the onSend hook: its headers are set here.
@@ -276,7 +281,7 @@ export async function registerDesk(
         else raw.write("data: changed\n\n");
       });
       const ping = setInterval(() => raw.write(": ping\n\n"), LIVE_PING_MS);
-      streams.add(raw);
+      streams.set(raw, s.id);
       raw.on("close", () => {
         clearInterval(ping);
         stop();
