@@ -77,9 +77,10 @@ export const USAGE = `stafett <command>
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
-  erase --referral ID --url URL --token-file FILE
+  erase --referral ID --url URL --token-file FILE [--inbound]
                                               erase a referral's personal part at the service at URL (a person's
-                                              token granting eraser; recorded in that service's audit)
+                                              token granting eraser; recorded in that service's audit); --inbound:
+                                              at the liaison, a partner's referral into the country
   journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
                                               repair (service stopped) keeps damaged lines aside in a separate file
 
@@ -147,6 +148,7 @@ const OPTIONS = {
   "metrics-port-base": { type: "string" },
   "expiry-warning": { type: "string" },
   "log-level": { type: "string" },
+  inbound: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -388,7 +390,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
       const url = need(v, "url", io);
       const tokenFile = need(v, "token-file", io);
       if (!referral || !url || !tokenFile) return 2;
-      return erase({ referral, url, tokenFile }, io);
+      return erase({ referral, url, tokenFile, inbound: v.inbound === true }, io);
     },
     journal: async () => {
       const state = need(v, "state", io);

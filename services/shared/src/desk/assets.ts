@@ -4,8 +4,9 @@
  * the browser caches them, they hold nothing personal.
  *
  * The script only makes a page live: it refreshes the element marked `data-live` from the same
- * URL about once a second (or when the server's event stream, named in `data-events`, says
- * something changed) and keeps the keyboard focus where it was. Every page works without it.
+ * URL when the Desk's event stream (named in the body's `data-events`) says something changed,
+ * and every 30 s for the times left; without the stream, about once a second. It keeps the
+ * keyboard focus where it was. Every page works without it.
  */
 
 export const DESK_SCRIPT = `"use strict";
@@ -34,13 +35,16 @@ export const DESK_SCRIPT = `"use strict";
       .catch(function () {})
       .then(function () { busy = false; });
   }
-  function poll() { setInterval(refresh, 1000); }
-  var events = live.getAttribute("data-events");
+  function poll(ms) { setInterval(refresh, ms); }
+  var events = document.body.getAttribute("data-events");
   if (events && "EventSource" in window) {
     var source = new EventSource(events);
+    source.onopen = refresh;
     source.onmessage = refresh;
-    source.onerror = function () { source.close(); poll(); };
-  } else poll();
+    source.onerror = function () { source.close(); poll(1000); };
+    // Times left and deadlines move with the clock, not with events.
+    poll(30000);
+  } else poll(1000);
 })();
 `;
 

@@ -1,5 +1,5 @@
 import { fastify, type FastifyInstance, type LightMyRequestResponse } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDevTokenIssuer, type DevTokenIssuer } from "../http-auth.js";
 import { httpService } from "../http-service.js";
 import { createLogger } from "../logger.js";
@@ -121,5 +121,114 @@ describe("the Desk's sign-in, sessions and page headers", () => {
       url: "/desk/lang?to=en&back=https://evil.example/",
     });
     expect(away.headers.location).toBe("/desk/");
+  });
+});
+
+describe("the Desk's live pages", () => {
+  /** The party's change signal, as the Desk sees it. */
+  const listeners = new Set<() => void>();
+  const live = {
+    onChange(l: () => void) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  let a: FastifyInstance;
+  let base: string;
+  let session: string;
+
+  beforeAll(async () => {
+    a = fastify();
+    await a.register(httpService, { auth: tokens.config, org: ORG, log });
+    a.get("/v1/inbox", { config: { access: "own-org" } }, async () => []);
+    await registerDesk(a, ORG, tokens.config, { devSignIn: tokens }, undefined, live);
+    base = await a.listen({ host: "127.0.0.1", port: 0 });
+    const page = await a.inject({ method: "GET", url: "/desk/signin" });
+    const signIn = await a.inject({
+      method: "POST",
+      url: "/desk/signin/dev",
+      headers: { cookie: cookies(page), "content-type": "application/x-www-form-urlencoded" },
+      payload: `name=Greta+Demo&_csrf=${encodeURIComponent(csrfOf(page))}`,
+    });
+    session = cookies(signIn);
+  });
+
+  afterAll(async () => {
+    await a.close();
+  });
+
+  it("names its event stream on every page; the stream refuses a visitor without a session", async () => {
+    const home = await a.inject({ method: "GET", url: "/desk/", headers: { cookie: session } });
+    expect(home.body).toMatch(/<body data-events="\/desk\/events">/);
+    const res = await fetch(`${base}/desk/events`);
+    expect(res.status).toBe(401);
+    expect(await res.text()).toBe("");
+    // Without the party's signal, the page polls: no stream is named.
+    const plain = await dev.inject({ method: "GET", url: "/desk/signin" });
+    expect(plain.body).not.toContain("data-events");
+  });
+
+  it("tells a signed-in page that something changed, and nothing more; never cacheable", async () => {
+    const res = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-security-policy")).toMatch(/^default-src 'none';/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    const until = async (done: () => boolean) => {
+      while (!done()) {
+        const { value, done: ended } = await reader.read();
+        if (ended) throw new Error("the stream ended");
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await until(() => text.includes("retry: 2000\n\n"));
+    expect(listeners.size).toBe(1);
+    for (const l of listeners) l();
+    await until(() => text.includes("data: changed\n\n"));
+    expect(text).toBe("retry: 2000\n\ndata: changed\n\n");
+    await reader.cancel();
+    await vi.waitFor(() => expect(listeners.size).toBe(0));
+  });
+
+  it("one session gets 8 streams at most; its pages poll past that", async () => {
+    const open: Response[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      const res = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+      expect(res.status).toBe(200);
+      open.push(res);
+    }
+    const ninth = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+    expect(ninth.status).toBe(503);
+    for (const res of open) await res.body?.cancel();
+    await vi.waitFor(() => expect(listeners.size).toBe(0));
+    const again = await fetch(`${base}/desk/events`, { headers: { cookie: session } });
+    expect(again.status).toBe(200);
+    await again.body?.cancel();
+  });
+
+  it("a live refresh leaves an action's message for the page the action leads to", async () => {
+    const home = await a.inject({ method: "GET", url: "/desk/", headers: { cookie: session } });
+    // No such referral here: the action is refused, and the refusal is the message.
+    const act = await a.inject({
+      method: "POST",
+      url: "/desk/inbox/00000000-0000-4000-8000-000000000000/accept",
+      headers: {
+        cookie: [session, cookies(home)].filter((c) => c !== "").join("; "),
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      payload: `_csrf=${encodeURIComponent(csrfOf(home))}`,
+    });
+    expect(act.statusCode).toBe(303);
+    const refresh = await a.inject({
+      method: "GET",
+      url: "/desk/",
+      headers: { cookie: session, "x-desk-live": "1" },
+    });
+    expect(refresh.body).not.toContain('role="status"');
+    const shown = await a.inject({ method: "GET", url: "/desk/", headers: { cookie: session } });
+    expect(shown.body).toMatch(/class="alert" role="status"/);
   });
 });

@@ -15,6 +15,7 @@
  * Desk answer; no personal data in URLs or in the browser's storage.
  */
 import { randomUUID, randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fastifyCookie from "@fastify/cookie";
 import fastifyCsrf from "@fastify/csrf-protection";
@@ -50,6 +51,19 @@ const SIGNED_OUT = "signed-out";
 
 type Form = Record<string, string | undefined>;
 
+/** What tells the Desk that the service's state changed (its party's `onChange`). */
+export interface DeskLive {
+  onChange(listener: () => void): () => void;
+}
+
+/** Where a page's script listens for changes (Server-Sent Events; docs/desk.md, "Live"). */
+const EVENTS_PATH = "/desk/events";
+/** Open live streams at most, over all sessions and per session: each holds a socket. */
+const MAX_LIVE_STREAMS = 500;
+const MAX_LIVE_STREAMS_PER_SESSION = 8;
+/** A comment line this often keeps proxies from closing an idle stream. */
+const LIVE_PING_MS = 25_000;
+
 interface ApiAnswer {
   status: number;
   body: unknown;
@@ -65,6 +79,7 @@ export async function registerDesk(
   auth: AuthConfig,
   options: DeskOptions,
   logger?: Logger,
+  live?: DeskLive,
 ): Promise<void> {
   const log = logger?.child({ component: "desk" });
   const self = parseOrgId(org);
@@ -172,8 +187,11 @@ export async function registerDesk(
       status = 200,
     ): FastifyReply {
       const t = textsOf(req);
-      const flash = s.flash;
-      delete s.flash;
+      // A live refresh shows no message and leaves it for the page it was meant for: the
+      // refresh can overtake the redirect after an action.
+      const refresh = req.headers["x-desk-live"] === "1";
+      const flash = refresh ? undefined : s.flash;
+      if (!refresh) delete s.flash;
       return reply
         .code(status)
         .type("text/html; charset=utf-8")
@@ -187,6 +205,7 @@ export async function registerDesk(
               nav: navOf(t, self.role, req.url),
               path: req.url,
               ...(flash === undefined ? {} : { flash }),
+              ...(live === undefined ? {} : { events: EVENTS_PATH }),
             },
             body,
           ),
@@ -228,6 +247,48 @@ export async function registerDesk(
         return reply.redirect(/^\/desk\/[A-Za-z0-9/_-]*$/.test(back) ? back : "/desk/", 303);
       },
     );
+
+    // --- Live pages: a signed-in person's pages are told when something changed ---------
+
+    const streams = new Map<ServerResponse, string>();
+    const streamsOf = (id: string) => [...streams.values()].filter((s) => s === id).length;
+    desk.addHook("preClose", async () => {
+      for (const raw of streams.keys()) raw.end();
+    });
+    desk.get(EVENTS_PATH, { config: DESK }, async (req, reply) => {
+      const s = sessionOf(req);
+      if (s === undefined) return reply.code(401).type("text/plain").send("");
+      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams.
+      if (
+        live === undefined ||
+        streams.size >= MAX_LIVE_STREAMS ||
+        streamsOf(s.id) >= MAX_LIVE_STREAMS_PER_SESSION
+      )
+        return reply.code(503).type("text/plain").send("");
+      reply.hijack();
+      const raw = reply.raw;
+      // The hijacked answer skips the onSend hook: its headers are set here.
+      raw.writeHead(200, {
+        ...SECURITY_HEADERS,
+        "content-type": "text/event-stream; charset=utf-8",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+      });
+      raw.write("retry: 2000\n\n");
+      // No id, no type, no data beyond the word: the page fetches itself, through the API.
+      const stop = live.onChange(() => {
+        if (sessions.get(s.id) === undefined) raw.end();
+        else raw.write("data: changed\n\n");
+      });
+      const ping = setInterval(() => raw.write(": ping\n\n"), LIVE_PING_MS);
+      streams.set(raw, s.id);
+      raw.on("close", () => {
+        clearInterval(ping);
+        stop();
+        streams.delete(raw);
+      });
+      return reply;
+    });
 
     desk.get("/desk/signin", { config: DESK }, async (req, reply) => {
       const t = textsOf(req);
