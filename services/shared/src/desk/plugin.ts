@@ -58,9 +58,14 @@ export interface DeskLive {
 
 /** Where a page's script listens for changes (Server-Sent Events; docs/desk.md, "Live"). */
 const EVENTS_PATH = "/desk/events";
-/** Open live streams at most, over all sessions and per session: each holds a socket. */
+/** Open live streams at most, over all sessions: each holds a socket. */
 const MAX_LIVE_STREAMS = 500;
-const MAX_LIVE_STREAMS_PER_SESSION = 8;
+/**
+ * Per person, over all their sessions (signing in again makes another). Below the six
+ * connections a browser opens to one origin: each stream holds one for as long as its tab is
+ * open, and with six the browser could load no page and send no form to the Desk.
+ */
+const MAX_LIVE_STREAMS_PER_PERSON = 4;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const LIVE_PING_MS = 25_000;
 
@@ -251,18 +256,20 @@ export async function registerDesk(
     // --- Live pages: a signed-in person's pages are told when something changed ---------
 
     const streams = new Map<ServerResponse, string>();
-    const streamsOf = (id: string) => [...streams.values()].filter((s) => s === id).length;
+    const streamsOf = (subject: string) =>
+      [...streams.values()].filter((s) => s === subject).length;
     desk.addHook("preClose", async () => {
       for (const raw of streams.keys()) raw.end();
     });
     desk.get(EVENTS_PATH, { config: DESK }, async (req, reply) => {
       const s = sessionOf(req);
       if (s === undefined) return reply.code(401).type("text/plain").send("");
-      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams.
+      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams,
+      // nor their own browser's connections.
       if (
         live === undefined ||
         streams.size >= MAX_LIVE_STREAMS ||
-        streamsOf(s.id) >= MAX_LIVE_STREAMS_PER_SESSION
+        streamsOf(s.subject) >= MAX_LIVE_STREAMS_PER_PERSON
       )
         return reply.code(503).type("text/plain").send("");
       reply.hijack();
@@ -281,7 +288,7 @@ export async function registerDesk(
         else raw.write("data: changed\n\n");
       });
       const ping = setInterval(() => raw.write(": ping\n\n"), LIVE_PING_MS);
-      streams.set(raw, s.id);
+      streams.set(raw, s.subject);
       raw.on("close", () => {
         clearInterval(ping);
         stop();
