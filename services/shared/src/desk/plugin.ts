@@ -255,11 +255,19 @@ export async function registerDesk(
 
     // --- Live pages: a signed-in person's pages are told when something changed ---------
 
-    const streams = new Map<ServerResponse, string>();
+    /** Open streams: whose (person and session), and how to end one. */
+    const streams = new Map<
+      ServerResponse,
+      { subject: string; session: string; end: () => void }
+    >();
     const streamsOf = (subject: string) =>
-      [...streams.values()].filter((s) => s === subject).length;
+      [...streams.values()].filter((o) => o.subject === subject).length;
+    /** At sign-out a session's streams end at once, not at the next change. */
+    const endStreamsOf = (session: string) => {
+      for (const o of [...streams.values()]) if (o.session === session) o.end();
+    };
     desk.addHook("preClose", async () => {
-      for (const raw of streams.keys()) raw.end();
+      for (const o of [...streams.values()]) o.end();
     });
     desk.get(EVENTS_PATH, { config: DESK }, async (req, reply) => {
       const s = sessionOf(req);
@@ -282,18 +290,27 @@ export async function registerDesk(
         "x-accel-buffering": "no",
       });
       raw.write("retry: 2000\n\n");
-      // No id, no type, no data beyond the word: the page fetches itself, through the API.
-      const stop = live.onChange(() => {
-        if (sessions.get(s.id) === undefined) raw.end();
-        else raw.write("data: changed\n\n");
-      });
-      const ping = setInterval(() => raw.write(": ping\n\n"), LIVE_PING_MS);
-      streams.set(raw, s.subject);
-      raw.on("close", () => {
+      // Ended once, and forgotten at once: nothing writes to it after its end (a write after
+      // end is an unhandled 'error'), and a client that reads nothing cannot keep it open.
+      const end = () => {
+        if (!streams.delete(raw)) return;
         clearInterval(ping);
         stop();
-        streams.delete(raw);
-      });
+        raw.end();
+        raw.destroy();
+      };
+      const send = (text: string) => {
+        if (sessions.get(s.id) === undefined) end();
+        // A client that has not read what is waiting for it is not a live page: every change
+        // would be buffered for it. Its page polls or reconnects.
+        else if (raw.writableNeedDrain) end();
+        else raw.write(text);
+      };
+      // No id, no type, no data beyond the word: the page fetches itself, through the API.
+      const stop = live.onChange(() => send("data: changed\n\n"));
+      const ping = setInterval(() => send(": ping\n\n"), LIVE_PING_MS);
+      streams.set(raw, { subject: s.subject, session: s.id, end });
+      raw.on("close", end);
       return reply;
     });
 
@@ -360,7 +377,9 @@ export async function registerDesk(
       );
 
     desk.post("/desk/logout", { config: DESK, ...csrf }, async (req, reply) => {
-      sessions.end(req.cookies[SESSION_COOKIE]);
+      const id = req.cookies[SESSION_COOKIE];
+      sessions.end(id);
+      if (id !== undefined) endStreamsOf(id);
       reply.clearCookie(SESSION_COOKIE, cookieBase);
       return reply.redirect("/desk/signin", 303);
     });
