@@ -11,7 +11,7 @@ import { launchChromium } from "../support/browser.js";
 
 const ORG = "se:municipality:1480";
 
-describe("Desk: many tabs of one Desk", () => {
+describe("Desk: live pages in tabs", () => {
   const listeners = new Set<() => void>();
   const live = {
     onChange(l: () => void) {
@@ -23,13 +23,15 @@ describe("Desk: many tabs of one Desk", () => {
   let base: string;
   let browser: Browser;
   let context: BrowserContext;
+  /** The inbox the stand-in API answers. */
+  const rows: object[] = [];
 
   beforeAll(async () => {
     const tokens = await createDevTokenIssuer();
     const log = createLogger({ service: "desk-test", level: "silent" });
     a = fastify();
     await a.register(httpService, { auth: tokens.config, org: ORG, log });
-    a.get("/v1/inbox", { config: { access: "own-org" } }, async () => []);
+    a.get("/v1/inbox", { config: { access: "own-org" } }, async () => rows);
     await registerDesk(a, ORG, tokens.config, { devSignIn: tokens }, undefined, live);
     base = await a.listen({ host: "127.0.0.1", port: 0 });
     browser = await launchChromium();
@@ -63,5 +65,35 @@ describe("Desk: many tabs of one Desk", () => {
     expect(res?.status()).toBe(200);
     await next.close();
     for (const tab of tabs) await tab.close();
+  });
+
+  it("a tab in the background shows what changed there as soon as it is in front again", async () => {
+    const tab = await context.newPage();
+    // The test says when the page is hidden (headless tabs are never hidden by themselves).
+    await tab.addInitScript({
+      content:
+        'Object.defineProperty(document, "hidden", { configurable: true, get: () => window.deskTestHidden === true });',
+    });
+    await Promise.all([tab.waitForRequest(`${base}/desk/events`), tab.goto(`${base}/desk/`)]);
+    await tab.waitForTimeout(300);
+    await tab.evaluate("window.deskTestHidden = true");
+    const id = "5b1e7c2a-9d4f-4e8b-a6c3-2f7d1e9b0a44";
+    rows.push({
+      referralId: id,
+      status: "pending",
+      from: "se:municipality:0180",
+      urgency: "urgent",
+      reason: "neglect",
+      deadline: new Date(Date.now() + 3_600_000).toISOString(),
+      receivedAt: new Date().toISOString(),
+    });
+    for (const l of listeners) l();
+    await tab.waitForTimeout(300);
+    await tab.evaluate(
+      'window.deskTestHidden = false; document.dispatchEvent(new Event("visibilitychange"))',
+    );
+    // Not at the next 30-second refresh: the change it was told of while hidden shows now.
+    await tab.getByRole("link", { name: id.slice(0, 8) }).waitFor({ timeout: 2_000 });
+    await tab.close();
   });
 });
