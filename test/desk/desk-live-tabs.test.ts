@@ -3,6 +3,7 @@
  * connections to one origin, and each page's event stream holds one. Against the Desk on a bare
  * app (no broker needed), in Debian's chromium through playwright-core.
  */
+import type { ServerResponse } from "node:http";
 import { fastify, type FastifyInstance } from "fastify";
 import { type Browser, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +26,8 @@ describe("Desk: live pages in tabs", () => {
   let context: BrowserContext;
   /** The inbox the stand-in API answers. */
   const rows: object[] = [];
+  /** The event streams' answers, as the server holds them. */
+  const streams: ServerResponse[] = [];
 
   beforeAll(async () => {
     const tokens = await createDevTokenIssuer();
@@ -32,6 +35,9 @@ describe("Desk: live pages in tabs", () => {
     a = fastify();
     await a.register(httpService, { auth: tokens.config, org: ORG, log });
     a.get("/v1/inbox", { config: { access: "own-org" } }, async () => rows);
+    a.addHook("onRequest", async (req, reply) => {
+      if (req.url === "/desk/events") streams.push(reply.raw);
+    });
     await registerDesk(a, ORG, tokens.config, { devSignIn: tokens }, undefined, live);
     base = await a.listen({ host: "127.0.0.1", port: 0 });
     browser = await launchChromium();
@@ -94,6 +100,26 @@ describe("Desk: live pages in tabs", () => {
     );
     // Not at the next 30-second refresh: the change it was told of while hidden shows now.
     await tab.getByRole("link", { name: id.slice(0, 8) }).waitFor({ timeout: 2_000 });
+    await tab.close();
+  });
+
+  it("a stream cut off (a proxy, the network) is reopened, not replaced by a poll", async () => {
+    const tab = await context.newPage();
+    const refreshes: string[] = [];
+    tab.on("request", (r) => {
+      if (r.headers()["x-desk-live"] === "1") refreshes.push(r.url());
+    });
+    await Promise.all([tab.waitForRequest(`${base}/desk/events`), tab.goto(`${base}/desk/`)]);
+    await tab.waitForTimeout(300);
+    const reopened = tab.waitForRequest(`${base}/desk/events`, { timeout: 4_000 });
+    streams.at(-1)?.destroy();
+    await reopened;
+    // Once reopened (the page refreshes once then), the page asks for nothing while nothing
+    // changes: a poll would have asked about twice a second by now.
+    await tab.waitForTimeout(2_000);
+    const before = refreshes.length;
+    await tab.waitForTimeout(2_000);
+    expect(refreshes.length - before).toBe(0);
     await tab.close();
   });
 });

@@ -5,9 +5,10 @@
  *
  * The script only makes a page live: it refreshes the element marked `data-live` from the same
  * URL when the Desk's event stream (named in the body's `data-events`) says something changed,
- * and every 30 s for the times left; without the stream, about once a second. A change told
- * while the tab is hidden, or while a refresh is under way, is fetched when the tab is shown or
- * that refresh is done. It keeps the keyboard focus where it was. Every page works without it.
+ * and every 30 s for the times left; without the stream (refused, or no EventSource), about once
+ * a second; a stream cut off is reopened. A change told while the tab is hidden, or while a
+ * refresh is under way, is fetched when the tab is shown or that refresh is done. It keeps the
+ * keyboard focus where it was. Every page works without it.
  */
 
 export const DESK_SCRIPT = `"use strict";
@@ -47,7 +48,9 @@ export const DESK_SCRIPT = `"use strict";
     var source = new EventSource(events);
     source.onopen = refresh;
     source.onmessage = refresh;
-    source.onerror = function () { source.close(); poll(1000); };
+    // A stream cut off is reopened by the browser (and the page refreshes when it opens); one
+    // refused (signed out, past the limits) is closed for good, and the page polls instead.
+    source.onerror = function () { if (source.readyState === EventSource.CLOSED) poll(1000); };
     // Times left and deadlines move with the clock, not with events.
     poll(30000);
   } else poll(1000);
