@@ -58,9 +58,14 @@ export interface DeskLive {
 
 /** Where a page's script listens for changes (Server-Sent Events; docs/desk.md, "Live"). */
 const EVENTS_PATH = "/desk/events";
-/** Open live streams at most, over all sessions and per session: each holds a socket. */
+/** Open live streams at most, over all sessions: each holds a socket. */
 const MAX_LIVE_STREAMS = 500;
-const MAX_LIVE_STREAMS_PER_SESSION = 8;
+/**
+ * Per person, over all their sessions (signing in again makes another). Below the six
+ * connections a browser opens to one origin: each stream holds one for as long as its tab is
+ * open, and with six the browser could load no page and send no form to the Desk.
+ */
+const MAX_LIVE_STREAMS_PER_PERSON = 4;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const LIVE_PING_MS = 25_000;
 
@@ -250,19 +255,29 @@ export async function registerDesk(
 
     // --- Live pages: a signed-in person's pages are told when something changed ---------
 
-    const streams = new Map<ServerResponse, string>();
-    const streamsOf = (id: string) => [...streams.values()].filter((s) => s === id).length;
+    /** Open streams: whose (person and session), and how to end one. */
+    const streams = new Map<
+      ServerResponse,
+      { subject: string; session: string; end: () => void }
+    >();
+    const streamsOf = (subject: string) =>
+      [...streams.values()].filter((o) => o.subject === subject).length;
+    /** At sign-out a session's streams end at once, not at the next change. */
+    const endStreamsOf = (session: string) => {
+      for (const o of [...streams.values()]) if (o.session === session) o.end();
+    };
     desk.addHook("preClose", async () => {
-      for (const raw of streams.keys()) raw.end();
+      for (const o of [...streams.values()]) o.end();
     });
     desk.get(EVENTS_PATH, { config: DESK }, async (req, reply) => {
       const s = sessionOf(req);
       if (s === undefined) return reply.code(401).type("text/plain").send("");
-      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams.
+      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams,
+      // nor their own browser's connections.
       if (
         live === undefined ||
         streams.size >= MAX_LIVE_STREAMS ||
-        streamsOf(s.id) >= MAX_LIVE_STREAMS_PER_SESSION
+        streamsOf(s.subject) >= MAX_LIVE_STREAMS_PER_PERSON
       )
         return reply.code(503).type("text/plain").send("");
       reply.hijack();
@@ -275,18 +290,27 @@ export async function registerDesk(
         "x-accel-buffering": "no",
       });
       raw.write("retry: 2000\n\n");
-      // No id, no type, no data beyond the word: the page fetches itself, through the API.
-      const stop = live.onChange(() => {
-        if (sessions.get(s.id) === undefined) raw.end();
-        else raw.write("data: changed\n\n");
-      });
-      const ping = setInterval(() => raw.write(": ping\n\n"), LIVE_PING_MS);
-      streams.set(raw, s.id);
-      raw.on("close", () => {
+      // Ended once, and forgotten at once: nothing writes to it after its end (a write after
+      // end is an unhandled 'error'), and a client that reads nothing cannot keep it open.
+      const end = () => {
+        if (!streams.delete(raw)) return;
         clearInterval(ping);
         stop();
-        streams.delete(raw);
-      });
+        raw.end();
+        raw.destroy();
+      };
+      const send = (text: string) => {
+        if (sessions.get(s.id) === undefined) end();
+        // A client that has not read what is waiting for it is not a live page: every change
+        // would be buffered for it. Its page polls or reconnects.
+        else if (raw.writableNeedDrain) end();
+        else raw.write(text);
+      };
+      // No id, no type, no data beyond the word: the page fetches itself, through the API.
+      const stop = live.onChange(() => send("data: changed\n\n"));
+      const ping = setInterval(() => send(": ping\n\n"), LIVE_PING_MS);
+      streams.set(raw, { subject: s.subject, session: s.id, end });
+      raw.on("close", end);
       return reply;
     });
 
@@ -353,7 +377,9 @@ export async function registerDesk(
       );
 
     desk.post("/desk/logout", { config: DESK, ...csrf }, async (req, reply) => {
-      sessions.end(req.cookies[SESSION_COOKIE]);
+      const id = req.cookies[SESSION_COOKIE];
+      sessions.end(id);
+      if (id !== undefined) endStreamsOf(id);
       reply.clearCookie(SESSION_COOKIE, cookieBase);
       return reply.redirect("/desk/signin", 303);
     });
