@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   "withdrawn",
   "escalated",
   "closed",
+  "reported",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -97,6 +98,20 @@ export interface ClosedJson {
   holder?: string;
 }
 
+/** A regional hub's aggregate of its region's open referrals (an absent count is zero). */
+export interface ReportedJson {
+  region: string;
+  triage?: number;
+  forwarded?: number;
+  rerouted?: number;
+  immediate?: number;
+  high?: number;
+  normal?: number;
+  overdue?: number;
+  escalated?: number;
+  nearestDeadline?: string;
+}
+
 export interface EventBodies {
   opened: OpenedJson;
   received: ReceivedJson;
@@ -108,6 +123,7 @@ export interface EventBodies {
   withdrawn: WithdrawnJson;
   escalated: EscalatedJson;
   closed: ClosedJson;
+  reported: ReportedJson;
 }
 
 export interface EventEnvelopeJson {
@@ -117,6 +133,11 @@ export interface EventEnvelopeJson {
   addressee: string;
   time: string;
   dataschema: string;
+  /**
+   * The referral the event belongs to. Absent in `reported` alone, which belongs to no referral
+   * and is read by the coordinator's `decide` alone; typed as always there so that the rules of
+   * every other type need not check it (the schemas require it for all of them).
+   */
   referralId: string;
 }
 
