@@ -28,6 +28,7 @@ export type {
   ReasonCategory,
   ReceivedJson,
   RejectedJson,
+  ReportedJson,
   Role,
   UpdatedJson,
   Urgency,
