@@ -86,7 +86,7 @@ export {
 } from "./subjects.js";
 export type { Address, ConsumerSpec, SubjectParts } from "./subjects.js";
 
-export { isMunicipality } from "./geo.js";
+export { isMunicipality, regions } from "./geo.js";
 
 export { API_DOCUMENTS } from "./gen/api-documents.js";
 
