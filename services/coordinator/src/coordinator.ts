@@ -11,6 +11,7 @@ import {
   parseOrgId,
   regions as geoRegions,
   type ClockCheckOptions,
+  type Overview,
   type Logger,
   type PartyReadiness,
   type ServiceRuntime,
@@ -26,10 +27,10 @@ import {
   type RegionReport,
 } from "./decide.js";
 import { notificationsOf } from "./notifications.js";
-import { DEFAULT_STALE_AFTER_MS, overviewOf, type Overview } from "./overview.js";
+import { DEFAULT_STALE_AFTER_MS, overviewOf } from "./overview.js";
 
 export type { Escalation, Handling, Officer, RegionReport } from "./decide.js";
-export type { Overview, RegionOverview } from "./overview.js";
+export type { Overview, RegionOverview } from "@stafett/shared";
 
 export interface CoordinatorOptions extends ServiceRuntime {
   now?: () => Date;

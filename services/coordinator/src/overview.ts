@@ -3,43 +3,11 @@
  * region's latest report, its age, and the totals. Pure: from the reports held and the time.
  * Counts only, as the hubs sent them: no referral, no municipality, nothing about a child.
  */
+import type { Overview, OverviewCounts, RegionOverview } from "@stafett/shared";
 import { openOf, type RegionReport } from "./decide.js";
 
 /** A region whose latest report is older than this is marked stale (a hub reports every minute). */
 export const DEFAULT_STALE_AFTER_MS = 3 * 60_000;
-
-/** The counts of a region, or of all of them; every count given, zero included. */
-export interface OverviewCounts {
-  open: number;
-  triage: number;
-  forwarded: number;
-  rerouted: number;
-  immediate: number;
-  high: number;
-  normal: number;
-  overdue: number;
-  escalated: number;
-  /** The earliest deadline among the open referrals; absent when none is open. */
-  nearestDeadline?: string;
-}
-
-export interface RegionOverview extends OverviewCounts {
-  region: string;
-  /** The hub that reported; absent when the region has not reported. */
-  hub?: string;
-  /** When the hub took the counts (its report's time), and when the coordinator received them. */
-  reportedAt?: string;
-  receivedAt?: string;
-  /** No report, or the latest is older than `staleAfterMs`: the counts may be out of date. */
-  stale: boolean;
-}
-
-export interface Overview {
-  at: string;
-  staleAfterMs: number;
-  regions: RegionOverview[];
-  totals: OverviewCounts;
-}
 
 const COUNTS = [
   "triage",

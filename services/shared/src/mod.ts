@@ -87,6 +87,7 @@ export {
 export type { Address, ConsumerSpec, SubjectParts } from "./subjects.js";
 
 export { isMunicipality, regions } from "./geo.js";
+export type { Overview, OverviewCounts, RegionOverview } from "./overview.js";
 
 export { API_DOCUMENTS } from "./gen/api-documents.js";
 
