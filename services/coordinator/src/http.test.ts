@@ -64,41 +64,23 @@ describe("the coordinator's HTTP API", () => {
     expect(res.json()).toEqual({ ok: true });
   });
 
-  it("lists the escalations for the coordinator's own token only", async () => {
+  it.each([
+    ["/v1/escalations", [ESCALATION]],
+    ["/v1/overview", OVERVIEW],
+  ] as const)("%s: for the coordinator's own token only", async (url, body) => {
     const own = await app.inject({
       method: "GET",
-      url: "/v1/escalations",
+      url,
       headers: { authorization: `Bearer ${await tokens.mint(ORG)}` },
     });
     expect(own.statusCode).toBe(200);
-    expect(own.json()).toEqual([ESCALATION]);
-    const none = await app.inject({ method: "GET", url: "/v1/escalations" });
+    expect(own.json()).toEqual(body);
+    const none = await app.inject({ method: "GET", url });
     expect(none.statusCode).toBe(401);
     expect(none.json()).toMatchObject({ code: "ERR_UNAUTHENTICATED" });
     const hub = await app.inject({
       method: "GET",
-      url: "/v1/escalations",
-      headers: { authorization: `Bearer ${await tokens.mint("se:hub:vast")}` },
-    });
-    expect(hub.statusCode).toBe(403);
-    expect(hub.json()).toMatchObject({ code: "ERR_FORBIDDEN" });
-  });
-});
-
-describe("the coordinator's national overview", () => {
-  it("answers the coordinator's own token only: 401 without one, 403 for a hub's", async () => {
-    const own = await app.inject({
-      method: "GET",
-      url: "/v1/overview",
-      headers: { authorization: `Bearer ${await tokens.mint(ORG)}` },
-    });
-    expect(own.statusCode).toBe(200);
-    expect(own.json()).toEqual(OVERVIEW);
-    const none = await app.inject({ method: "GET", url: "/v1/overview" });
-    expect(none.statusCode).toBe(401);
-    const hub = await app.inject({
-      method: "GET",
-      url: "/v1/overview",
+      url,
       headers: { authorization: `Bearer ${await tokens.mint("se:hub:vast")}` },
     });
     expect(hub.statusCode).toBe(403);

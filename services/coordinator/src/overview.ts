@@ -3,28 +3,22 @@
  * region's latest report, its age, and the totals. Pure: from the reports held and the time.
  * Counts only, as the hubs sent them: no referral, no municipality, nothing about a child.
  */
-import type { Overview, OverviewCounts, RegionOverview } from "@stafett/shared";
+import {
+  REPORTED_COUNTS,
+  type Overview,
+  type OverviewCounts,
+  type RegionOverview,
+} from "@stafett/shared";
 import { openOf, type RegionReport } from "./decide.js";
 
 /** A region whose latest report is older than this is marked stale (a hub reports every minute). */
 export const DEFAULT_STALE_AFTER_MS = 3 * 60_000;
 
-const COUNTS = [
-  "triage",
-  "forwarded",
-  "rerouted",
-  "immediate",
-  "high",
-  "normal",
-  "overdue",
-  "escalated",
-] as const;
-
 function countsOf(r: RegionReport | undefined): OverviewCounts {
   const c = r?.counts ?? {};
   return {
     open: openOf(c).byState,
-    ...Object.fromEntries(COUNTS.map((k) => [k, c[k] ?? 0] as const)),
+    ...Object.fromEntries(REPORTED_COUNTS.map((k) => [k, c[k] ?? 0] as const)),
     ...(c.nearestDeadline === undefined ? {} : { nearestDeadline: c.nearestDeadline }),
   } as OverviewCounts;
 }
@@ -58,7 +52,7 @@ export function overviewOf(
   const totals = countsOf(undefined);
   for (const row of rows) {
     totals.open += row.open;
-    for (const k of COUNTS) totals[k] += row[k];
+    for (const k of REPORTED_COUNTS) totals[k] += row[k];
     const nearest = earlier(totals.nearestDeadline, row.nearestDeadline);
     if (nearest !== undefined) totals.nearestDeadline = nearest;
   }

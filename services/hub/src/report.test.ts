@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ReportedJson, Urgency } from "@stafett/shared";
+import { hubReceived } from "../../../test/support/decisions.js";
 import { regionReport, reportDue } from "./report.js";
 import { HubState, type HubRecord } from "./state.js";
 
@@ -8,20 +9,8 @@ const T0 = Date.parse("2026-11-29T12:00:00.000Z");
 const iso = (ms: number): string => new Date(ms).toISOString();
 const MINUTE = 60_000;
 
-function received(referralId: string, urgency: Urgency, deadlineMs: number): HubRecord {
-  return {
-    k: "received",
-    referralId,
-    openedId: `opened-${referralId}`,
-    origin: "se:municipality:0180",
-    opened: "",
-    urgency,
-    deadline: iso(deadlineMs),
-    destination: { country: "se", region: "vast", municipality: "1480" },
-    from: "se:municipality:0180",
-    at: iso(T0 - MINUTE),
-  };
-}
+const received = (referralId: string, urgency: Urgency, deadlineMs: number): HubRecord =>
+  hubReceived(referralId, iso(deadlineMs), iso(T0 - MINUTE), urgency);
 
 /** A region with a referral in each state a hub can hold one in. */
 function region(): HubState {

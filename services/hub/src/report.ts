@@ -6,15 +6,13 @@
  * Data minimisation: the report is built from counts alone. No referral id, no municipality and
  * nothing about a child enters it, so nothing of that kind can leave with it.
  */
-import type { ReportedJson } from "@stafett/shared";
+import { REPORTED_COUNTS, type ReportedCount, type ReportedJson } from "@stafett/shared";
 import { awaitsResponsibility, type HubReferral } from "./state.js";
 
 /** A report is sent at least this often, changed or not: the coordinator's proof of life. */
 export const DEFAULT_REPORT_EVERY_MS = 60_000;
 /** And at most once in this time, however often the counts change (a burst is one report). */
 export const DEFAULT_REPORT_GAP_MS = 2_000;
-
-type Count = Exclude<keyof ReportedJson, "region" | "nearestDeadline">;
 
 /** Where an open referral stands, as the report counts it. */
 function standing(ref: HubReferral): "triage" | "forwarded" | "rerouted" {
@@ -28,7 +26,7 @@ const URGENCY_COUNT = {
   URGENCY_IMMEDIATE: "immediate",
   URGENCY_HIGH: "high",
   URGENCY_NORMAL: "normal",
-} as const satisfies Record<HubReferral["urgency"], Count>;
+} as const satisfies Record<HubReferral["urgency"], ReportedCount>;
 
 /**
  * The region's open referrals (those nobody has taken responsibility for: `awaitsResponsibility`)
@@ -40,8 +38,8 @@ export function regionReport(
   referrals: Iterable<HubReferral>,
   now: Date,
 ): ReportedJson {
-  const counts = new Map<Count, number>();
-  const add = (k: Count) => counts.set(k, (counts.get(k) ?? 0) + 1);
+  const counts = new Map<ReportedCount, number>();
+  const add = (k: ReportedCount) => counts.set(k, (counts.get(k) ?? 0) + 1);
   let nearest: number | undefined;
   for (const ref of referrals) {
     if (!awaitsResponsibility(ref)) continue;
@@ -52,19 +50,11 @@ export function regionReport(
     if (ref.escalated) add("escalated");
     if (nearest === undefined || deadline < nearest) nearest = deadline;
   }
-  const order: Count[] = [
-    "triage",
-    "forwarded",
-    "rerouted",
-    "immediate",
-    "high",
-    "normal",
-    "overdue",
-    "escalated",
-  ];
   return {
     region,
-    ...Object.fromEntries(order.flatMap((k) => (counts.has(k) ? [[k, counts.get(k)]] : []))),
+    ...Object.fromEntries(
+      REPORTED_COUNTS.flatMap((k) => (counts.has(k) ? [[k, counts.get(k)]] : [])),
+    ),
     ...(nearest === undefined ? {} : { nearestDeadline: new Date(nearest).toISOString() }),
   };
 }

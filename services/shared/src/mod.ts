@@ -9,7 +9,7 @@
 export { isStafettError, StafettError } from "./errors.js";
 export type { ErrorCode, Issue, StafettErrorJson, StafettErrorOptions } from "./errors.js";
 
-export { dataschemaFor, EVENT_TYPES, isEventType } from "./types.js";
+export { dataschemaFor, EVENT_TYPES, isEventType, REPORTED_COUNTS } from "./types.js";
 export type {
   AcceptedJson,
   CloseOutcome,
@@ -28,6 +28,7 @@ export type {
   ReasonCategory,
   ReceivedJson,
   RejectedJson,
+  ReportedCount,
   ReportedJson,
   Role,
   UpdatedJson,

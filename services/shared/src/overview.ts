@@ -3,21 +3,16 @@
  * and its Desk shows it: the shapes only, shared by the service that builds it
  * (services/coordinator/src/overview.ts) and the page that renders it (desk/plugin.ts).
  */
+import type { ReportedCount } from "./types.js";
 
-/** The counts of a region, or of all of them; every count given, zero included. */
-export interface OverviewCounts {
-  open: number;
-  triage: number;
-  forwarded: number;
-  rerouted: number;
-  immediate: number;
-  high: number;
-  normal: number;
-  overdue: number;
-  escalated: number;
-  /** The earliest deadline among the open referrals; absent when none is open. */
-  nearestDeadline?: string;
-}
+/**
+ * The counts of a region, or of all of them: `open`, and every count of a report (REPORTED_COUNTS),
+ * zero included; the earliest deadline among the open referrals, absent when none is open.
+ */
+export type OverviewCounts = { open: number; nearestDeadline?: string } & Record<
+  ReportedCount,
+  number
+>;
 
 export interface RegionOverview extends OverviewCounts {
   region: string;

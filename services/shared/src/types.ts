@@ -98,19 +98,26 @@ export interface ClosedJson {
   holder?: string;
 }
 
+/**
+ * The counts of a regional hub's report (`reported`): its open referrals by where they stand,
+ * by urgency, overdue and escalated. In this order in the proto, the report and the overview.
+ */
+export const REPORTED_COUNTS = [
+  "triage",
+  "forwarded",
+  "rerouted",
+  "immediate",
+  "high",
+  "normal",
+  "overdue",
+  "escalated",
+] as const;
+export type ReportedCount = (typeof REPORTED_COUNTS)[number];
+
 /** A regional hub's aggregate of its region's open referrals (an absent count is zero). */
-export interface ReportedJson {
-  region: string;
-  triage?: number;
-  forwarded?: number;
-  rerouted?: number;
-  immediate?: number;
-  high?: number;
-  normal?: number;
-  overdue?: number;
-  escalated?: number;
-  nearestDeadline?: string;
-}
+export type ReportedJson = { region: string; nearestDeadline?: string } & {
+  [K in ReportedCount]?: number;
+};
 
 export interface EventBodies {
   opened: OpenedJson;
