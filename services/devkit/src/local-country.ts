@@ -67,8 +67,9 @@ export interface LocalCountryOptions {
   tickMs?: number;
   /**
    * How often, at least, each hub reports its region to the coordinator, and the least time
-   * between two reports (HubOptions). Default: no reports, so that tests which count what reaches
-   * the coordinator see only what they sent; the demo and the overview's tests turn them on.
+   * between two reports (HubOptions). Default: no reports, as for any hub started in-process, so
+   * that tests which count what reaches the coordinator see only what they sent; the demo and
+   * the overview's tests turn them on.
    */
   reports?: { everyMs: number; gapMs?: number };
   publishDeadlineMs?: number;
@@ -248,7 +249,7 @@ export class LocalCountry {
       {
         ...this.runtime(id),
         ...(this.options.tickMs === undefined ? {} : { tickMs: this.options.tickMs }),
-        reportEveryMs: reports?.everyMs ?? 0,
+        ...(reports === undefined ? {} : { reportEveryMs: reports.everyMs }),
         ...(reports?.gapMs === undefined ? {} : { reportGapMs: reports.gapMs }),
       },
       this.options.log.child({ org: id }),

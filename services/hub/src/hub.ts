@@ -58,7 +58,8 @@ export interface HubOptions extends ServiceRuntime {
   clock?: ClockCheckOptions | false;
   /**
    * How often, at least, the hub reports its region's open referrals to the national coordinator
-   * (`reported`; default 60 s); 0: never.
+   * (`reported`); 0 or absent: never. The service's configuration gives 60 s
+   * (STAFETT_REPORT_EVERY); a hub started in-process (tests) reports only when asked to.
    */
   reportEveryMs?: number;
   /** The least time between two reports, however often the counts change (default 2 s). */
@@ -120,7 +121,7 @@ export class Hub {
     hub.notifier.replayed();
     await hub.party.consume((v, d) => decide(hub.context(), hub.view, v, d.data, hub.now()));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
-    if ((options.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS) > 0) {
+    if ((options.reportEveryMs ?? 0) > 0) {
       // The counts are looked at every second at most (a deadline passing changes them too).
       const look = Math.min(options.reportGapMs ?? DEFAULT_REPORT_GAP_MS, 1_000);
       hub.reportTimer = setInterval(() => void hub.report(), look);
@@ -254,7 +255,7 @@ export class Hub {
     const now = this.now();
     const current = regionReport(this.region, this.state.referrals.values(), now);
     const timing = {
-      ...(this.options.reportEveryMs === undefined ? {} : { everyMs: this.options.reportEveryMs }),
+      everyMs: this.options.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS,
       ...(this.options.reportGapMs === undefined ? {} : { gapMs: this.options.reportGapMs }),
     };
     if (!reportDue(this.lastReport, current, now.getTime(), timing)) return false;
