@@ -61,6 +61,7 @@ EVENT_TYPES = (
     "withdrawn",
     "escalated",
     "closed",
+    "reported",
 )
 SIGNING_ALG = "EdDSA"
 KEY_WRAP_ALG = "ECDH-ES+A256KW"
@@ -530,7 +531,7 @@ class Verifier:
         event = decode_event(self.lib, event_bytes)
         event_type = event.get("type")
         if event_type not in EVENT_TYPES:
-            refuse("ERR_SCHEMA_INVALID", "enum", "event type is not one of the ten", "/type")
+            refuse("ERR_SCHEMA_INVALID", "enum", "event type is not one of the eleven", "/type")
         self.lib.validate(f"https://stafett.eu/schemas/v1/events/{event_type}.schema.json", event, "ERR_SCHEMA_INVALID")
         info(f"ok: {label}{event_type} {event['id']} is valid against {event_type}.schema.json")
 

@@ -12,7 +12,7 @@ import addFormatsModule from "ajv-formats";
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
-/** The ten event type tokens (docs/contract.md, "The handoff lifecycle"). */
+/** The eleven event type tokens (docs/contract.md, "The handoff lifecycle"). */
 export const EVENT_TYPES = [
   "opened",
   "received",
@@ -24,8 +24,12 @@ export const EVENT_TYPES = [
   "withdrawn",
   "escalated",
   "closed",
+  "reported",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Types that belong to no referral and so carry no referralId (a regional report). */
+export const WITHOUT_REFERRAL: readonly EventType[] = ["reported"];
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 export interface JsonObject {

@@ -9,6 +9,7 @@ import {
   COMMON_ID,
   EVENT_TYPES,
   PERSONAL_ID,
+  WITHOUT_REFERRAL,
   SCHEMA_BASE,
   TRUST_LIST_ID,
   createAjv,
@@ -94,11 +95,15 @@ const remove =
 
 const ENVELOPE = ["id", "type", "source", "addressee", "time", "dataschema", "referralId"] as const;
 
+/** The envelope members a type's events carry: all of them, except a referral id for a report. */
+const envelopeOf = (type: EventType): readonly string[] =>
+  WITHOUT_REFERRAL.includes(type) ? ENVELOPE.filter((k) => k !== "referralId") : ENVELOPE;
+
 /** Mistakes that every event type must refuse. */
 function envelopeMutations(type: EventType): Mutation[] {
   const other: EventType = type === "opened" ? "closed" : "opened";
   return [
-    ...[...ENVELOPE, type].map((key) => ({
+    ...[...envelopeOf(type), type].map((key) => ({
       name: `missing ${key}`,
       apply: remove("", key),
       expect: { keyword: "required", instancePath: "" },
@@ -148,11 +153,18 @@ function envelopeMutations(type: EventType): Mutation[] {
       apply: set("", "id", "urn:uuid:0b6f4e52-3c1d-4a8e-9f27-5d84c1e0a6b3"),
       expect: { keyword: "pattern", instancePath: "/id" },
     },
-    {
-      name: "referralId not a uuid",
-      apply: set("", "referralId", "referral-1"),
-      expect: { keyword: "format", instancePath: "/referralId" },
-    },
+    WITHOUT_REFERRAL.includes(type)
+      ? {
+          // Data minimisation: a report names no referral, not even a well-formed id.
+          name: "a referralId",
+          apply: set("", "referralId", "4f0c2b7e-9a41-4c55-8d2e-6b1f3a9c7d10"),
+          expect: { keyword: "false schema", instancePath: "/referralId" },
+        }
+      : {
+          name: "referralId not a uuid",
+          apply: set("", "referralId", "referral-1"),
+          expect: { keyword: "format", instancePath: "/referralId" },
+        },
     {
       name: "time with an offset",
       apply: set("", "time", "2026-11-27T10:15:00+01:00"),
@@ -211,6 +223,7 @@ const REQUIRED_BODY: Record<EventType, readonly string[]> = {
   withdrawn: ["reason"],
   escalated: ["deadline", "holder"],
   closed: ["outcome"],
+  reported: ["region"],
 };
 
 const DIGEST_BAD = "sha256:Xq3c9vB0pYkL2mWn7TfR4sUaE1hJdG6iKoZ8yC5xNbM";
@@ -412,6 +425,38 @@ const bodyMutations: Record<EventType, Mutation[]> = {
       expect: { keyword: "enum", instancePath: "/closed/outcome" },
     },
   ],
+  reported: [
+    {
+      name: "a negative count",
+      apply: set("reported", "triage", -1),
+      expect: { keyword: "minimum", instancePath: "/reported/triage" },
+    },
+    {
+      name: "a fractional count",
+      apply: set("reported", "forwarded", 1.5),
+      expect: { keyword: "type", instancePath: "/reported/forwarded" },
+    },
+    {
+      name: "a municipality's count (no detail below the region)",
+      apply: set("reported", "municipalities", { "1480": 2 }),
+      expect: { keyword: "additionalProperties", instancePath: "/reported" },
+    },
+    {
+      name: "a referral's id in the body",
+      apply: set("reported", "referralIds", ["4f0c2b7e-9a41-4c55-8d2e-6b1f3a9c7d10"]),
+      expect: { keyword: "additionalProperties", instancePath: "/reported" },
+    },
+    {
+      name: "region with a digit",
+      apply: set("reported", "region", "vast2"),
+      expect: { keyword: "pattern", instancePath: "/reported/region" },
+    },
+    {
+      name: "nearest deadline with an offset",
+      apply: set("reported", "nearestDeadline", "2026-11-27T10:15:00+01:00"),
+      expect: { keyword: "pattern", instancePath: "/reported/nearestDeadline" },
+    },
+  ],
 };
 
 /** Object schemas must be closed; walks properties, items and $defs but not applicator fragments. */
@@ -472,10 +517,12 @@ describe("schemas compile", () => {
       const schema = eventSchema(type);
       const properties = schema.properties;
       if (!isJsonObject(properties)) throw new Error("no properties");
+      // A report's schema names referralId only to forbid it (the false schema).
       expect(Object.keys(properties).sort()).toEqual([...ENVELOPE, type].sort());
+      if (WITHOUT_REFERRAL.includes(type)) expect(properties.referralId).toBe(false);
       expect(at(properties, "type").const).toBe(type);
       expect(at(properties, "dataschema").const).toBe(schema.$id);
-      expect(schema.required).toEqual([...ENVELOPE, type]);
+      expect(schema.required).toEqual([...envelopeOf(type), type]);
     },
   );
 

@@ -58,6 +58,8 @@ beforeAll(async () => {
     municipalities: ["0180", "1480"],
     log,
     tickMs: 200,
+    // The hubs report their regions to the coordinator's overview, as in production.
+    reports: { everyMs: 60_000 },
     auth: idp.auth,
     desk: (id) => idp.desk(id),
   });
@@ -400,6 +402,71 @@ describe("Desk: decline, re-route, escalation; keyboard only", () => {
       message: "in Stockholm region's triage",
     });
     expect(await seriousViolations(vera)).toEqual([]);
+  });
+
+  it("the national coordinator's overview shows each region's open referrals, live, in both languages", async () => {
+    const coordinator = () => se.coordinator?.coordinator;
+    /** What the coordinator holds for Väst: open referrals by state, from its latest report. */
+    const vastOpen = () => {
+      const c = coordinator()?.reports.get("vast")?.counts;
+      return c === undefined ? undefined : (c.triage ?? 0) + (c.forwarded ?? 0) + (c.rerouted ?? 0);
+    };
+    await waitFor(() => vastOpen() !== undefined, { timeoutMs: 10_000, message: "Väst reported" });
+    await nils.goto(`${coordinatorUrl}/desk/overview`);
+    expect(await nils.locator("h1").innerText()).toBe("Nationell översikt");
+    const table = nils.locator("table#overview");
+    expect(await table.locator("caption").innerText()).toContain("inga personuppgifter");
+    // A row per region, each headed by its name; the totals in the footer.
+    expect(await table.locator('tbody th[scope="row"]').allInnerTexts()).toEqual([
+      "Bergslagen",
+      "Mitt",
+      "Nord",
+      "Öst",
+      "Stockholm",
+      "Syd",
+      "Väst",
+    ]);
+    const cell = (region: string, n: number) =>
+      table.locator(`tr[data-region="${region}"] td`).nth(n);
+    const before = vastOpen() ?? 0;
+    expect(await cell("vast", 0).innerText()).toBe(String(before));
+    // Regions without a hub here have not reported: marked so, and stale.
+    expect(await table.locator('tr[data-region="nord"]').innerText()).toContain("Ingen rapport");
+    expect(await table.locator('tr[data-region="nord"]').innerText()).toContain("Inaktuell");
+    expect(await table.locator('tr[data-region="vast"]').innerText()).not.toContain("Inaktuell");
+
+    // A new high-urgency referral into Väst: the open page shows one more without a reload.
+    await openToGoteborg(6);
+    await shownLive(
+      () => vastOpen() === before + 1,
+      () =>
+        cell("vast", 0)
+          .getByText(String(before + 1), { exact: true })
+          .waitFor({ timeout: LIVE_MS }),
+      "Väst's report counting the new referral",
+    );
+    const high = coordinator()?.reports.get("vast")?.counts.high ?? 0;
+    expect(await cell("vast", 5).innerText()).toBe(String(high));
+    expect(high).toBeGreaterThan(0);
+    const totalOpen = coordinator()?.overview().totals.open ?? -1;
+    expect(await table.locator('tr[data-region="total"] td').first().innerText()).toBe(
+      String(totalOpen),
+    );
+    // Counts only: no referral id, no municipality on the page.
+    const text = await nils.locator("main").innerText();
+    for (const leak of ["Göteborg", "Stockholms stad", "0180", "1480"])
+      expect(text.includes(leak), leak).toBe(false);
+    expect(await seriousViolations(nils)).toEqual([]);
+    await shot(nils, "coordinator-overview");
+
+    await nils.getByRole("link", { name: "English" }).click();
+    await nils.waitForLoadState();
+    expect(await nils.locator("h1").innerText()).toBe("National overview");
+    expect(await table.locator("caption").innerText()).toContain("no personal data");
+    expect(await table.locator('tr[data-region="nord"]').innerText()).toContain("Stale");
+    expect(await seriousViolations(nils)).toEqual([]);
+    await nils.getByRole("link", { name: "Svenska" }).click();
+    await nils.waitForLoadState();
   });
 
   it("the national coordinator acknowledges, assigns and resolves an escalation; it survives a restart", async () => {

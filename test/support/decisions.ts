@@ -15,9 +15,11 @@ import {
   type EventType,
   type Organisation,
   type Plan,
+  type Urgency,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
+import type { HubRecord } from "@stafett/hub";
 
 export const NOW = new Date("2026-12-01T10:00:00.000Z");
 export const LATER = new Date("2026-12-04T10:00:00.000Z");
@@ -125,4 +127,28 @@ export function sends<R>(p: Plan<R>): string[] {
 /** The kinds of records a plan journals, in order. */
 export function kinds<R extends { k: string }>(p: Plan<R>): string[] {
   return p.records.map((r) => r.k);
+}
+
+/**
+ * A hub's journal record of a referral from Stockholm to Göteborg it received at `at`, as its
+ * state applies it (the opened bytes left out: the state and the report never read them).
+ */
+export function hubReceived(
+  referralId: string,
+  deadline: string,
+  at: string,
+  urgency: Urgency = "URGENCY_HIGH",
+): HubRecord {
+  return {
+    k: "received",
+    referralId,
+    openedId: `opened-${referralId}`,
+    origin: "se:municipality:0180",
+    opened: "",
+    urgency,
+    deadline,
+    destination: { country: "se", municipality: "1480" },
+    from: "se:municipality:0180",
+    at,
+  };
 }

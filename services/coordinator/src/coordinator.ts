@@ -9,7 +9,9 @@ import {
   StafettError,
   isRefusal,
   parseOrgId,
+  regions as geoRegions,
   type ClockCheckOptions,
+  type Overview,
   type Logger,
   type PartyReadiness,
   type ServiceRuntime,
@@ -22,23 +24,31 @@ import {
   type Escalation,
   type Handling,
   type Officer,
+  type RegionReport,
 } from "./decide.js";
 import { notificationsOf } from "./notifications.js";
+import { DEFAULT_STALE_AFTER_MS, overviewOf } from "./overview.js";
 
-export type { Escalation, Handling, Officer } from "./decide.js";
+export type { Escalation, Handling, Officer, RegionReport } from "./decide.js";
+export type { Overview, RegionOverview } from "@stafett/shared";
 
 export interface CoordinatorOptions extends ServiceRuntime {
   now?: () => Date;
+  /** A region whose latest report is older than this is stale in the overview (default 3 min). */
+  staleAfterMs?: number;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
 }
 
 export class Coordinator {
   readonly escalations = new Map<string, Escalation>();
+  /** Each region's latest report, for the national overview (overview.ts). */
+  readonly reports = new Map<string, RegionReport>();
   /** What the coordinator's people and systems are told (webhooks, GET /v1/events, e-mail). */
   notifier!: Notifier;
   /** The party runtime it runs on (its operations watch it; nothing else uses it from outside). */
   party!: Party<CoordinatorRecord>;
+  private staleAfterMs: number | undefined;
 
   static async start(options: CoordinatorOptions, log: Logger): Promise<Coordinator> {
     if (parseOrgId(options.identity.id).role !== "coordinator") {
@@ -49,6 +59,7 @@ export class Coordinator {
       );
     }
     const c = new Coordinator();
+    c.staleAfterMs = options.staleAfterMs;
     const org = options.identity.id;
     c.notifier = Notifier.open(options.stateDir, org, options.notify, log);
     try {
@@ -56,7 +67,7 @@ export class Coordinator {
         options,
         log,
         (r) => {
-          evolve(c.escalations, r);
+          evolve(c, r);
           if ("escalation" in r) c.notifier.observe(notificationsOf(org, r));
         },
         {
@@ -69,7 +80,7 @@ export class Coordinator {
       throw err;
     }
     c.notifier.replayed();
-    await c.party.consume((v) => decide(v, c.party.now()));
+    await c.party.consume((v) => decide(v, c.reports, c.party.now()));
     return c;
   }
 
@@ -89,6 +100,24 @@ export class Coordinator {
       if (e === undefined) throw new Error("escalation vanished from state");
       return e;
     });
+  }
+
+  /**
+   * The national overview now: every region of the country (Sweden's seven from the reference
+   * data, and every hub the trust list names) and every region that reported.
+   */
+  overview(): Overview {
+    const country = this.party.trust.country;
+    const regions = new Set(country === "se" ? geoRegions().map((r) => r.slug) : []);
+    for (const o of this.party.trust.organisations())
+      if (o.role === "hub" && o.country === country && o.region !== undefined)
+        regions.add(o.region);
+    return overviewOf(
+      this.reports,
+      regions,
+      this.party.now(),
+      this.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+    );
   }
 
   /** Whether the coordinator can do its work now, and if not, why (journal, clock, bus). */

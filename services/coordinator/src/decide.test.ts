@@ -7,9 +7,13 @@ import {
   evolve,
   type Escalation,
   type CoordinatorRecord,
+  type RegionReport,
 } from "./decide.js";
+import { overviewOf } from "./overview.js";
 
 const REF = "44444444-4444-4444-8444-444444444444";
+/** No region has reported yet. */
+const NONE: ReadonlyMap<string, RegionReport> = new Map();
 
 describe("coordinator decide", () => {
   it("an escalation enters its inbox, with who held the referral and where it was going", () => {
@@ -19,7 +23,7 @@ describe("coordinator decide", () => {
       holder: "se:municipality:1480",
       destination: { country: "se", municipality: "1480" },
     });
-    expect(decide(verified(e), NOW)).toEqual({
+    expect(decide(verified(e), NONE, NOW)).toEqual({
       send: [],
       records: [
         {
@@ -39,15 +43,18 @@ describe("coordinator decide", () => {
     });
   });
 
-  it.each(EVENT_TYPES.filter((t) => t !== "escalated"))("%s: nothing", (type) => {
-    const e = event(type, "se:hub:vast", "se:coordinator", REF, {} as never);
-    expect(decide(verified(e), NOW)).toEqual({ send: [], records: [] });
-  });
+  it.each(EVENT_TYPES.filter((t) => t !== "escalated" && t !== "reported"))(
+    "%s: nothing",
+    (type) => {
+      const e = event(type, "se:hub:vast", "se:coordinator", REF, {} as never);
+      expect(decide(verified(e), NONE, NOW)).toEqual({ send: [], records: [] });
+    },
+  );
 
   it("an escalated event without its body: nothing", () => {
     const e = { ...event("escalated", "se:hub:vast", "se:coordinator", REF, {} as never) };
     delete e.escalated;
-    expect(decide(verified(e), NOW)).toEqual({ send: [], records: [] });
+    expect(decide(verified(e), NONE, NOW)).toEqual({ send: [], records: [] });
   });
 });
 
@@ -122,7 +129,9 @@ describe("coordinator decideHandling: acknowledge, assign, resolve", () => {
           },
         ],
       });
-      if ("records" in v) for (const r of v.records) evolve(escalations, r as CoordinatorRecord);
+      if ("records" in v)
+        for (const r of v.records)
+          evolve({ escalations, reports: new Map() }, r as CoordinatorRecord);
     }
     const at = NOW.toISOString();
     expect(escalations.get(ID)).toEqual({
@@ -131,5 +140,179 @@ describe("coordinator decideHandling: acknowledge, assign, resolve", () => {
       assignee: "Nils Påhittad",
       resolved: { by: "nils", name: "Nils Påhittad", at, note: "Reached Göteborg on call." },
     });
+  });
+});
+
+describe("coordinator decideReport: a hub's report of its own region, the newest standing", () => {
+  const COUNTS = {
+    triage: 1,
+    forwarded: 2,
+    immediate: 1,
+    normal: 2,
+    overdue: 1,
+    escalated: 1,
+    nearestDeadline: "2026-12-01T09:30:00.000Z",
+  };
+  const at = (ms: number) => new Date(NOW.getTime() + ms).toISOString();
+  /** A report of `region` from `source`, taken `offsetMs` from now. */
+  const report = (source: string, region: string, offsetMs = 0, counts: object = COUNTS) => {
+    const e = event("reported", source, "se:coordinator", "", { region, ...counts });
+    delete (e as { referralId?: string }).referralId;
+    return verified({ ...e, id: `reported-${source}-${offsetMs}`, time: at(offsetMs) });
+  };
+  const held = (offsetMs: number): ReadonlyMap<string, RegionReport> =>
+    new Map([
+      [
+        "vast",
+        {
+          region: "vast",
+          hub: "se:hub:vast",
+          eventId: "earlier",
+          reportedAt: at(offsetMs),
+          receivedAt: at(offsetMs),
+          counts: {},
+        },
+      ],
+    ]);
+
+  it("the region's own hub: its latest report, with when it was taken and received", () => {
+    expect(decide(report("se:hub:vast", "vast", -1_000), NONE, NOW)).toEqual({
+      send: [],
+      records: [
+        {
+          k: "reported",
+          report: {
+            region: "vast",
+            hub: "se:hub:vast",
+            eventId: "reported-se:hub:vast--1000",
+            reportedAt: at(-1_000),
+            receivedAt: NOW.toISOString(),
+            counts: COUNTS,
+          },
+        },
+      ],
+    });
+  });
+
+  it.each([
+    ["a hub of another region", "se:hub:syd", "vast", "ERR_NOT_AUTHORISED", "not_region_hub"],
+    [
+      "a partner country's hub of that region",
+      "no:hub:vast",
+      "vast",
+      "ERR_NOT_AUTHORISED",
+      "not_region_hub",
+    ],
+    [
+      "a municipality of the region",
+      "se:municipality:1480",
+      "vast",
+      "ERR_NOT_AUTHORISED",
+      "not_hub",
+    ],
+    ["the liaison", "se:liaison", "vast", "ERR_NOT_AUTHORISED", "not_hub"],
+  ] as const)("%s: refused", (_name, source, region, code, reason) => {
+    expect(decide(report(source, region), NONE, NOW)).toMatchObject({ refuse: { code, reason } });
+  });
+
+  it("dated more than 30 s ahead: refused as future; 30 s ahead: taken", () => {
+    expect(decide(report("se:hub:vast", "vast", 30_001), NONE, NOW)).toMatchObject({
+      refuse: { code: "ERR_STALE", reason: "future", field: "/time" },
+    });
+    expect(decide(report("se:hub:vast", "vast", 30_000), NONE, NOW)).toMatchObject({
+      records: [{ k: "reported" }],
+    });
+  });
+
+  it("not newer than the region's latest: ignored, neither refused nor applied", () => {
+    for (const offset of [-5_000, -1_000])
+      expect(decide(report("se:hub:vast", "vast", offset), held(-1_000), NOW)).toEqual({
+        send: [],
+        records: [],
+      });
+    expect(decide(report("se:hub:vast", "vast", -999), held(-1_000), NOW)).toMatchObject({
+      records: [{ k: "reported" }],
+    });
+  });
+
+  it.each([
+    ["states and urgencies disagree", { triage: 2, normal: 1, nearestDeadline: at(0) }],
+    ["more overdue than open", { triage: 1, normal: 1, overdue: 2, nearestDeadline: at(0) }],
+    ["more escalated than open", { triage: 1, high: 1, escalated: 2, nearestDeadline: at(0) }],
+    ["open referrals without a nearest deadline", { forwarded: 1, high: 1 }],
+    ["a nearest deadline with none open", { nearestDeadline: at(0) }],
+  ])("counts that disagree (%s): refused as inconsistent", (_name, counts) => {
+    expect(decide(report("se:hub:vast", "vast", 0, counts), NONE, NOW)).toMatchObject({
+      refuse: { code: "ERR_MALFORMED", reason: "inconsistent" },
+    });
+  });
+
+  it("evolve keeps the newest per region whatever order the records come in", () => {
+    const state = {
+      escalations: new Map<string, Escalation>(),
+      reports: new Map<string, RegionReport>(),
+    };
+    const newer = decide(report("se:hub:vast", "vast", -1_000), NONE, NOW);
+    const older = decide(report("se:hub:vast", "vast", -2_000), NONE, NOW);
+    for (const v of [newer, older]) if ("records" in v) for (const r of v.records) evolve(state, r);
+    expect(state.reports.get("vast")?.reportedAt).toBe(at(-1_000));
+  });
+});
+
+describe("overviewOf: every region, stale ones marked, and the totals", () => {
+  const report = (region: string, ageMs: number, counts: RegionReport["counts"]): RegionReport => ({
+    region,
+    hub: `se:hub:${region}`,
+    eventId: `e-${region}`,
+    reportedAt: new Date(NOW.getTime() - ageMs).toISOString(),
+    receivedAt: new Date(NOW.getTime() - ageMs).toISOString(),
+    counts,
+  });
+  const reports = new Map([
+    [
+      "vast",
+      report("vast", 10_000, {
+        triage: 1,
+        forwarded: 1,
+        high: 2,
+        overdue: 1,
+        nearestDeadline: "2026-12-01T09:00:00.000Z",
+      }),
+    ],
+    [
+      "syd",
+      report("syd", 180_001, {
+        forwarded: 3,
+        immediate: 3,
+        nearestDeadline: "2026-12-01T08:00:00.000Z",
+      }),
+    ],
+  ]);
+
+  it("one row per region, the unreported and the stale marked, totals over the latest reports", () => {
+    const o = overviewOf(reports, ["nord", "syd", "vast"], NOW);
+    expect(o.regions.map((r) => [r.region, r.open, r.stale])).toEqual([
+      ["nord", 0, true],
+      ["syd", 3, true],
+      ["vast", 2, false],
+    ]);
+    expect(o.regions[0]?.reportedAt).toBeUndefined();
+    expect(o.totals).toEqual({
+      open: 5,
+      triage: 1,
+      forwarded: 4,
+      rerouted: 0,
+      immediate: 3,
+      high: 2,
+      normal: 0,
+      overdue: 1,
+      escalated: 0,
+      nearestDeadline: "2026-12-01T08:00:00.000Z",
+    });
+  });
+
+  it("a report exactly 3 minutes old is not yet stale", () => {
+    const o = overviewOf(new Map([["vast", report("vast", 180_000, {})]]), [], NOW);
+    expect(o.regions.map((r) => [r.region, r.stale])).toEqual([["vast", false]]);
   });
 });

@@ -1,15 +1,19 @@
 /**
  * The national coordinator's rules, as a pure decision: an `escalated` event becomes an entry in
- * its inbox of escalations; nothing else it receives changes anything. Its officers then handle
- * each escalation: acknowledge it, assign it to a named officer, resolve it with a note
- * (`decideHandling`), each step journaled, so it survives a restart. coordinator.ts carries the
- * verdicts out; `evolve` applies a journal record.
+ * its inbox of escalations; a hub's `reported` becomes its region's latest report, for the
+ * national overview (`decideReport`); nothing else it receives changes anything. Its officers
+ * then handle each escalation: acknowledge it, assign it to a named officer, resolve it with a
+ * note (`decideHandling`), each step journaled, so it survives a restart. coordinator.ts carries
+ * the verdicts out; `evolve` applies a journal record.
  */
 import {
+  hubId,
+  parseOrgId,
   plan,
   refusal,
   StafettError,
   type Plan,
+  type ReportedJson,
   type Verdict,
   type VerifiedEvent,
 } from "@stafett/shared";
@@ -43,11 +47,49 @@ export interface Officer {
   name?: string;
 }
 
+/**
+ * A region's latest report (docs/contract.md, "The regional reports"): its hub's counts, when
+ * the hub took them (the event's time, which orders the region's reports) and when the
+ * coordinator received them. Counts only, as they came: nothing about a referral.
+ */
+export interface RegionReport {
+  region: string;
+  /** The hub that reported (the region's own: decideReport refuses any other). */
+  hub: string;
+  eventId: string;
+  reportedAt: string;
+  receivedAt: string;
+  counts: Omit<ReportedJson, "region">;
+}
+
 export type CoordinatorRecord =
   | { k: "escalation"; escalation: Escalation }
-  | ({ k: "handled"; eventId: string; by: string; name?: string; at: string } & Handling);
+  | ({ k: "handled"; eventId: string; by: string; name?: string; at: string } & Handling)
+  | { k: "reported"; report: RegionReport };
 
-export function decide(v: VerifiedEvent, now: Date): Plan<CoordinatorRecord> {
+/** What the coordinator holds: its escalations, and each region's latest report. */
+export interface CoordinatorState {
+  escalations: Map<string, Escalation>;
+  reports: Map<string, RegionReport>;
+}
+
+/**
+ * How far ahead of the coordinator's clock a report may be dated. Tighter than the pipeline's
+ * five minutes: a report dated ahead would hold the region's place, and every true report
+ * older than it would be ignored, until the clock caught up.
+ */
+export const REPORT_FUTURE_SKEW_MS = 30_000;
+
+export function decide(
+  v: VerifiedEvent,
+  reports: ReadonlyMap<string, RegionReport>,
+  now: Date,
+): Verdict<CoordinatorRecord> {
+  if (v.event.type === "reported") return decideReport(v, reports, now);
+  return decideEscalated(v, now);
+}
+
+function decideEscalated(v: VerifiedEvent, now: Date): Plan<CoordinatorRecord> {
   const esc = v.event.escalated;
   if (v.event.type !== "escalated" || esc === undefined) return plan();
   return plan([
@@ -66,6 +108,75 @@ export function decide(v: VerifiedEvent, now: Date): Plan<CoordinatorRecord> {
     },
   ]);
 }
+
+/** The counts of a report by where the referrals stand, and by urgency: both are the open ones. */
+export function openOf(c: Omit<ReportedJson, "region">): { byState: number; byUrgency: number } {
+  return {
+    byState: (c.triage ?? 0) + (c.forwarded ?? 0) + (c.rerouted ?? 0),
+    byUrgency: (c.immediate ?? 0) + (c.high ?? 0) + (c.normal ?? 0),
+  };
+}
+
+/**
+ * A hub's report of its region. Refused (quarantined, and the sender told): from anyone but a
+ * hub (`not_hub`; the policy refuses it first), from a hub about another region or of another
+ * country (`not_region_hub`), dated more than REPORT_FUTURE_SKEW_MS ahead (`future`), with
+ * counts that disagree (`inconsistent`). Ignored, not applied: one not newer than the region's
+ * latest (reports may arrive out of order; the newest stands).
+ */
+export function decideReport(
+  v: VerifiedEvent,
+  reports: ReadonlyMap<string, RegionReport>,
+  now: Date,
+): Verdict<CoordinatorRecord> {
+  const body = v.event.reported;
+  if (body === undefined) return plan();
+  const refuse = (reason: string, message: string, field: string) =>
+    refusal(new StafettError("ERR_NOT_AUTHORISED", message, { reason, field }));
+  if (v.issuer.role !== "hub") return refuse("not_hub", "only a hub reports a region", "/source");
+  if (v.issuer.id !== hubId(v.issuer.country, body.region) || v.issuer.country !== ownCountry(v))
+    return refuse("not_region_hub", "a hub reports its own region only", "/reported/region");
+  const time = Date.parse(v.event.time);
+  if (time > now.getTime() + REPORT_FUTURE_SKEW_MS)
+    return refusal(
+      new StafettError("ERR_STALE", "the report is dated ahead of the coordinator's clock", {
+        reason: "future",
+        field: "/time",
+      }),
+    );
+  const { region, ...counts } = body;
+  const open = openOf(counts);
+  if (
+    open.byState !== open.byUrgency ||
+    (counts.overdue ?? 0) > open.byState ||
+    (counts.escalated ?? 0) > open.byState ||
+    (counts.nearestDeadline === undefined) !== (open.byState === 0)
+  )
+    return refusal(
+      new StafettError("ERR_MALFORMED", "the report's counts disagree", {
+        reason: "inconsistent",
+        field: "/reported",
+      }),
+    );
+  const held = reports.get(region);
+  if (held !== undefined && time <= Date.parse(held.reportedAt)) return plan();
+  return plan([
+    {
+      k: "reported",
+      report: {
+        region,
+        hub: v.issuer.id,
+        eventId: v.event.id,
+        reportedAt: v.event.time,
+        receivedAt: now.toISOString(),
+        counts,
+      },
+    },
+  ]);
+}
+
+/** The coordinator's own country: the addressee's (the pipeline checked it is this coordinator). */
+const ownCountry = (v: VerifiedEvent): string => parseOrgId(v.event.addressee).country;
 
 /**
  * An officer's step with escalation `eventId`: acknowledged first, then assigned (again, to hand
@@ -105,11 +216,20 @@ export function decideHandling(
   ]);
 }
 
-/** The escalations after one journal record (on replay and after each append). */
-export function evolve(escalations: Map<string, Escalation>, r: CoordinatorRecord): void {
+/** The state after one journal record (on replay and after each append). */
+export function evolve(state: CoordinatorState, r: CoordinatorRecord): void {
+  const { escalations, reports } = state;
   // Journals written before handling existed hold escalations without `k`.
   if ("escalation" in r) {
     escalations.set(r.escalation.eventId, r.escalation);
+    return;
+  }
+  if (r.k === "reported") {
+    // The newest stands, whatever order records were appended in (reports are handled
+    // concurrently: they belong to no referral, whose lock would order them).
+    const held = reports.get(r.report.region);
+    if (held === undefined || Date.parse(r.report.reportedAt) > Date.parse(held.reportedAt))
+      reports.set(r.report.region, r.report);
     return;
   }
   const e = escalations.get(r.eventId);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDevTokenIssuer, createLogger, type DevTokenIssuer } from "@stafett/shared";
-import type { Coordinator, Escalation, Handling, Officer } from "./coordinator.js";
+import type { Coordinator, Escalation, Handling, Officer, Overview } from "./coordinator.js";
 import { buildCoordinatorHttp } from "./http.js";
 
 const ORG = "se:coordinator";
@@ -14,13 +14,31 @@ const ESCALATION: Escalation = {
   at: "2026-11-27T21:15:01.000Z",
 };
 
+const OVERVIEW: Overview = {
+  at: "2026-11-27T21:16:00.000Z",
+  staleAfterMs: 180_000,
+  regions: [],
+  totals: {
+    open: 0,
+    triage: 0,
+    forwarded: 0,
+    rerouted: 0,
+    immediate: 0,
+    high: 0,
+    normal: 0,
+    overdue: 0,
+    escalated: 0,
+  },
+};
+
 let tokens: DevTokenIssuer;
 const handled: { eventId: string; handling: Handling; by: Officer }[] = [];
 let app: FastifyInstance;
 
 beforeAll(async () => {
   tokens = await createDevTokenIssuer();
-  const standIn: Pick<Coordinator, "escalations" | "handle"> = {
+  const standIn: Pick<Coordinator, "escalations" | "handle" | "overview"> = {
+    overview: () => OVERVIEW,
     escalations: new Map([[ESCALATION.referralId, ESCALATION]]),
     handle: async (eventId: string, handling: Handling, by: Officer) => {
       handled.push({ eventId, handling, by });
@@ -46,20 +64,23 @@ describe("the coordinator's HTTP API", () => {
     expect(res.json()).toEqual({ ok: true });
   });
 
-  it("lists the escalations for the coordinator's own token only", async () => {
+  it.each([
+    ["/v1/escalations", [ESCALATION]],
+    ["/v1/overview", OVERVIEW],
+  ] as const)("%s: for the coordinator's own token only", async (url, body) => {
     const own = await app.inject({
       method: "GET",
-      url: "/v1/escalations",
+      url,
       headers: { authorization: `Bearer ${await tokens.mint(ORG)}` },
     });
     expect(own.statusCode).toBe(200);
-    expect(own.json()).toEqual([ESCALATION]);
-    const none = await app.inject({ method: "GET", url: "/v1/escalations" });
+    expect(own.json()).toEqual(body);
+    const none = await app.inject({ method: "GET", url });
     expect(none.statusCode).toBe(401);
     expect(none.json()).toMatchObject({ code: "ERR_UNAUTHENTICATED" });
     const hub = await app.inject({
       method: "GET",
-      url: "/v1/escalations",
+      url,
       headers: { authorization: `Bearer ${await tokens.mint("se:hub:vast")}` },
     });
     expect(hub.statusCode).toBe(403);

@@ -1,4 +1,7 @@
-/** The national coordinator's HTTP API: the escalations it received, and its officers' handling of them. */
+/**
+ * The national coordinator's HTTP API: the escalations it received, its officers' handling of
+ * them, and the national overview of open referrals by region (counts only).
+ */
 import { fastify, type FastifyInstance, type FastifyRequest } from "fastify";
 import { httpService, requestBody, type HttpServiceOptions } from "@stafett/shared";
 import type { Coordinator, Handling, Officer } from "./coordinator.js";
@@ -20,6 +23,8 @@ export async function buildCoordinatorHttp(
   app.get("/v1/escalations", { config: OWN_ORG }, async () => [
     ...coordinator.escalations.values(),
   ]);
+  // The regions' latest reports: no personal data, but the coordinator's own still.
+  app.get("/v1/overview", { config: OWN_ORG }, async () => coordinator.overview());
   const step = (req: FastifyRequest<{ Params: { id: string } }>, handling: Handling) =>
     coordinator.handle(req.params.id, handling, officerOf(req));
   app.post<{ Params: { id: string } }>(

@@ -120,6 +120,8 @@ export async function demo(
     municipalities: MUNICIPALITIES,
     log,
     tickMs: 250,
+    // Each hub reports its region to the national coordinator's overview.
+    reports: { everyMs: 60_000 },
     notify,
     // The officers' Desk, with the development sign-in (development mode only: the demo).
     desk: (_id, tokens) => ({ devSignIn: tokens }),

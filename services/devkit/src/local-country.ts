@@ -65,6 +65,13 @@ export interface LocalCountryOptions {
   log: Logger;
   deadlines?: Partial<Record<Urgency, number>>;
   tickMs?: number;
+  /**
+   * How often, at least, each hub reports its region to the coordinator, and the least time
+   * between two reports (HubOptions). Default: no reports, as for any hub started in-process, so
+   * that tests which count what reaches the coordinator see only what they sent; the demo and
+   * the overview's tests turn them on.
+   */
+  reports?: { everyMs: number; gapMs?: number };
   publishDeadlineMs?: number;
   intakeHighWater?: number;
   provision?: ProvisionOptions;
@@ -237,10 +244,13 @@ export class LocalCountry {
   }
 
   async startHub(id: string): Promise<RunningHub> {
+    const reports = this.options.reports;
     const running = await startHub(
       {
         ...this.runtime(id),
         ...(this.options.tickMs === undefined ? {} : { tickMs: this.options.tickMs }),
+        ...(reports === undefined ? {} : { reportEveryMs: reports.everyMs }),
+        ...(reports?.gapMs === undefined ? {} : { reportGapMs: reports.gapMs }),
       },
       this.options.log.child({ org: id }),
     );

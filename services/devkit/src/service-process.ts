@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseOrgId } from "@stafett/shared";
 import type { Country } from "./country.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -42,6 +43,8 @@ export function writeServiceFiles(
     STAFETT_STATE_DIR: join(dir, `${id.replaceAll(":", "-")}-state`),
     STAFETT_HTTP_PORT: "0",
     STAFETT_METRICS_PORT: "0",
+    // No regional reports, as in LocalCountry: tests count what reaches the coordinator.
+    ...(parseOrgId(id).role === "hub" ? { STAFETT_REPORT_EVERY: "0s" } : {}),
     ...(nkeySeed === undefined ? {} : { NATS_NKEY_FILE: `${stem}.nk` }),
     ...(auth === undefined
       ? { STAFETT_AUTH_DEV: "1" }

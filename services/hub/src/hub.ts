@@ -14,7 +14,9 @@ import {
   open,
   recipientKids,
   Party,
+  coordinatorId,
   parseOrgId,
+  plan,
   StafettError,
   isRefusal,
   systemNow,
@@ -36,6 +38,13 @@ import {
   type HubView,
 } from "./decide.js";
 import { notificationsOf } from "./notifications.js";
+import {
+  DEFAULT_REPORT_EVERY_MS,
+  DEFAULT_REPORT_GAP_MS,
+  regionReport,
+  reportDue,
+  type LastReport,
+} from "./report.js";
 import { HubState, type HubRecord, type HubReferral } from "./state.js";
 
 export interface HubOptions extends ServiceRuntime {
@@ -47,6 +56,14 @@ export interface HubOptions extends ServiceRuntime {
   escalationRetryMs?: number;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
+  /**
+   * How often, at least, the hub reports its region's open referrals to the national coordinator
+   * (`reported`); 0 or absent: never. The service's configuration gives 60 s
+   * (STAFETT_REPORT_EVERY); a hub started in-process (tests) reports only when asked to.
+   */
+  reportEveryMs?: number;
+  /** The least time between two reports, however often the counts change (default 2 s). */
+  reportGapMs?: number;
 }
 
 export class Hub {
@@ -58,6 +75,9 @@ export class Hub {
   party!: Party<HubRecord>;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private reporting = false;
+  private lastReport: LastReport | undefined;
   private readonly now: () => Date;
 
   private constructor(
@@ -101,6 +121,11 @@ export class Hub {
     hub.notifier.replayed();
     await hub.party.consume((v, d) => decide(hub.context(), hub.view, v, d.data, hub.now()));
     hub.timer = setInterval(() => void hub.escalateOverdue(), options.tickMs ?? 1_000);
+    if ((options.reportEveryMs ?? 0) > 0) {
+      // The counts are looked at every second at most (a deadline passing changes them too).
+      const look = Math.min(options.reportGapMs ?? DEFAULT_REPORT_GAP_MS, 1_000);
+      hub.reportTimer = setInterval(() => void hub.report(), look);
+    }
     return hub;
   }
 
@@ -216,6 +241,46 @@ export class Hub {
     return n;
   }
 
+  /**
+   * Sends the region's report to the national coordinator when it is due (report.ts: changed
+   * counts at most once per gap, and a heartbeat), through the journaled plan like every event
+   * the hub issues. Answers whether it sent one. Counts only: nothing about a referral leaves.
+   */
+  async report(): Promise<boolean> {
+    if (this.reporting) return false;
+    if (this.party.readiness().problems.some((p) => p.code !== "ERR_UNAVAILABLE")) return false;
+    // A list without a coordinator has nobody to report to (and no subject to publish on).
+    const coordinator = coordinatorId(this.party.country);
+    if (this.trust.organisation(coordinator) === undefined) return false;
+    const now = this.now();
+    const current = regionReport(this.region, this.state.referrals.values(), now);
+    const timing = {
+      everyMs: this.options.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS,
+      ...(this.options.reportGapMs === undefined ? {} : { gapMs: this.options.reportGapMs }),
+    };
+    if (!reportDue(this.lastReport, current, now.getTime(), timing)) return false;
+    this.reporting = true;
+    try {
+      await this.party.carryOut(
+        plan<HubRecord>(
+          [],
+          [
+            {
+              issue: { type: "reported", addressee: coordinator, body: { ...current }, time: now },
+            },
+          ],
+        ),
+      );
+      this.lastReport = { report: current, at: now.getTime() };
+      return true;
+    } catch (err) {
+      this.log.warn({ err }, "the region's report was not sent; tried again on the next look");
+      return false;
+    } finally {
+      this.reporting = false;
+    }
+  }
+
   /** Forwards a referral held for triage to a municipality (an officer's decision). */
   async triageForward(referralId: string, municipality: string): Promise<HubReferral> {
     return this.party.locks.run(referralId, async () => {
@@ -242,6 +307,7 @@ export class Hub {
 
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.reportTimer !== undefined) clearInterval(this.reportTimer);
     await this.party.stop();
     await this.notifier.stop();
   }

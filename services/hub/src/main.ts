@@ -5,5 +5,12 @@ import { start } from "./service.js";
 await runService("stafett-hub", async () => {
   const config = loadConfig();
   const log = createLogger({ service: "hub", level: config.logLevel });
-  return start({ ...(await resolveServiceRuntime(config)), tickMs: config.tickMs }, log);
+  return start(
+    {
+      ...(await resolveServiceRuntime(config)),
+      tickMs: config.tickMs,
+      reportEveryMs: config.reportEveryMs,
+    },
+    log,
+  );
 });

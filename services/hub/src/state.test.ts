@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { hubReceived } from "../../../test/support/decisions.js";
 import { HubState, type HubRecord, type HubReferral } from "./state.js";
 
 /** Records' place in a journal; these tests never read them back. */
@@ -7,20 +8,8 @@ const NOWHERE = { offset: 0, length: 0 };
 const T0 = Date.parse("2026-11-29T00:00:00.000Z");
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-function received(referralId: string, deadlineMs: number): HubRecord {
-  return {
-    k: "received",
-    referralId,
-    openedId: `opened-${referralId}`,
-    origin: "se:municipality:0180",
-    opened: "",
-    urgency: "URGENCY_HIGH",
-    deadline: iso(deadlineMs),
-    destination: { country: "se", municipality: "1480" },
-    from: "se:municipality:0180",
-    at: iso(T0),
-  };
-}
+const received = (referralId: string, deadlineMs: number): HubRecord =>
+  hubReceived(referralId, iso(deadlineMs), iso(T0));
 
 /** What `overdue` answered before it had an index: every referral, scanned. */
 function scanned(state: HubState, now: number): string[] {

@@ -9,7 +9,7 @@
 export { isStafettError, StafettError } from "./errors.js";
 export type { ErrorCode, Issue, StafettErrorJson, StafettErrorOptions } from "./errors.js";
 
-export { dataschemaFor, EVENT_TYPES, isEventType } from "./types.js";
+export { dataschemaFor, EVENT_TYPES, isEventType, REPORTED_COUNTS } from "./types.js";
 export type {
   AcceptedJson,
   CloseOutcome,
@@ -28,6 +28,8 @@ export type {
   ReasonCategory,
   ReceivedJson,
   RejectedJson,
+  ReportedCount,
+  ReportedJson,
   Role,
   UpdatedJson,
   Urgency,
@@ -85,7 +87,8 @@ export {
 } from "./subjects.js";
 export type { Address, ConsumerSpec, SubjectParts } from "./subjects.js";
 
-export { isMunicipality } from "./geo.js";
+export { isMunicipality, regions } from "./geo.js";
+export type { Overview, OverviewCounts, RegionOverview } from "./overview.js";
 
 export { API_DOCUMENTS } from "./gen/api-documents.js";
 

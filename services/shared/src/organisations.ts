@@ -39,7 +39,8 @@ export const DEFAULT_POLICY: readonly PolicyRule[] = [
   { from: "hub", to: "municipality", types: ["forwarded", "escalated"] },
   { from: "hub", to: "hub", types: ["forwarded"] },
   { from: "hub", to: "liaison", types: ["forwarded"] },
-  { from: "hub", to: "coordinator", types: ["escalated", "forwarded"] },
+  // A hub reports its region's open referrals, in aggregate, to the national coordinator alone.
+  { from: "hub", to: "coordinator", types: ["escalated", "forwarded", "reported"] },
   // A contact point refers a child to a partner's contact point, follows it up, and answers.
   {
     from: "liaison",

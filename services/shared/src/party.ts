@@ -64,6 +64,7 @@ import {
   digestOf,
   issue,
   receive,
+  sealedReferralId,
   type Identity,
   type IssueInput,
   type IssuedEvent,
@@ -809,7 +810,9 @@ export class Party<R> {
     } else {
       const plaintext =
         reseal.plaintext ??
-        (current === undefined ? undefined : await this.openWithOwnKey(current, input.referralId));
+        (current === undefined
+          ? undefined
+          : await this.openWithOwnKey(current, sealedReferralId(input)));
       if (plaintext === undefined) {
         throw new StafettError(
           "ERR_NOT_RECIPIENT",
@@ -817,7 +820,7 @@ export class Party<R> {
           { reason: "not_recipient", field: "personal" },
         );
       }
-      personal = await seal(plaintext, keys, input.referralId);
+      personal = await seal(plaintext, keys, sealedReferralId(input));
     }
     return personal === undefined ? input : { ...input, body: { ...input.body, personal } };
   }

@@ -51,7 +51,8 @@ export const DEFAULT_MAX_AGE_MS = 14 * 24 * 3_600_000;
 export interface IssueInput {
   type: EventType;
   addressee: string;
-  referralId: string;
+  /** The referral it belongs to; absent for `reported`, which belongs to none. */
+  referralId?: string;
   /** The body without `personal`, in canonical JSON (see types.ts EventBodies). */
   body?: Record<string, unknown>;
   /** The personal part in clear; it is validated and sealed, never sent as is. */
@@ -111,7 +112,7 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
   if (input.personal !== undefined) {
     validatePersonal(input.personal);
     const recipients = await trust.encryptionKeys(input.sealTo ?? [input.addressee], time);
-    body.personal = await seal(input.personal, recipients, input.referralId);
+    body.personal = await seal(input.personal, recipients, sealedReferralId(input));
   }
   const event = {
     id: input.id ?? randomUUID(),
@@ -120,7 +121,7 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
     addressee: input.addressee,
     time: time.toISOString(),
     dataschema: dataschemaFor(input.type),
-    referralId: input.referralId,
+    ...(input.referralId === undefined ? {} : { referralId: input.referralId }),
     [input.type]: body,
   } as EventJson;
   validateEvent(input.type, event);
@@ -134,6 +135,19 @@ export async function issue(input: IssueInput, ctx: IssueContext): Promise<Issue
       : { ...subjectInput, partnerCountry: input.partnerCountry },
   );
   return { id: event.id, subject, bytes, event, headers: eventHeaders(event) };
+}
+
+/**
+ * The referral id a personal part is sealed under (its additional authenticated data): an event
+ * that carries a child's data always belongs to a referral.
+ */
+export function sealedReferralId(input: Pick<IssueInput, "referralId">): string {
+  if (input.referralId === undefined)
+    throw new StafettError("ERR_MALFORMED", "a personal part needs the referral it belongs to", {
+      reason: "no_referral",
+      field: "/referralId",
+    });
+  return input.referralId;
 }
 
 /** Adds a countersignature over the same event bytes; the issuer's signature is untouched. */
@@ -283,7 +297,7 @@ async function verify(
   }
   const type = typeof event.type === "string" && isEventType(event.type) ? event.type : undefined;
   if (type === undefined) {
-    throw new StafettError("ERR_SCHEMA_INVALID", "event type is not one of the ten", {
+    throw new StafettError("ERR_SCHEMA_INVALID", "event type is not one of the eleven", {
       reason: "enum",
       field: "/type",
     });

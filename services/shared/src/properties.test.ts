@@ -112,6 +112,16 @@ describe("properties", () => {
       { outcome: fc.constant("CLOSE_OUTCOME_ACCEPTED"), holder: text },
       { requiredKeys: ["outcome"] },
     ),
+    reported: fc.record(
+      {
+        region: fc.constantFrom("vast", "syd"),
+        triage: fc.integer({ min: 1, max: 4294967295 }),
+        forwarded: fc.integer({ min: 1, max: 1000 }),
+        overdue: fc.integer({ min: 1, max: 1000 }),
+        nearestDeadline: iso,
+      },
+      { requiredKeys: ["region"] },
+    ),
   };
   const event = fc.constantFrom(...EVENT_TYPES).chain((type) =>
     fc.record({
@@ -121,7 +131,8 @@ describe("properties", () => {
       addressee: text,
       time: iso,
       dataschema: fc.constant(dataschemaFor(type)),
-      referralId: fc.uuid(),
+      // A report belongs to no referral (schemas/events/reported.schema.json).
+      ...(type === "reported" ? {} : { referralId: fc.uuid() }),
       [type]: bodies[type] as fc.Arbitrary<unknown>,
     }),
   );

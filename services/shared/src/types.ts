@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   "withdrawn",
   "escalated",
   "closed",
+  "reported",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -97,6 +98,27 @@ export interface ClosedJson {
   holder?: string;
 }
 
+/**
+ * The counts of a regional hub's report (`reported`): its open referrals by where they stand,
+ * by urgency, overdue and escalated. In this order in the proto, the report and the overview.
+ */
+export const REPORTED_COUNTS = [
+  "triage",
+  "forwarded",
+  "rerouted",
+  "immediate",
+  "high",
+  "normal",
+  "overdue",
+  "escalated",
+] as const;
+export type ReportedCount = (typeof REPORTED_COUNTS)[number];
+
+/** A regional hub's aggregate of its region's open referrals (an absent count is zero). */
+export type ReportedJson = { region: string; nearestDeadline?: string } & {
+  [K in ReportedCount]?: number;
+};
+
 export interface EventBodies {
   opened: OpenedJson;
   received: ReceivedJson;
@@ -108,6 +130,7 @@ export interface EventBodies {
   withdrawn: WithdrawnJson;
   escalated: EscalatedJson;
   closed: ClosedJson;
+  reported: ReportedJson;
 }
 
 export interface EventEnvelopeJson {
@@ -117,6 +140,11 @@ export interface EventEnvelopeJson {
   addressee: string;
   time: string;
   dataschema: string;
+  /**
+   * The referral the event belongs to. Absent in `reported` alone, which belongs to no referral
+   * and is read by the coordinator's `decide` alone; typed as always there so that the rules of
+   * every other type need not check it (the schemas require it for all of them).
+   */
   referralId: string;
 }
 

@@ -23,6 +23,7 @@ import fastifyFormbody from "@fastify/formbody";
 import type { AuthConfig } from "../http-auth.js";
 import type { Logger } from "../logger.js";
 import { country as countryInfo, municipalities, region as regionInfo, regions } from "../geo.js";
+import type { Overview, OverviewCounts } from "../overview.js";
 import { parseOrgId } from "../subjects.js";
 import { schemaValidator, SCHEMA_IDS } from "../validate.js";
 import { isStafettError, type Issue } from "../errors.js";
@@ -459,7 +460,10 @@ function navOf(t: DeskTexts, role: string, url: string) {
       : role === "hub"
         ? [{ href: "/desk/", label: t.referrals }]
         : role === "coordinator"
-          ? [{ href: "/desk/", label: t.escalations }]
+          ? [
+              { href: "/desk/", label: t.escalations },
+              { href: "/desk/overview", label: t.nationalOverview },
+            ]
           : [{ href: "/desk/", label: t.inbound }];
   const path = url.split("?")[0] ?? url;
   return items.map((i) => ({ ...i, current: i.href === path }));
@@ -1437,8 +1441,85 @@ function escalationState(t: DeskTexts, e: EscalationRow): string {
   return t.open_;
 }
 
+function regionName(slug: string): string {
+  try {
+    return regionInfo(slug).name;
+  } catch {
+    return slug;
+  }
+}
+
+/** The national overview: counts only, so the page is live like the lists (no audited read). */
+function overviewPage(t: DeskTexts, o: Overview): Html {
+  const counts = (c: OverviewCounts) =>
+    html`<td>${c.open}</td>
+      <td>${c.triage}</td>
+      <td>${c.forwarded}</td>
+      <td>${c.rerouted}</td>
+      <td>${c.immediate}</td>
+      <td>${c.high}</td>
+      <td>${c.normal}</td>
+      <td class="${c.overdue > 0 ? "overdue" : ""}">${c.overdue}</td>
+      <td>${c.escalated}</td>
+      <td>${c.nearestDeadline === undefined ? "" : when(c.nearestDeadline)}</td>`;
+  const minutes = String(Math.round(o.staleAfterMs / 60_000));
+  return html`<h1>${t.nationalOverview}</h1>
+    <div data-live aria-live="polite">
+      <table id="overview">
+        <caption class="hint">
+          ${t.overviewCaption}
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">${t.region}</th>
+            <th scope="col">${t.openReferrals}</th>
+            <th scope="col">${t.withRegion}</th>
+            <th scope="col">${t.awaitingAnswer}</th>
+            <th scope="col">${t.reroutedCount}</th>
+            <th scope="col">${codeText(t, "URGENCY_IMMEDIATE")}</th>
+            <th scope="col">${codeText(t, "URGENCY_HIGH")}</th>
+            <th scope="col">${codeText(t, "URGENCY_NORMAL")}</th>
+            <th scope="col">${t.overdueCount}</th>
+            <th scope="col">${t.escalatedCount}</th>
+            <th scope="col">${t.nearestDeadline}</th>
+            <th scope="col">${t.reportedAt}</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${o.regions.map(
+            (r) =>
+              html`<tr data-region="${r.region}">
+                <th scope="row">${regionName(r.region)}</th>
+                ${counts(r)}
+                <td>
+                  ${r.reportedAt === undefined ? t.noReport : when(r.reportedAt)}
+                  ${r.stale ? html`<strong class="problem">${t.stale}</strong>` : ""}
+                </td>
+              </tr>`,
+          )}
+        </tbody>
+        <tfoot>
+          <tr data-region="total">
+            <th scope="row">${t.total}</th>
+            ${counts(o.totals)}
+            <td></td>
+          </tr>
+        </tfoot>
+      </table>
+      <p class="hint">${t.staleHint.replace("{minutes}", minutes)}</p>
+    </div>`;
+}
+
 function coordinatorViews(v: ViewContext): void {
   const { desk, api } = v;
+  desk.get("/desk/overview", { config: DESK }, async (req, reply) => {
+    const c = await v.signedIn(req, reply);
+    if (c === undefined) return reply;
+    const { s, t } = c;
+    const res = await api(s, "GET", "/v1/overview");
+    if (res.status !== 200) return refusedPage(v, req, reply, s, t, res);
+    return v.render(req, reply, s, t.nationalOverview, overviewPage(t, res.body as Overview));
+  });
   desk.get("/desk/", { config: DESK }, async (req, reply) => {
     const c = await v.signedIn(req, reply);
     if (c === undefined) return reply;

@@ -57,7 +57,8 @@ export namespace stafett {
             withdrawn?: (stafett.v1.Withdrawn.$Properties|null);
             escalated?: (stafett.v1.Escalated.$Properties|null);
             closed?: (stafett.v1.Closed.$Properties|null);
-            body?: ("opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed");
+            reported?: (stafett.v1.Reported.$Properties|null);
+            body?: ("opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed"|"reported");
             static create(properties: stafett.v1.Event.$Shape): stafett.v1.Event & stafett.v1.Event.$Shape;
             static create(properties?: stafett.v1.Event.$Properties): stafett.v1.Event;
             static encode(m: stafett.v1.Event.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -88,7 +89,8 @@ export namespace stafett {
                 withdrawn?: (stafett.v1.Withdrawn.$Properties|null);
                 escalated?: (stafett.v1.Escalated.$Properties|null);
                 closed?: (stafett.v1.Closed.$Properties|null);
-                body?: ("opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed");
+                reported?: (stafett.v1.Reported.$Properties|null);
+                body?: ("opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed"|"reported");
                 $unknowns?: Uint8Array[];
             }
             type $Shape = {
@@ -109,9 +111,10 @@ export namespace stafett {
               withdrawn?: stafett.v1.Withdrawn.$Shape|null;
               escalated?: stafett.v1.Escalated.$Shape|null;
               closed?: stafett.v1.Closed.$Shape|null;
+              reported?: stafett.v1.Reported.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ body?: undefined; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "opened"; opened: stafett.v1.Opened.$Shape; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "received"; opened?: null; received: stafett.v1.Received.$Shape; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "rejected"; opened?: null; received?: null; rejected: stafett.v1.Rejected.$Shape; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "forwarded"; opened?: null; received?: null; rejected?: null; forwarded: stafett.v1.Forwarded.$Shape; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "accepted"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted: stafett.v1.Accepted.$Shape; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "declined"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined: stafett.v1.Declined.$Shape; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "updated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated: stafett.v1.Updated.$Shape; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "withdrawn"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn: stafett.v1.Withdrawn.$Shape; escalated?: null; closed?: null }|{ body?: "escalated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated: stafett.v1.Escalated.$Shape; closed?: null }|{ body?: "closed"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed: stafett.v1.Closed.$Shape })
+              ({ body?: undefined; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "opened"; opened: stafett.v1.Opened.$Shape; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "received"; opened?: null; received: stafett.v1.Received.$Shape; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "rejected"; opened?: null; received?: null; rejected: stafett.v1.Rejected.$Shape; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "forwarded"; opened?: null; received?: null; rejected?: null; forwarded: stafett.v1.Forwarded.$Shape; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "accepted"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted: stafett.v1.Accepted.$Shape; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "declined"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined: stafett.v1.Declined.$Shape; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "updated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated: stafett.v1.Updated.$Shape; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "withdrawn"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn: stafett.v1.Withdrawn.$Shape; escalated?: null; closed?: null; reported?: null }|{ body?: "escalated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated: stafett.v1.Escalated.$Shape; closed?: null; reported?: null }|{ body?: "closed"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed: stafett.v1.Closed.$Shape; reported?: null }|{ body?: "reported"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported: stafett.v1.Reported.$Shape })
             );
         }
 
@@ -483,6 +486,50 @@ export namespace stafett {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = stafett.v1.Closed.$Properties;
+        }
+
+        interface IReported extends stafett.v1.Reported.$Properties {
+        }
+
+        class Reported {
+            constructor(p?: stafett.v1.Reported.$Properties);
+            $unknowns?: Uint8Array[];
+            region: string;
+            triage: number;
+            forwarded: number;
+            rerouted: number;
+            immediate: number;
+            high: number;
+            normal: number;
+            overdue: number;
+            escalated: number;
+            nearestDeadline: string;
+            static create(properties: stafett.v1.Reported.$Shape): stafett.v1.Reported & stafett.v1.Reported.$Shape;
+            static create(properties?: stafett.v1.Reported.$Properties): stafett.v1.Reported;
+            static encode(m: stafett.v1.Reported.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): stafett.v1.Reported & stafett.v1.Reported.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): stafett.v1.Reported;
+            static toObject(m: stafett.v1.Reported, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Reported {
+            interface $Properties {
+                region?: (string|null);
+                triage?: (number|null);
+                forwarded?: (number|null);
+                rerouted?: (number|null);
+                immediate?: (number|null);
+                high?: (number|null);
+                normal?: (number|null);
+                overdue?: (number|null);
+                escalated?: (number|null);
+                nearestDeadline?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = stafett.v1.Reported.$Properties;
         }
     }
 }

@@ -4,7 +4,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $String = $util.global.String;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number;
 
 // Exported root namespace
 const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
@@ -356,7 +356,8 @@ export const stafett = $root.stafett = (() => {
              * @property {stafett.v1.Withdrawn.$Properties|null} [withdrawn] Event withdrawn
              * @property {stafett.v1.Escalated.$Properties|null} [escalated] Event escalated
              * @property {stafett.v1.Closed.$Properties|null} [closed] Event closed
-             * @property {"opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed"} [body] Event body
+             * @property {stafett.v1.Reported.$Properties|null} [reported] Event reported
+             * @property {"opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed"|"reported"} [body] Event body
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -388,9 +389,10 @@ export const stafett = $root.stafett = (() => {
              *   withdrawn?: stafett.v1.Withdrawn.$Shape|null;
              *   escalated?: stafett.v1.Escalated.$Shape|null;
              *   closed?: stafett.v1.Closed.$Shape|null;
+             *   reported?: stafett.v1.Reported.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ body?: undefined; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "opened"; opened: stafett.v1.Opened.$Shape; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "received"; opened?: null; received: stafett.v1.Received.$Shape; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "rejected"; opened?: null; received?: null; rejected: stafett.v1.Rejected.$Shape; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "forwarded"; opened?: null; received?: null; rejected?: null; forwarded: stafett.v1.Forwarded.$Shape; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "accepted"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted: stafett.v1.Accepted.$Shape; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "declined"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined: stafett.v1.Declined.$Shape; updated?: null; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "updated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated: stafett.v1.Updated.$Shape; withdrawn?: null; escalated?: null; closed?: null }|{ body?: "withdrawn"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn: stafett.v1.Withdrawn.$Shape; escalated?: null; closed?: null }|{ body?: "escalated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated: stafett.v1.Escalated.$Shape; closed?: null }|{ body?: "closed"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed: stafett.v1.Closed.$Shape })
+             *   ({ body?: undefined; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "opened"; opened: stafett.v1.Opened.$Shape; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "received"; opened?: null; received: stafett.v1.Received.$Shape; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "rejected"; opened?: null; received?: null; rejected: stafett.v1.Rejected.$Shape; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "forwarded"; opened?: null; received?: null; rejected?: null; forwarded: stafett.v1.Forwarded.$Shape; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "accepted"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted: stafett.v1.Accepted.$Shape; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "declined"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined: stafett.v1.Declined.$Shape; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "updated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated: stafett.v1.Updated.$Shape; withdrawn?: null; escalated?: null; closed?: null; reported?: null }|{ body?: "withdrawn"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn: stafett.v1.Withdrawn.$Shape; escalated?: null; closed?: null; reported?: null }|{ body?: "escalated"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated: stafett.v1.Escalated.$Shape; closed?: null; reported?: null }|{ body?: "closed"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed: stafett.v1.Closed.$Shape; reported?: null }|{ body?: "reported"; opened?: null; received?: null; rejected?: null; forwarded?: null; accepted?: null; declined?: null; updated?: null; withdrawn?: null; escalated?: null; closed?: null; reported: stafett.v1.Reported.$Shape })
              * )} stafett.v1.Event.$Shape
              */
 
@@ -545,17 +547,25 @@ export const stafett = $root.stafett = (() => {
              */
             Event.prototype.closed = null;
 
+            /**
+             * Event reported.
+             * @member {stafett.v1.Reported.$Properties|null|undefined} reported
+             * @memberof stafett.v1.Event
+             * @instance
+             */
+            Event.prototype.reported = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Event body.
-             * @member {"opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed"|undefined} body
+             * @member {"opened"|"received"|"rejected"|"forwarded"|"accepted"|"declined"|"updated"|"withdrawn"|"escalated"|"closed"|"reported"|undefined} body
              * @memberof stafett.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["opened", "received", "rejected", "forwarded", "accepted", "declined", "updated", "withdrawn", "escalated", "closed"]),
+                get: $util.oneOfGetter($oneOfFields = ["opened", "received", "rejected", "forwarded", "accepted", "declined", "updated", "withdrawn", "escalated", "closed", "reported"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -625,6 +635,8 @@ export const stafett = $root.stafett = (() => {
                     $root.stafett.v1.Escalated.encode(m.escalated, w.uint32(/* id 18, wireType 2 =*/146).fork(), q + 1).ldelim();
                 if (m.closed != null && $Object.hasOwnProperty.call(m, "closed"))
                     $root.stafett.v1.Closed.encode(m.closed, w.uint32(/* id 19, wireType 2 =*/154).fork(), q + 1).ldelim();
+                if (m.reported != null && $Object.hasOwnProperty.call(m, "reported"))
+                    $root.stafett.v1.Reported.encode(m.reported, w.uint32(/* id 20, wireType 2 =*/162).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -802,6 +814,13 @@ export const stafett = $root.stafett = (() => {
                             m.body = "closed";
                             continue;
                         }
+                    case 20: {
+                            if (u !== 2)
+                                break;
+                            m.reported = $root.stafett.v1.Reported.decode(r, r.size(), $undefined, q + 1, m.reported);
+                            m.body = "reported";
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -961,6 +980,16 @@ export const stafett = $root.stafett = (() => {
                             return "closed." + e;
                     }
                 }
+                if (m.reported != null && $Object.hasOwnProperty.call(m, "reported")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.stafett.v1.Reported.verify(m.reported, q + 1);
+                        if (e)
+                            return "reported." + e;
+                    }
+                }
                 return null;
             };
 
@@ -1067,6 +1096,11 @@ export const stafett = $root.stafett = (() => {
                         throw $TypeError(".stafett.v1.Event.closed: object expected");
                     m.closed = $root.stafett.v1.Closed.fromObject(d.closed, q + 1);
                 }
+                if (d.reported != null) {
+                    if (!$util.isObject(d.reported))
+                        throw $TypeError(".stafett.v1.Event.reported: object expected");
+                    m.reported = $root.stafett.v1.Reported.fromObject(d.reported, q + 1);
+                }
                 return m;
             };
 
@@ -1166,6 +1200,11 @@ export const stafett = $root.stafett = (() => {
                     d.closed = $root.stafett.v1.Closed.toObject(m.closed, o, q + 1);
                     if (o.oneofs)
                         d.body = "closed";
+                }
+                if (m.reported != null && $Object.hasOwnProperty.call(m, "reported")) {
+                    d.reported = $root.stafett.v1.Reported.toObject(m.reported, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "reported";
                 }
                 return d;
             };
@@ -4938,6 +4977,554 @@ export const stafett = $root.stafett = (() => {
             };
 
             return Closed;
+        })();
+
+        v1.Reported = (function() {
+
+            /**
+             * Properties of a Reported.
+             * @typedef {Object} stafett.v1.Reported.$Properties
+             * @property {string|null} [region] Reported region
+             * @property {number|null} [triage] Reported triage
+             * @property {number|null} [forwarded] Reported forwarded
+             * @property {number|null} [rerouted] Reported rerouted
+             * @property {number|null} [immediate] Reported immediate
+             * @property {number|null} [high] Reported high
+             * @property {number|null} [normal] Reported normal
+             * @property {number|null} [overdue] Reported overdue
+             * @property {number|null} [escalated] Reported escalated
+             * @property {string|null} [nearestDeadline] Reported nearestDeadline
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Reported.
+             * @memberof stafett.v1
+             * @interface IReported
+             * @augments stafett.v1.Reported.$Properties
+             * @deprecated Use stafett.v1.Reported.$Properties instead.
+             */
+
+            /**
+             * Shape of a Reported.
+             * @typedef {stafett.v1.Reported.$Properties} stafett.v1.Reported.$Shape
+             */
+
+            /**
+             * Constructs a new Reported.
+             * @memberof stafett.v1
+             * @classdesc Represents a Reported.
+             * @constructor
+             * @param {stafett.v1.Reported.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Reported = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Reported region.
+             * @member {string} region
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.region = "";
+
+            /**
+             * Reported triage.
+             * @member {number} triage
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.triage = 0;
+
+            /**
+             * Reported forwarded.
+             * @member {number} forwarded
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.forwarded = 0;
+
+            /**
+             * Reported rerouted.
+             * @member {number} rerouted
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.rerouted = 0;
+
+            /**
+             * Reported immediate.
+             * @member {number} immediate
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.immediate = 0;
+
+            /**
+             * Reported high.
+             * @member {number} high
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.high = 0;
+
+            /**
+             * Reported normal.
+             * @member {number} normal
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.normal = 0;
+
+            /**
+             * Reported overdue.
+             * @member {number} overdue
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.overdue = 0;
+
+            /**
+             * Reported escalated.
+             * @member {number} escalated
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.escalated = 0;
+
+            /**
+             * Reported nearestDeadline.
+             * @member {string} nearestDeadline
+             * @memberof stafett.v1.Reported
+             * @instance
+             */
+            Reported.prototype.nearestDeadline = "";
+
+            /**
+             * Creates a new Reported instance using the specified properties.
+             * @function create
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {stafett.v1.Reported.$Properties=} [properties] Properties to set
+             * @returns {stafett.v1.Reported} Reported instance
+             * @type {{
+             *   (properties: stafett.v1.Reported.$Shape): stafett.v1.Reported & stafett.v1.Reported.$Shape;
+             *   (properties?: stafett.v1.Reported.$Properties): stafett.v1.Reported;
+             * }}
+             */
+            Reported.create = function(properties) {
+                return new Reported(properties);
+            };
+
+            /**
+             * Encodes the specified Reported message. Does not implicitly {@link stafett.v1.Reported.verify|verify} messages.
+             * @function encode
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {stafett.v1.Reported.$Properties} m Reported message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Reported.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.region != null && $Object.hasOwnProperty.call(m, "region") && m.region !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.region);
+                if (m.triage != null && $Object.hasOwnProperty.call(m, "triage") && m.triage !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.triage);
+                if (m.forwarded != null && $Object.hasOwnProperty.call(m, "forwarded") && m.forwarded !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.forwarded);
+                if (m.rerouted != null && $Object.hasOwnProperty.call(m, "rerouted") && m.rerouted !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.rerouted);
+                if (m.immediate != null && $Object.hasOwnProperty.call(m, "immediate") && m.immediate !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.immediate);
+                if (m.high != null && $Object.hasOwnProperty.call(m, "high") && m.high !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.high);
+                if (m.normal != null && $Object.hasOwnProperty.call(m, "normal") && m.normal !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.normal);
+                if (m.overdue != null && $Object.hasOwnProperty.call(m, "overdue") && m.overdue !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.overdue);
+                if (m.escalated != null && $Object.hasOwnProperty.call(m, "escalated") && m.escalated !== 0)
+                    w.uint32(/* id 9, wireType 0 =*/72).uint32(m.escalated);
+                if (m.nearestDeadline != null && $Object.hasOwnProperty.call(m, "nearestDeadline") && m.nearestDeadline !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.nearestDeadline);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Decodes a Reported message from the specified reader or buffer.
+             * @function decode
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {stafett.v1.Reported & stafett.v1.Reported.$Shape} Reported
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Reported.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.stafett.v1.Reported();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.region = v;
+                            else
+                                delete m.region;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.triage = v;
+                            else
+                                delete m.triage;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.forwarded = v;
+                            else
+                                delete m.forwarded;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rerouted = v;
+                            else
+                                delete m.rerouted;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.immediate = v;
+                            else
+                                delete m.immediate;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.high = v;
+                            else
+                                delete m.high;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.normal = v;
+                            else
+                                delete m.normal;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.overdue = v;
+                            else
+                                delete m.overdue;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.escalated = v;
+                            else
+                                delete m.escalated;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nearestDeadline = v;
+                            else
+                                delete m.nearestDeadline;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Verifies a Reported message.
+             * @function verify
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Reported.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.region != null && $Object.hasOwnProperty.call(m, "region")) {
+                    if (!$util.isString(m.region))
+                        return "region: string expected";
+                }
+                if (m.triage != null && $Object.hasOwnProperty.call(m, "triage")) {
+                    if (!$util.isInteger(m.triage))
+                        return "triage: integer expected";
+                }
+                if (m.forwarded != null && $Object.hasOwnProperty.call(m, "forwarded")) {
+                    if (!$util.isInteger(m.forwarded))
+                        return "forwarded: integer expected";
+                }
+                if (m.rerouted != null && $Object.hasOwnProperty.call(m, "rerouted")) {
+                    if (!$util.isInteger(m.rerouted))
+                        return "rerouted: integer expected";
+                }
+                if (m.immediate != null && $Object.hasOwnProperty.call(m, "immediate")) {
+                    if (!$util.isInteger(m.immediate))
+                        return "immediate: integer expected";
+                }
+                if (m.high != null && $Object.hasOwnProperty.call(m, "high")) {
+                    if (!$util.isInteger(m.high))
+                        return "high: integer expected";
+                }
+                if (m.normal != null && $Object.hasOwnProperty.call(m, "normal")) {
+                    if (!$util.isInteger(m.normal))
+                        return "normal: integer expected";
+                }
+                if (m.overdue != null && $Object.hasOwnProperty.call(m, "overdue")) {
+                    if (!$util.isInteger(m.overdue))
+                        return "overdue: integer expected";
+                }
+                if (m.escalated != null && $Object.hasOwnProperty.call(m, "escalated")) {
+                    if (!$util.isInteger(m.escalated))
+                        return "escalated: integer expected";
+                }
+                if (m.nearestDeadline != null && $Object.hasOwnProperty.call(m, "nearestDeadline")) {
+                    if (!$util.isString(m.nearestDeadline))
+                        return "nearestDeadline: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Reported message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {stafett.v1.Reported} Reported
+             */
+            Reported.fromObject = function (d, q) {
+                if (d instanceof $root.stafett.v1.Reported)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".stafett.v1.Reported: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.stafett.v1.Reported();
+                if (d.region != null) {
+                    if (typeof d.region !== "string" || d.region.length) {
+                        m.region = $String(d.region);
+                    }
+                }
+                if (d.triage != null) {
+                    if ($Number(d.triage) !== 0) {
+                        m.triage = d.triage >>> 0;
+                    }
+                }
+                if (d.forwarded != null) {
+                    if ($Number(d.forwarded) !== 0) {
+                        m.forwarded = d.forwarded >>> 0;
+                    }
+                }
+                if (d.rerouted != null) {
+                    if ($Number(d.rerouted) !== 0) {
+                        m.rerouted = d.rerouted >>> 0;
+                    }
+                }
+                if (d.immediate != null) {
+                    if ($Number(d.immediate) !== 0) {
+                        m.immediate = d.immediate >>> 0;
+                    }
+                }
+                if (d.high != null) {
+                    if ($Number(d.high) !== 0) {
+                        m.high = d.high >>> 0;
+                    }
+                }
+                if (d.normal != null) {
+                    if ($Number(d.normal) !== 0) {
+                        m.normal = d.normal >>> 0;
+                    }
+                }
+                if (d.overdue != null) {
+                    if ($Number(d.overdue) !== 0) {
+                        m.overdue = d.overdue >>> 0;
+                    }
+                }
+                if (d.escalated != null) {
+                    if ($Number(d.escalated) !== 0) {
+                        m.escalated = d.escalated >>> 0;
+                    }
+                }
+                if (d.nearestDeadline != null) {
+                    if (typeof d.nearestDeadline !== "string" || d.nearestDeadline.length) {
+                        m.nearestDeadline = $String(d.nearestDeadline);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Reported message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {stafett.v1.Reported} m Reported
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Reported.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.region = "";
+                    d.triage = 0;
+                    d.forwarded = 0;
+                    d.rerouted = 0;
+                    d.immediate = 0;
+                    d.high = 0;
+                    d.normal = 0;
+                    d.overdue = 0;
+                    d.escalated = 0;
+                    d.nearestDeadline = "";
+                }
+                if (m.region != null && $Object.hasOwnProperty.call(m, "region")) {
+                    d.region = m.region;
+                }
+                if (m.triage != null && $Object.hasOwnProperty.call(m, "triage")) {
+                    d.triage = m.triage;
+                }
+                if (m.forwarded != null && $Object.hasOwnProperty.call(m, "forwarded")) {
+                    d.forwarded = m.forwarded;
+                }
+                if (m.rerouted != null && $Object.hasOwnProperty.call(m, "rerouted")) {
+                    d.rerouted = m.rerouted;
+                }
+                if (m.immediate != null && $Object.hasOwnProperty.call(m, "immediate")) {
+                    d.immediate = m.immediate;
+                }
+                if (m.high != null && $Object.hasOwnProperty.call(m, "high")) {
+                    d.high = m.high;
+                }
+                if (m.normal != null && $Object.hasOwnProperty.call(m, "normal")) {
+                    d.normal = m.normal;
+                }
+                if (m.overdue != null && $Object.hasOwnProperty.call(m, "overdue")) {
+                    d.overdue = m.overdue;
+                }
+                if (m.escalated != null && $Object.hasOwnProperty.call(m, "escalated")) {
+                    d.escalated = m.escalated;
+                }
+                if (m.nearestDeadline != null && $Object.hasOwnProperty.call(m, "nearestDeadline")) {
+                    d.nearestDeadline = m.nearestDeadline;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Reported to JSON.
+             * @function toJSON
+             * @memberof stafett.v1.Reported
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Reported.prototype.toJSON = function() {
+                return Reported.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Reported
+             * @function getTypeUrl
+             * @memberof stafett.v1.Reported
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Reported.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/stafett.v1.Reported";
+            };
+
+            return Reported;
         })();
 
         return v1;
