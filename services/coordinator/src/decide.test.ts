@@ -9,7 +9,7 @@ import {
   type CoordinatorRecord,
   type RegionReport,
 } from "./decide.js";
-import { overviewOf } from "./overview.js";
+import { DEFAULT_STALE_AFTER_MS, overviewOf } from "./overview.js";
 
 const REF = "44444444-4444-4444-8444-444444444444";
 /** No region has reported yet. */
@@ -281,7 +281,7 @@ describe("overviewOf: every region, stale ones marked, and the totals", () => {
     ],
     [
       "syd",
-      report("syd", 180_001, {
+      report("syd", DEFAULT_STALE_AFTER_MS + 1, {
         forwarded: 3,
         immediate: 3,
         nearestDeadline: "2026-12-01T08:00:00.000Z",
@@ -311,8 +311,8 @@ describe("overviewOf: every region, stale ones marked, and the totals", () => {
     });
   });
 
-  it("a report exactly 3 minutes old is not yet stale", () => {
-    const o = overviewOf(new Map([["vast", report("vast", 180_000, {})]]), [], NOW);
+  it("a report exactly as old as the stale limit (12 minutes) is not yet stale", () => {
+    const o = overviewOf(new Map([["vast", report("vast", DEFAULT_STALE_AFTER_MS, {})]]), [], NOW);
     expect(o.regions.map((r) => [r.region, r.stale])).toEqual([["vast", false]]);
   });
 });

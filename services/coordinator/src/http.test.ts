@@ -16,7 +16,7 @@ const ESCALATION: Escalation = {
 
 const OVERVIEW: Overview = {
   at: "2026-11-27T21:16:00.000Z",
-  staleAfterMs: 180_000,
+  staleAfterMs: 720_000,
   regions: [],
   totals: {
     open: 0,

@@ -11,8 +11,11 @@ import {
 } from "@stafett/shared";
 import { openOf, type RegionReport } from "./decide.js";
 
-/** A region whose latest report is older than this is marked stale (a hub reports every minute). */
-export const DEFAULT_STALE_AFTER_MS = 3 * 60_000;
+/**
+ * A region whose latest report is older than this is marked stale: a hub reports at least every
+ * 5 minutes, so two heartbeats were missed.
+ */
+export const DEFAULT_STALE_AFTER_MS = 12 * 60_000;
 
 function countsOf(r: RegionReport | undefined): OverviewCounts {
   const c = r?.counts ?? {};

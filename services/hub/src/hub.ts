@@ -58,7 +58,7 @@ export interface HubOptions extends ServiceRuntime {
   clock?: ClockCheckOptions | false;
   /**
    * How often, at least, the hub reports its region's open referrals to the national coordinator
-   * (`reported`); 0 or absent: never. The service's configuration gives 60 s
+   * (`reported`); 0 or absent: never. The service's configuration gives 5 minutes
    * (STAFETT_REPORT_EVERY); a hub started in-process (tests) reports only when asked to.
    */
   reportEveryMs?: number;

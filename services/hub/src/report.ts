@@ -9,8 +9,12 @@
 import { REPORTED_COUNTS, type ReportedCount, type ReportedJson } from "@stafett/shared";
 import { awaitsResponsibility, type HubReferral } from "./state.js";
 
-/** A report is sent at least this often, changed or not: the coordinator's proof of life. */
-export const DEFAULT_REPORT_EVERY_MS = 60_000;
+/**
+ * A report is sent at least this often, changed or not: the coordinator's proof of life. A change
+ * goes out within the gap below, so this only bounds how late a dead hub is noticed; each report
+ * is a journal line at the hub and at the coordinator (288 a day per region at 5 minutes).
+ */
+export const DEFAULT_REPORT_EVERY_MS = 5 * 60_000;
 /** And at most once in this time, however often the counts change (a burst is one report). */
 export const DEFAULT_REPORT_GAP_MS = 2_000;
 
