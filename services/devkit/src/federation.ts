@@ -4,7 +4,9 @@
  * its own, the first accepting the others' leafnode links, each link bound on both sides to a
  * link account that lets only the pair's inbound subjects cross (`countryServerConfig` in
  * @stafett/shared). With `tls: true`, client and leafnode connections are mutual TLS with a
- * throwaway CA.
+ * throwaway CA. With `placement`, each broker runs in a network namespace of the test's own
+ * (`netns.ts`), its clients' port on one address and the partners' link on another, so that a
+ * test can cut the link alone.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,7 +20,7 @@ import {
   type LinkCredentials,
   type TrustList,
 } from "@stafett/shared";
-import { startServer, type NatsServer } from "./nats-server.js";
+import { mergeConfig, startServer, type NatsServer, type ServerConfig } from "./nats-server.js";
 import { createTestCa, type TestCa } from "./tls.js";
 
 export interface Federation {
@@ -35,9 +37,26 @@ export interface Federation {
   stop(): Promise<void>;
 }
 
+/** Where one country's broker runs: a network namespace, and its addresses there. */
+export interface BrokerPlacement {
+  /** The namespace (`ip netns exec`); see `createNetwork`. */
+  netns: string;
+  /** Where its client and monitoring ports listen: reachable from the test's own namespace. */
+  host: string;
+  /** Where it accepts partners' leafnode links (the accepting country only); default `host`. */
+  leafHost?: string;
+}
+
 export interface FederationOptions {
   /** Mutual TLS (verify on) on every client port and leafnode link, with a generated CA. */
   tls?: boolean;
+  /** Per country: run its broker in a network namespace (the test certificates name only 127.0.0.1, so not with `tls`). */
+  placement?: Readonly<Record<string, BrokerPlacement>>;
+  /**
+   * Merged into every broker's config. A test of a cut link sets a short `ping_interval` and
+   * `ping_max` (they apply to leafnode links too) so a dead link is noticed in seconds.
+   */
+  config?: ServerConfig;
 }
 
 const secret = (): string => randomBytes(18).toString("base64url");
@@ -61,11 +80,12 @@ export async function startFederation(
   const users = new Map<string, BrokerUsers>();
   const links = new Map(others.map((cc) => [cc, { user: `link-${cc}`, password: secret() }]));
   const link = (cc: string): LinkCredentials => links.get(cc) ?? { user: "", password: "" };
-  const withDir = (country: string, extra: Record<string, unknown>) => {
+  const start = (country: string, extra: Record<string, unknown>) => {
     const list = trust[country];
     if (list === undefined) throw new Error(`no trust list for ${country}`);
     const countryUsers = createBrokerUsers(list);
     users.set(country, countryUsers);
+    const at = options.placement?.[country];
     // store_dir is filled in by the launcher; port and leafnode port are picked by the OS.
     const config = countryServerConfig({
       country,
@@ -74,29 +94,30 @@ export async function startFederation(
       nkeys: countryUsers.nkeys,
       port: -1,
       leafPort: -1,
+      ...(at === undefined ? {} : { host: at.host }),
       ...(tls === undefined ? {} : { tls: tls.server }),
       ...extra,
     });
     delete (config.jetstream as Record<string, unknown>).store_dir;
-    return config;
+    const leafnodes = config.leafnodes as Record<string, unknown> | undefined;
+    if (at?.leafHost !== undefined && leafnodes?.port !== undefined) leafnodes.host = at.leafHost;
+    return startServer({
+      name: `stafett-${country}`,
+      jetstream: { domain: country },
+      config: mergeConfig(config, options.config ?? {}),
+      ...(at === undefined ? {} : { host: at.host, netns: at.netns }),
+    });
   };
   try {
-    const hubServer = await startServer({
-      name: `stafett-${hub}`,
-      jetstream: { domain: hub },
-      config: withDir(hub, {
-        accepts: others.map((partner) => ({ partner, credentials: link(partner) })),
-      }),
+    const hubServer = await start(hub, {
+      accepts: others.map((partner) => ({ partner, credentials: link(partner) })),
     });
     servers.set(hub, hubServer);
-    const leafUrl = `nats-leaf://127.0.0.1:${await hubServer.leafPort()}`;
+    const hubAt = options.placement?.[hub];
+    const leafUrl = `nats-leaf://${hubAt?.leafHost ?? hubAt?.host ?? "127.0.0.1"}:${await hubServer.leafPort()}`;
     for (const cc of others) {
-      const s = await startServer({
-        name: `stafett-${cc}`,
-        jetstream: { domain: cc },
-        config: withDir(cc, {
-          connects: [{ partner: hub, url: leafUrl, credentials: link(cc) }],
-        }),
+      const s = await start(cc, {
+        connects: [{ partner: hub, url: leafUrl, credentials: link(cc) }],
       });
       servers.set(cc, s);
     }

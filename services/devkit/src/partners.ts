@@ -7,7 +7,7 @@
  */
 import { generateSigningKey, type Logger } from "@stafett/shared";
 import { createCountry, type Country } from "./country.js";
-import { startFederation, type Federation } from "./federation.js";
+import { startFederation, type Federation, type FederationOptions } from "./federation.js";
 import { LocalCountry, type LocalCountryOptions } from "./local-country.js";
 
 /** What each country's services get besides their broker, keys and partner's list. */
@@ -21,6 +21,8 @@ export interface SwedenNorwayOptions {
   municipalities: readonly string[];
   /** Per country ("se", "no"): notification settings, the Desk, tokens, timers, … */
   extras?: (cc: "se" | "no") => CountryExtras;
+  /** How the brokers run: in network namespaces of a test's own, with a short ping, … */
+  federation?: FederationOptions;
 }
 
 export interface SwedenNorway {
@@ -47,10 +49,12 @@ export async function startSwedenNorway(o: SwedenNorwayOptions): Promise<SwedenN
     anchor: noAnchor,
     partnerAnchors: [{ country: "se", anchors: [seAnchor.publicJwk] }],
   });
-  const fed = await startFederation("no", ["se"], {
-    se: seCountry.trustList,
-    no: noCountry.trustList,
-  });
+  const fed = await startFederation(
+    "no",
+    ["se"],
+    { se: seCountry.trustList, no: noCountry.trustList },
+    o.federation,
+  );
   try {
     const [se, no] = await Promise.all([
       LocalCountry.start({
