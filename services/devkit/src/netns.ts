@@ -54,8 +54,11 @@ export interface NetnsLink {
   readonly isCut: boolean;
   /** The node's address on this link: listen here for what must cross only this link. */
   addressOf(node: string): string;
-  /** Drops everything on the link, both ways. */
-  cut(): void;
+  /**
+   * Drops everything on the link, both ways; with `from`, only what that node sends (its peer's
+   * answers still arrive, so the node hears nothing back). A one-way cut needs a qdisc.
+   */
+  cut(options?: { from?: string }): void;
   /** Lets traffic through again. */
   heal(): void;
 }
@@ -303,7 +306,8 @@ class NetworkImpl implements Network {
 }
 
 class LinkImpl implements NetnsLink {
-  #cut = false;
+  /** The namespaces whose end is cut now. */
+  readonly #cut: string[] = [];
 
   constructor(
     readonly between: readonly [string, string],
@@ -313,7 +317,7 @@ class LinkImpl implements NetnsLink {
   ) {}
 
   get isCut(): boolean {
-    return this.#cut;
+    return this.#cut.length > 0;
   }
 
   addressOf(node: string): string {
@@ -322,16 +326,22 @@ class LinkImpl implements NetnsLink {
     return end.address;
   }
 
-  cut(): void {
-    if (this.#cut) return;
-    for (const { ns } of this.ends) this.apply(ns, true);
-    this.#cut = true;
+  cut(options: { from?: string } = {}): void {
+    if (this.#cut.length > 0) throw new Error("the link is cut already");
+    const from = options.from;
+    if (from !== undefined) this.addressOf(from); // is on this link
+    if (from !== undefined && this.method === "link-down")
+      throw new Error("a one-way cut needs netem or the blackhole qdisc; this kernel has neither");
+    // A qdisc drops what its device sends: cutting one direction is cutting one end.
+    const ends = this.ends.filter((e) => from === undefined || e.node === from);
+    for (const { ns } of ends) {
+      this.apply(ns, true);
+      this.#cut.push(ns);
+    }
   }
 
   heal(): void {
-    if (!this.#cut) return;
-    for (const { ns } of this.ends) this.apply(ns, false);
-    this.#cut = false;
+    for (const ns of this.#cut.splice(0)) this.apply(ns, false);
   }
 
   private apply(ns: string, cut: boolean): void {
