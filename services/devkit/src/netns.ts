@@ -17,7 +17,7 @@
  * connection is reset, as in a real partition. `netem loss 100%` when the kernel has netem;
  * else the `blackhole` qdisc (drops every packet it is given and reports success to the stack,
  * so TCP only sees missing acks); else the link's veths set down, which the stack does notice.
- * Both ends are cut, so neither direction gets through.
+ * A qdisc drops what its own end sends: both ends for a partition, one for a one-way cut.
  *
  * Names carry the owner's pid and the run's block: `stafett-<pid>-<block>-<node>`. Everything
  * is removed by `remove()`, by a process 'exit' hook, and by a small `sh` watchdog when this
@@ -96,8 +96,8 @@ export function createNetwork(options: NetworkOptions): Network {
   for (let attempt = 0; attempt < 20; attempt++) {
     const block = freeBlock();
     const net = new NetworkImpl(block, options.nodes, links);
-    // Namespace names are claimed atomically (`ip netns add` refuses an existing name); another
-    // run that picked the same block at the same moment shows up here: both try again.
+    // Another run that picked the same block at the same moment has made its namespaces before
+    // ours or will see ours: whichever sees the other's tries another block.
     try {
       net.claim();
     } catch (err) {
@@ -168,26 +168,25 @@ function address(block: number, host: number): string {
   return `10.231.${Math.floor(offset / 256)}.${offset % 256}`;
 }
 
+/** The qdisc that drops everything its device sends, per silent method. */
+const QDISC = {
+  netem: ["netem", "loss", "100%"],
+  blackhole: ["blackhole"],
+} as const;
+
+function tc(ns: string, args: readonly string[]): void {
+  execFileSync("ip", ["netns", "exec", ns, "tc", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** The first silent method the kernel has, tried on the link's device itself. */
 function probeCut(ns: string, dev: string): CutMethod {
-  for (const [method, qdisc] of [
-    ["netem", ["netem", "loss", "100%"]],
-    ["blackhole", ["blackhole"]],
-  ] as const) {
+  for (const method of ["netem", "blackhole"] as const) {
     try {
-      ip(["-n", ns, "link", "show", dev]);
-      execFileSync(
-        "ip",
-        ["netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root", ...qdisc],
-        {
-          stdio: ["ignore", "ignore", "pipe"],
-        },
-      );
-      execFileSync("ip", ["netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      tc(ns, ["qdisc", "add", "dev", dev, "root", ...QDISC[method]]);
+      tc(ns, ["qdisc", "del", "dev", dev, "root"]);
       return method;
     } catch {
-      // this qdisc is not in the kernel: try the next
+      // not in this kernel: try the next
     }
   }
   return "link-down";
@@ -212,12 +211,7 @@ class NetworkImpl implements Network {
     installExitHook();
     this.armWatchdog();
     for (const name of this.#names.values()) {
-      try {
-        ip(["netns", "add", name]);
-      } catch (err) {
-        if (/exists/i.test((err as { stderr?: string }).stderr ?? "")) throw new BlockTaken();
-        throw err;
-      }
+      ip(["netns", "add", name]);
     }
     const rivals = namespaces().filter(
       (name) =>
@@ -346,19 +340,9 @@ class LinkImpl implements NetnsLink {
 
   private apply(ns: string, cut: boolean): void {
     const dev = this.dev;
-    switch (this.method) {
-      case "netem":
-      case "blackhole": {
-        const qdisc = this.method === "netem" ? ["netem", "loss", "100%"] : ["blackhole"];
-        const args = cut ? ["add", "dev", dev, "root", ...qdisc] : ["del", "dev", dev, "root"];
-        execFileSync("ip", ["netns", "exec", ns, "tc", "qdisc", ...args], {
-          stdio: ["ignore", "ignore", "pipe"],
-        });
-        return;
-      }
-      case "link-down":
-        ip(["-n", ns, "link", "set", dev, cut ? "down" : "up"]);
-    }
+    if (this.method === "link-down") ip(["-n", ns, "link", "set", dev, cut ? "down" : "up"]);
+    else if (cut) tc(ns, ["qdisc", "add", "dev", dev, "root", ...QDISC[this.method]]);
+    else tc(ns, ["qdisc", "del", "dev", dev, "root"]);
   }
 }
 
