@@ -14,11 +14,14 @@ import {
   countryOrganisationIds,
   countryServerConfig,
   describeOrganisation,
+  federationHubConfig,
   PROVISION_DEFAULTS,
   PROVISIONER,
   quarantineStreamConfig,
+  VIA_HUB,
   streamConfig,
   trustBucketConfig,
+  type CountryServerOptions,
   type TrustList,
 } from "@stafett/shared";
 
@@ -71,17 +74,47 @@ export function infraExamples(): Map<string, string> {
       }),
     ),
   );
-  files.set(
-    "nats-se.json",
+  /** Sweden's broker, connecting out over `connects`. */
+  const seBroker = (connects: CountryServerOptions["connects"]) =>
     json(
       countryServerConfig({
         country: "se",
         storeDir,
         trustList: se,
         nkeys: exampleNkeys(se),
-        connects: [{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }],
+        ...(connects === undefined ? {} : { connects }),
+      }),
+    );
+  files.set(
+    "nats-se.json",
+    seBroker([{ partner: "no", url: "nats-leaf://nats.no.example:7422", credentials: secret }]),
+  );
+  // The federation of many: a routing hub, and a country linked once to it.
+  files.set(
+    "nats-hub.json",
+    json(
+      federationHubConfig({
+        members: ["se", "no", "fi"].map((country) => ({
+          country,
+          credentials: { user: `link-${country}`, password: `CHANGE-ME-hub-${country}-secret` },
+        })),
+        partnerships: [
+          ["se", "no"],
+          ["se", "fi"],
+        ],
+        host: "0.0.0.0",
       }),
     ),
+  );
+  files.set(
+    "nats-se-via-hub.json",
+    seBroker([
+      {
+        partner: VIA_HUB,
+        url: "nats-leaf://hub.federation.example:7422",
+        credentials: { user: "link-se", password: "CHANGE-ME-hub-se-secret" },
+      },
+    ]),
   );
   files.set("stream-STAFETT_SE.json", json(streamConfig("se", o, se)));
   files.set("stream-STAFETT_QUARANTINE_SE.json", json(quarantineStreamConfig("se", o)));

@@ -10,7 +10,7 @@ export interface ApiResponse<T> {
 export class Api {
   constructor(
     private readonly baseUrl: string,
-    private readonly token: string,
+    readonly token: string,
   ) {}
 
   static async for(country: LocalCountry, id: string, url: string): Promise<Api> {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalCountry, samplePersonal, waitFor } from "@stafett/devkit";
 import { AUDIT_FILE, createLogger, type AuditRecord } from "@stafett/shared";
-import { runCli } from "../../services/cli/src/cli.js";
+import { stafett } from "../support/cli.js";
 import { Api } from "./api.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
@@ -141,53 +141,28 @@ describe("the access audit of a municipality", () => {
     const anchor = join(dir, "anchor-for-cli.json");
     writeFileSync(trust, se.country.trustListJws);
     writeFileSync(anchor, JSON.stringify(se.country.anchorPublicJwk));
-    const out: string[] = [];
-    const io = {
-      out: (t: string) => out.push(t),
-      err: (t: string) => out.push(t),
-      usage: (t: string) => (out.push(t), 2),
-      stdin: async () => new Uint8Array(),
-      stdoutBytes: () => undefined,
-    };
-    const verify = () =>
-      runCli(
-        [
-          "audit",
-          "verify",
-          "--state",
-          dir,
-          "--org",
-          GOTEBORG,
-          "--trust",
-          trust,
-          "--anchor",
-          anchor,
-        ],
-        io,
-      );
+    const verify = (org = GOTEBORG) =>
+      stafett([
+        "audit",
+        "verify",
+        "--state",
+        dir,
+        "--org",
+        org,
+        "--trust",
+        trust,
+        "--anchor",
+        anchor,
+      ]);
     try {
-      expect(await verify(), out.join("")).toBe(0);
-      expect(out.join("")).toMatch(
+      const verified = await verify();
+      expect(verified.code, verified.text).toBe(0);
+      expect(verified.text).toMatch(
         /audit verified: \d+ records of se:municipality:1480, \d+ signed checkpoints \(the last at record \d+\)/,
       );
       // Göteborg's audit is not Stockholm's: checked as Stockholm's, it is refused.
-      out.length = 0;
-      const asStockholm = await runCli(
-        [
-          "audit",
-          "verify",
-          "--state",
-          dir,
-          "--org",
-          STOCKHOLM,
-          "--trust",
-          trust,
-          "--anchor",
-          anchor,
-        ],
-        io,
-      );
-      expect(asStockholm, out.join("")).toBe(1);
+      const asStockholm = await verify(STOCKHOLM);
+      expect(asStockholm.code, asStockholm.text).toBe(1);
       const file = join(dir, AUDIT_FILE);
       const { readFileSync } = await import("node:fs");
       const lines = readFileSync(file, "utf8").trimEnd().split("\n");
@@ -195,9 +170,9 @@ describe("the access audit of a municipality", () => {
       tampered[0] = tampered[0]!.replace('"action":"read"', '"action":"opened"');
       renameSync(file, `${file}.kept`);
       writeFileSync(file, `${tampered.join("\n")}\n`);
-      out.length = 0;
-      expect(await verify()).toBe(1);
-      expect(out.join("")).toMatch(/^rejected: ERR_AUDIT_BROKEN \(altered\) at line 1/);
+      const altered = await verify();
+      expect(altered.code).toBe(1);
+      expect(altered.text).toMatch(/^rejected: ERR_AUDIT_BROKEN \(altered\) at line 1/);
       rmSync(file);
       renameSync(`${file}.kept`, file);
     } finally {

@@ -28,7 +28,11 @@ import {
   fromBase64,
   type AuditRecord,
 } from "@stafett/shared";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { holding, needlesOf } from "../support/byte-search.js";
+import { stafett } from "../support/cli.js";
 import { Api } from "./api.js";
 
 const log = createLogger({ service: "e2e-liaison-ret", level: process.env.LOG_LEVEL ?? "silent" });
@@ -209,6 +213,26 @@ describe("erasure on request at the liaison", () => {
     expect(unknown.body).toMatchObject({ code: "ERR_NOT_FOUND", reason: "unknown_referral" });
     expect((await plain.get(`/v1/inbound/${id}`)).status).toBe(200);
 
+    // The operator's command, with the eraser's token.
+    const tokenDir = mkdtempSync(join(tmpdir(), "stafett-erase-"));
+    const tokenFile = join(tokenDir, "token");
+    writeFileSync(tokenFile, eraser.token, { mode: 0o600 });
+    try {
+      const run = await stafett([
+        "erase",
+        "--inbound",
+        "--referral",
+        id,
+        "--url",
+        running.url,
+        "--token-file",
+        tokenFile,
+      ]);
+      expect(run.code, run.text).toBe(0);
+      expect(run.text).toMatch(/^erased: the personal part of .* \(request\) at /);
+    } finally {
+      rmSync(tokenDir, { recursive: true, force: true });
+    }
     const erased = await eraser.call("DELETE", `/v1/inbound/${id}/personal`);
     expect(erased.status).toBe(200);
     expect(erased.body).toMatchObject({ referralId: id, cause: "request" });
@@ -234,8 +258,9 @@ describe("erasure on request at the liaison", () => {
       .body.records;
     const actions = records.map((r) => r.action);
     expect(actions).toContain("erased");
-    // Each erasure asked for is recorded, the second one too; the refused ones are not.
-    expect(actions.filter((a) => a === "erased")).toHaveLength(2);
+    // Each erasure asked for is recorded (the command's, then twice the API's); the refused ones
+    // are not.
+    expect(actions.filter((a) => a === "erased")).toHaveLength(3);
   }, 60_000);
 });
 

@@ -29,7 +29,7 @@ import {
 import { openTo } from "../support/flow.js";
 import { holding, needlesOf } from "../support/byte-search.js";
 import { capturedLog } from "../support/logs.js";
-import { runCli } from "../../services/cli/src/cli.js";
+import { stafett } from "../support/cli.js";
 import { Api } from "./api.js";
 
 const log = createLogger({ service: "e2e", level: process.env.LOG_LEVEL ?? "silent" });
@@ -194,18 +194,7 @@ describe("erasure on request", () => {
       writeFileSync(tokenFile, await se.tokens.mint(org, "officer-1", 600, { roles }), {
         mode: 0o600,
       });
-      const out: string[] = [];
-      const code = await runCli(
-        ["erase", "--referral", id, "--url", goteborg.url, "--token-file", tokenFile],
-        {
-          out: (t) => out.push(t),
-          err: (t) => out.push(t),
-          usage: (t) => (out.push(t), 2),
-          stdin: async () => new Uint8Array(),
-          stdoutBytes: () => undefined,
-        },
-      );
-      return { code, text: out.join("") };
+      return stafett(["erase", "--referral", id, "--url", goteborg.url, "--token-file", tokenFile]);
     };
     try {
       expect(await cli(GOTEBORG, [])).toEqual({ code: 1, text: "rejected: ERR_FORBIDDEN\n" });
@@ -315,35 +304,28 @@ describe("erasure from the quarantine", () => {
       }
       const [first, second] = events;
       if (first === undefined || second === undefined) throw new Error("two events");
-      const out: string[] = [];
-      const io = {
-        out: (t: string) => out.push(t),
-        err: (t: string) => out.push(t),
-        usage: (t: string) => (out.push(t), 2),
-        stdin: async () => new Uint8Array(),
-        stdoutBytes: () => undefined,
-      };
       const erase = (org: string) =>
-        runCli(
-          [
-            "quarantine",
-            "erase",
-            "--referral",
-            first.event.referralId,
-            "--org",
-            org,
-            "--nats-url",
-            se.natsUrl,
-            "--nkey-file",
-            nkeyFile,
-          ],
-          io,
-        );
+        stafett([
+          "quarantine",
+          "erase",
+          "--referral",
+          first.event.referralId,
+          "--org",
+          org,
+          "--nats-url",
+          se.natsUrl,
+          "--nkey-file",
+          nkeyFile,
+        ]);
       // Another organisation's erasure leaves the hub's copies.
-      expect(await erase(GOTEBORG)).toBe(0);
-      expect(out.pop()).toMatch(/^erased 0 quarantined message/);
-      expect(await erase("se:hub:vast")).toBe(0);
-      expect(out.pop()).toMatch(/^erased 1 quarantined message/);
+      expect(await erase(GOTEBORG)).toMatchObject({
+        code: 0,
+        text: expect.stringMatching(/^erased 0 quarantined message/),
+      });
+      expect(await erase("se:hub:vast")).toMatchObject({
+        code: 0,
+        text: expect.stringMatching(/^erased 1 quarantined message/),
+      });
       const left = async (seq: number) =>
         (await jsm.streams.getMessage(stream, { seq }).catch(() => null)) !== null;
       expect(await left(seqs[0] ?? 0)).toBe(false);

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "@stafett/cli";
+import { capturedIo } from "../support/cli.js";
 import { LocalCountry, waitFor } from "@stafett/devkit";
 import { createLogger, Journal } from "@stafett/shared";
 import { expectNoRefusals, openTo } from "../support/flow.js";
@@ -40,18 +41,6 @@ function lines(path: string): { start: number; end: number; text: string }[] {
   }
   return out;
 }
-
-const io = () => {
-  const out: string[] = [];
-  return {
-    out: (t: string) => void out.push(t),
-    err: (t: string) => void out.push(t),
-    usage: (t: string) => (out.push(t), 2),
-    stdin: () => Promise.resolve(new Uint8Array()),
-    stdoutBytes: () => undefined,
-    text: () => out.join(""),
-  };
-};
 
 describe("a service's journal damaged while it was down", () => {
   it(
@@ -148,7 +137,7 @@ describe("a service's journal damaged while it was down", () => {
       ]);
       expect(readFileSync(hubJournal)).toEqual(bytes);
 
-      const repair = io();
+      const repair = capturedIo();
       expect(await runCli(["journal", "repair", "--state", hubDir], repair)).toBe(0);
       expect(repair.text()).toContain(`damaged at byte ${damagedAt}`);
       expect(Journal.check(hubJournal).damaged).toEqual([]);

@@ -48,6 +48,7 @@ import {
   type BrokerUsers,
 } from "@stafett/shared";
 import { caseKeys, openTo, sendReferrals } from "../support/flow.js";
+import { addStreamsObserver, observeStreams } from "../support/observer.js";
 
 /** An answer of the organisation's own JetStream: an error (nothing done), or its own limits. */
 function isOwnAccountAnswer(text: string): boolean {
@@ -189,12 +190,7 @@ beforeAll(async () => {
   });
   delete (config.jetstream as Record<string, unknown>).store_dir;
   // The test's observer: a second user in the streams' account that only listens.
-  const accounts = config.accounts as Record<string, { users: unknown[] }>;
-  accounts.STAFETT?.users.push({
-    user: "observer",
-    password: observerPassword,
-    permissions: { publish: { deny: [">"] }, subscribe: { allow: [">"] } },
-  });
+  addStreamsObserver(config, observerPassword);
   seServer = await startServer({ name: "stafett-se", jetstream: { domain: "se" }, config });
   hostileDk = await startServer({
     name: "hostile-dk",
@@ -230,17 +226,13 @@ beforeAll(async () => {
   ]);
   admin = await connect({ servers: seServer.url, ...se.admin });
   jsm = await jetstreamManager(admin);
-  observer = await connect({ servers: seServer.url, user: "observer", pass: observerPassword });
-  observer.subscribe(">", {
-    callback: (_err, m) => {
-      landed.push({
-        subject: m.subject,
-        reply: looksLikeReply(m),
-        text: new TextDecoder().decode(m.data.subarray(0, 48)),
-      });
-    },
+  observer = await observeStreams(seServer, observerPassword, (m) => {
+    landed.push({
+      subject: m.subject,
+      reply: looksLikeReply(m),
+      text: new TextDecoder().decode(m.data.subarray(0, 48)),
+    });
   });
-  await observer.flush();
   await waitForValue(
     async () =>
       (await seServer.monitor<{ leafnodes: number }>("/leafz")).leafnodes === 2 ? true : undefined,

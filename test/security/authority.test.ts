@@ -44,7 +44,7 @@ import {
   type IssuedEvent,
   type TrustList,
 } from "@stafett/shared";
-import { runCli } from "../../services/cli/src/cli.js";
+import { stafett } from "../support/cli.js";
 import { Api, type TimelineView } from "../e2e/api.js";
 
 /** Every log line of every service, to search for what must never be logged. */
@@ -383,35 +383,25 @@ describe("errors never carry a caller's key", () => {
           },
         }),
       );
-      const out: string[] = [];
-      const code = await runCli(
-        [
-          "event",
-          "seal",
-          "--in",
-          join(dir, "draft.json"),
-          "--key",
-          join(dir, "key.json"),
-          "--org",
-          STOCKHOLM,
-          "--trust",
-          join(dir, "trust.jws"),
-          "--anchor",
-          join(dir, "anchor.pub.json"),
-          "--out",
-          join(dir, "out.bin"),
-        ],
-        {
-          out: (t) => out.push(t),
-          err: (t) => out.push(t),
-          usage: (t) => (out.push(t), 2),
-          stdin: async () => new Uint8Array(),
-          stdoutBytes: () => undefined,
-        },
-      );
+      const { code, text } = await stafett([
+        "event",
+        "seal",
+        "--in",
+        join(dir, "draft.json"),
+        "--key",
+        join(dir, "key.json"),
+        "--org",
+        STOCKHOLM,
+        "--trust",
+        join(dir, "trust.jws"),
+        "--anchor",
+        join(dir, "anchor.pub.json"),
+        "--out",
+        join(dir, "out.bin"),
+      ]);
       expect(code).toBe(1);
-      expect(out.join("")).toMatch(/^rejected: ERR_PERSONAL_INVALID \(additionalProperties\)/);
-      expect(out.join("")).not.toContain("Zyxwvut");
+      expect(text).toMatch(/^rejected: ERR_PERSONAL_INVALID \(additionalProperties\)/);
+      expect(text).not.toContain("Zyxwvut");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,8 @@
 /**
  * A referral flow from Stockholm (0180) to Göteborg (1480) for fault tests: a case system that
  * retries with the same Idempotency-Key until the gateway accepts, and the check that every
- * referral arrived, was receipted and forwarded exactly once.
+ * referral arrived, was receipted and forwarded exactly once; and a referral abroad, accepted
+ * by the partner's liaison.
  */
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
@@ -9,9 +10,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import type { Gateway } from "@stafett/gateway";
 import type { Hub } from "@stafett/hub";
+import type { Liaison } from "@stafett/liaison";
 import { samplePersonal } from "@stafett/devkit";
 import { listQuarantine, StafettError, type QuarantineEntry } from "@stafett/shared";
-import { waitFor } from "./wait.js";
+import { waitFor, waitForValue } from "./wait.js";
 
 /** Codes a case system retries (HTTP 503 with Retry-After). */
 const RETRY_LATER = new Set(["ERR_UNAVAILABLE", "ERR_JOURNAL_WRITE", "ERR_CLOCK_SKEW"]);
@@ -42,6 +44,33 @@ export async function openTo(
     `case-${randomUUID()}`,
   );
   return opened.referralId;
+}
+
+/**
+ * A referral from `origin` to the country `cc`: it reaches the partner's liaison, which accepts
+ * it, and `origin` sees it closed. Resolves with the referral's timeline types at `origin`.
+ */
+export async function referAbroad(
+  origin: Gateway,
+  cc: string,
+  partner: Liaison,
+): Promise<string[]> {
+  const { referralId } = await origin.openReferral({
+    urgency: "URGENCY_HIGH",
+    reason: "REASON_CATEGORY_TRAFFICKING_SUSPECTED",
+    destination: { country: cc },
+    personal: samplePersonal(5),
+  } as never);
+  await waitForValue(() => partner.state.inbound.get(referralId), {
+    timeoutMs: 15_000,
+    message: `the referral at ${cc}'s liaison`,
+  });
+  await partner.answer(referralId, "accepted");
+  await waitFor(() => origin.referral(referralId)?.status === "closed", {
+    timeoutMs: 10_000,
+    message: `${cc}'s acceptance and the close at the origin`,
+  });
+  return origin.referral(referralId)?.timeline.map((e) => e.type) ?? [];
 }
 
 /**

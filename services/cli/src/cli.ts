@@ -4,7 +4,12 @@ import { isStafettError, parseDuration } from "@stafett/shared";
 import { keysGenerate } from "./commands/keys.js";
 import { trustSign, trustVerify } from "./commands/trust.js";
 import { eventOpen, eventSeal } from "./commands/event.js";
-import { federationConfig, provision } from "./commands/infra.js";
+import {
+  federationAddCountry,
+  federationConfig,
+  federationHubConfigFile,
+  provision,
+} from "./commands/infra.js";
 import { quarantine } from "./commands/quarantine.js";
 import { natsUsers } from "./commands/nats-users.js";
 import { auditExport, auditVerify } from "./commands/audit.js";
@@ -19,9 +24,12 @@ export const USAGE = `stafett <command>
                                               signing (Ed25519) and encryption (X25519) key pairs as JWK files;
                                               --label names a rollover's new pair (<stem>.<label>.*); never overwrites
   keys anchor [--out DIR]                     a trust anchor key pair (the national coordinator's)
-  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--valid-for DURATION] [--out FILE]
+  trust sign --orgs FILE --anchor KEY --country CC --version N [--policy FILE] [--valid-for DURATION]
+             [--partner-anchors FILE] [--out FILE]
                                               build and sign a trust list (compact JWS); --valid-for (e.g. 90d)
-                                              gives it a notAfter that services warn about before it passes
+                                              gives it a notAfter that services warn about before it passes;
+                                              --partner-anchors: [{"country": CC, "anchors": [PUB files]}], the
+                                              partner countries whose lists (signed by those anchors) are accepted
   trust verify --anchor PUB FILE              check a trust list's signature and schema, list its organisations
   event seal --in DRAFT|- --org ID --key SIGKEY --trust FILE --anchor PUB [--seal-to IDS] [--partner-country CC] [--out FILE|-]
                                               canonical JSON draft -> SignedEvent bytes
@@ -39,6 +47,17 @@ export const USAGE = `stafett <command>
                                               the country's nats-server config (JSON): the streams' account, one account
                                               per organisation (nkey users, seeds in DIR), and its federation links;
                                               --tls-*: mutual TLS on the client and leafnode ports
+  federation config --country CC ... --hub nats-leaf://HOST:PORT
+                                              the same, with one link to the federation's hub for every partner
+  federation config --federation FILE --out DIR [--host H] [--port N] [--leaf-port N] [--tls-* F]
+                                              the federation's routing hub (no JetStream) from a description
+                                              {"members": [CC,...], "partnerships": [[CC,CC],...]}: an account per
+                                              member, only partners' pairs joined; link passwords DIR/links/hub-CC.password
+  federation add-country --federation FILE --out DIR --country CC --partners CC,... --hub-config FILE
+                         [--hub-pid PID --hub-monitor URL] [--wait DURATION]
+                                              add a member: rewrite FILE and the hub's accounts; with the pid and
+                                              monitoring URL, reload the running hub, wait (default 10m) for the new
+                                              country's link, reload again; nobody else restarts
   config services --trust FILE --anchor PUB --keys DIR --nats-url URL --auth-jwks F --auth-issuer ISS --out DIR
                   [--nkeys DIR] [--tls-ca F [--tls-cert F --tls-key F]] [--only IDS] [--state-root DIR]
                   [--auth-audience AUD] [--http-host H] [--http-port-base N] [--metrics-host H]
@@ -58,9 +77,10 @@ export const USAGE = `stafett <command>
                                               exit 1 naming the first record altered, removed, inserted or moved
   audit export --state DIR --referral ID [--out FILE]
                                               one referral's audit records, for the registrar
-  erase --referral ID --url URL --token-file FILE
+  erase --referral ID --url URL --token-file FILE [--inbound]
                                               erase a referral's personal part at the service at URL (a person's
-                                              token granting eraser; recorded in that service's audit)
+                                              token granting eraser; recorded in that service's audit); --inbound:
+                                              at the liaison, a partner's referral into the country
   journal check | repair --state DIR           verify every record of a service's journal (DIR/journal.jsonl);
                                               repair (service stopped) keeps damaged lines aside in a separate file
 
@@ -96,6 +116,14 @@ const OPTIONS = {
   "store-dir": { type: "string" },
   "accept-from": { type: "string" },
   "connect-to": { type: "string" },
+  hub: { type: "string" },
+  "partner-anchors": { type: "string" },
+  federation: { type: "string" },
+  partners: { type: "string" },
+  "hub-config": { type: "string" },
+  "hub-pid": { type: "string" },
+  "hub-monitor": { type: "string" },
+  wait: { type: "string" },
   port: { type: "string" },
   "leaf-port": { type: "string" },
   "valid-for": { type: "string" },
@@ -120,6 +148,7 @@ const OPTIONS = {
   "metrics-port-base": { type: "string" },
   "expiry-warning": { type: "string" },
   "log-level": { type: "string" },
+  inbound: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -133,6 +162,18 @@ function need(v: Values, name: keyof Values, io: Io): string | undefined {
   if (typeof value === "string" && value.length > 0) return value;
   io.usage(`--${name} is required`);
   return undefined;
+}
+
+/** Where a broker listens, and its TLS files. */
+function listenArgs(v: Values) {
+  return {
+    ...(v.port === undefined ? {} : { port: Number(v.port) }),
+    ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
+    ...(v.host === undefined ? {} : { host: v.host }),
+    ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
+    ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
+    ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+  };
 }
 
 /** How the command reaches the broker: credentials and TLS. */
@@ -196,6 +237,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           version: Number(version),
           out: v.out ?? "trust-list.jws",
           ...(v.policy === undefined ? {} : { policy: v.policy }),
+          ...(v["partner-anchors"] === undefined ? {} : { partners: v["partner-anchors"] }),
           ...(validFor === undefined ? {} : { validForMs: validFor }),
         },
         io,
@@ -294,6 +336,11 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
         io,
       ),
     "federation config": async () => {
+      if (v.federation !== undefined) {
+        const out = need(v, "out", io);
+        if (!out) return 2;
+        return federationHubConfigFile({ federation: v.federation, out, ...listenArgs(v) }, io);
+      }
       const country = need(v, "country", io);
       const out = need(v, "out", io);
       const trust = need(v, "trust", io);
@@ -309,12 +356,31 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
           storeDir: v["store-dir"] ?? "/var/lib/nats-server",
           ...(v["accept-from"] === undefined ? {} : { acceptFrom: v["accept-from"] }),
           ...(v["connect-to"] === undefined ? {} : { connectTo: v["connect-to"] }),
-          ...(v.port === undefined ? {} : { port: Number(v.port) }),
-          ...(v["leaf-port"] === undefined ? {} : { leafPort: Number(v["leaf-port"]) }),
-          ...(v.host === undefined ? {} : { host: v.host }),
-          ...(v["tls-cert"] === undefined ? {} : { tlsCert: v["tls-cert"] }),
-          ...(v["tls-key"] === undefined ? {} : { tlsKey: v["tls-key"] }),
-          ...(v["tls-ca"] === undefined ? {} : { tlsCa: v["tls-ca"] }),
+          ...(v.hub === undefined ? {} : { hub: v.hub }),
+          ...listenArgs(v),
+        },
+        io,
+      );
+    },
+    "federation add-country": async () => {
+      const federation = need(v, "federation", io);
+      const out = need(v, "out", io);
+      const country = need(v, "country", io);
+      const partners = need(v, "partners", io);
+      const hubConfig = need(v, "hub-config", io);
+      if (!federation || !out || !country || !partners || !hubConfig) return 2;
+      const waitMs = v.wait === undefined ? undefined : parseDuration(v.wait);
+      if (v.wait !== undefined && waitMs === undefined) return io.usage("--wait takes a duration");
+      return federationAddCountry(
+        {
+          federation,
+          out,
+          country,
+          partners,
+          hubConfig,
+          ...(v["hub-pid"] === undefined ? {} : { hubPid: Number(v["hub-pid"]) }),
+          ...(v["hub-monitor"] === undefined ? {} : { hubMonitor: v["hub-monitor"] }),
+          ...(waitMs === undefined ? {} : { waitMs }),
         },
         io,
       );
@@ -324,7 +390,7 @@ export async function runCli(argv: string[], io: Io, commands: Commands = {}): P
       const url = need(v, "url", io);
       const tokenFile = need(v, "token-file", io);
       if (!referral || !url || !tokenFile) return 2;
-      return erase({ referral, url, tokenFile }, io);
+      return erase({ referral, url, tokenFile, inbound: v.inbound === true }, io);
     },
     journal: async () => {
       const state = need(v, "state", io);

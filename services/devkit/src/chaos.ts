@@ -30,7 +30,7 @@ import {
 } from "@stafett/shared";
 import { startCluster, type NatsCluster } from "./nats-server.js";
 import { spawnService, writeServiceFiles, type ServiceProcess } from "./service-process.js";
-import { waitFor } from "./wait.js";
+import { waitFor, waitForValue } from "./wait.js";
 
 export interface ChaosOptions {
   referrals: number;
@@ -303,8 +303,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const inbox = (await call<{ referralId: string }[]>("destination", "GET", "/v1/inbox")).body;
     const nc = await connect({ servers: cluster.urls, ...admin });
     const jsm = await jetstreamManager(nc);
-    const quarantined = (await jsm.streams.info(quarantineStreamName("se"))).state.messages;
-    const entries = await listQuarantine(jsm, "se");
+    // Right after the last kill the quarantine stream may still be electing its leader: ask
+    // until the cluster answers rather than fail the run on one timed-out request.
+    const { quarantined, entries } = await waitForValue(
+      async () => ({
+        quarantined: (await jsm.streams.info(quarantineStreamName("se"))).state.messages,
+        entries: await listQuarantine(jsm, "se"),
+      }),
+      { timeoutMs: 60_000, intervalMs: 500, message: "the quarantine stream to answer" },
+    );
     for (const q of entries) say(`quarantined: ${q.code} ${q.reason} ${q.consumer} ${q.subject}`);
     const replays = entries.filter((q) => q.code === "ERR_REPLAY").length;
     await nc.close();

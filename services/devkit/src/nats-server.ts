@@ -127,6 +127,11 @@ export interface NatsServer {
    * and ports, so connected clients reconnect to it. Resolves to the same object.
    */
   restart(): Promise<NatsServer>;
+  /**
+   * Rewrites the config with `patch`'s top-level keys replaced (ports stay) and has the running
+   * process reload it (SIGHUP, as `nats-server --signal reload`); resolves once it has.
+   */
+  reload(patch: ServerConfig): Promise<void>;
 }
 
 export interface StartClusterOptions extends Omit<StartServerOptions, "name"> {
@@ -343,6 +348,9 @@ class ServerProcess implements NatsServer {
   #watchdog: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #stderr = "";
+  /** How many times the process has logged that it reloaded its configuration, or failed to. */
+  #reloads = 0;
+  #reloadFailures = 0;
   #ports: Ports = { client: 0, monitor: 0, cluster: undefined };
   #leafPort: number | undefined;
   #removed = false;
@@ -550,6 +558,24 @@ class ServerProcess implements NatsServer {
     return this;
   }
 
+  async reload(patch: ServerConfig): Promise<void> {
+    const child = this.#child;
+    if (!child || !this.running) throw new Error(`${this.label()} is not running`);
+    // The ports as the running process was given them (-1 stays -1): a reload refuses changes.
+    this.#config = { ...this.#config, ...patch };
+    await writeFile(this.configFile, `${JSON.stringify(this.#config, null, 2)}\n`, "utf8");
+    const before = { reloads: this.#reloads, failures: this.#reloadFailures };
+    child.kill("SIGHUP");
+    await waitForValue(
+      () => {
+        if (this.#reloadFailures > before.failures)
+          throw new Error(`${this.label()} refused the new config:\n${this.stderrTail(3)}`);
+        return this.#reloads > before.reloads ? true : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: POLL_MS, message: `${this.label()} to reload its config` },
+    );
+  }
+
   /** Synchronous SIGKILL and removal, for the process 'exit' hook. */
   killNow(): void {
     this.killNowProcess();
@@ -629,6 +655,8 @@ class ServerProcess implements NatsServer {
   }
 
   private capture(chunk: string): void {
+    this.#reloads += chunk.split("Reloaded server configuration").length - 1;
+    this.#reloadFailures += chunk.split("Failed to reload server configuration").length - 1;
     this.#stderr += chunk;
     if (this.#stderr.length > STDERR_TAIL_BYTES) {
       this.#stderr = this.#stderr.slice(-STDERR_TAIL_BYTES);
@@ -903,6 +931,7 @@ async function startContainerServer(
     },
     kill: () => unsupported("kill()"),
     restart: () => unsupported("restart()"),
+    reload: () => unsupported("reload()"),
   };
   const handle = {
     stop: () => server.stop(),

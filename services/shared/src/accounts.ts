@@ -52,8 +52,18 @@ export const PROVISIONER = "provisioner";
 /** An organisation's account: `se:municipality:0180` -> `se-municipality-0180`. */
 export const accountOf = (orgId: string): string => orgId.replaceAll(":", "-");
 
-/** The account a federation link with `partner` is bound to, on this country's broker. */
-export const linkAccountOf = (partner: string): string => `link-${partner}`;
+/**
+ * The partner token of a country's one link to the federation's routing hub: wherever a direct
+ * link names its partner country (`stafett.<partner>.in.<own>.>`), the hub link has the wildcard,
+ * so the broker's config names no partner and a new partner needs no change to it. The hub
+ * decides who may talk to whom (`federationHubConfig` in infra.ts), the trust list whose events
+ * are accepted (docs/contract.md, "Federation").
+ */
+export const VIA_HUB = "*";
+
+/** The account a federation link with `partner` (or `VIA_HUB`) is bound to, on this broker. */
+export const linkAccountOf = (partner: string): string =>
+  partner === VIA_HUB ? "link-hub" : `link-${partner}`;
 
 export interface LinkCredentials {
   user: string;
@@ -112,10 +122,13 @@ export function borderTypes(policy: readonly PolicyRule[]): EventType[] {
  * through the own liaison's `out.<partner>` subjects, for each partner the list names). Never a
  * wildcard: `in`, `out`, `national` and addresses the list does not name are not matched.
  */
-export function publishSubjects(orgId: string, list: TrustList): string[] {
+export function publishSubjects(
+  orgId: string,
+  list: TrustList,
+  partners: readonly string[] = (list.partners ?? []).map((p) => p.country),
+): string[] {
   const me = parseOrgId(orgId);
   const cc = me.country;
-  const partners = (list.partners ?? []).map((p) => p.country);
   const out = new Set<string>();
   for (const rule of list.policy.filter((r) => r.from === me.role)) {
     for (const type of rule.types) {
@@ -143,7 +156,11 @@ export function publishSubjects(orgId: string, list: TrustList): string[] {
  * a code that does not exist is published to nothing. Sweden's 290 municipalities would
  * otherwise need 168,000 imports for receipts and rejections alone.
  */
-export function publishImportSubjects(orgId: string, list: TrustList): string[] {
+export function publishImportSubjects(
+  orgId: string,
+  list: TrustList,
+  partners?: readonly string[],
+): string[] {
   const role = parseOrgId(orgId).role;
   const toBoth = new Set<EventType>();
   const to = (r: "hub" | "municipality") =>
@@ -151,7 +168,7 @@ export function publishImportSubjects(orgId: string, list: TrustList): string[] 
   const toHub = to("hub");
   for (const t of to("municipality")) if (toHub.has(t)) toBoth.add(t);
   const out = new Set<string>();
-  for (const subject of publishSubjects(orgId, list)) {
+  for (const subject of publishSubjects(orgId, list, partners)) {
     const [, cc, region, , type] = subject.split(".");
     const regional =
       region !== undefined &&
@@ -181,15 +198,27 @@ const service = (subject: string, account = STAFETT_ACCOUNT): Import => ({
 const stream = (subject: string): Import => ({ stream: { account: STAFETT_ACCOUNT, subject } });
 
 const trustStream = `KV_${TRUST_BUCKET}`;
-/** The trust lists an organisation reads: its own country's and each partner's. */
-const trustKeys = (list: TrustList): string[] => [
-  list.country,
-  ...(list.partners ?? []).map((p) => p.country),
-];
+/**
+ * The trust lists an organisation reads: its own country's and each partner's; through the hub,
+ * any key (`*`, the own included), so that a partner added to the list needs no change to the
+ * broker. A partner's list is signed by its anchor and taken only when the own list names that
+ * anchor.
+ */
+const trustKeys = (list: TrustList, viaHub: boolean): string[] =>
+  viaHub ? [VIA_HUB] : [list.country, ...(list.partners ?? []).map((p) => p.country)];
+
+/**
+ * The partners whose `out` subjects a domestic party may publish on: each partner the list
+ * names, or, through the hub, any (`stafett.<cc>.out.*.<type>`: the stream holds the whole of
+ * `stafett.<cc>.out.>` for the liaison, whose outbound policy follows the trust list in force).
+ */
+const outPartners = (linked: readonly string[]): string[] | undefined =>
+  linked.includes(VIA_HUB) ? [VIA_HUB] : undefined;
 
 /**
  * What one organisation's account imports from STAFETT, and, for the liaison, from the link
- * account of each partner in `linked` (those this broker has a link with).
+ * account of each partner in `linked` (those this broker has a link with; `VIA_HUB` for the one
+ * link to the federation's hub).
  */
 export function organisationImports(
   orgId: string,
@@ -214,7 +243,7 @@ export function organisationImports(
     stream(`$JS.EVENT.ADVISORY.STREAM.DELETED.${s}`),
     stream(`$JS.EVENT.ADVISORY.STREAM.DELETED.${trustStream}`),
   );
-  for (const key of trustKeys(list)) {
+  for (const key of trustKeys(list, linked.includes(VIA_HUB))) {
     imports.push(
       apiImport(`DIRECT.GET.${trustStream}.$KV.${TRUST_BUCKET}.${key}`),
       stream(`$KV.${TRUST_BUCKET}.${key}`),
@@ -222,7 +251,8 @@ export function organisationImports(
   }
   // A gateway reads the stream's fill for its back-pressure (docs/security.md: what it shows).
   if (me.role === "municipality") imports.push(apiImport(`STREAM.INFO.${s}`));
-  for (const subject of publishImportSubjects(orgId, list)) imports.push(service(subject));
+  for (const subject of publishImportSubjects(orgId, list, outPartners(linked)))
+    imports.push(service(subject));
   if (me.role === "liaison") {
     const types = borderTypes(list.policy);
     for (const p of linked)
@@ -290,6 +320,10 @@ export function countryAccounts(
   const cc = list.country;
   const limits = { ...BROKER_LIMITS, ...o.limits };
   const links = o.links ?? [];
+  // A country is linked either directly to each partner or once to the hub: the hub link's
+  // wildcard subjects would overlap a direct link's.
+  if (links.some((l) => l.partner === VIA_HUB) && links.length > 1)
+    throw new Error("a country links to the federation hub or directly to partners, not both");
   const provisioner = o.nkeys.get(PROVISIONER);
   const durables = list.organisations.flatMap((org) => consumersOf(org.id)).length;
   const accounts: Record<string, Record<string, unknown>> = {
@@ -339,9 +373,11 @@ export function countryAccounts(
     accounts[linkAccountOf(p)] = {
       users:
         link.user === undefined ? [] : [{ user: link.user.user, password: link.user.password }],
-      // Into the stream: only the partner's inbound subjects, one per type that may cross.
+      // Into the stream: only the partner's inbound subjects, one per type that may cross (through
+      // the hub, any partner's: the hub lets through only partners' events).
       imports: types.map((t) => service(`stafett.${cc}.in.${p}.${t}`)),
-      // Out to the partner: only its inbound subjects from us, for the own liaison.
+      // Out to the partner (through the hub, to any): only its inbound subjects from us, for the
+      // own liaison.
       exports: [{ service: `stafett.${p}.in.${cc}.>`, accounts: [accountOf(liaisonId(cc))] }],
       limits: { max_payload: limits.maxPayload },
     };

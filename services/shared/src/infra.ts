@@ -4,12 +4,15 @@
  * the STAFETT account and every organisation in an account of its own (accounts.ts). Two
  * countries are joined by a leafnode connection that each side binds to a link account, whichever
  * side connects: `stafett.<partner>.in.<own>.>` crosses one way and `stafett.<own>.in.<partner>.>`
- * the other, and nothing else, no JetStream API included, reaches either side's streams.
+ * the other, and nothing else, no JetStream API included, reaches either side's streams. Many
+ * countries each link once to the federation's routing hub (`federationHubConfig`), with the
+ * partner token `*` (`VIA_HUB`) on their side; a direct link is the case of two.
  * Pure functions returning JSON-ready objects (nats-server reads JSON config files; JSON also
  * avoids the bare `no` being read as false).
  */
 
 import {
+  BROKER_LIMITS,
   countryAccounts,
   linkAccountOf,
   type BrokerLimits,
@@ -131,4 +134,124 @@ export function clusterNodeConfig(o: ClusterNodeOptions): Record<string, unknown
       routes: [...o.routes],
     },
   };
+}
+
+/** A member of the federation: its country, and the user its broker's hub link logs in as. */
+export interface HubMember {
+  country: string;
+  credentials: LinkCredentials;
+}
+
+export interface FederationHubOptions {
+  members: readonly HubMember[];
+  /** The pairs of partner countries: each may send the other its events, and nothing more. */
+  partnerships: readonly (readonly [string, string])[];
+  port?: number;
+  leafPort?: number;
+  host?: string;
+  /** TLS on the client port and the leafnode listener, verify on (the members' links). */
+  tls?: ServerTls;
+  /** Largest message a member's link may send (default `BROKER_LIMITS.maxPayload`). */
+  maxPayload?: number;
+}
+
+/**
+ * How a running hub takes a new member: reload the config with the new account and pairs, wait
+ * until the new country's link is up at the hub, then reload the same config once more.
+ * nats-server 2.9.10 sets up the subscriptions of a service import at a reload only for accounts
+ * it had before (so after one reload the new country's publishes find no responders), and the
+ * answers a new account's link gives reach the hub only when that link was up before the reload
+ * that subscribed them (checked by hand, each order; test/e2e/federation-join.test.ts runs this
+ * one). Every other member's account and user stay as they were, and so do their links.
+ */
+export const HUB_JOIN_STEPS = ["reload", "wait for the new link", "reload"] as const;
+
+/** The hub's account that joins partners; no user logs into it. */
+export const HUB_ROUTER_ACCOUNT = "ROUTER";
+
+/** The hub's account of a member country, into which that country's link logs. */
+export const hubAccountOf = (country: string): string => `country-${country}`;
+
+const COUNTRY = /^[a-z]{2}$/;
+
+/**
+ * The nats-server configuration of the federation's routing hub: no JetStream, nothing stored.
+ * Each member country has an account, into which its broker's link logs in (leafnode
+ * connections only); country X's account sends into `ROUTER` only `stafett.*.in.X.>` (X as the
+ * sender) and takes from it only `stafett.X.in.*.>` (X as the recipient); `ROUTER` imports
+ * `stafett.P.in.X.>` from P's account for each pair of partners X and P, and nothing else. So
+ * a pair that is not partnered exchanges nothing, and no country sees another pair's traffic.
+ * Each import is a service import, so JetStream's answer (the PubAck of the partner's stream)
+ * comes back the same way. The link users' permissions say the same again (the sender and the
+ * recipient token): NATS checks a leafnode's permissions as a client's, `publish` for what the
+ * link sends to the hub and `subscribe` for what the hub sends it.
+ *
+ * Adding a country adds its account and the imports of its pairs to `ROUTER`: every other
+ * member's account and user stay as they were, so a reload keeps their links.
+ */
+export function federationHubConfig(o: FederationHubOptions): Record<string, unknown> {
+  const members = new Set<string>();
+  for (const m of o.members) {
+    if (!COUNTRY.test(m.country)) throw new Error(`not a country code: ${m.country}`);
+    if (members.has(m.country)) throw new Error(`${m.country} is a member twice`);
+    members.add(m.country);
+  }
+  const pairs = new Map<string, readonly [string, string]>();
+  for (const [a, b] of o.partnerships) {
+    if (!members.has(a) || !members.has(b))
+      throw new Error(`the partnership ${a}-${b} names a country that is not a member`);
+    if (a === b) throw new Error(`${a} cannot be its own partner`);
+    const key = [a, b].sort().join("-");
+    pairs.set(key, [a, b]);
+  }
+  const routerImports = [...pairs.values()]
+    .sort()
+    .flatMap(([a, b]) => [
+      { service: { account: hubAccountOf(b), subject: `stafett.${b}.in.${a}.>` } },
+      { service: { account: hubAccountOf(a), subject: `stafett.${a}.in.${b}.>` } },
+    ]);
+  const accounts: Record<string, Record<string, unknown>> = {
+    [HUB_ROUTER_ACCOUNT]: {
+      exports: o.members.map((m) => ({
+        service: `stafett.*.in.${m.country}.>`,
+        accounts: [hubAccountOf(m.country)],
+      })),
+      imports: routerImports,
+    },
+  };
+  const maxPayload = o.maxPayload ?? BROKER_LIMITS.maxPayload;
+  for (const m of o.members) {
+    const cc = m.country;
+    accounts[hubAccountOf(cc)] = {
+      users: [
+        {
+          user: m.credentials.user,
+          password: m.credentials.password,
+          // Replies to service imports are `_R_.…` subjects in whichever direction they go.
+          permissions: {
+            publish: { allow: [`stafett.*.in.${cc}.>`, "_R_.>"] },
+            subscribe: { allow: [`stafett.${cc}.in.*.>`, "_R_.>"] },
+          },
+          allowed_connection_types: ["LEAFNODE"],
+        },
+      ],
+      imports: [{ service: { account: HUB_ROUTER_ACCOUNT, subject: `stafett.*.in.${cc}.>` } }],
+      exports: [{ service: `stafett.${cc}.in.*.>`, accounts: [HUB_ROUTER_ACCOUNT] }],
+      limits: { max_payload: maxPayload },
+    };
+  }
+  const host = o.host ?? "127.0.0.1";
+  const config: Record<string, unknown> = {
+    server_name: "stafett-hub",
+    host,
+    port: o.port ?? 4222,
+    accounts,
+    leafnodes: {
+      host,
+      port: o.leafPort ?? 7422,
+      ...(o.tls === undefined ? {} : { tls: listenerTls(o.tls) }),
+    },
+  };
+  if (o.tls !== undefined) config.tls = listenerTls(o.tls);
+  return config;
 }

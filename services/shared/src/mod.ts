@@ -197,8 +197,21 @@ export {
 } from "./service-config.js";
 export type { ServiceEnvConfig, ServiceRuntime } from "./service-config.js";
 
-export { clusterNodeConfig, countryServerConfig } from "./infra.js";
-export type { ClusterNodeOptions, CountryServerOptions, ServerTls } from "./infra.js";
+export {
+  clusterNodeConfig,
+  countryServerConfig,
+  federationHubConfig,
+  HUB_JOIN_STEPS,
+  HUB_ROUTER_ACCOUNT,
+  hubAccountOf,
+} from "./infra.js";
+export type {
+  ClusterNodeOptions,
+  CountryServerOptions,
+  FederationHubOptions,
+  HubMember,
+  ServerTls,
+} from "./infra.js";
 
 export {
   accountOf,
@@ -206,6 +219,7 @@ export {
   countryAccounts,
   createBrokerUsers,
   linkAccountOf,
+  VIA_HUB,
   ORG_API_PREFIX,
   organisationImports,
   PROVISIONER,

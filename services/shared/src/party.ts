@@ -89,6 +89,8 @@ import { ORG_API_PREFIX } from "./accounts.js";
 /** The stream, in the organisation's own account, whose stored times give the broker's clock. */
 const CLOCK_STREAM = "STAFETT_CLOCK";
 const CLOCK_SUBJECT = "stafett-clock";
+/** How long `onChange` waits to tell of a change, so a burst of changes is told once. */
+const CHANGE_COALESCE_MS = 150;
 
 /** How the own clock is compared with the broker's. */
 export interface ClockCheckOptions {
@@ -361,6 +363,8 @@ export class Party<R> {
   /** Referrals whose personal part is erased (until their metadata is forgotten). */
   private readonly erasures = new Map<string, Erasure>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly changeListeners = new Set<() => void>();
+  private changeTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<CompactReport<JournalLine<R>> | undefined> | undefined;
 
   private constructor(
@@ -659,6 +663,7 @@ export class Party<R> {
     if (records.length === 0) return;
     const at = await this.journal.append({ rs: [...records] });
     records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
+    this.changed();
   }
 
   /**
@@ -679,6 +684,7 @@ export class Party<R> {
         ...(messages.length === 0 ? {} : { out: messages.map(toJournaled) }),
       });
       plan.records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
+      this.changed();
       crashPoint("carry:after-journal");
       return { issued, messages, at };
     });
@@ -1208,6 +1214,7 @@ export class Party<R> {
     }
     this.seen.set(id, delivery.seq);
     records.forEach((r, index) => this.options.apply(r, { ...refOf(at), index }));
+    this.changed();
     crashPoint("handle:after-journal");
     log.debug({ event_id: id, subject: delivery.subject, seq: delivery.seq }, "event decided");
     if (messages.length === 0) return undefined;
@@ -1331,6 +1338,7 @@ export class Party<R> {
     await this.journal.append({ erase: erasure });
     this.erasures.set(erasure.referralId, erasure);
     this.options.holdings?.erase(erasure.referralId);
+    this.changed();
     this.log.info(
       { code: "ERASED", reason: erasure.cause, referral_id: erasure.referralId },
       "a referral's personal part was erased",
@@ -1369,6 +1377,7 @@ export class Party<R> {
           await this.journal.append({ forget: { referralId, at: new Date(now).toISOString() } });
           this.erasures.delete(referralId);
           holdings.forget(referralId);
+          this.changed();
           changed += 1;
         } else if (ended + retention.personalMs <= now && !this.erasures.has(referralId)) {
           await this.journalErase({
@@ -1443,9 +1452,28 @@ export class Party<R> {
     });
   }
 
+  /**
+   * Calls `listener` soon after the party's state changed (a record applied, a personal part
+   * erased, a referral forgotten), at most once per CHANGE_COALESCE_MS however many changes
+   * came: the Desk's live pages refresh on it. It says only that something changed.
+   */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    if (this.changeTimer !== undefined || this.changeListeners.size === 0) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = undefined;
+      for (const l of this.changeListeners) l();
+    }, CHANGE_COALESCE_MS);
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    if (this.changeTimer !== undefined) clearTimeout(this.changeTimer);
     await this.sweeping?.catch(() => undefined);
     if (this.clockTimer !== undefined) clearTimeout(this.clockTimer);
     if (this.outboxTimer !== undefined) clearTimeout(this.outboxTimer);

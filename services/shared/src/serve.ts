@@ -11,6 +11,7 @@ import { registerDesk } from "./desk/plugin.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notifier.js";
 import type { Operations } from "./operations.js";
+import type { Party } from "./party.js";
 import type { ServiceRuntime } from "./service-config.js";
 
 export interface ServedApi {
@@ -31,6 +32,8 @@ export async function serveApi(
     stop(): Promise<void>;
     /** Its notifications: served as GET /v1/events, delivered once the API listens. */
     notifier?: Pick<Notifier, "subscribe" | "since" | "payload" | "start">;
+    /** Its party: the Desk's live pages refresh when its state changes. */
+    party: Pick<Party<unknown>, "onChange">;
   },
   build: (options: HttpServiceOptions) => Promise<FastifyInstance>,
 ): Promise<ServedApi> {
@@ -50,7 +53,7 @@ export async function serveApi(
   });
   // The officers' Desk, on the same origin as the API, when the service is configured for it.
   if (runtime.desk !== undefined)
-    await registerDesk(http, runtime.identity.id, runtime.auth, runtime.desk, log);
+    await registerDesk(http, runtime.identity.id, runtime.auth, runtime.desk, log, core.party);
   const url = await http.listen({ host: runtime.http.host, port: runtime.http.port });
   // Webhooks and e-mail name the API's address (links back to the item).
   core.notifier?.start(url);

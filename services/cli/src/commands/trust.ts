@@ -6,6 +6,7 @@ import {
   importSigningKey,
   signTrustList,
   verifyTrustList,
+  type PartnerAnchors,
   type PolicyRule,
 } from "@stafett/shared";
 import { readAnchors, readJson, readPrivateJwk, readPublicJwk, writeFile } from "../files.js";
@@ -34,6 +35,15 @@ interface OrgFileEntry {
   revoked?: Record<string, string>;
 }
 
+/** A partner anchors file: each partner country and its anchors' public key files. */
+function readPartnerAnchors(file: string): PartnerAnchors[] {
+  const entries = readJson(file) as { country: string; anchors: string[] }[];
+  return entries.map((e) => ({
+    country: e.country,
+    anchors: e.anchors.map((a) => readPublicJwk(resolve(dirname(file), a))),
+  }));
+}
+
 export async function trustSign(
   args: {
     orgs: string;
@@ -42,6 +52,11 @@ export async function trustSign(
     version: number;
     out: string;
     policy?: string;
+    /**
+     * The partner countries and their anchors' public key files, relative to this file:
+     * `[{ "country": "no", "anchors": ["anchor-no.pub.jwk.json"] }]`.
+     */
+    partners?: string;
     /** How long the list is valid from now (it gets a notAfter); none: it never expires. */
     validForMs?: number;
   },
@@ -76,6 +91,8 @@ export async function trustSign(
     return org;
   });
   const policy = args.policy === undefined ? undefined : (readJson(args.policy) as PolicyRule[]);
+  const partners =
+    args.partners === undefined ? undefined : readPartnerAnchors(resolve(args.partners));
   const issuedAt = new Date();
   const list = buildTrustList({
     country: args.country,
@@ -86,6 +103,7 @@ export async function trustSign(
       : { notAfter: new Date(issuedAt.getTime() + args.validForMs) }),
     organisations,
     ...(policy === undefined ? {} : { policy }),
+    ...(partners === undefined ? {} : { partners }),
   });
   const anchor = await importSigningKey(readPrivateJwk(args.anchor));
   const jws = await signTrustList(list, anchor);

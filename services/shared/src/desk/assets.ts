@@ -4,8 +4,11 @@
  * the browser caches them, they hold nothing personal.
  *
  * The script only makes a page live: it refreshes the element marked `data-live` from the same
- * URL about once a second (or when the server's event stream, named in `data-events`, says
- * something changed) and keeps the keyboard focus where it was. Every page works without it.
+ * URL when the Desk's event stream (named in the body's `data-events`) says something changed,
+ * and every 30 s for the times left; without the stream (refused, or no EventSource), about once
+ * a second; a stream cut off is reopened. A change told while the tab is hidden, or while a
+ * refresh is under way, is fetched when the tab is shown or that refresh is done. It keeps the
+ * keyboard focus where it was. Every page works without it.
  */
 
 export const DESK_SCRIPT = `"use strict";
@@ -13,8 +16,12 @@ export const DESK_SCRIPT = `"use strict";
   var live = document.querySelector("[data-live]");
   if (!live) return;
   var busy = false;
+  // Told of a change while hidden or while a refresh was under way: refresh once more, when
+  // shown or when that refresh is done (that refresh may have been read before the change).
+  var pending = false;
   function refresh() {
-    if (busy || document.hidden) return;
+    if (busy || document.hidden) { pending = true; return; }
+    pending = false;
     busy = true;
     fetch(location.pathname, { headers: { "x-desk-live": "1" }, cache: "no-store", credentials: "same-origin", redirect: "manual" })
       .then(function (res) { return res.ok ? res.text() : ""; })
@@ -32,15 +39,21 @@ export const DESK_SCRIPT = `"use strict";
         }
       })
       .catch(function () {})
-      .then(function () { busy = false; });
+      .then(function () { busy = false; if (pending) refresh(); });
   }
-  function poll() { setInterval(refresh, 1000); }
-  var events = live.getAttribute("data-events");
+  document.addEventListener("visibilitychange", function () { if (pending) refresh(); });
+  function poll(ms) { setInterval(refresh, ms); }
+  var events = document.body.getAttribute("data-events");
   if (events && "EventSource" in window) {
     var source = new EventSource(events);
+    source.onopen = refresh;
     source.onmessage = refresh;
-    source.onerror = function () { source.close(); poll(); };
-  } else poll();
+    // A stream cut off is reopened by the browser (and the page refreshes when it opens); one
+    // refused (signed out, past the limits) is closed for good, and the page polls instead.
+    source.onerror = function () { if (source.readyState === EventSource.CLOSED) poll(1000); };
+    // Times left and deadlines move with the clock, not with events.
+    poll(30000);
+  } else poll(1000);
 })();
 `;
 

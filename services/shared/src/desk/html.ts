@@ -49,6 +49,8 @@ export interface PageFrame {
   flash?: { kind: "ok" | "error"; text: string };
   /** The current path, for the language switch to come back to. */
   path: string;
+  /** Where the page's script hears of changes (Server-Sent Events); else it polls. */
+  events?: string;
 }
 
 /** A whole page: skip link, header with the organisation, navigation, language and sign-out. */
@@ -93,7 +95,7 @@ ${
       <link rel="stylesheet" href="/desk/assets/desk.css" />
       <script src="/desk/assets/desk.js" defer></script>
     </head>
-    <body>
+    <body ${frame.events === undefined ? "" : new Html(`data-events="${frame.events}"`)}>
       <a class="skip" href="#main">${t.skip}</a>
       <header>
         <span class="org">${t.appName} · ${frame.orgName}</span>

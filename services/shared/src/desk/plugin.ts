@@ -15,6 +15,7 @@
  * Desk answer; no personal data in URLs or in the browser's storage.
  */
 import { randomUUID, randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fastifyCookie from "@fastify/cookie";
 import fastifyCsrf from "@fastify/csrf-protection";
@@ -50,6 +51,24 @@ const SIGNED_OUT = "signed-out";
 
 type Form = Record<string, string | undefined>;
 
+/** What tells the Desk that the service's state changed (its party's `onChange`). */
+export interface DeskLive {
+  onChange(listener: () => void): () => void;
+}
+
+/** Where a page's script listens for changes (Server-Sent Events; docs/desk.md, "Live"). */
+const EVENTS_PATH = "/desk/events";
+/** Open live streams at most, over all sessions: each holds a socket. */
+const MAX_LIVE_STREAMS = 500;
+/**
+ * Per person, over all their sessions (signing in again makes another). Below the six
+ * connections a browser opens to one origin: each stream holds one for as long as its tab is
+ * open, and with six the browser could load no page and send no form to the Desk.
+ */
+const MAX_LIVE_STREAMS_PER_PERSON = 4;
+/** A comment line this often keeps proxies from closing an idle stream. */
+const LIVE_PING_MS = 25_000;
+
 interface ApiAnswer {
   status: number;
   body: unknown;
@@ -65,6 +84,7 @@ export async function registerDesk(
   auth: AuthConfig,
   options: DeskOptions,
   logger?: Logger,
+  live?: DeskLive,
 ): Promise<void> {
   const log = logger?.child({ component: "desk" });
   const self = parseOrgId(org);
@@ -172,8 +192,11 @@ export async function registerDesk(
       status = 200,
     ): FastifyReply {
       const t = textsOf(req);
-      const flash = s.flash;
-      delete s.flash;
+      // A live refresh shows no message and leaves it for the page it was meant for: the
+      // refresh can overtake the redirect after an action.
+      const refresh = req.headers["x-desk-live"] === "1";
+      const flash = refresh ? undefined : s.flash;
+      if (!refresh) delete s.flash;
       return reply
         .code(status)
         .type("text/html; charset=utf-8")
@@ -187,6 +210,7 @@ export async function registerDesk(
               nav: navOf(t, self.role, req.url),
               path: req.url,
               ...(flash === undefined ? {} : { flash }),
+              ...(live === undefined ? {} : { events: EVENTS_PATH }),
             },
             body,
           ),
@@ -228,6 +252,67 @@ export async function registerDesk(
         return reply.redirect(/^\/desk\/[A-Za-z0-9/_-]*$/.test(back) ? back : "/desk/", 303);
       },
     );
+
+    // --- Live pages: a signed-in person's pages are told when something changed ---------
+
+    /** Open streams: whose (person and session), and how to end one. */
+    const streams = new Map<
+      ServerResponse,
+      { subject: string; session: string; end: () => void }
+    >();
+    const streamsOf = (subject: string) =>
+      [...streams.values()].filter((o) => o.subject === subject).length;
+    /** At sign-out a session's streams end at once, not at the next change. */
+    const endStreamsOf = (session: string) => {
+      for (const o of [...streams.values()]) if (o.session === session) o.end();
+    };
+    desk.addHook("preClose", async () => {
+      for (const o of [...streams.values()]) o.end();
+    });
+    desk.get(EVENTS_PATH, { config: DESK }, async (req, reply) => {
+      const s = sessionOf(req);
+      if (s === undefined) return reply.code(401).type("text/plain").send("");
+      // Past a limit the page polls instead: one person's tabs cannot use up everyone's streams,
+      // nor their own browser's connections.
+      if (
+        live === undefined ||
+        streams.size >= MAX_LIVE_STREAMS ||
+        streamsOf(s.subject) >= MAX_LIVE_STREAMS_PER_PERSON
+      )
+        return reply.code(503).type("text/plain").send("");
+      reply.hijack();
+      const raw = reply.raw;
+      // The hijacked answer skips the onSend hook: its headers are set here.
+      raw.writeHead(200, {
+        ...SECURITY_HEADERS,
+        "content-type": "text/event-stream; charset=utf-8",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+      });
+      raw.write("retry: 2000\n\n");
+      // Ended once, and forgotten at once: nothing writes to it after its end (a write after
+      // end is an unhandled 'error'), and a client that reads nothing cannot keep it open.
+      const end = () => {
+        if (!streams.delete(raw)) return;
+        clearInterval(ping);
+        stop();
+        raw.end();
+        raw.destroy();
+      };
+      const send = (text: string) => {
+        if (sessions.get(s.id) === undefined) end();
+        // A client that has not read what is waiting for it is not a live page: every change
+        // would be buffered for it. Its page polls or reconnects.
+        else if (raw.writableNeedDrain) end();
+        else raw.write(text);
+      };
+      // No id, no type, no data beyond the word: the page fetches itself, through the API.
+      const stop = live.onChange(() => send("data: changed\n\n"));
+      const ping = setInterval(() => send(": ping\n\n"), LIVE_PING_MS);
+      streams.set(raw, { subject: s.subject, session: s.id, end });
+      raw.on("close", end);
+      return reply;
+    });
 
     desk.get("/desk/signin", { config: DESK }, async (req, reply) => {
       const t = textsOf(req);
@@ -292,7 +377,9 @@ export async function registerDesk(
       );
 
     desk.post("/desk/logout", { config: DESK, ...csrf }, async (req, reply) => {
-      sessions.end(req.cookies[SESSION_COOKIE]);
+      const id = req.cookies[SESSION_COOKIE];
+      sessions.end(id);
+      if (id !== undefined) endStreamsOf(id);
       reply.clearCookie(SESSION_COOKIE, cookieBase);
       return reply.redirect("/desk/signin", 303);
     });
