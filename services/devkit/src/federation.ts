@@ -5,7 +5,9 @@
  * a link account that lets only the pair's inbound subjects cross (`countryServerConfig` in
  * @stafett/shared); or, with `hub`, every country links once to a routing hub without JetStream
  * that lets only partners talk (`federationHubConfig`). With `tls: true`, client and leafnode
- * connections are mutual TLS with a throwaway CA.
+ * connections are mutual TLS with a throwaway CA. With `placement` (a direct link only), each
+ * broker runs in a network namespace of the test's own (`netns.ts`), its clients' port on one
+ * address and the partners' link on another, so that a test can cut the link alone.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,7 +24,7 @@ import {
   type LinkCredentials,
   type TrustList,
 } from "@stafett/shared";
-import { startServer, type NatsServer } from "./nats-server.js";
+import { mergeConfig, startServer, type NatsServer, type ServerConfig } from "./nats-server.js";
 import { createTestCa, type TestCa } from "./tls.js";
 import { waitFor } from "./wait.js";
 
@@ -52,11 +54,31 @@ export interface Federation {
   stop(): Promise<void>;
 }
 
+/** Where one country's broker runs: a network namespace, and its addresses there. */
+export interface BrokerPlacement {
+  /** The namespace (`ip netns exec`); see `createNetwork`. */
+  netns: string;
+  /** Where its client and monitoring ports listen: reachable from the test's own namespace. */
+  host: string;
+  /** Where it accepts partners' leafnode links (the accepting country only); default `host`. */
+  leafHost?: string;
+}
+
 export interface FederationOptions {
   /** Mutual TLS (verify on) on every client port and leafnode link, with a generated CA. */
   tls?: boolean;
   /** Join every country through a routing hub; only these pairs may talk. */
   hub?: { partnerships: readonly (readonly [string, string])[] };
+  /**
+   * Per country: run its broker in a network namespace. Only for a direct link (the hub runs in
+   * the test's namespace), and not with `tls` (the test certificates name only 127.0.0.1).
+   */
+  placement?: Readonly<Record<string, BrokerPlacement>>;
+  /**
+   * Merged into every country's broker config. A test of a cut link sets a short `ping_interval`
+   * and `ping_max` (they apply to leafnode links too) so a dead link is noticed in seconds.
+   */
+  config?: ServerConfig;
 }
 
 const secret = (): string => randomBytes(18).toString("base64url");
@@ -78,6 +100,8 @@ export async function startFederation(
     if (tls !== undefined) rmSync(tls.dir, { recursive: true, force: true });
   };
   const viaHub = options.hub !== undefined;
+  if (viaHub && options.placement !== undefined)
+    throw new Error("placement is for a direct link: a hub runs in the test's own namespace");
   const servers = new Map<string, NatsServer>();
   const users = new Map<string, BrokerUsers>();
   const links = new Map(
@@ -104,6 +128,7 @@ export async function startFederation(
     if (list === undefined) throw new Error(`no trust list for ${country}`);
     const countryUsers = createBrokerUsers(list);
     users.set(country, countryUsers);
+    const at = options.placement?.[country];
     // store_dir is filled in by the launcher; port and leafnode port are picked by the OS.
     const config = countryServerConfig({
       country,
@@ -112,20 +137,25 @@ export async function startFederation(
       nkeys: countryUsers.nkeys,
       port: -1,
       leafPort: -1,
+      ...(at === undefined ? {} : { host: at.host }),
       ...(tls === undefined ? {} : { tls: tls.server }),
       ...extra,
     });
     delete (config.jetstream as Record<string, unknown>).store_dir;
+    const leafnodes = config.leafnodes as Record<string, unknown> | undefined;
+    if (at?.leafHost !== undefined && leafnodes?.port !== undefined) leafnodes.host = at.leafHost;
     const s = await startServer({
       name: `stafett-${country}`,
       jetstream: { domain: country },
-      config,
+      config: mergeConfig(config, options.config ?? {}),
+      ...(at === undefined ? {} : { host: at.host, netns: at.netns }),
     });
     servers.set(country, s);
     return s;
   };
   let hub: NatsServer | undefined;
-  const leafUrl = async (s: NatsServer) => `nats-leaf://127.0.0.1:${await s.leafPort()}`;
+  const leafUrl = async (s: NatsServer, at?: BrokerPlacement) =>
+    `nats-leaf://${at?.leafHost ?? at?.host ?? "127.0.0.1"}:${await s.leafPort()}`;
   const connectToHub = async (country: string, list: TrustList | undefined) => {
     if (hub === undefined) throw new Error("this federation has no hub");
     return startCountry(country, list, {
@@ -141,7 +171,7 @@ export async function startFederation(
       const firstServer = await startCountry(first, trust[first], {
         accepts: others.map((partner) => ({ partner, credentials: link(partner) })),
       });
-      const url = await leafUrl(firstServer);
+      const url = await leafUrl(firstServer, options.placement?.[first]);
       for (const cc of others)
         await startCountry(cc, trust[cc], {
           connects: [{ partner: first, url, credentials: link(cc) }],

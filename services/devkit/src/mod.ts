@@ -1,4 +1,5 @@
 export * from "./nats-server.js";
+export * from "./netns.js";
 export * from "./wait.js";
 export * from "./local-country.js";
 export * from "./service-process.js";

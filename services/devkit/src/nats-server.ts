@@ -28,6 +28,13 @@ export interface StartServerOptions {
   name?: string;
   /** Echo the server's log to this process's stderr. */
   debug?: boolean;
+  /**
+   * Where the client and monitoring ports listen, and where this process reaches them; default
+   * 127.0.0.1. A server in a network namespace listens on its address there (`netns.ts`).
+   */
+  host?: string;
+  /** Run the server in this network namespace (`ip netns exec`; needs root). */
+  netns?: string;
 }
 
 /** The parts of `/varz` tests use; the rest is there, untyped. */
@@ -88,9 +95,9 @@ export interface NatsServer {
   readonly name: string | undefined;
   /** Client port; fixed for the server's lifetime, also across `restart()`. */
   readonly port: number;
-  /** `nats://127.0.0.1:<port>` */
+  /** `nats://<host>:<port>` (host 127.0.0.1 unless started with another) */
   readonly url: string;
-  /** `http://127.0.0.1:<monitoring port>` */
+  /** `http://<host>:<monitoring port>` */
   readonly monitorUrl: string;
   /** Process id of the current run; -1 when not running (or in a container). */
   readonly pid: number;
@@ -209,7 +216,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<NatsSe
   }
   const dir = await mkdtemp(join(tmpdir(), "stafett-nats-"));
   const config = mergeConfig(defaultConfig(dir, opts), opts.config ?? {});
-  const server = new ServerProcess(bin, dir, config, opts.debug ?? false);
+  const server = new ServerProcess(bin, dir, config, opts.debug ?? false, opts.netns);
   live.add(server);
   try {
     await server.launch();
@@ -308,10 +315,11 @@ function installExitHook(): void {
 }
 
 function defaultConfig(dir: string, opts: StartServerOptions): ServerConfig {
+  const host = opts.host ?? "127.0.0.1";
   const config: ServerConfig = {
-    host: "127.0.0.1",
+    host,
     port: -1,
-    http: "127.0.0.1:-1",
+    http: `${host}:-1`,
     ports_file_dir: dir,
   };
   if (opts.name) {
@@ -352,6 +360,7 @@ class ServerProcess implements NatsServer {
     readonly dir: string,
     config: ServerConfig,
     private readonly debug: boolean,
+    private readonly netns: string | undefined,
   ) {
     this.configFile = join(dir, "nats-server.json");
     this.#config = config;
@@ -367,11 +376,16 @@ class ServerProcess implements NatsServer {
   get port(): number {
     return this.#ports.client;
   }
+  /** The address the client and monitoring ports listen on (`host` in the config). */
+  get host(): string {
+    const host = this.#config["host"];
+    return typeof host === "string" && host !== "0.0.0.0" ? host : "127.0.0.1";
+  }
   get url(): string {
-    return `nats://127.0.0.1:${this.#ports.client}`;
+    return `nats://${this.host}:${this.#ports.client}`;
   }
   get monitorUrl(): string {
-    return `http://127.0.0.1:${this.#ports.monitor}`;
+    return `http://${this.host}:${this.#ports.monitor}`;
   }
   get pid(): number {
     return this.running ? (this.#child?.pid ?? -1) : -1;
@@ -421,7 +435,12 @@ class ServerProcess implements NatsServer {
     installExitHook();
     await writeFile(this.configFile, `${JSON.stringify(this.#config, null, 2)}\n`, "utf8");
     this.#stderr = "";
-    const child = spawn(this.bin, ["-c", this.configFile], {
+    // `ip netns exec` execs the server in place (no fork): the child's pid is the server's.
+    const [command, args] =
+      this.netns === undefined
+        ? [this.bin, ["-c", this.configFile]]
+        : ["ip", ["netns", "exec", this.netns, this.bin, "-c", this.configFile]];
+    const child = spawn(command, args, {
       stdio: ["ignore", "ignore", "pipe"],
     });
     this.#child = child;
@@ -740,10 +759,11 @@ function portOf(urls: unknown): number | undefined {
 
 /** The same config with every `-1` port replaced by the port the server picked. */
 function pinPorts(config: ServerConfig, ports: Ports, leafPort: number | undefined): ServerConfig {
+  const host = typeof config["host"] === "string" ? config["host"] : "127.0.0.1";
   const pinned: ServerConfig = {
     ...config,
     port: ports.client,
-    http: `127.0.0.1:${ports.monitor}`,
+    http: `${host}:${ports.monitor}`,
   };
   const cluster = config["cluster"];
   if (isPlainObject(cluster) && ports.cluster !== undefined) {
@@ -751,8 +771,9 @@ function pinPorts(config: ServerConfig, ports: Ports, leafPort: number | undefin
   }
   const leafnodes = config["leafnodes"];
   if (isPlainObject(leafnodes) && leafPort !== undefined) {
-    const { port: _port, ...rest } = leafnodes;
-    pinned["leafnodes"] = { ...rest, listen: `127.0.0.1:${leafPort}` };
+    const { port: _port, host: leafHost, ...rest } = leafnodes;
+    const listenHost = typeof leafHost === "string" ? leafHost : "127.0.0.1";
+    pinned["leafnodes"] = { ...rest, listen: `${listenHost}:${leafPort}` };
   }
   return pinned;
 }

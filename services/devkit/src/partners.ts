@@ -7,7 +7,7 @@
  */
 import { generateSigningKey, type KeyPairJwk, type Logger } from "@stafett/shared";
 import { createCountry, type Country } from "./country.js";
-import { startFederation, type Federation } from "./federation.js";
+import { startFederation, type Federation, type FederationOptions } from "./federation.js";
 import { LocalCountry, type LocalCountryOptions } from "./local-country.js";
 
 /** What each country's services get besides their broker, keys and partners' lists. */
@@ -27,6 +27,8 @@ export interface CountriesOptions {
   municipalities: readonly string[];
   /** Per country: notification settings, the Desk, tokens, timers, … */
   extras?: (cc: string) => CountryExtras;
+  /** How the brokers run: in network namespaces of a test's own, with a short ping, … */
+  federation?: Omit<FederationOptions, "hub">;
 }
 
 export interface Countries {
@@ -73,7 +75,7 @@ export async function startCountries(o: CountriesOptions): Promise<Countries> {
     first,
     others,
     Object.fromEntries(o.countries.map((cc) => [cc, country(cc).trustList])),
-    o.viaHub === true ? { hub: { partnerships: o.partnerships } } : {},
+    { ...o.federation, ...(o.viaHub === true ? { hub: { partnerships: o.partnerships } } : {}) },
   );
   const local = new Map<string, LocalCountry>();
   try {
@@ -123,6 +125,8 @@ export interface SwedenNorwayOptions {
   municipalities: readonly string[];
   /** Per country ("se", "no"): notification settings, the Desk, tokens, timers, … */
   extras?: (cc: "se" | "no") => CountryExtras;
+  /** How the brokers run: in network namespaces of a test's own, with a short ping, … */
+  federation?: Omit<FederationOptions, "hub">;
 }
 
 export interface SwedenNorway {
@@ -141,6 +145,7 @@ export async function startSwedenNorway(o: SwedenNorwayOptions): Promise<SwedenN
     countries: ["no", "se"],
     partnerships: [["se", "no"]],
     municipalities: o.municipalities,
+    ...(o.federation === undefined ? {} : { federation: o.federation }),
     ...(o.extras === undefined
       ? {}
       : { extras: (cc: string) => o.extras?.(cc === "se" ? "se" : "no") ?? {} }),
