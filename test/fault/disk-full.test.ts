@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalCountry, waitFor } from "@stafett/devkit";
 import { start as startGateway, type RunningGateway } from "@stafett/gateway";
 import { start as startHub, type RunningHub } from "@stafett/hub";
-import { createLogger } from "@stafett/shared";
+import { createLogger, Journal } from "@stafett/shared";
 import { samplePersonal } from "@stafett/devkit";
 import { Api } from "../e2e/api.js";
 import { expectNoRefusals, refusals } from "../support/flow.js";
@@ -50,7 +50,13 @@ async function country(
   const hubLog = capturedLog("hub");
   const originLog = capturedLog("gateway");
   const hub = await startHub(
-    { ...se.runtime("se:hub:vast"), stateDir: join(fs?.dir ?? "", sub, "hub") },
+    // Reporting to the coordinator as a production hub does: its small report lines meet the
+    // full disk too.
+    {
+      ...se.runtime("se:hub:vast"),
+      stateDir: join(fs?.dir ?? "", sub, "hub"),
+      reportEveryMs: 300_000,
+    },
     hubLog.log,
   );
   const origin = await startGateway(
@@ -244,4 +250,31 @@ describe.skipIf(fs === undefined)("the journal still failing on a message's last
       expect(hub.hub.state.referrals.has(second.referralId)).toBe(false);
     },
   );
+});
+
+describe.skipIf(fs === undefined)("a disk with a few kilobytes that come and go", () => {
+  afterAll(() => fs?.free());
+
+  it("keeps the journal unhealthy until there is room again, not ready and unready by turns", async () => {
+    const path = join(fs?.dir ?? "", "headroom", "journal.jsonl");
+    const { journal } = Journal.open<{ n: string }>(path, { probeMs: 100 });
+    try {
+      await journal.append({ n: "before" });
+      fs?.fill();
+      // A small line (larger than what is left of the file's last page) meets the full disk.
+      await expect(journal.append({ n: "x".repeat(8_000) })).rejects.toMatchObject({
+        code: "ERR_JOURNAL_WRITE",
+        reason: "disk_full",
+      });
+      // Another writer's write is taken back: a few kilobytes, more than the failed line needed.
+      fs?.release(16 * 1_024);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(journal.health).toMatchObject({ ok: false, reason: "disk_full" });
+      fs?.free();
+      await waitFor(() => journal.health.ok, { timeoutMs: 5_000, message: "healthy once freed" });
+      await journal.append({ n: "after" });
+    } finally {
+      await journal.close();
+    }
+  });
 });

@@ -3,7 +3,7 @@
  * put a service's journal on it, fill it to ENOSPC mid-flow and free it again.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -13,6 +13,8 @@ export interface SmallFs {
   fill(): void;
   /** Removes the filler. */
   free(): void;
+  /** Gives back `bytes` of the filler (another writer's write taken back, say). */
+  release(bytes: number): void;
   unmount(): void;
 }
 
@@ -49,6 +51,9 @@ export function mountSmallFs(bytes: number): SmallFs | string {
     },
     free() {
       rmSync(filler, { force: true });
+    },
+    release(bytes: number) {
+      truncateSync(filler, Math.max(0, statSync(filler).size - bytes));
     },
     unmount() {
       try {

@@ -23,7 +23,8 @@
  * A write that fails (a full disk, an I/O error) is taken back (the file is cut to where it
  * was), the appends in it are refused with `ERR_JOURNAL_WRITE` and the journal reports itself
  * unhealthy, refusing appends at once, while it probes the disk every `probeMs`: once a probe
- * line as large as the failed write is durably written it is healthy again, by itself. If the file cannot even be cut back,
+ * line as large as the failed write (and at least PROBE_HEADROOM) is durably written it is
+ * healthy again, by itself. If the file cannot even be cut back,
  * the journal is "broken" until a probe manages to.
  *
  * Every record has a place in the file (`JournalRef`), given on replay and by `append`, and
@@ -164,6 +165,9 @@ export interface CompactReport<R> {
   /** The records of the compacted journal, with their places, to replay. */
   records: Replayed<R>[];
 }
+
+/** The least room a probe must find before an unhealthy journal takes appends again. */
+export const PROBE_HEADROOM = 64 * 1_024;
 
 /** Records written by the journal itself (a probe after a fault) carry this key; never replayed. */
 const INTERNAL_KEY = "~";
@@ -775,8 +779,11 @@ export class Journal<R> {
         this.setFault("broken", cause);
         return;
       }
-      // As large as the write that failed (up to 1 MiB): the space it needs must be there.
-      const pad = "-".repeat(Math.min(this.failedBytes, 1 << 20));
+      // As large as the write that failed (up to 1 MiB), and never less than PROBE_HEADROOM: the
+      // space it needs must be there, and room for more than one small line. A disk with a few
+      // kilobytes that come and go (another writer's write taken back) would otherwise make the
+      // service ready and not ready again every second.
+      const pad = "-".repeat(Math.max(PROBE_HEADROOM, Math.min(this.failedBytes, 1 << 20)));
       const { bytes } = this.encode([
         { json: JSON.stringify({ [INTERNAL_KEY]: "probe", at: new Date().toISOString(), pad }) },
       ]);
