@@ -1,8 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { createCountry } from "@stafett/devkit";
-import { countryAccounts, VIA_HUB } from "./accounts.js";
+import { BROKER_LIMITS, countryAccounts, VIA_HUB } from "./accounts.js";
 import { generateSigningKey } from "./keys.js";
-import { federationHubConfig, hubAccountOf, HUB_ROUTER_ACCOUNT } from "./infra.js";
+import {
+  federationHubConfig,
+  hubAccountOf,
+  HUB_LINKS_PER_MEMBER,
+  HUB_ROUTER_ACCOUNT,
+} from "./infra.js";
 
 const members = ["se", "no", "fi", "de"].map((country) => ({
   country,
@@ -24,6 +29,7 @@ type Account = {
   }[];
   imports?: { service: { account: string; subject: string } }[];
   exports?: { service: string; accounts: string[] }[];
+  limits?: Record<string, number>;
 };
 
 describe("federationHubConfig", () => {
@@ -59,6 +65,15 @@ describe("federationHubConfig", () => {
     expect(accounts[hubAccountOf("se")]?.exports).toEqual([
       { service: "stafett.se.in.*.>", accounts: [HUB_ROUTER_ACCOUNT] },
     ]);
+  });
+
+  it("bounds each member's links and each link's subscriptions, not only its messages", () => {
+    for (const cc of ["se", "no", "fi", "de"])
+      expect(accounts[hubAccountOf(cc)]?.limits).toEqual({
+        max_payload: BROKER_LIMITS.maxPayload,
+        max_leafnodes: HUB_LINKS_PER_MEMBER,
+        max_subscriptions: BROKER_LIMITS.maxSubscriptions,
+      });
   });
 
   it("joins exactly the partners' pairs, both ways, and no other", () => {

@@ -151,7 +151,10 @@ export interface FederationHubOptions {
   host?: string;
   /** TLS on the client port and the leafnode listener, verify on (the members' links). */
   tls?: ServerTls;
-  /** Largest message a member's link may send (default `BROKER_LIMITS.maxPayload`). */
+  /**
+   * Each member account's `max_payload` (default `BROKER_LIMITS.maxPayload`); nats-server 2.9.10
+   * does not apply it to a leafnode, so it does not bound what a member's link sends.
+   */
   maxPayload?: number;
 }
 
@@ -165,6 +168,12 @@ export interface FederationHubOptions {
  * one). Every other member's account and user stay as they were, and so do their links.
  */
 export const HUB_JOIN_STEPS = ["reload", "wait for the new link", "reload"] as const;
+
+/**
+ * How many links a member may have up at the hub at once: a 3-node cluster's one per node, each
+ * with room for a stale connection the hub has not yet dropped while the node reconnects.
+ */
+export const HUB_LINKS_PER_MEMBER = 6;
 
 /** The hub's account that joins partners; no user logs into it. */
 export const HUB_ROUTER_ACCOUNT = "ROUTER";
@@ -237,7 +246,15 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
       ],
       imports: [{ service: { account: HUB_ROUTER_ACCOUNT, subject: `stafett.*.in.${cc}.>` } }],
       exports: [{ service: `stafett.${cc}.in.*.>`, accounts: [HUB_ROUTER_ACCOUNT] }],
-      limits: { max_payload: maxPayload },
+      // Without a bound on its links and on each link's subscriptions one member could exhaust
+      // the hub every member shares (test/security/hub-member-attacks.test.ts). nats-server
+      // 2.9.10 does not hold a leafnode to `max_payload`, the account's or the server's: what
+      // bounds a message is the partner stream's `max_msg_size` (docs/security.md).
+      limits: {
+        max_payload: maxPayload,
+        max_leafnodes: HUB_LINKS_PER_MEMBER,
+        max_subscriptions: BROKER_LIMITS.maxSubscriptions,
+      },
     };
   }
   const host = o.host ?? "127.0.0.1";

@@ -202,6 +202,7 @@ export {
   countryServerConfig,
   federationHubConfig,
   HUB_JOIN_STEPS,
+  HUB_LINKS_PER_MEMBER,
   HUB_ROUTER_ACCOUNT,
   hubAccountOf,
 } from "./infra.js";
