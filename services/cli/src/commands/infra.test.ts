@@ -87,6 +87,17 @@ describe("federation add-country", () => {
     },
   );
 
+  it("refuses an --out without the members' link passwords, instead of giving them new ones", async () => {
+    const h = hub();
+    const config = readFileSync(h.hubConfig, "utf8");
+    const elsewhere = join(dir, "elsewhere");
+    await expect(
+      federationAddCountry({ ...h, out: elsewhere, country: "dk", partners: "se" }, io),
+    ).rejects.toMatchObject({ code: "ERR_CONFIG_INVALID", field: "--out" });
+    expect(readFileSync(h.hubConfig, "utf8")).toBe(config);
+    expect(existsSync(elsewhere)).toBe(false);
+  });
+
   it("leaves the hub's config, which holds every member's password, readable by its owner only", async () => {
     const h = hub();
     // The running config as an operator's tooling may have left it.

@@ -346,6 +346,16 @@ export async function federationAddCountry(
       `a partner must be a member already: ${strangers.join(", ")}`,
       { reason: "partners", field: "--partners" },
     );
+  // A member whose password is not in --out would get a new one, and lose its link at the reload.
+  const unknown = d.members.filter(
+    (cc) => !existsSync(join(args.out, "links", `${hubLink(cc)}.password`)),
+  );
+  if (unknown.length > 0)
+    throw new StafettError(
+      "ERR_CONFIG_INVALID",
+      `no link password of ${unknown.join(", ")} in ${join(args.out, "links")}: not the hub's directory`,
+      { reason: "links", field: "--out" },
+    );
   if (d.members.includes(args.country))
     throw new StafettError("ERR_CONFIG_INVALID", `${args.country} is a member already`, {
       reason: "member",
