@@ -137,6 +137,20 @@ describe("a hostile member at the federation's hub", () => {
     expect(leaf?.subscriptions ?? 0).toBeLessThanOrEqual(BROKER_LIMITS.maxSubscriptions);
   });
 
+  it("gets no link at the hub without its credentials (none to land in an account without limits)", async () => {
+    const leafUrl = `nats-leaf://127.0.0.1:${await hub.leafPort()}`;
+    const anon = await startServer({
+      name: "no-credentials",
+      jetstream: false,
+      config: { leafnodes: { remotes: [{ url: leafUrl }] } },
+    });
+    servers.push(anon);
+    await sleep(1_500);
+    const all = (await hub.monitor<{ leafs?: { account: string }[] }>("/leafz")).leafs ?? [];
+    expect(all.map((l) => l.account).filter((a) => !a.startsWith("country-"))).toEqual([]);
+    await anon.stop();
+  });
+
   it(`has at most ${HUB_LINKS_PER_MEMBER} links carrying its traffic at the hub`, async () => {
     // Each of its brokers listens on its own inbound subjects; Norway, its partner, sends there.
     const heard = new Set<number>();

@@ -6,6 +6,7 @@ import {
   federationHubConfig,
   hubAccountOf,
   HUB_LINKS_PER_MEMBER,
+  HUB_NO_CREDENTIALS_ACCOUNT,
   HUB_ROUTER_ACCOUNT,
 } from "./infra.js";
 
@@ -39,13 +40,26 @@ describe("federationHubConfig", () => {
   it("has no JetStream and stores nothing: no jetstream block, no store_dir", () => {
     expect(config).not.toHaveProperty("jetstream");
     expect(JSON.stringify(config)).not.toContain("store_dir");
-    expect(config.leafnodes).toEqual({ host: "127.0.0.1", port: 7422 });
+    expect(config.leafnodes).toEqual({
+      host: "127.0.0.1",
+      port: 7422,
+      authorization: { account: HUB_NO_CREDENTIALS_ACCOUNT },
+    });
   });
 
   it("has an account per member and the router, each member's one user a leafnode only", () => {
     expect(Object.keys(accounts).sort()).toEqual(
-      [HUB_ROUTER_ACCOUNT, "country-de", "country-fi", "country-no", "country-se"].sort(),
+      [
+        HUB_ROUTER_ACCOUNT,
+        HUB_NO_CREDENTIALS_ACCOUNT,
+        "country-de",
+        "country-fi",
+        "country-no",
+        "country-se",
+      ].sort(),
     );
+    // A leafnode without credentials lands in an account that takes none.
+    expect(accounts[HUB_NO_CREDENTIALS_ACCOUNT]).toEqual({ limits: { max_leafnodes: 0 } });
     expect(accounts[HUB_ROUTER_ACCOUNT]?.users).toBeUndefined();
     expect(accounts[hubAccountOf("fi")]?.users).toEqual([
       {

@@ -175,6 +175,9 @@ export const HUB_JOIN_STEPS = ["reload", "wait for the new link", "reload"] as c
  */
 export const HUB_LINKS_PER_MEMBER = 6;
 
+/** The hub's account of a leafnode that gives no credentials: it takes none (`max_leafnodes` 0). */
+export const HUB_NO_CREDENTIALS_ACCOUNT = "NOBODY";
+
 /** The hub's account that joins partners; no user logs into it. */
 export const HUB_ROUTER_ACCOUNT = "ROUTER";
 
@@ -227,6 +230,7 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
       })),
       imports: routerImports,
     },
+    [HUB_NO_CREDENTIALS_ACCOUNT]: { limits: { max_leafnodes: 0 } },
   };
   const maxPayload = o.maxPayload ?? BROKER_LIMITS.maxPayload;
   for (const m of o.members) {
@@ -266,6 +270,9 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
     leafnodes: {
       host,
       port: o.leafPort ?? 7422,
+      // nats-server 2.9.10 takes a leafnode that gives no credentials into the global account,
+      // where no limit applies; here it lands in an account that takes no leafnode, so is refused.
+      authorization: { account: HUB_NO_CREDENTIALS_ACCOUNT },
       ...(o.tls === undefined ? {} : { tls: listenerTls(o.tls) }),
     },
   };
