@@ -6,7 +6,7 @@ import {
   federationHubConfig,
   hubAccountOf,
   HUB_LINKS_PER_MEMBER,
-  HUB_NO_CREDENTIALS_ACCOUNT,
+  NO_CREDENTIALS_ACCOUNT,
   HUB_ROUTER_ACCOUNT,
 } from "./infra.js";
 
@@ -43,7 +43,7 @@ describe("federationHubConfig", () => {
     expect(config.leafnodes).toEqual({
       host: "127.0.0.1",
       port: 7422,
-      authorization: { account: HUB_NO_CREDENTIALS_ACCOUNT },
+      authorization: { account: NO_CREDENTIALS_ACCOUNT },
     });
   });
 
@@ -51,7 +51,7 @@ describe("federationHubConfig", () => {
     expect(Object.keys(accounts).sort()).toEqual(
       [
         HUB_ROUTER_ACCOUNT,
-        HUB_NO_CREDENTIALS_ACCOUNT,
+        NO_CREDENTIALS_ACCOUNT,
         "country-de",
         "country-fi",
         "country-no",
@@ -59,7 +59,7 @@ describe("federationHubConfig", () => {
       ].sort(),
     );
     // A leafnode without credentials lands in an account that takes none.
-    expect(accounts[HUB_NO_CREDENTIALS_ACCOUNT]).toEqual({ limits: { max_leafnodes: 0 } });
+    expect(accounts[NO_CREDENTIALS_ACCOUNT]).toEqual({ limits: { max_leafnodes: 0 } });
     expect(accounts[HUB_ROUTER_ACCOUNT]?.users).toBeUndefined();
     expect(accounts[hubAccountOf("fi")]?.users).toEqual([
       {

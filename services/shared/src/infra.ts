@@ -14,6 +14,7 @@
 import {
   BROKER_LIMITS,
   countryAccounts,
+  LINKS_PER_PARTNER,
   linkAccountOf,
   type BrokerLimits,
   type LinkCredentials,
@@ -66,6 +67,14 @@ function listenerTls(t: ServerTls): Record<string, unknown> {
   };
 }
 
+/**
+ * The account of a leafnode that gives no credentials, on a listener for links (a country's, the
+ * hub's): nats-server 2.9.10 would take it into the global account, where no limit applies; this
+ * one takes none (`max_leafnodes` 0), so it is refused.
+ */
+export const NO_CREDENTIALS_ACCOUNT = "NOBODY";
+const noCredentials = { [NO_CREDENTIALS_ACCOUNT]: { limits: { max_leafnodes: 0 } } };
+
 export function countryServerConfig(o: CountryServerOptions): Record<string, unknown> {
   if (o.trustList.country !== o.country)
     throw new Error(`the trust list is ${o.trustList.country}'s, not ${o.country}'s`);
@@ -90,6 +99,8 @@ export function countryServerConfig(o: CountryServerOptions): Record<string, unk
   if ((o.accepts ?? []).length > 0) {
     leafnodes.host = o.host ?? "127.0.0.1";
     leafnodes.port = o.leafPort ?? 7422;
+    leafnodes.authorization = { account: NO_CREDENTIALS_ACCOUNT };
+    Object.assign(accounts, noCredentials);
     if (o.tls !== undefined) leafnodes.tls = listenerTls(o.tls);
   }
   if ((o.connects ?? []).length > 0) {
@@ -169,14 +180,8 @@ export interface FederationHubOptions {
  */
 export const HUB_JOIN_STEPS = ["reload", "wait for the new link", "reload"] as const;
 
-/**
- * How many links a member may have up at the hub at once: a 3-node cluster's one per node, each
- * with room for a stale connection the hub has not yet dropped while the node reconnects.
- */
-export const HUB_LINKS_PER_MEMBER = 6;
-
-/** The hub's account of a leafnode that gives no credentials: it takes none (`max_leafnodes` 0). */
-export const HUB_NO_CREDENTIALS_ACCOUNT = "NOBODY";
+/** How many links a member may have up at the hub at once (`LINKS_PER_PARTNER`). */
+export const HUB_LINKS_PER_MEMBER = LINKS_PER_PARTNER;
 
 /** The hub's account that joins partners; no user logs into it. */
 export const HUB_ROUTER_ACCOUNT = "ROUTER";
@@ -230,7 +235,7 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
       })),
       imports: routerImports,
     },
-    [HUB_NO_CREDENTIALS_ACCOUNT]: { limits: { max_leafnodes: 0 } },
+    ...noCredentials,
   };
   const maxPayload = o.maxPayload ?? BROKER_LIMITS.maxPayload;
   for (const m of o.members) {
@@ -270,9 +275,7 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
     leafnodes: {
       host,
       port: o.leafPort ?? 7422,
-      // nats-server 2.9.10 takes a leafnode that gives no credentials into the global account,
-      // where no limit applies; here it lands in an account that takes no leafnode, so is refused.
-      authorization: { account: HUB_NO_CREDENTIALS_ACCOUNT },
+      authorization: { account: NO_CREDENTIALS_ACCOUNT },
       ...(o.tls === undefined ? {} : { tls: listenerTls(o.tls) }),
     },
   };

@@ -203,6 +203,7 @@ export {
   federationHubConfig,
   HUB_JOIN_STEPS,
   HUB_LINKS_PER_MEMBER,
+  NO_CREDENTIALS_ACCOUNT,
   HUB_ROUTER_ACCOUNT,
   hubAccountOf,
 } from "./infra.js";
@@ -220,6 +221,7 @@ export {
   countryAccounts,
   createBrokerUsers,
   linkAccountOf,
+  LINKS_PER_PARTNER,
   VIA_HUB,
   ORG_API_PREFIX,
   organisationImports,
