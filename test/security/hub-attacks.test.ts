@@ -57,6 +57,8 @@ beforeAll(async () => {
     name: "hostile-hub",
     jetstream: false,
     config: {
+      // The attacker's hub takes its own client's big messages.
+      max_payload: 8 * 1024 * 1024,
       leafnodes: { host: "127.0.0.1", port: -1 },
       accounts: {
         EVIL: {
@@ -205,6 +207,81 @@ describe("a hostile hub, at the other end of Sweden's one link", () => {
       // audits them there: the audit names the attacker's own requests only.
       expect(audited.filter((s) => !own.has(s))).toEqual([]);
       expect(await state()).toEqual(before);
+    } finally {
+      await evil.close();
+    }
+  });
+
+  it("a municipality of Sweden reaches through the wildcards only its own liaison's out subjects", async () => {
+    // Through the hub, a domestic party's `out` subjects and trust keys are wildcards (any
+    // partner): it stores `out.<any>` for the liaison, whose outbound policy takes only partners
+    // the list names (`unknown_partner`). The link account stays out of its reach.
+    const muni = await connect({
+      servers: seServer.url,
+      ...se.connectionOf("se:municipality:1480"),
+    });
+    const evil = await connect({ servers: hub.url, user: "evil", pass: evilPassword });
+    try {
+      const heard: string[] = [];
+      evil.subscribe(">", { callback: (_e, m) => void heard.push(m.subject) });
+      await evil.flush();
+      const tag = `muni-${randomUUID()}`;
+      const answers: Record<string, string> = {};
+      for (const subject of [
+        "stafett.no.in.se.opened",
+        "stafett.se.in.no.opened",
+        "stafett.se.out.zz.opened",
+        "stafett.se.out.se.opened",
+      ]) {
+        answers[subject] = await muni.request(subject, tag, { timeout: 1_000 }).then(
+          (m) => (m.string().includes('"stream"') ? "stored" : "refused"),
+          () => "no route",
+        );
+      }
+      expect(answers).toEqual({
+        "stafett.no.in.se.opened": "no route",
+        "stafett.se.in.no.opened": "no route",
+        "stafett.se.out.zz.opened": "stored",
+        "stafett.se.out.se.opened": "stored",
+      });
+      // A trust list it can read (any key), not write.
+      const put = await muni.request("$KV.stafett-trust.zz", "forged", { timeout: 1_000 }).then(
+        () => "answered",
+        () => "no route",
+      );
+      expect(put).toBe("no route");
+      await muni.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard).toEqual([]);
+    } finally {
+      await muni.close();
+      await evil.close();
+    }
+  });
+
+  it("sends a message far over max_payload: the link carries it, Sweden's stream stores none of it", async () => {
+    // nats-server 2.9.10 holds no leafnode to a max_payload (the link account's 320 KiB included):
+    // the stream's max_msg_size is what refuses it (docs/security.md).
+    const evil = await connect({ servers: hub.url, user: "evil", pass: evilPassword });
+    try {
+      const inbound = "stafett.se.in.no.received";
+      const bytes = async () => (await jsm.streams.info(S)).state.bytes;
+      const before = await bytes();
+      const big = new Uint8Array(2 * 1024 * 1024).fill(0x41);
+      big.set(new TextEncoder().encode(`big-${randomUUID()}`));
+      const bigMarker = new TextDecoder().decode(big.subarray(0, 40));
+      evil.publish(inbound, big);
+      const marker = `after-${randomUUID()}`;
+      evil.publish(inbound, marker);
+      await evil.flush();
+      // Both crossed the link (in order), so the big one reached the stream and was refused.
+      await waitFor(() => landed.some((l) => l.text === marker), {
+        timeoutMs: 10_000,
+        message: "the marker after the big message",
+      });
+      expect(landed.some((l) => l.text.startsWith(bigMarker))).toBe(true);
+      expect((await bytes()) - before).toBeLessThan(64 * 1024);
+      expect((await seServer.monitor<{ leafnodes: number }>("/leafz")).leafnodes).toBe(1);
     } finally {
       await evil.close();
     }

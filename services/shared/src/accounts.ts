@@ -92,6 +92,13 @@ export interface BrokerLimits {
   jsSpareConsumers: number;
 }
 
+/**
+ * How many links one partner (or the hub, or one member at the hub) may have up at once: a
+ * 3-node cluster's one per node, each with room for a stale connection the other end has not
+ * yet dropped while the node reconnects.
+ */
+export const LINKS_PER_PARTNER = 6;
+
 export const BROKER_LIMITS: Readonly<BrokerLimits> = {
   // The receivers refuse events over 256 KiB (DEFAULT_MAX_BYTES); headers come on top.
   maxPayload: 320 * 1024,
@@ -379,7 +386,13 @@ export function countryAccounts(
       // Out to the partner (through the hub, to any): only its inbound subjects from us, for the
       // own liaison.
       exports: [{ service: `stafett.${p}.in.${cc}.>`, accounts: [accountOf(liaisonId(cc))] }],
-      limits: { max_payload: limits.maxPayload },
+      // A leafnode is not held to `max_payload` (nats-server 2.9.10; the stream's max_msg_size
+      // is), but to its number of links and each one's subscriptions.
+      limits: {
+        max_payload: limits.maxPayload,
+        max_leafnodes: LINKS_PER_PARTNER,
+        max_subscriptions: limits.maxSubscriptions,
+      },
     };
   }
   return accounts;

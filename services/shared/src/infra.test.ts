@@ -1,8 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { createCountry } from "@stafett/devkit";
-import { countryAccounts, VIA_HUB } from "./accounts.js";
+import { BROKER_LIMITS, countryAccounts, VIA_HUB } from "./accounts.js";
 import { generateSigningKey } from "./keys.js";
-import { federationHubConfig, hubAccountOf, HUB_ROUTER_ACCOUNT } from "./infra.js";
+import {
+  federationHubConfig,
+  hubAccountOf,
+  HUB_LINKS_PER_MEMBER,
+  NO_CREDENTIALS_ACCOUNT,
+  HUB_ROUTER_ACCOUNT,
+} from "./infra.js";
 
 const members = ["se", "no", "fi", "de"].map((country) => ({
   country,
@@ -24,6 +30,7 @@ type Account = {
   }[];
   imports?: { service: { account: string; subject: string } }[];
   exports?: { service: string; accounts: string[] }[];
+  limits?: Record<string, number>;
 };
 
 describe("federationHubConfig", () => {
@@ -33,13 +40,26 @@ describe("federationHubConfig", () => {
   it("has no JetStream and stores nothing: no jetstream block, no store_dir", () => {
     expect(config).not.toHaveProperty("jetstream");
     expect(JSON.stringify(config)).not.toContain("store_dir");
-    expect(config.leafnodes).toEqual({ host: "127.0.0.1", port: 7422 });
+    expect(config.leafnodes).toEqual({
+      host: "127.0.0.1",
+      port: 7422,
+      authorization: { account: NO_CREDENTIALS_ACCOUNT },
+    });
   });
 
   it("has an account per member and the router, each member's one user a leafnode only", () => {
     expect(Object.keys(accounts).sort()).toEqual(
-      [HUB_ROUTER_ACCOUNT, "country-de", "country-fi", "country-no", "country-se"].sort(),
+      [
+        HUB_ROUTER_ACCOUNT,
+        NO_CREDENTIALS_ACCOUNT,
+        "country-de",
+        "country-fi",
+        "country-no",
+        "country-se",
+      ].sort(),
     );
+    // A leafnode without credentials lands in an account that takes none.
+    expect(accounts[NO_CREDENTIALS_ACCOUNT]).toEqual({ limits: { max_leafnodes: 0 } });
     expect(accounts[HUB_ROUTER_ACCOUNT]?.users).toBeUndefined();
     expect(accounts[hubAccountOf("fi")]?.users).toEqual([
       {
@@ -59,6 +79,15 @@ describe("federationHubConfig", () => {
     expect(accounts[hubAccountOf("se")]?.exports).toEqual([
       { service: "stafett.se.in.*.>", accounts: [HUB_ROUTER_ACCOUNT] },
     ]);
+  });
+
+  it("bounds each member's links and each link's subscriptions, not only its messages", () => {
+    for (const cc of ["se", "no", "fi", "de"])
+      expect(accounts[hubAccountOf(cc)]?.limits).toEqual({
+        max_payload: BROKER_LIMITS.maxPayload,
+        max_leafnodes: HUB_LINKS_PER_MEMBER,
+        max_subscriptions: BROKER_LIMITS.maxSubscriptions,
+      });
   });
 
   it("joins exactly the partners' pairs, both ways, and no other", () => {

@@ -14,6 +14,7 @@
 import {
   BROKER_LIMITS,
   countryAccounts,
+  LINKS_PER_PARTNER,
   linkAccountOf,
   type BrokerLimits,
   type LinkCredentials,
@@ -66,6 +67,14 @@ function listenerTls(t: ServerTls): Record<string, unknown> {
   };
 }
 
+/**
+ * The account of a leafnode that gives no credentials, on a listener for links (a country's, the
+ * hub's): nats-server 2.9.10 would take it into the global account, where no limit applies; this
+ * one takes none (`max_leafnodes` 0), so it is refused.
+ */
+export const NO_CREDENTIALS_ACCOUNT = "NOBODY";
+const noCredentials = { [NO_CREDENTIALS_ACCOUNT]: { limits: { max_leafnodes: 0 } } };
+
 export function countryServerConfig(o: CountryServerOptions): Record<string, unknown> {
   if (o.trustList.country !== o.country)
     throw new Error(`the trust list is ${o.trustList.country}'s, not ${o.country}'s`);
@@ -90,6 +99,8 @@ export function countryServerConfig(o: CountryServerOptions): Record<string, unk
   if ((o.accepts ?? []).length > 0) {
     leafnodes.host = o.host ?? "127.0.0.1";
     leafnodes.port = o.leafPort ?? 7422;
+    leafnodes.authorization = { account: NO_CREDENTIALS_ACCOUNT };
+    Object.assign(accounts, noCredentials);
     if (o.tls !== undefined) leafnodes.tls = listenerTls(o.tls);
   }
   if ((o.connects ?? []).length > 0) {
@@ -151,7 +162,10 @@ export interface FederationHubOptions {
   host?: string;
   /** TLS on the client port and the leafnode listener, verify on (the members' links). */
   tls?: ServerTls;
-  /** Largest message a member's link may send (default `BROKER_LIMITS.maxPayload`). */
+  /**
+   * Each member account's `max_payload` (default `BROKER_LIMITS.maxPayload`); nats-server 2.9.10
+   * does not apply it to a leafnode, so it does not bound what a member's link sends.
+   */
   maxPayload?: number;
 }
 
@@ -165,6 +179,9 @@ export interface FederationHubOptions {
  * one). Every other member's account and user stay as they were, and so do their links.
  */
 export const HUB_JOIN_STEPS = ["reload", "wait for the new link", "reload"] as const;
+
+/** How many links a member may have up at the hub at once (`LINKS_PER_PARTNER`). */
+export const HUB_LINKS_PER_MEMBER = LINKS_PER_PARTNER;
 
 /** The hub's account that joins partners; no user logs into it. */
 export const HUB_ROUTER_ACCOUNT = "ROUTER";
@@ -218,6 +235,7 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
       })),
       imports: routerImports,
     },
+    ...noCredentials,
   };
   const maxPayload = o.maxPayload ?? BROKER_LIMITS.maxPayload;
   for (const m of o.members) {
@@ -237,7 +255,15 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
       ],
       imports: [{ service: { account: HUB_ROUTER_ACCOUNT, subject: `stafett.*.in.${cc}.>` } }],
       exports: [{ service: `stafett.${cc}.in.*.>`, accounts: [HUB_ROUTER_ACCOUNT] }],
-      limits: { max_payload: maxPayload },
+      // Without a bound on its links and on each link's subscriptions one member could exhaust
+      // the hub every member shares (test/security/hub-member-attacks.test.ts). nats-server
+      // 2.9.10 does not hold a leafnode to `max_payload`, the account's or the server's: what
+      // bounds a message is the partner stream's `max_msg_size` (docs/security.md).
+      limits: {
+        max_payload: maxPayload,
+        max_leafnodes: HUB_LINKS_PER_MEMBER,
+        max_subscriptions: BROKER_LIMITS.maxSubscriptions,
+      },
     };
   }
   const host = o.host ?? "127.0.0.1";
@@ -249,6 +275,7 @@ export function federationHubConfig(o: FederationHubOptions): Record<string, unk
     leafnodes: {
       host,
       port: o.leafPort ?? 7422,
+      authorization: { account: NO_CREDENTIALS_ACCOUNT },
       ...(o.tls === undefined ? {} : { tls: listenerTls(o.tls) }),
     },
   };

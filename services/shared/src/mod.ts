@@ -205,6 +205,8 @@ export {
   countryServerConfig,
   federationHubConfig,
   HUB_JOIN_STEPS,
+  HUB_LINKS_PER_MEMBER,
+  NO_CREDENTIALS_ACCOUNT,
   HUB_ROUTER_ACCOUNT,
   hubAccountOf,
 } from "./infra.js";
@@ -222,6 +224,7 @@ export {
   countryAccounts,
   createBrokerUsers,
   linkAccountOf,
+  LINKS_PER_PARTNER,
   VIA_HUB,
   ORG_API_PREFIX,
   organisationImports,

@@ -167,6 +167,7 @@ function readFederation(file: string): FederationDescription {
   } catch {
     throw invalid("json");
   }
+  if (typeof parsed !== "object" || parsed === null) throw invalid("json");
   const d = parsed as Partial<FederationDescription>;
   const isCc = (x: unknown) => typeof x === "string" && /^[a-z]{2}$/.test(x);
   if (!Array.isArray(d.members) || !d.members.every(isCc)) throw invalid("members");
@@ -332,6 +333,29 @@ export async function federationAddCountry(
 ): Promise<number> {
   const d = readFederation(args.federation);
   const partners = args.partners.split(",").filter(Boolean);
+  // Checked before anything is written: the country names its link password's file.
+  if (!/^[a-z]{2}$/.test(args.country))
+    throw new StafettError("ERR_CONFIG_INVALID", `not a country code: ${args.country}`, {
+      reason: "country",
+      field: "--country",
+    });
+  const strangers = partners.filter((p) => !d.members.includes(p));
+  if (strangers.length > 0)
+    throw new StafettError(
+      "ERR_CONFIG_INVALID",
+      `a partner must be a member already: ${strangers.join(", ")}`,
+      { reason: "partners", field: "--partners" },
+    );
+  // A member whose password is not in --out would get a new one, and lose its link at the reload.
+  const unknown = d.members.filter(
+    (cc) => !existsSync(join(args.out, "links", `${hubLink(cc)}.password`)),
+  );
+  if (unknown.length > 0)
+    throw new StafettError(
+      "ERR_CONFIG_INVALID",
+      `no link password of ${unknown.join(", ")} in ${join(args.out, "links")}: not the hub's directory`,
+      { reason: "links", field: "--out" },
+    );
   if (d.members.includes(args.country))
     throw new StafettError("ERR_CONFIG_INVALID", `${args.country} is a member already`, {
       reason: "member",
