@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Io } from "../io.js";
-import { federationAddCountry, federationHubConfigFile } from "./infra.js";
+import { federationAddCountry, federationConfig, federationHubConfigFile } from "./infra.js";
 
 let dir: string;
 const io: Io = {
@@ -109,4 +109,31 @@ describe("federation add-country", () => {
     );
     expect(mode(h.hubConfig)).toBe(0o600);
   });
+});
+
+describe("federation config: partner names become file names", () => {
+  it.each([
+    ["--accept-from", { acceptFrom: "no,../../escaped" }],
+    ["--connect-to", { connectTo: "../x=nats-leaf://127.0.0.1:7422" }],
+  ])(
+    "refuses %s with anything but country codes, before writing anything",
+    async (field, links) => {
+      const out = join(dir, "out");
+      await expect(
+        federationConfig(
+          {
+            country: "se",
+            out,
+            storeDir: join(dir, "store"),
+            trust: "none",
+            anchor: "none",
+            ...links,
+          },
+          io,
+        ),
+      ).rejects.toMatchObject({ code: "ERR_CONFIG_INVALID", reason: "format", field });
+      expect(existsSync(out)).toBe(false);
+      expect(files(dir)).toEqual([]);
+    },
+  );
 });

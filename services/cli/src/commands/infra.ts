@@ -244,6 +244,15 @@ export async function federationConfig(
       reason: "links",
       field: "--hub",
     });
+  const acceptFrom = (args.acceptFrom ?? "").split(",").filter(Boolean);
+  // Each name becomes a file name (its link's password): a country code and nothing else.
+  if (acceptFrom.some((partner) => !/^[a-z]{2}$/.test(partner)))
+    throw new StafettError("ERR_CONFIG_INVALID", "--accept-from takes country codes", {
+      reason: "format",
+      field: "--accept-from",
+    });
+  // Checked before anything is written.
+  const connectTo = pairs(args.connectTo, "--connect-to");
   const list = await verifyTrustList(
     readFileSync(args.trust, "utf8").trim(),
     await readAnchors(args.anchor),
@@ -255,18 +264,15 @@ export async function federationConfig(
     });
   const seedDir = args.nkeys ?? join(args.out, "nkeys");
   const { nkeys, created } = nkeysInDir(list, seedDir);
-  const accepts = (args.acceptFrom ?? "")
-    .split(",")
-    .filter(Boolean)
-    .map((partner) => ({
-      partner,
-      credentials: {
-        user: `link-${partner}`,
-        password: linkPassword(args.out, pair(args.country, partner)),
-      },
-    }));
+  const accepts = acceptFrom.map((partner) => ({
+    partner,
+    credentials: {
+      user: `link-${partner}`,
+      password: linkPassword(args.out, pair(args.country, partner)),
+    },
+  }));
   const connects = [
-    ...pairs(args.connectTo, "--connect-to").map(([partner, url]) => ({
+    ...connectTo.map(([partner, url]) => ({
       partner,
       url,
       credentials: {
