@@ -19,7 +19,7 @@ export class Html {
   }
 }
 
-type Part = Html | string | number | undefined | null | false | readonly Part[];
+export type Part = Html | string | number | undefined | null | false | readonly Part[];
 
 function part(p: Part): string {
   if (p === undefined || p === null || p === false) return "";

@@ -28,7 +28,7 @@ import { parseOrgId } from "../subjects.js";
 import { schemaValidator, SCHEMA_IDS } from "../validate.js";
 import { isStafettError, type Issue } from "../errors.js";
 import { DESK_SCRIPT, DESK_STYLE } from "./assets.js";
-import { html, Html, page } from "./html.js";
+import { html, Html, page, type Part } from "./html.js";
 import { DeskSessions, type DeskOptions, type DeskSession } from "./session.js";
 import { codeText, DESK_TEXTS, type DeskLang, type DeskTexts } from "./texts.js";
 
@@ -584,6 +584,26 @@ function municipalityOptions(selected?: string): Html {
   )}`;
 }
 
+/** What is known of an item, as a description list: a term and its value for each entry. */
+function facts(entries: readonly (readonly [string, Part])[]): Html {
+  return html`<dl>
+    ${entries.map(
+      ([term, value]) =>
+        html`<dt>${term}</dt>
+          <dd>${value}</dd>`,
+    )}
+  </dl>`;
+}
+
+/** The child's data, opened for this page alone (an audited API read) and shown under a heading. */
+function childSection(t: DeskTexts, personal: unknown): Html {
+  return html`<section aria-labelledby="child">
+    <h2 id="child">${t.childData}</h2>
+    <p class="hint">${t.childDataNote}</p>
+    ${personalView(t, personal)}
+  </section>`;
+}
+
 /** The child's data as a description list: keys translated where the Desk knows them. */
 function personalView(t: DeskTexts, value: unknown): Html {
   if (typeof value === "boolean") return html`${value ? t.yes : t.no}`;
@@ -673,6 +693,46 @@ interface SentRow {
   timeline: { type: string; by: string; at?: string; to?: string; code?: string }[];
 }
 
+/**
+ * A list as a table: a header cell per column, a row per item, each cell what `cells` gives for
+ * it; a line saying there is none when the list is empty. `caption` names what the table shows.
+ */
+function listTable<R>(
+  t: DeskTexts,
+  columns: readonly string[],
+  rows: readonly R[],
+  cells: (r: R) => readonly Part[],
+  caption?: string,
+): Html {
+  if (rows.length === 0) return html`<p>${t.none}</p>`;
+  return html`<table>
+    ${
+      caption === undefined
+        ? ""
+        : html`<caption class="hint">
+            ${caption}
+          </caption>`
+    }
+    <thead>
+      <tr>
+        ${columns.map((c) => html`<th scope="col">${c}</th>`)}
+      </tr>
+    </thead>
+    <tbody>
+      ${rows.map(
+        (r) =>
+          html`<tr>
+            ${cells(r).map((c) => html`<td>${c}</td>`)}
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
+/** The link to an item's page, named by the first eight characters of its referral id. */
+const itemLink = (href: string, referralId: string): Html =>
+  html`<a href="${href}">${referralId.slice(0, 8)}</a>`;
+
 function municipalityViews(v: ViewContext): void {
   const { desk, api } = v;
 
@@ -690,42 +750,21 @@ function municipalityViews(v: ViewContext): void {
       t.inbox,
       html`<h1>${t.inbox}</h1>
         <div data-live aria-live="polite">
-          ${
-            rows.length === 0
-              ? html`<p>${t.none}</p>`
-              : html`<table>
-                  <caption class="hint">
-                    ${t.live}
-                  </caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">${t.referral}</th>
-                      <th scope="col">${t.from}</th>
-                      <th scope="col">${t.urgency}</th>
-                      <th scope="col">${t.reason}</th>
-                      <th scope="col">${t.deadline}</th>
-                      <th scope="col">${t.timeLeft}</th>
-                      <th scope="col">${t.status}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map(
-                      (r) =>
-                        html`<tr>
-                          <td>
-                            <a href="/desk/inbox/${r.referralId}">${r.referralId.slice(0, 8)}</a>
-                          </td>
-                          <td>${orgName(t, r.from)}</td>
-                          <td>${codeText(t, r.urgency)}</td>
-                          <td>${codeText(t, r.reason)}</td>
-                          <td>${when(r.deadline)}</td>
-                          <td>${r.status === "pending" ? timeLeft(t, r.deadline) : ""}</td>
-                          <td>${codeText(t, r.status)}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`
-          }
+          ${listTable(
+            t,
+            [t.referral, t.from, t.urgency, t.reason, t.deadline, t.timeLeft, t.status],
+            rows,
+            (r) => [
+              itemLink(`/desk/inbox/${r.referralId}`, r.referralId),
+              orgName(t, r.from),
+              codeText(t, r.urgency),
+              codeText(t, r.reason),
+              when(r.deadline),
+              r.status === "pending" ? timeLeft(t, r.deadline) : "",
+              codeText(t, r.status),
+            ],
+            t.live,
+          )}
         </div>`,
     );
   });
@@ -746,23 +785,14 @@ function municipalityViews(v: ViewContext): void {
       s,
       `${t.referral} ${id.slice(0, 8)}`,
       html`<h1>${t.referral} ${id.slice(0, 8)}</h1>
-        <dl>
-          <dt>${t.status}</dt>
-          <dd>${codeText(t, item.status)}</dd>
-          <dt>${t.from}</dt>
-          <dd>${orgName(t, item.from)}</dd>
-          <dt>${t.urgency}</dt>
-          <dd>${codeText(t, item.urgency)}</dd>
-          <dt>${t.reason}</dt>
-          <dd>${codeText(t, item.reason)}</dd>
-          <dt>${t.deadline}</dt>
-          <dd>${when(item.deadline)} (${timeLeft(t, item.deadline)})</dd>
-        </dl>
-        <section aria-labelledby="child">
-          <h2 id="child">${t.childData}</h2>
-          <p class="hint">${t.childDataNote}</p>
-          ${personalView(t, item.personal)}
-        </section>
+        ${facts([
+          [t.status, codeText(t, item.status)],
+          [t.from, orgName(t, item.from)],
+          [t.urgency, codeText(t, item.urgency)],
+          [t.reason, codeText(t, item.reason)],
+          [t.deadline, html`${when(item.deadline)} (${timeLeft(t, item.deadline)})`],
+        ])}
+        ${childSection(t, item.personal)}
         ${
           pending
             ? html`<form class="act" method="post" action="/desk/inbox/${id}/accept">
@@ -838,38 +868,19 @@ function municipalityViews(v: ViewContext): void {
       t.sent,
       html`<h1>${t.sent}</h1>
         <div data-live aria-live="polite">
-          ${
-            rows.length === 0
-              ? html`<p>${t.none}</p>`
-              : html`<table>
-                  <caption class="hint">
-                    ${t.live}
-                  </caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">${t.referral}</th>
-                      <th scope="col">${t.destination}</th>
-                      <th scope="col">${t.urgency}</th>
-                      <th scope="col">${t.deadline}</th>
-                      <th scope="col">${t.status}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map(
-                      (r) =>
-                        html`<tr>
-                          <td>
-                            <a href="/desk/sent/${r.referralId}">${r.referralId.slice(0, 8)}</a>
-                          </td>
-                          <td>${destinationText(t, r.destination)}</td>
-                          <td>${codeText(t, r.urgency)}</td>
-                          <td>${when(r.deadline)}</td>
-                          <td>${codeText(t, r.status)}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`
-          }
+          ${listTable(
+            t,
+            [t.referral, t.destination, t.urgency, t.deadline, t.status],
+            rows,
+            (r) => [
+              itemLink(`/desk/sent/${r.referralId}`, r.referralId),
+              destinationText(t, r.destination),
+              codeText(t, r.urgency),
+              when(r.deadline),
+              codeText(t, r.status),
+            ],
+            t.live,
+          )}
         </div>`,
     );
   });
@@ -1250,38 +1261,20 @@ interface HubRow {
 }
 
 function hubTable(t: DeskTexts, rows: readonly HubRow[]): Html {
-  if (rows.length === 0) return html`<p>${t.none}</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th scope="col">${t.referral}</th>
-        <th scope="col">${t.from}</th>
-        <th scope="col">${t.destination}</th>
-        <th scope="col">${t.urgency}</th>
-        <th scope="col">${t.deadline}</th>
-        <th scope="col">${t.timeLeft}</th>
-        <th scope="col">${t.status}</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${[...rows]
-        .sort((a, b) => a.deadline.localeCompare(b.deadline))
-        .map(
-          (r) =>
-            html`<tr>
-              <td><a href="/desk/referrals/${r.referralId}">${r.referralId.slice(0, 8)}</a></td>
-              <td>${orgName(t, r.origin)}</td>
-              <td>${destinationText(t, r.destination)}</td>
-              <td>${codeText(t, r.urgency)}</td>
-              <td>${when(r.deadline)}</td>
-              <td>
-                ${["accepted", "closed", "withdrawn"].includes(r.status) ? "" : timeLeft(t, r.deadline)}
-              </td>
-              <td>${codeText(t, r.status)}${r.escalated ? html` · ${t.escalated}` : ""}</td>
-            </tr>`,
-        )}
-    </tbody>
-  </table>`;
+  return listTable(
+    t,
+    [t.referral, t.from, t.destination, t.urgency, t.deadline, t.timeLeft, t.status],
+    [...rows].sort((a, b) => a.deadline.localeCompare(b.deadline)),
+    (r) => [
+      itemLink(`/desk/referrals/${r.referralId}`, r.referralId),
+      orgName(t, r.origin),
+      destinationText(t, r.destination),
+      codeText(t, r.urgency),
+      when(r.deadline),
+      ["accepted", "closed", "withdrawn"].includes(r.status) ? "" : timeLeft(t, r.deadline),
+      html`${codeText(t, r.status)}${r.escalated ? html` · ${t.escalated}` : ""}`,
+    ],
+  );
 }
 
 function hubViews(v: ViewContext): void {
@@ -1336,23 +1329,14 @@ function hubViews(v: ViewContext): void {
         s,
         `${t.referral} ${id.slice(0, 8)}`,
         html`<h1>${t.referral} ${id.slice(0, 8)}</h1>
-          <dl>
-            <dt>${t.status}</dt>
-            <dd>${codeText(t, r.status)}</dd>
-            <dt>${t.from}</dt>
-            <dd>${orgName(t, r.origin)}</dd>
-            <dt>${t.destination}</dt>
-            <dd>${destinationText(t, r.destination)}</dd>
-            <dt>${t.urgency}</dt>
-            <dd>${codeText(t, r.urgency)}</dd>
-            <dt>${t.deadline}</dt>
-            <dd>${when(r.deadline)} (${timeLeft(t, r.deadline)})</dd>
-          </dl>
-          <section aria-labelledby="child">
-            <h2 id="child">${t.childData}</h2>
-            <p class="hint">${t.childDataNote}</p>
-            ${personalView(t, (personal.body as { personal: unknown }).personal)}
-          </section>
+          ${facts([
+            [t.status, codeText(t, r.status)],
+            [t.from, orgName(t, r.origin)],
+            [t.destination, destinationText(t, r.destination)],
+            [t.urgency, codeText(t, r.urgency)],
+            [t.deadline, html`${when(r.deadline)} (${timeLeft(t, r.deadline)})`],
+          ])}
+          ${childSection(t, (personal.body as { personal: unknown }).personal)}
           ${
             r.status === "triage"
               ? html`<form class="act" method="post" action="/desk/referrals/${id}/forward">
@@ -1535,43 +1519,30 @@ function coordinatorViews(v: ViewContext): void {
       html`<h1>${t.escalations}</h1>
         <div data-live aria-live="polite">
           <p class="hint">${t.live}</p>
-          ${
-            rows.length === 0
-              ? html`<p>${t.none}</p>`
-              : html`<table>
-                  <thead>
-                    <tr>
-                      <th scope="col">${t.escalation}</th>
-                      <th scope="col">${t.from}</th>
-                      <th scope="col">${t.holder}</th>
-                      <th scope="col">${t.destination}</th>
-                      <th scope="col">${t.urgency}</th>
-                      <th scope="col">${t.deadline}</th>
-                      <th scope="col">${t.status}</th>
-                      <th scope="col">${t.assignee}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map(
-                      (r) =>
-                        html`<tr>
-                          <td>
-                            <a href="/desk/escalations/${r.eventId}">${r.referralId.slice(0, 8)}</a>
-                          </td>
-                          <td>${orgName(t, r.from)}</td>
-                          <td>${orgName(t, r.holder)}</td>
-                          <td>
-                            ${r.destination === undefined ? "" : destinationText(t, r.destination)}
-                          </td>
-                          <td>${r.urgency === undefined ? "" : codeText(t, r.urgency)}</td>
-                          <td>${when(r.deadline)}</td>
-                          <td>${escalationState(t, r)}</td>
-                          <td>${r.assignee ?? ""}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`
-          }
+          ${listTable(
+            t,
+            [
+              t.escalation,
+              t.from,
+              t.holder,
+              t.destination,
+              t.urgency,
+              t.deadline,
+              t.status,
+              t.assignee,
+            ],
+            rows,
+            (r) => [
+              itemLink(`/desk/escalations/${r.eventId}`, r.referralId),
+              orgName(t, r.from),
+              orgName(t, r.holder),
+              r.destination === undefined ? "" : destinationText(t, r.destination),
+              r.urgency === undefined ? "" : codeText(t, r.urgency),
+              when(r.deadline),
+              escalationState(t, r),
+              r.assignee ?? "",
+            ],
+          )}
         </div>`,
     );
   });
@@ -1721,40 +1692,25 @@ function routedTo(t: DeskTexts, r: InboundRow): Html | string {
 
 /** What left the country, and the partner's answers: no personal data. */
 function outboundTable(t: DeskTexts, rows: readonly OutboundRow[]): Html {
-  if (rows.length === 0) return html`<p>${t.none}</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th scope="col">${t.referral}</th>
-        <th scope="col">${t.from}</th>
-        <th scope="col">${t.to}</th>
-        <th scope="col">${t.deadline}</th>
-        <th scope="col">${t.timeline}</th>
-        <th scope="col">${t.partnerAnswer}</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows.map(
-        (r) =>
-          html`<tr>
-            <td>${r.referralId.slice(0, 8)}</td>
-            <td>${orgName(t, r.origin)}</td>
-            <td>${countryInfo(r.partner)?.name ?? r.partner}</td>
-            <td>${when(r.deadline)}</td>
-            <td>${r.crossed.map((c) => codeText(t, c.type)).join(", ")}</td>
-            <td>
-              ${
-                r.answer === undefined
-                  ? t.noAnswer
-                  : r.answer === "accepted"
-                    ? t.answerAccepted
-                    : t.answerDeclined
-              }${r.escalated ? html` · ${t.escalated}` : ""}
-            </td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return listTable(
+    t,
+    [t.referral, t.from, t.to, t.deadline, t.timeline, t.partnerAnswer],
+    rows,
+    (r) => [
+      r.referralId.slice(0, 8),
+      orgName(t, r.origin),
+      countryInfo(r.partner)?.name ?? r.partner,
+      when(r.deadline),
+      r.crossed.map((c) => codeText(t, c.type)).join(", "),
+      html`${
+        r.answer === undefined
+          ? t.noAnswer
+          : r.answer === "accepted"
+            ? t.answerAccepted
+            : t.answerDeclined
+      }${r.escalated ? html` · ${t.escalated}` : ""}`,
+    ],
+  );
 }
 
 function liaisonViews(v: ViewContext): void {
@@ -1779,39 +1735,20 @@ function liaisonViews(v: ViewContext): void {
       html`<h1>${t.inbound}</h1>
         <div data-live aria-live="polite">
           <p class="hint">${t.live}</p>
-          ${
-            rows.length === 0
-              ? html`<p>${t.none}</p>`
-              : html`<table>
-                  <thead>
-                    <tr>
-                      <th scope="col">${t.referral}</th>
-                      <th scope="col">${t.from}</th>
-                      <th scope="col">${t.urgency}</th>
-                      <th scope="col">${t.reason}</th>
-                      <th scope="col">${t.deadline}</th>
-                      <th scope="col">${t.timeLeft}</th>
-                      <th scope="col">${t.status}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map(
-                      (r) =>
-                        html`<tr>
-                          <td>
-                            <a href="/desk/inbound/${r.referralId}">${r.referralId.slice(0, 8)}</a>
-                          </td>
-                          <td>${orgName(t, r.origin)}</td>
-                          <td>${codeText(t, r.urgency)}</td>
-                          <td>${codeText(t, r.reason)}</td>
-                          <td>${when(r.deadline)}</td>
-                          <td>${r.status === "pending" ? timeLeft(t, r.deadline) : ""}</td>
-                          <td>${codeText(t, r.status)}${routedTo(t, r)}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`
-          }
+          ${listTable(
+            t,
+            [t.referral, t.from, t.urgency, t.reason, t.deadline, t.timeLeft, t.status],
+            rows,
+            (r) => [
+              itemLink(`/desk/inbound/${r.referralId}`, r.referralId),
+              orgName(t, r.origin),
+              codeText(t, r.urgency),
+              codeText(t, r.reason),
+              when(r.deadline),
+              r.status === "pending" ? timeLeft(t, r.deadline) : "",
+              html`${codeText(t, r.status)}${routedTo(t, r)}`,
+            ],
+          )}
           <h2>${t.outbound}</h2>
           ${outboundTable(t, sent)}
         </div>`,
@@ -1839,23 +1776,14 @@ function liaisonViews(v: ViewContext): void {
         s,
         `${t.referral} ${id.slice(0, 8)}`,
         html`<h1>${t.referral} ${id.slice(0, 8)}</h1>
-          <dl>
-            <dt>${t.status}</dt>
-            <dd>${codeText(t, r.status)}${routedTo(t, r)}</dd>
-            <dt>${t.from}</dt>
-            <dd>${orgName(t, r.origin)}</dd>
-            <dt>${t.urgency}</dt>
-            <dd>${codeText(t, r.urgency)}</dd>
-            <dt>${t.reason}</dt>
-            <dd>${codeText(t, r.reason)}</dd>
-            <dt>${t.deadline}</dt>
-            <dd>${when(r.deadline)} (${timeLeft(t, r.deadline)})</dd>
-          </dl>
-          <section aria-labelledby="child">
-            <h2 id="child">${t.childData}</h2>
-            <p class="hint">${t.childDataNote}</p>
-            ${personalView(t, r.personal)}
-          </section>
+          ${facts([
+            [t.status, html`${codeText(t, r.status)}${routedTo(t, r)}`],
+            [t.from, orgName(t, r.origin)],
+            [t.urgency, codeText(t, r.urgency)],
+            [t.reason, codeText(t, r.reason)],
+            [t.deadline, html`${when(r.deadline)} (${timeLeft(t, r.deadline)})`],
+          ])}
+          ${childSection(t, r.personal)}
           ${
             pending
               ? html`<form class="act" method="post" action="/desk/inbound/${id}/route">
