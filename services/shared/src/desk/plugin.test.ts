@@ -150,6 +150,12 @@ describe("the Desk's live pages", () => {
   let a: FastifyInstance;
   let base: string;
   let session: string;
+  /** The Desk's log lines. */
+  const logged: Record<string, unknown>[] = [];
+  const deskLog = createLogger(
+    { service: "desk-test", level: "info" },
+    { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) },
+  );
 
   beforeAll(async () => {
     a = fastify();
@@ -160,7 +166,7 @@ describe("the Desk's live pages", () => {
       config: tokens.config,
       mint: (org, _subject, ttl, claims) => tokens.mint(org, "greta", ttl, claims),
     };
-    await registerDesk(a, ORG, tokens.config, { devSignIn: greta }, undefined, live);
+    await registerDesk(a, ORG, tokens.config, { devSignIn: greta }, deskLog, live);
     base = await a.listen({ host: "127.0.0.1", port: 0 });
     session = await signInAs(a);
   });
@@ -203,6 +209,11 @@ describe("the Desk's live pages", () => {
     expect(text).toBe("retry: 2000\n\ndata: changed\n\n");
     await reader.cancel();
     await vi.waitFor(() => expect(listeners.size).toBe(0));
+    // Its end is logged like any answer (a hijacked one skips the shared layer's line), and
+    // names no person.
+    const line = logged.find((l) => l.route === "/desk/events");
+    expect(line).toMatchObject({ msg: "request", method: "GET", status: 200, open: 0 });
+    expect(JSON.stringify(logged)).not.toMatch(/greta|Greta/);
   });
 
   it("one person gets 4 streams at most, over all their sessions; their pages poll past that", async () => {

@@ -299,6 +299,17 @@ export async function registerDesk(
         stop();
         raw.end();
         raw.destroy();
+        // The request line the shared layer writes for every answer, which a hijacked one skips.
+        log?.info(
+          {
+            method: req.method,
+            route: EVENTS_PATH,
+            status: 200,
+            duration_ms: Math.round(reply.elapsedTime * 10) / 10,
+            open: streams.size,
+          },
+          "request",
+        );
       };
       const send = (text: string) => {
         if (sessions.get(s.id) === undefined) end();
