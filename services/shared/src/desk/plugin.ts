@@ -460,6 +460,29 @@ interface ViewContext {
   csrf: { preHandler: FastifyInstance["csrfProtection"] };
 }
 
+/** What a form's step sends to the API, from the posted fields. */
+type Step = readonly [string, (f: Form) => unknown];
+
+/**
+ * Registers one form action per step: `POST {page}/:id/{step}` sends the step's body to the
+ * API's `{api}/{id}/{step}` as the signed-in person (so the API decides and audits), then goes
+ * back to the item's page, saying what happened.
+ */
+function itemActions(v: ViewContext, page: string, api: string, steps: readonly Step[]): void {
+  for (const [step, body] of steps)
+    v.desk.post<{ Params: { id: string }; Body: Form }>(
+      `${page}/:id/${step}`,
+      { config: DESK, ...v.csrf },
+      async (req, reply) => {
+        const c = await v.signedIn(req, reply);
+        if (c === undefined) return reply;
+        const id = encodeURIComponent(req.params.id);
+        const res = await v.api(c.s, "POST", `${api}/${id}/${step}`, body(req.body ?? {}));
+        return v.after(reply, c.s, c.t, res, `${page}/${id}`);
+      },
+    );
+}
+
 function navOf(t: DeskTexts, role: string, url: string) {
   const items: { href: string; label: string }[] =
     role === "municipality"
@@ -828,42 +851,19 @@ function municipalityViews(v: ViewContext): void {
     );
   });
 
-  desk.post<{ Params: { id: string } }>(
-    "/desk/inbox/:id/accept",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const res = await api(
-        c.s,
-        "POST",
-        `/v1/inbox/${encodeURIComponent(req.params.id)}/accept`,
-        {},
-      );
-      return v.after(reply, c.s, c.t, res, `/desk/inbox/${encodeURIComponent(req.params.id)}`);
-    },
-  );
-
-  desk.post<{ Params: { id: string }; Body: Form }>(
-    "/desk/inbox/:id/decline",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const suggested = req.body.suggested ?? "";
-      const body = {
-        reason: req.body.reason ?? "",
-        ...(suggested === "" ? {} : { suggested: { country: "se", municipality: suggested } }),
-      };
-      const res = await api(
-        c.s,
-        "POST",
-        `/v1/inbox/${encodeURIComponent(req.params.id)}/decline`,
-        body,
-      );
-      return v.after(reply, c.s, c.t, res, `/desk/inbox/${encodeURIComponent(req.params.id)}`);
-    },
-  );
+  itemActions(v, "/desk/inbox", "/v1/inbox", [
+    ["accept", () => ({})],
+    [
+      "decline",
+      (f) => {
+        const suggested = f.suggested ?? "";
+        return {
+          reason: f.reason ?? "",
+          ...(suggested === "" ? {} : { suggested: { country: "se", municipality: suggested } }),
+        };
+      },
+    ],
+  ]);
 
   desk.get("/desk/sent", { config: DESK }, async (req, reply) => {
     const c = await v.signedIn(req, reply);
@@ -963,45 +963,11 @@ function municipalityViews(v: ViewContext): void {
     );
   });
 
-  desk.post<{ Params: { id: string }; Body: Form }>(
-    "/desk/sent/:id/withdraw",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const id = encodeURIComponent(req.params.id);
-      const res = await api(c.s, "POST", `/v1/referrals/${id}/withdraw`, {
-        reason: req.body.reason ?? "",
-      });
-      return v.after(reply, c.s, c.t, res, `/desk/sent/${id}`);
-    },
-  );
-
-  desk.post<{ Params: { id: string } }>(
-    "/desk/sent/:id/close",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const id = encodeURIComponent(req.params.id);
-      const res = await api(c.s, "POST", `/v1/referrals/${id}/close`, {});
-      return v.after(reply, c.s, c.t, res, `/desk/sent/${id}`);
-    },
-  );
-
-  desk.post<{ Params: { id: string }; Body: Form }>(
-    "/desk/sent/:id/update",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const id = encodeURIComponent(req.params.id);
-      const res = await api(c.s, "POST", `/v1/referrals/${id}/update`, {
-        urgency: req.body.urgency ?? "",
-      });
-      return v.after(reply, c.s, c.t, res, `/desk/sent/${id}`);
-    },
-  );
+  itemActions(v, "/desk/sent", "/v1/referrals", [
+    ["withdraw", (f) => ({ reason: f.reason ?? "" })],
+    ["close", () => ({})],
+    ["update", (f) => ({ urgency: f.urgency ?? "" })],
+  ]);
 
   const newForm = (
     req: FastifyRequest,
@@ -1385,33 +1351,10 @@ function hubViews(v: ViewContext): void {
     },
   );
 
-  desk.post<{ Params: { id: string }; Body: Form }>(
-    "/desk/referrals/:id/forward",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const id = encodeURIComponent(req.params.id);
-      const res = await api(c.s, "POST", `/v1/triage/${id}/forward`, {
-        municipality: req.body.municipality ?? "",
-      });
-      return v.after(reply, c.s, c.t, res, `/desk/referrals/${id}`);
-    },
-  );
-
-  desk.post<{ Params: { id: string }; Body: Form }>(
-    "/desk/referrals/:id/reroute",
-    { config: DESK, ...v.csrf },
-    async (req, reply) => {
-      const c = await v.signedIn(req, reply);
-      if (c === undefined) return reply;
-      const id = encodeURIComponent(req.params.id);
-      const res = await api(c.s, "POST", `/v1/triage/${id}/reroute`, {
-        region: req.body.region ?? "",
-      });
-      return v.after(reply, c.s, c.t, res, `/desk/referrals/${id}`);
-    },
-  );
+  itemActions(v, "/desk/referrals", "/v1/triage", [
+    ["forward", (f) => ({ municipality: f.municipality ?? "" })],
+    ["reroute", (f) => ({ region: f.region ?? "" })],
+  ]);
 }
 
 // --- National coordinator ----------------------------------------------------------------------
@@ -1650,23 +1593,11 @@ function coordinatorViews(v: ViewContext): void {
     },
   );
 
-  const steps: readonly (readonly [string, (f: Form) => unknown])[] = [
+  itemActions(v, "/desk/escalations", "/v1/escalations", [
     ["acknowledge", () => ({})],
     ["assign", (f) => ({ officer: (f.officer ?? "").trim() })],
     ["resolve", (f) => ({ note: (f.note ?? "").trim() })],
-  ];
-  for (const [step, body] of steps)
-    desk.post<{ Params: { id: string }; Body: Form }>(
-      `/desk/escalations/:id/${step}`,
-      { config: DESK, ...v.csrf },
-      async (req, reply) => {
-        const c = await v.signedIn(req, reply);
-        if (c === undefined) return reply;
-        const id = encodeURIComponent(req.params.id);
-        const res = await api(c.s, "POST", `/v1/escalations/${id}/${step}`, body(req.body));
-        return v.after(reply, c.s, c.t, res, `/desk/escalations/${id}`);
-      },
-    );
+  ]);
 }
 
 // --- Contact point (liaison) -------------------------------------------------------------------
@@ -1824,21 +1755,9 @@ function liaisonViews(v: ViewContext): void {
     },
   );
 
-  const steps: readonly (readonly [string, (f: Form) => unknown])[] = [
+  itemActions(v, "/desk/inbound", "/v1/inbound", [
     ["route", (f) => ({ municipality: f.municipality ?? "" })],
     ["accept", () => ({})],
     ["decline", (f) => ((f.reason ?? "").trim() === "" ? {} : { reason: (f.reason ?? "").trim() })],
-  ];
-  for (const [step, body] of steps)
-    desk.post<{ Params: { id: string }; Body: Form }>(
-      `/desk/inbound/:id/${step}`,
-      { config: DESK, ...v.csrf },
-      async (req, reply) => {
-        const c = await v.signedIn(req, reply);
-        if (c === undefined) return reply;
-        const id = encodeURIComponent(req.params.id);
-        const res = await api(c.s, "POST", `/v1/inbound/${id}/${step}`, body(req.body));
-        return v.after(reply, c.s, c.t, res, `/desk/inbound/${id}`);
-      },
-    );
+  ]);
 }
