@@ -22,16 +22,13 @@ import {
   createLogger,
   decodeEvent,
   decodeSignedEvent,
-  encodeSignedEvent,
   fromBase64,
-  generateSigningKey,
-  importSigningKey,
   issue,
-  signDetached,
   TrustStore,
   type IssueInput,
   type IssuedEvent,
 } from "@stafett/shared";
+import { withForgedSignature } from "../support/forgery.js";
 
 const log = createLogger({ service: "security-inbound", level: process.env.LOG_LEVEL ?? "silent" });
 let fed: Federation;
@@ -338,18 +335,7 @@ describe("a hostile partner contact point, against a partner's referral into Swe
       referralId,
       body: { reason: "WITHDRAW_REASON_SENT_IN_ERROR" },
     });
-    const forger = await importSigningKey((await generateSigningKey()).privateJwk);
-    const p = decodeSignedEvent(w.bytes);
-    const forged = encodeSignedEvent({
-      event: p.event,
-      signatures: [
-        ...p.signatures,
-        await signDetached(p.event, {
-          kid: seCountry.identity("se:liaison").signing.kid,
-          key: forger.key,
-        }),
-      ],
-    });
+    const forged = await withForgedSignature(w.bytes, seCountry.identity("se:liaison").signing.kid);
     expect(await refusedAs(noNc, w.subject, forged, w.id)).toMatchObject({
       country: "se",
       code: "ERR_COUNTERSIGNATURE_INVALID",
@@ -380,18 +366,10 @@ describe("a hostile Swedish insider, against the answer going back to the partne
       country: "no",
       code: "ERR_COUNTERSIGNATURE_MISSING",
     });
-    const forger = await importSigningKey((await generateSigningKey()).privateJwk);
-    const p = decodeSignedEvent(accepted.bytes);
-    const forged = encodeSignedEvent({
-      event: p.event,
-      signatures: [
-        ...p.signatures,
-        await signDetached(p.event, {
-          kid: seCountry.identity("se:liaison").signing.kid,
-          key: forger.key,
-        }),
-      ],
-    });
+    const forged = await withForgedSignature(
+      accepted.bytes,
+      seCountry.identity("se:liaison").signing.kid,
+    );
     expect(await refusedAs(seNc, subject, forged, accepted.id, randomUUID())).toMatchObject({
       country: "no",
       code: "ERR_COUNTERSIGNATURE_INVALID",
