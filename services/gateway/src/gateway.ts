@@ -8,15 +8,12 @@ import { randomUUID } from "node:crypto";
 import {
   decodeEvent,
   decodeSignedEvent,
-  decryptionKeyFor,
   fromBase64,
   isRefusal,
   jsonDigest,
   Notifier,
-  open,
   Party,
   parseOrgId,
-  recipientKids,
   SCHEMA_IDS,
   StafettError,
   systemNow,
@@ -33,6 +30,7 @@ import {
   type ClockCheckOptions,
   type PartyReadiness,
   type Erasure,
+  openPersonal,
 } from "@stafett/shared";
 import {
   deadlineOf,
@@ -402,21 +400,7 @@ export class Gateway {
     const bytes = this.storedBytes(item.stored);
     const updated = item.updated === undefined ? undefined : this.storedBytes(item.updated);
     const sealed = sealedIn(updated ?? bytes) ?? sealedIn(bytes);
-    if (sealed === undefined)
-      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
-        reason: "not_recipient",
-        field: "personal",
-      });
-    // Opened with whichever of its keys the part was sealed to: one sealed before a key
-    // rotation opens with the old key as long as its file stays configured.
-    const key = decryptionKeyFor(this.options.identity, recipientKids(sealed));
-    if (key === undefined)
-      throw new StafettError(
-        "ERR_NOT_RECIPIENT",
-        "the personal part is sealed to a key this gateway does not hold",
-        { reason: "key_not_held", field: "personal" },
-      );
-    return open(sealed, key, item.referralId);
+    return openPersonal(this.options.identity, sealed, item.referralId);
   }
 
   /** The signed bytes (standard base64) of an inbox or update record, read from the journal. */

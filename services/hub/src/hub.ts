@@ -9,10 +9,7 @@ import {
   Notifier,
   decodeEvent,
   decodeSignedEvent,
-  decryptionKeyFor,
   fromBase64,
-  open,
-  recipientKids,
   Party,
   coordinatorId,
   parseOrgId,
@@ -27,6 +24,7 @@ import {
   type ClockCheckOptions,
   type PartyReadiness,
   type Erasure,
+  openPersonal,
 } from "@stafett/shared";
 import {
   decide,
@@ -190,19 +188,7 @@ export class Hub {
       opened === undefined
         ? undefined
         : decodeEvent(decodeSignedEvent(fromBase64(opened)).event).opened?.personal;
-    if (sealed === undefined)
-      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
-        reason: "not_recipient",
-        field: "personal",
-      });
-    const key = decryptionKeyFor(this.options.identity, recipientKids(sealed));
-    if (key === undefined)
-      throw new StafettError(
-        "ERR_NOT_RECIPIENT",
-        "the personal part is sealed to a key this hub does not hold",
-        { reason: "key_not_held", field: "personal" },
-      );
-    return open(sealed, key, referralId);
+    return openPersonal(this.options.identity, sealed, referralId);
   }
 
   /** What the hub holds of a referral from its journal: the opened bytes, and a relay's JWE. */

@@ -13,7 +13,6 @@ import {
   fromBase64,
   isRefusal,
   Notifier,
-  open,
   Party,
   parseOrgId,
   parseSubject,
@@ -27,6 +26,7 @@ import {
   type PartyReadiness,
   type Verdict,
   type VerifiedEvent,
+  openPersonal,
 } from "@stafett/shared";
 import {
   decide,
@@ -163,12 +163,7 @@ export class Liaison {
   async personalOf(item: InboundReferral): Promise<unknown> {
     if (item.erased === true) throw erased();
     const sealed = decodeEvent(decodeSignedEvent(fromBase64(item.opened)).event).opened?.personal;
-    if (sealed === undefined)
-      throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
-        reason: "not_recipient",
-        field: "personal",
-      });
-    return open(sealed, this.options.identity.encryption, item.referralId);
+    return openPersonal(this.options.identity, sealed, item.referralId);
   }
 
   /** Erases a partner's referral's personal part from the liaison's store, on request (Party.erase). */

@@ -9,7 +9,7 @@ import {
   type KeyHandle,
   type KeyPairJwk,
 } from "./keys.js";
-import { Keyring, currentSigningKey, decryptionKeyFor } from "./keyring.js";
+import { Keyring, currentSigningKey, decryptionKeyFor, openPersonal } from "./keyring.js";
 import { keyStates, listExpiry } from "./operations.js";
 import { buildTrustList } from "./organisations.js";
 import { TrustStore, type TrustKey, type TrustList } from "./trust.js";
@@ -126,6 +126,22 @@ describe("Keyring: a rollover", () => {
     const onlyNew = new Keyring(ORG, [s1], [e2]);
     const old = await seal(samplePersonal(), [pub1], referralId);
     expect(decryptionKeyFor(onlyNew, recipientKids(old))).toBeUndefined();
+  });
+
+  it("openPersonal: opens with whichever key the part names; says which refusal it is", async () => {
+    const referralId = "1c1b7c55-9b6a-4c2d-8f31-0c7a2f5e9d10";
+    const pub1 = await importEncryptionKey(enc1.publicJwk);
+    // Sealed to the old key, opened by a party that now encrypts with the new one.
+    const old = await seal(samplePersonal(), [pub1], referralId);
+    const rotated = new Keyring(ORG, [s1], [e2, e1]);
+    expect(await openPersonal(rotated, old, referralId)).toEqual(samplePersonal());
+    await expect(openPersonal(new Keyring(ORG, [s1], [e2]), old, referralId)).rejects.toMatchObject(
+      { code: "ERR_NOT_RECIPIENT", reason: "key_not_held" },
+    );
+    await expect(openPersonal(rotated, undefined, referralId)).rejects.toMatchObject({
+      code: "ERR_NOT_RECIPIENT",
+      reason: "not_recipient",
+    });
   });
 
   it("refuses no keys, or the same key twice", () => {

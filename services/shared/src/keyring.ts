@@ -14,6 +14,7 @@
  * A Keyring is an `Identity`: `signing` and `encryption` are read at the moment of use.
  */
 import { StafettError } from "./errors.js";
+import { open, recipientKids } from "./jwe.js";
 import type { KeyHandle } from "./keys.js";
 import type { Identity } from "./pipeline.js";
 import type { TrustKey, TrustStore } from "./trust.js";
@@ -113,6 +114,32 @@ export function decryptionKeyFor(
   kids: readonly string[],
 ): KeyHandle | undefined {
   return decryptionKeysOf(identity).find((k) => kids.includes(k.kid));
+}
+
+/**
+ * Opens a personal part sealed to `identity` for a reader at this party, with whichever of its
+ * keys the part names: one sealed before a key rotation opens with the old key as long as its
+ * file stays configured. ERR_NOT_RECIPIENT when there is no part (`not_recipient`) or the part
+ * names none of the keys held (`key_not_held`).
+ */
+export async function openPersonal(
+  identity: { encryption?: KeyHandle; decryption?: readonly KeyHandle[] },
+  sealed: string | undefined,
+  referralId: string,
+): Promise<unknown> {
+  if (sealed === undefined)
+    throw new StafettError("ERR_NOT_RECIPIENT", "no personal part for this reader", {
+      reason: "not_recipient",
+      field: "personal",
+    });
+  const key = decryptionKeyFor(identity, recipientKids(sealed));
+  if (key === undefined)
+    throw new StafettError(
+      "ERR_NOT_RECIPIENT",
+      "the personal part is sealed to a key this party does not hold",
+      { reason: "key_not_held", field: "personal" },
+    );
+  return open(sealed, key, referralId);
 }
 
 /**

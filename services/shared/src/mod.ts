@@ -288,7 +288,13 @@ export type { OperationsOptions, WatchedParty } from "./operations.js";
 
 export type { PartyObserver } from "./observer.js";
 
-export { currentSigningKey, decryptionKeyFor, decryptionKeysOf, Keyring } from "./keyring.js";
+export {
+  currentSigningKey,
+  decryptionKeyFor,
+  decryptionKeysOf,
+  Keyring,
+  openPersonal,
+} from "./keyring.js";
 export type { HttpServiceOptions, RouteAccess } from "./http-service.js";
 
 export { DeadlineWatch } from "./deadlines.js";
