@@ -224,6 +224,17 @@ describe("coordinator decideReport: a hub's report of its own region, the newest
     });
   });
 
+  it("dated at a leap second (23:59:60Z, a valid RFC 3339 time JS cannot read): refused", () => {
+    // Date.parse gives NaN: every comparison is false, so the report would pass the 30 s rule,
+    // be taken over any held one, never be marked stale, and never be replaced by evolve.
+    const v = report("se:hub:vast", "vast");
+    const leap = verified({ ...v.event, time: "2026-12-31T23:59:60Z" });
+    expect(decide(leap, NONE, NOW)).toMatchObject({
+      refuse: { code: "ERR_MALFORMED", reason: "time", field: "/time" },
+    });
+    expect(decide(leap, held(-1_000), NOW)).toMatchObject({ refuse: { reason: "time" } });
+  });
+
   it("not newer than the region's latest: ignored, neither refused nor applied", () => {
     for (const offset of [-5_000, -1_000])
       expect(decide(report("se:hub:vast", "vast", offset), held(-1_000), NOW)).toEqual({

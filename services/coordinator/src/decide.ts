@@ -120,8 +120,8 @@ export function openOf(c: Omit<ReportedJson, "region">): { byState: number; byUr
 /**
  * A hub's report of its region. Refused (quarantined, and the sender told): from anyone but a
  * hub (`not_hub`; the policy refuses it first), from a hub about another region or of another
- * country (`not_region_hub`), dated more than REPORT_FUTURE_SKEW_MS ahead (`future`), with
- * counts that disagree (`inconsistent`). Ignored, not applied: one not newer than the region's
+ * country (`not_region_hub`), dated more than REPORT_FUTURE_SKEW_MS ahead (`future`) or at a time
+ * the clock cannot read (`time`), with counts that disagree (`inconsistent`). Ignored, not applied: one not newer than the region's
  * latest (reports may arrive out of order; the newest stands).
  */
 export function decideReport(
@@ -137,6 +137,15 @@ export function decideReport(
   if (v.issuer.id !== hubId(v.issuer.country, body.region) || v.issuer.country !== ownCountry(v))
     return refuse("not_region_hub", "a hub reports its own region only", "/reported/region");
   const time = Date.parse(v.event.time);
+  // A time the clock cannot read (NaN: a leap second) would pass every comparison below, and
+  // evolve would never replace it, nor the overview mark it stale.
+  if (!Number.isFinite(time))
+    return refusal(
+      new StafettError("ERR_MALFORMED", "the report's time cannot be read", {
+        reason: "time",
+        field: "/time",
+      }),
+    );
   if (time > now.getTime() + REPORT_FUTURE_SKEW_MS)
     return refusal(
       new StafettError("ERR_STALE", "the report is dated ahead of the coordinator's clock", {

@@ -234,19 +234,20 @@ export class Hub {
    */
   async report(): Promise<boolean> {
     if (this.reporting) return false;
-    if (this.party.readiness().problems.some((p) => p.code !== "ERR_UNAVAILABLE")) return false;
-    // A list without a coordinator has nobody to report to (and no subject to publish on).
-    const coordinator = coordinatorId(this.party.country);
-    if (this.trust.organisation(coordinator) === undefined) return false;
-    const now = this.now();
-    const current = regionReport(this.region, this.state.referrals.values(), now);
-    const timing = {
-      everyMs: this.options.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS,
-      ...(this.options.reportGapMs === undefined ? {} : { gapMs: this.options.reportGapMs }),
-    };
-    if (!reportDue(this.lastReport, current, now.getTime(), timing)) return false;
     this.reporting = true;
+    // Everything inside the try: the timer drops the promise, so a rejection would end the hub.
     try {
+      if (this.party.readiness().problems.some((p) => p.code !== "ERR_UNAVAILABLE")) return false;
+      // A list without a coordinator has nobody to report to (and no subject to publish on).
+      const coordinator = coordinatorId(this.party.country);
+      if (this.trust.organisation(coordinator) === undefined) return false;
+      const now = this.now();
+      const current = regionReport(this.region, this.state.referrals.values(), now);
+      const timing = {
+        everyMs: this.options.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS,
+        ...(this.options.reportGapMs === undefined ? {} : { gapMs: this.options.reportGapMs }),
+      };
+      if (!reportDue(this.lastReport, current, now.getTime(), timing)) return false;
       await this.party.carryOut(
         plan<HubRecord>(
           [],
