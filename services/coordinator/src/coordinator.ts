@@ -34,7 +34,7 @@ export type { Overview, RegionOverview } from "@stafett/shared";
 
 export interface CoordinatorOptions extends ServiceRuntime {
   now?: () => Date;
-  /** A region whose latest report is older than this is stale in the overview (default 3 min). */
+  /** A region whose latest report is older than this is stale in the overview (default 12 min). */
   staleAfterMs?: number;
   /** The comparison of the clock with the broker's (see Party); for tests. */
   clock?: ClockCheckOptions | false;
